@@ -1,0 +1,21 @@
+/**
+ * Pyrallel Consumer: a parallel Kafka consumer that processes the messages of each partition
+ * concurrently while keeping per-key order, commits only offsets below which everything is done,
+ * and shows why a commit is stuck (true lag, gaps, blocking offset).
+ *
+ * @module
+ */
+export { createParallelConsumer, type ParallelConsumer } from "./src/consumer.ts";
+export {
+  type AsyncEngineOptions,
+  ConfigError,
+  type EngineOptions,
+  type KafkaOptions,
+  type ParallelConsumerOptions,
+  type RetryOptions,
+} from "./src/config/options.ts";
+export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
+export type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./src/core/metrics.ts";
+export type { Ordering } from "./src/core/ordering.ts";
+export { type ConsumerEvents, type FailurePolicy, MessageFailedError } from "./src/core/control-plane.ts";
+export type { AdapterListener, KafkaAdapter, PartitionOffset } from "./src/adapters/adapter.ts";

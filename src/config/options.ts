@@ -1,0 +1,221 @@
+import * as v from "valibot";
+import type { KafkaAdapter } from "../adapters/adapter.ts";
+import type { FailurePolicy } from "../core/control-plane.ts";
+import type { MessageHandler } from "../core/message.ts";
+import type { Ordering } from "../core/ordering.ts";
+
+/** Connection and group settings passed to the Kafka client. */
+export interface KafkaOptions {
+  /** `host:port` of one or more brokers to bootstrap from. */
+  bootstrapBrokers: string[];
+  /** Consumer group: members share the partitions and the committed offsets. */
+  groupId: string;
+  /** Topics to consume. */
+  topics: string[];
+  /** Client id shown in broker logs and in metrics. Default: `pyrallel-<groupId>`. */
+  clientId?: string;
+  /** Where a partition without a committed offset starts. Default `"earliest"`. */
+  startFrom?: "earliest" | "latest";
+  /** Group session timeout: a member silent for this long is removed. Default 30000. */
+  sessionTimeoutMs?: number;
+  /** Time members get to rejoin during a rebalance (the guide's `max_poll_interval_ms`). Default 60000. */
+  rebalanceTimeoutMs?: number;
+  /** Heartbeat period. Default 3000. */
+  heartbeatIntervalMs?: number;
+  /** Static membership id: a restart within the session timeout keeps the assignment. */
+  groupInstanceId?: string;
+}
+
+/** Runs handlers on the event loop: for I/O-bound work. */
+export interface AsyncEngineOptions {
+  kind: "async";
+  /** Handlers running at once. Default 100. */
+  concurrency?: number;
+}
+
+/** How handlers are executed. */
+export type EngineOptions = AsyncEngineOptions;
+
+/** Retry of failed handler attempts. */
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 3. */
+  maxRetries?: number;
+  /** First retry delay; doubles each retry. Default 100. */
+  initialBackoffMs?: number;
+  /** Longest retry delay. Default 10000. */
+  maxBackoffMs?: number;
+}
+
+/** Options of {@linkcode createParallelConsumer}. */
+export interface ParallelConsumerOptions {
+  kafka: KafkaOptions;
+  /** Processes one message; runs concurrently with others as `ordering` allows. */
+  handler: MessageHandler;
+  /** `"key"` (default), `"partition"` or `"unordered"`. */
+  ordering?: Ordering;
+  /** Messages held at once, queued plus processing; fetching pauses at this limit. Default 1000. */
+  maxInFlight?: number;
+  /** Execution engine. Default `{ kind: "async", concurrency: 100 }`. */
+  engine?: EngineOptions;
+  retry?: RetryOptions;
+  /** After the last retry fails: `"stop"` the consumer (default) or `"skip"` the message. Both emit `error`. */
+  failurePolicy?: FailurePolicy;
+  /** How often completed progress is committed. Default 1000. */
+  commitIntervalMs?: number;
+  /** How long `close()` waits for accepted work before aborting it. Default 30000. */
+  drainTimeoutMs?: number;
+  /** Replaces the built-in `@platformatic/kafka` client, e.g. with another client library. */
+  adapter?: KafkaAdapter;
+}
+
+/** Options with every default applied. */
+export interface ResolvedOptions {
+  readonly kafka: Required<Omit<KafkaOptions, "groupInstanceId">> & { readonly groupInstanceId?: string };
+  readonly handler: MessageHandler;
+  readonly ordering: Ordering;
+  readonly maxInFlight: number;
+  readonly engine: Required<AsyncEngineOptions>;
+  readonly retry: Required<RetryOptions>;
+  readonly failurePolicy: FailurePolicy;
+  readonly commitIntervalMs: number;
+  readonly drainTimeoutMs: number;
+  readonly adapter?: KafkaAdapter;
+}
+
+/** Thrown for invalid options; `issues` names each bad field. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  /** One line per invalid field: the field, what is wrong and how to fix it. */
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`invalid consumer options:\n  - ${issues.join("\n  - ")}`);
+    this.issues = issues;
+  }
+}
+
+/** Message for a strict object: an unknown key is most often a typo, so say which. */
+const objectMessage = (field: string, shape: string) => (issue: v.StrictObjectIssue): string =>
+  issue.expected === "never"
+    ? `unknown option ${field ? `${field}.` : ""}${String(issue.input)}: check its spelling against the documented options`
+    : `${field || "options"} must be an object ${shape}`;
+
+const positiveInt = (field: string, fallback: number) =>
+  v.optional(
+    v.pipe(
+      v.number(`${field} must be a number`),
+      v.integer(`${field} must be a whole number`),
+      v.minValue(1, `${field} must be at least 1`),
+    ),
+    fallback,
+  );
+
+const nonNegativeInt = (field: string, fallback: number) =>
+  v.optional(
+    v.pipe(
+      v.number(`${field} must be a number`),
+      v.integer(`${field} must be a whole number`),
+      v.minValue(0, `${field} must be 0 or more`),
+    ),
+    fallback,
+  );
+
+const nonEmptyString = (field: string, hint: string) =>
+  v.pipe(v.string(`${field} must be a string (${hint})`), v.nonEmpty(`${field} must not be empty (${hint})`));
+
+const brokerAddress = v.pipe(
+  v.string("each broker must be a string like \"127.0.0.1:9092\""),
+  v.regex(/^[^\s:]+:\d{1,5}$/, "each broker must look like \"host:port\", e.g. \"127.0.0.1:9092\""),
+);
+
+const kafkaSchema = v.strictObject(
+  {
+    bootstrapBrokers: v.pipe(
+      v.array(brokerAddress, "kafka.bootstrapBrokers must be an array of \"host:port\" strings"),
+      v.minLength(1, "kafka.bootstrapBrokers needs at least one \"host:port\""),
+    ),
+    groupId: nonEmptyString("kafka.groupId", "name the consumer group"),
+    topics: v.pipe(
+      v.array(nonEmptyString("each topic", "a topic name"), "kafka.topics must be an array of topic names"),
+      v.minLength(1, "kafka.topics needs at least one topic"),
+    ),
+    clientId: v.optional(nonEmptyString("kafka.clientId", "omit it for the default")),
+    startFrom: v.optional(v.picklist(["earliest", "latest"], "kafka.startFrom must be \"earliest\" or \"latest\""), "earliest"),
+    sessionTimeoutMs: positiveInt("kafka.sessionTimeoutMs", 30_000),
+    rebalanceTimeoutMs: positiveInt("kafka.rebalanceTimeoutMs", 60_000),
+    heartbeatIntervalMs: positiveInt("kafka.heartbeatIntervalMs", 3_000),
+    groupInstanceId: v.optional(nonEmptyString("kafka.groupInstanceId", "omit it for dynamic membership")),
+  },
+  objectMessage("kafka", "with bootstrapBrokers, groupId and topics"),
+);
+
+const optionsSchema = v.strictObject(
+  {
+    kafka: kafkaSchema,
+    handler: v.function("handler must be a function (message, context) => Promise<void>"),
+    ordering: v.optional(
+      v.picklist(["key", "partition", "unordered"], "ordering must be \"key\", \"partition\" or \"unordered\""),
+      "key",
+    ),
+    maxInFlight: positiveInt("maxInFlight", 1000),
+    engine: v.optional(
+      v.strictObject(
+        {
+          kind: v.literal("async", "engine.kind must be \"async\""),
+          concurrency: positiveInt("engine.concurrency", 100),
+        },
+        objectMessage("engine", "like { kind: \"async\", concurrency: 100 }"),
+      ),
+      { kind: "async" },
+    ),
+    retry: v.optional(
+      v.strictObject(
+        {
+          maxRetries: nonNegativeInt("retry.maxRetries", 3),
+          initialBackoffMs: nonNegativeInt("retry.initialBackoffMs", 100),
+          maxBackoffMs: nonNegativeInt("retry.maxBackoffMs", 10_000),
+        },
+        objectMessage("retry", "like { maxRetries: 3 }"),
+      ),
+      {},
+    ),
+    failurePolicy: v.optional(v.picklist(["stop", "skip"], "failurePolicy must be \"stop\" or \"skip\""), "stop"),
+    commitIntervalMs: positiveInt("commitIntervalMs", 1000),
+    drainTimeoutMs: nonNegativeInt("drainTimeoutMs", 30_000),
+    adapter: v.optional(
+      v.custom<KafkaAdapter>(isAdapter, "adapter must implement start, pause, resume, commit and close"),
+    ),
+  },
+  objectMessage("", "with kafka and handler"),
+);
+
+function isAdapter(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return ["start", "pause", "resume", "commit", "close"].every((name) => typeof candidate[name] === "function");
+}
+
+/**
+ * Validates options and applies defaults.
+ * @throws {ConfigError} naming every invalid field.
+ */
+export function resolveOptions(options: ParallelConsumerOptions): ResolvedOptions {
+  const result = v.safeParse(optionsSchema, options, { abortEarly: false });
+  if (!result.success) {
+    throw new ConfigError(result.issues.map((issue) => {
+      const path = v.getDotPath(issue);
+      return path && !issue.message.includes(path) ? `${path}: ${issue.message}` : issue.message;
+    }));
+  }
+  const { kafka, ...rest } = result.output;
+  return {
+    ...rest,
+    handler: options.handler,
+    kafka: { ...kafka, clientId: kafka.clientId ?? `pyrallel-${kafka.groupId}` },
+    engine: { kind: "async", concurrency: rest.engine.concurrency ?? 100 },
+    retry: {
+      maxRetries: rest.retry.maxRetries ?? 3,
+      initialBackoffMs: rest.retry.initialBackoffMs ?? 100,
+      maxBackoffMs: rest.retry.maxBackoffMs ?? 10_000,
+    },
+  };
+}

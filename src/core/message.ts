@@ -1,0 +1,33 @@
+/** One Kafka record as handed to the user's handler. Bytes are raw: decode them in the handler. */
+export interface ConsumerMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: ReadonlyMap<string, Uint8Array>;
+  /** Record timestamp in milliseconds since the epoch. */
+  readonly timestamp: number;
+}
+
+/** What a handler receives beside the message. */
+export interface HandlerContext {
+  /** Aborted when the consumer gives up on this attempt (shutdown, revoked partition, timeout). */
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt, 2 for the first retry, and so on. */
+  readonly attempt: number;
+}
+
+/** The user's processing function. A rejection counts as a failure and is retried. */
+export type MessageHandler = (message: ConsumerMessage, context: HandlerContext) => Promise<void> | void;
+
+/** A topic and one of its partitions. */
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** Stable map key for a topic-partition. */
+export function partitionId(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}

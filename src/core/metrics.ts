@@ -1,0 +1,55 @@
+/**
+ * Snapshot types returned by `getMetrics()`. Names follow the operations guide: true lag, gaps,
+ * blocking offset and in-flight mean exactly what the guide says.
+ */
+
+/** State of one owned partition. Offsets are `null` until known. */
+export interface PartitionMetrics {
+  readonly topic: string;
+  readonly partition: number;
+  /** Last fetched offset minus the highest contiguous completed offset. */
+  readonly trueLag: number;
+  /** Completed ranges above the highest contiguous completed offset. */
+  readonly gapCount: number;
+  /** Lowest fetched offset not completed: the one holding the commit back; `null` when none. */
+  readonly blockingOffset: bigint | null;
+  /** Seconds the blocking offset has held the commit back; 0 when none. */
+  readonly blockingDurationSec: number;
+  /** Messages accepted and not started (waiting for a slot, their key, or a retry). */
+  readonly queuedCount: number;
+  /** Messages whose handler is running now. */
+  readonly inFlight: number;
+  /** Highest offset below which every fetched message is completed. */
+  readonly highestContiguousOffset: bigint | null;
+  /** Offset last committed to the group (the next offset to read); before the first commit, where consumption started. */
+  readonly committedOffset: bigint | null;
+  /** Highest offset fetched so far. */
+  readonly lastFetchedOffset: bigint | null;
+}
+
+/** Why fetching is paused, or `null` when it runs. */
+export type PauseReason = "maxInFlight" | "closing" | "failed" | null;
+
+/** The consumer's whole state at one moment. */
+export interface ConsumerMetrics {
+  /** Messages held in memory: queued plus processing (the guide's In-Flight). */
+  readonly totalInFlight: number;
+  /** The configured `maxInFlight`: backpressure starts here. */
+  readonly maxInFlight: number;
+  /** Whether fetching is paused. */
+  readonly isPaused: boolean;
+  /** Why fetching is paused. */
+  readonly pauseReason: PauseReason;
+  /** Messages accepted and not started, over all partitions. */
+  readonly queued: number;
+  /** Messages whose handler is running now, over all partitions. */
+  readonly processing: number;
+  /** Messages completed since start. */
+  readonly processedTotal: number;
+  /** Handler attempts that failed since start (each retry that fails counts). */
+  readonly failedAttemptsTotal: number;
+  /** Commits acknowledged by the broker / refused or failed. */
+  readonly commitsTotal: number;
+  readonly commitFailuresTotal: number;
+  readonly partitions: readonly PartitionMetrics[];
+}

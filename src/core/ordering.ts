@@ -1,0 +1,83 @@
+import { bytesToBinaryString } from "./binary-string.ts";
+import { Queue } from "./queue.ts";
+
+/**
+ * How messages of one partition may overlap.
+ * - `key`: one message per key at a time, in offset order; messages with a null key have no order.
+ * - `partition`: one message of the partition at a time, in offset order.
+ * - `unordered`: any message may run at any time.
+ */
+export type Ordering = "key" | "partition" | "unordered";
+
+/** The lane a message waits in: messages of one lane run one at a time. `null` means no lane. */
+export function laneOf(ordering: Ordering, key: Uint8Array | null): string | null {
+  if (ordering === "partition") return "";
+  if (ordering === "unordered" || key === null) return null;
+  return bytesToBinaryString(key);
+}
+
+interface Laned {
+  readonly lane: string | null;
+}
+
+/**
+ * The ready queue of one partition. An item is ready when its lane has nothing running; the
+ * other items of a lane wait behind it in offset order. Lanes take turns in the ready queue, so a
+ * hot key never starves the others.
+ */
+export class PartitionScheduler<T extends Laned> {
+  readonly #ready = new Queue<T>();
+  /** Items waiting behind the running item of their lane. A lane exists while it has a running item. */
+  readonly #lanes = new Map<string, Queue<T>>();
+  #waiting = 0;
+
+  /** Items ready to run now. */
+  get readyCount(): number {
+    return this.#ready.length;
+  }
+
+  /** Items accepted and not yet started (ready or waiting for their lane). */
+  get queuedCount(): number {
+    return this.#ready.length + this.#waiting;
+  }
+
+  /** Accepts a newly fetched item, in offset order. */
+  enqueue(item: T): void {
+    if (item.lane === null) {
+      this.#ready.push(item);
+      return;
+    }
+    const lane = this.#lanes.get(item.lane);
+    if (lane) {
+      lane.push(item);
+      this.#waiting++;
+    } else {
+      this.#lanes.set(item.lane, new Queue<T>());
+      this.#ready.push(item);
+    }
+  }
+
+  /** Next item to start, or `undefined`. The item's lane stays busy until `release`. */
+  next(): T | undefined {
+    return this.#ready.shift();
+  }
+
+  /** Puts a started item back to run again (a retry). Its lane stays busy meanwhile. */
+  retry(item: T): void {
+    this.#ready.push(item);
+  }
+
+  /** The item is finished for good: the next item of its lane becomes ready. */
+  release(item: T): void {
+    if (item.lane === null) return;
+    const lane = this.#lanes.get(item.lane);
+    if (!lane) return;
+    const next = lane.shift();
+    if (next === undefined) {
+      this.#lanes.delete(item.lane);
+      return;
+    }
+    this.#waiting--;
+    this.#ready.push(next);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Metrics export for Pyrallel Consumer: Prometheus text and JSON renderers, plus a Hono app with
+ * `/metrics`, `/metrics.json`, `/health` and `/ready` that you mount under any prefix.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createMetricsApp } from "@pyrallel/consumer/metrics";
+ *
+ * const app = new Hono();
+ * app.route("/ops", createMetricsApp(consumer));
+ * ```
+ *
+ * @module
+ */
+export { createMetricsApp } from "./app.ts";
+export { metricsToJson } from "./json.ts";
+export { escapeLabelValue, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
+export type { NotReady } from "./readiness.ts";
+export type { ParallelConsumerLike } from "./types.ts";

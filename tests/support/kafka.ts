@@ -1,0 +1,88 @@
+// Helpers for integration tests against the real local broker (scripts/kafka/broker.sh).
+import { Admin, Producer } from "@platformatic/kafka";
+
+const port = Number(globalThis.process?.env?.PYRALLEL_KAFKA_PORT ?? 9092);
+export const BROKERS: string[] = [`127.0.0.1:${port}`];
+
+/** A name no other test run uses, so runs never see each other's data. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin({ clientId: "pyrallel-tests-admin", bootstrapBrokers: BROKERS });
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+export function createTopic(topic: string, partitions: number): Promise<void> {
+  return withAdmin(async (admin) => {
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+  });
+}
+
+export interface TestRecord {
+  key: string | null;
+  value: string;
+  partition?: number;
+}
+
+/** Produces records in order, in batches; waits for every acknowledgement. */
+export async function produce(topic: string, records: readonly TestRecord[]): Promise<void> {
+  // Idempotent: a retried batch (e.g. while a new topic elects its leaders) must not duplicate records.
+  const producer = new Producer({ clientId: "pyrallel-tests-producer", bootstrapBrokers: BROKERS, idempotent: true });
+  try {
+    for (let start = 0; start < records.length; start += 500) {
+      await producer.send({
+        messages: records.slice(start, start + 500).map((record) => ({
+          topic,
+          ...(record.key === null ? {} : { key: Buffer.from(record.key) }),
+          value: Buffer.from(record.value),
+          ...(record.partition === undefined ? {} : { partition: record.partition }),
+        })),
+      });
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+/** Log end offset (high watermark) of each partition. */
+export function endOffsets(topic: string, partitions: number): Promise<bigint[]> {
+  return withAdmin(async (admin) => {
+    const [listed] = await admin.listOffsets({
+      topics: [{
+        name: topic,
+        partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+      }],
+    });
+    const offsets = new Array<bigint>(partitions).fill(-1n);
+    for (const { partitionIndex, offset } of listed?.partitions ?? []) offsets[partitionIndex] = offset;
+    return offsets;
+  });
+}
+
+/** Committed offset of each partition for a group; -1 where none. */
+export function committedOffsets(groupId: string, topic: string, partitions: number): Promise<bigint[]> {
+  return withAdmin(async (admin) => {
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+    const offsets = new Array<bigint>(partitions).fill(-1n);
+    for (const t of group?.topics ?? []) {
+      if (t.name !== topic) continue;
+      for (const p of t.partitions) offsets[p.partitionIndex] = p.committedOffset;
+    }
+    return offsets;
+  });
+}
+
+/** Polls `condition` until it holds, or fails with `what` after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

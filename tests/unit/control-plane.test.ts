@@ -1,0 +1,325 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import {
+  type ConsumerMessage,
+  createParallelConsumer,
+  type HandlerContext,
+  MessageFailedError,
+  type Ordering,
+  type ParallelConsumerOptions,
+} from "../../mod.ts";
+import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
+
+const decoder = new TextDecoder();
+const keyOf = (m: ConsumerMessage): string | null => (m.key === null ? null : decoder.decode(m.key));
+
+function setup(options: Partial<ParallelConsumerOptions> & Pick<ParallelConsumerOptions, "handler">) {
+  const adapter = new MemoryAdapter();
+  const consumer = createParallelConsumer({
+    kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+    commitIntervalMs: 60_000,
+    retry: { maxRetries: 0, initialBackoffMs: 0 },
+    ...options,
+    adapter,
+  });
+  return { adapter, consumer };
+}
+
+/** A handler whose calls complete only when the test says so. */
+function gatedHandler() {
+  const calls: { message: ConsumerMessage; context: HandlerContext; finish: (error?: Error) => void }[] = [];
+  const handler = (message: ConsumerMessage, context: HandlerContext) =>
+    new Promise<void>((resolve, reject) => {
+      calls.push({ message, context, finish: (error) => (error ? reject(error) : resolve()) });
+    });
+  const running = () => calls.map((call) => Number(call.message.offset));
+  return { calls, handler, running };
+}
+
+describe("control plane", () => {
+  test("key order: one message per key at a time, in offset order; other keys run alongside", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({ handler: gate.handler });
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"), message(0, 2, "a"), message(0, 3, "c"));
+    await settle();
+    assert.deepEqual(gate.running(), [0, 1, 3]);
+    gate.calls[0]!.finish();
+    await settle();
+    assert.deepEqual(gate.running(), [0, 1, 3, 2]);
+    for (const call of gate.calls.slice(1)) call.finish();
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 4n);
+  });
+
+  test("partition order runs one message per partition; unordered and null keys run freely", async () => {
+    const cases: [Ordering, (string | null)[], number[]][] = [
+      ["partition", ["a", "b", "c"], [0]],
+      ["unordered", ["a", "a", "a"], [0, 1, 2]],
+      ["key", [null, null, "a"], [0, 1, 2]],
+    ];
+    for (const [ordering, keys, expected] of cases) {
+      const gate = gatedHandler();
+      const { adapter, consumer } = setup({ handler: gate.handler, ordering });
+      await consumer.start();
+      adapter.deliver(...keys.map((key, offset) => message(0, offset, key)));
+      await settle();
+      assert.deepEqual(gate.running(), expected, ordering);
+      while (gate.calls.some((call) => call.finish !== undefined)) {
+        const pending = gate.calls.splice(0);
+        if (pending.length === 0) break;
+        for (const call of pending) call.finish();
+        await settle();
+      }
+      await consumer.close();
+      assert.equal(adapter.committed.get("t:0"), 3n, ordering);
+    }
+  });
+
+  test("a completed offset above an incomplete one is a gap, not a commit", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({ handler: gate.handler, ordering: "unordered" });
+    await consumer.start();
+    adapter.deliver(message(0, 7, "a"), message(0, 8, "b"), message(0, 9, "c"));
+    await settle();
+    gate.calls[1]!.finish();
+    gate.calls[2]!.finish();
+    await settle();
+    const [partition] = consumer.getMetrics().partitions;
+    assert.equal(partition!.blockingOffset, 7n);
+    assert.equal(partition!.gapCount, 1);
+    assert.equal(partition!.trueLag, 3);
+    assert.equal(partition!.inFlight, 1);
+    assert.equal(partition!.highestContiguousOffset, 6n);
+    gate.calls[0]!.finish();
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 10n);
+    const after = consumer.getMetrics().partitions[0]!;
+    assert.equal(after.committedOffset, 10n);
+    assert.equal(after.highestContiguousOffset, 9n);
+    assert.equal(after.lastFetchedOffset, 9n);
+  });
+
+  test("backpressure pauses fetching at maxInFlight and resumes below 80% of it", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({ handler: gate.handler, maxInFlight: 10, ordering: "unordered" });
+    await consumer.start();
+    adapter.deliver(...Array.from({ length: 10 }, (_, offset) => message(0, offset, null)));
+    await settle();
+    assert.equal(adapter.paused, true);
+    assert.equal(consumer.getMetrics().isPaused, true);
+    assert.equal(consumer.getMetrics().pauseReason, "maxInFlight");
+    assert.equal(consumer.getMetrics().totalInFlight, 10);
+    gate.calls[0]!.finish();
+    await settle();
+    assert.equal(adapter.paused, true, "9 in flight is above the low-water mark of 8");
+    gate.calls[1]!.finish();
+    await settle();
+    assert.equal(adapter.paused, false);
+    assert.equal(consumer.getMetrics().isPaused, false);
+    assert.equal(adapter.pauses, 1);
+    for (const call of gate.calls.slice(2)) call.finish();
+    await consumer.close();
+  });
+
+  test("a failed attempt is retried with attempt numbers; later messages of the key wait, others do not", async () => {
+    const attempts: string[] = [];
+    let failuresLeft = 2;
+    const { adapter, consumer } = setup({
+      retry: { maxRetries: 3, initialBackoffMs: 5, maxBackoffMs: 5 },
+      handler: (m, context) => {
+        attempts.push(`${m.offset}/${keyOf(m)}#${context.attempt}`);
+        if (m.offset === 0n && failuresLeft-- > 0) throw new Error("flaky");
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "a"), message(0, 2, "b"));
+    await settle(50);
+    assert.deepEqual(attempts, ["0/a#1", "2/b#1", "0/a#2", "0/a#3", "1/a#1"]);
+    assert.equal(consumer.getMetrics().failedAttemptsTotal, 2);
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 3n);
+  });
+
+  test("failurePolicy stop: the error names the message, the consumer closes, the offset stays uncommitted", async () => {
+    const errors: Error[] = [];
+    const { adapter, consumer } = setup({
+      retry: { maxRetries: 1, initialBackoffMs: 0 },
+      handler: (m) => {
+        if (m.offset === 1n) throw new Error("poison");
+      },
+    });
+    consumer.on("error", (error) => errors.push(error));
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"), message(0, 2, "c"));
+    await settle(20);
+    assert.equal(errors.length, 1);
+    const failure = errors[0]!;
+    assert.ok(failure instanceof MessageFailedError);
+    assert.equal(failure.offset, 1n);
+    assert.equal(failure.attempts, 2);
+    assert.equal((failure.cause as Error).message, "poison");
+    await consumer.close();
+    assert.equal(adapter.closed, true);
+    assert.equal(adapter.committed.get("t:0"), 1n);
+  });
+
+  test("failurePolicy skip: the error is emitted and the offset completes", async () => {
+    const errors: Error[] = [];
+    const { adapter, consumer } = setup({
+      failurePolicy: "skip",
+      handler: (m) => {
+        if (m.offset === 0n) throw new Error("bad record");
+      },
+    });
+    consumer.on("error", (error) => errors.push(error));
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "a"));
+    await settle();
+    await consumer.close();
+    assert.equal(errors.length, 1);
+    assert.equal(adapter.committed.get("t:0"), 2n);
+  });
+
+  test("completions from a revoked epoch are ignored, also when the partition comes back", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({ handler: gate.handler });
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"));
+    await settle();
+    const [old0, old1] = gate.calls.splice(0);
+    adapter.revoke({ topic: "t", partition: 0 });
+    assert.equal(old0!.context.signal.aborted, true, "the old epoch's work is told to stop");
+    assert.equal(consumer.getMetrics().totalInFlight, 0);
+    // The partition comes back to this consumer: the new owner state starts from the commit.
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"));
+    await settle();
+    assert.equal(gate.calls.length, 2);
+    old1!.finish();
+    old0!.finish();
+    await settle();
+    const partition = consumer.getMetrics().partitions[0]!;
+    assert.equal(partition.blockingOffset, 0n, "old completions did not complete the new epoch's offsets");
+    assert.equal(partition.inFlight, 2);
+    assert.equal(consumer.getMetrics().processedTotal, 0);
+    for (const call of gate.calls) call.finish();
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 2n);
+    assert.equal(consumer.getMetrics().processedTotal, 2);
+  });
+
+  test("close drains queued work, commits and closes the adapter; a failed commit is retried", async () => {
+    const done: number[] = [];
+    const { adapter, consumer } = setup({
+      engine: { kind: "async", concurrency: 1 },
+      handler: async (m) => {
+        await settle(1);
+        done.push(Number(m.offset));
+      },
+    });
+    await consumer.start();
+    adapter.deliver(...Array.from({ length: 5 }, (_, offset) => message(0, offset, `k${offset}`)));
+    adapter.failNextCommits = 1;
+    await consumer.close();
+    assert.deepEqual(done, [0, 1, 2, 3, 4]);
+    assert.equal(adapter.committed.get("t:0"), 5n);
+    assert.equal(adapter.closed, true);
+    assert.equal(consumer.getMetrics().commitFailuresTotal, 1);
+  });
+
+  test("close gives up on work that outlives drainTimeoutMs and aborts its signal", async () => {
+    let signal: AbortSignal | undefined;
+    const { adapter, consumer } = setup({
+      drainTimeoutMs: 20,
+      handler: (_m, context) => {
+        signal = context.signal;
+        return new Promise<void>(() => {});
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"));
+    await settle();
+    await consumer.close();
+    assert.equal(signal?.aborted, true);
+    assert.equal(adapter.committed.has("t:0"), false, "nothing completed, nothing committed");
+  });
+
+  test("property: random timing never runs a key twice at once, never reorders a key, never commits past unfinished work", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          ordering: fc.constantFrom<Ordering>("key", "partition", "unordered"),
+          concurrency: fc.integer({ min: 1, max: 8 }),
+          maxInFlight: fc.integer({ min: 1, max: 20 }),
+          messages: fc.array(
+            fc.record({ partition: fc.nat({ max: 2 }), key: fc.option(fc.constantFrom("a", "b", "c", "d"), { freq: 5 }) }),
+            { minLength: 1, maxLength: 60 },
+          ),
+          delays: fc.array(fc.nat({ max: 6 }), { minLength: 60, maxLength: 60 }),
+          failures: fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+        }),
+        async ({ ordering, concurrency, maxInFlight, messages, delays, failures }) => {
+          const nextOffset = [0, 0, 0];
+          const batch = messages.map(({ partition, key }) => message(partition, nextOffset[partition]!++, key));
+          const completed = new Set<string>();
+          const runningLanes = new Set<string>();
+          const lastOffsetOfLane = new Map<string, number>();
+          const violations: string[] = [];
+          let calls = 0;
+          const { adapter, consumer } = setup({
+            ordering,
+            maxInFlight,
+            commitIntervalMs: 1,
+            engine: { kind: "async", concurrency },
+            retry: { maxRetries: 2, initialBackoffMs: 0 },
+            handler: async (m, context) => {
+              const call = calls++;
+              const key = keyOf(m);
+              const lane = ordering === "partition" ? `${m.partition}` : ordering === "key" && key !== null ? `${m.partition}/${key}` : null;
+              if (lane !== null) {
+                if (runningLanes.has(lane)) violations.push(`lane ${lane} ran twice at once`);
+                if (context.attempt === 1 && (lastOffsetOfLane.get(lane) ?? -1) >= Number(m.offset)) {
+                  violations.push(`lane ${lane} went back to offset ${m.offset}`);
+                }
+                runningLanes.add(lane);
+                lastOffsetOfLane.set(lane, Number(m.offset));
+              }
+              for (let i = 0; i < delays[call % delays.length]!; i++) await Promise.resolve();
+              if (lane !== null) runningLanes.delete(lane);
+              // Fail some first attempts: the retry must keep the lane's order.
+              if (context.attempt === 1 && failures[call % failures.length]) throw new Error("transient");
+              completed.add(`t:${m.partition}:${m.offset}`);
+            },
+          });
+          adapter.onCommit = (offsets) => {
+            for (const { partition, offset } of offsets) {
+              for (let o = 0; o < Number(offset); o++) {
+                if (batch.some((m) => m.partition === partition && Number(m.offset) === o) && !completed.has(`t:${partition}:${o}`)) {
+                  violations.push(`committed ${partition}@${offset} before offset ${o} completed`);
+                }
+              }
+            }
+          };
+          await consumer.start();
+          // Deliver in chunks while respecting pauses, as a fetch loop would.
+          let next = 0;
+          while (next < batch.length) {
+            if (!adapter.paused) adapter.deliver(batch[next++]!);
+            await settle();
+          }
+          await consumer.close();
+          assert.deepEqual(violations, []);
+          assert.equal(completed.size, batch.length);
+          for (const p of [0, 1, 2]) {
+            if (nextOffset[p]! > 0) assert.equal(adapter.committed.get(`t:${p}`), BigInt(nextOffset[p]!));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});

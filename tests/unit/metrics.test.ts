@@ -1,0 +1,254 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { describe, test } from "node:test";
+import { Hono } from "hono";
+import type { ConsumerMetrics, PartitionMetrics } from "../../mod.ts";
+import { createMetricsApp, formatPrometheus, metricsToJson, type ParallelConsumerLike } from "../../src/metrics/mod.ts";
+
+const partition = (overrides: Partial<PartitionMetrics> = {}): PartitionMetrics => ({
+  topic: "orders",
+  partition: 0,
+  trueLag: 4,
+  gapCount: 1,
+  blockingOffset: 11n,
+  blockingDurationSec: 2.5,
+  queuedCount: 3,
+  inFlight: 1,
+  highestContiguousOffset: 10n,
+  committedOffset: 11n,
+  lastFetchedOffset: 14n,
+  ...overrides,
+});
+
+const snapshot = (overrides: Partial<ConsumerMetrics> = {}): ConsumerMetrics => ({
+  totalInFlight: 4,
+  maxInFlight: 100,
+  isPaused: false,
+  pauseReason: null,
+  queued: 3,
+  processing: 1,
+  processedTotal: 42,
+  failedAttemptsTotal: 2,
+  commitsTotal: 7,
+  commitFailuresTotal: 1,
+  partitions: [partition()],
+  ...overrides,
+});
+
+const fake = (id: string, metrics: ConsumerMetrics = snapshot()): ParallelConsumerLike => ({
+  id,
+  getMetrics: () => metrics,
+});
+
+const lines = (text: string): string[] => text.split("\n");
+const series = (text: string, name: string): string[] => lines(text).filter((l) => l.startsWith(`${name}{`));
+
+describe("formatPrometheus", () => {
+  test("writes the exact exposition for a small snapshot", () => {
+    const p = 'consumer="c1",topic="orders",partition="0"';
+    const expected = [
+      "# HELP pyrallel_system_in_flight Messages held in memory: queued plus processing.",
+      "# TYPE pyrallel_system_in_flight gauge",
+      'pyrallel_system_in_flight{consumer="c1"} 4',
+      "# HELP pyrallel_system_max_in_flight Configured maxInFlight: backpressure starts here.",
+      "# TYPE pyrallel_system_max_in_flight gauge",
+      'pyrallel_system_max_in_flight{consumer="c1"} 100',
+      "# HELP pyrallel_system_paused 1 when fetching is paused, else 0.",
+      "# TYPE pyrallel_system_paused gauge",
+      'pyrallel_system_paused{consumer="c1"} 0',
+      "# HELP pyrallel_system_queued Messages accepted and not started, over all partitions.",
+      "# TYPE pyrallel_system_queued gauge",
+      'pyrallel_system_queued{consumer="c1"} 3',
+      "# HELP pyrallel_system_processing Messages whose handler is running now.",
+      "# TYPE pyrallel_system_processing gauge",
+      'pyrallel_system_processing{consumer="c1"} 1',
+      "# HELP pyrallel_messages_processed_total Messages completed since start.",
+      "# TYPE pyrallel_messages_processed_total counter",
+      'pyrallel_messages_processed_total{consumer="c1"} 42',
+      "# HELP pyrallel_handler_failures_total Handler attempts that failed since start.",
+      "# TYPE pyrallel_handler_failures_total counter",
+      'pyrallel_handler_failures_total{consumer="c1"} 2',
+      "# HELP pyrallel_commits_total Commits acknowledged by the broker.",
+      "# TYPE pyrallel_commits_total counter",
+      'pyrallel_commits_total{consumer="c1"} 7',
+      "# HELP pyrallel_commit_failures_total Commits refused or failed.",
+      "# TYPE pyrallel_commit_failures_total counter",
+      'pyrallel_commit_failures_total{consumer="c1"} 1',
+      "# HELP pyrallel_partition_true_lag Last fetched offset minus the highest contiguous completed offset.",
+      "# TYPE pyrallel_partition_true_lag gauge",
+      `pyrallel_partition_true_lag{${p}} 4`,
+      "# HELP pyrallel_partition_blocking_duration_sec Seconds the blocking offset has held the commit back; 0 when none.",
+      "# TYPE pyrallel_partition_blocking_duration_sec gauge",
+      `pyrallel_partition_blocking_duration_sec{${p}} 2.5`,
+      "# HELP pyrallel_partition_gap_count Completed ranges above the highest contiguous completed offset.",
+      "# TYPE pyrallel_partition_gap_count gauge",
+      `pyrallel_partition_gap_count{${p}} 1`,
+      "# HELP pyrallel_partition_queued_count Messages accepted and not started.",
+      "# TYPE pyrallel_partition_queued_count gauge",
+      `pyrallel_partition_queued_count{${p}} 3`,
+      "# HELP pyrallel_partition_in_flight Messages whose handler is running now.",
+      "# TYPE pyrallel_partition_in_flight gauge",
+      `pyrallel_partition_in_flight{${p}} 1`,
+      "# HELP pyrallel_partition_blocking_offset Lowest fetched offset not completed: the one holding the commit back.",
+      "# TYPE pyrallel_partition_blocking_offset gauge",
+      `pyrallel_partition_blocking_offset{${p}} 11`,
+      "# HELP pyrallel_partition_committed_offset Offset last committed to the group (the next offset to read).",
+      "# TYPE pyrallel_partition_committed_offset gauge",
+      `pyrallel_partition_committed_offset{${p}} 11`,
+      "# HELP pyrallel_partition_highest_contiguous_offset Highest offset below which every fetched message is completed.",
+      "# TYPE pyrallel_partition_highest_contiguous_offset gauge",
+      `pyrallel_partition_highest_contiguous_offset{${p}} 10`,
+      "# HELP pyrallel_partition_last_fetched_offset Highest offset fetched so far.",
+      "# TYPE pyrallel_partition_last_fetched_offset gauge",
+      `pyrallel_partition_last_fetched_offset{${p}} 14`,
+      "",
+    ].join("\n");
+    assert.equal(formatPrometheus([fake("c1")]), expected);
+  });
+
+  test("escapes backslash, double quote and newline in label values", () => {
+    const text = formatPrometheus([fake('a\\b"c\nd', snapshot({ partitions: [partition({ topic: 't"\\\n' })] }))]);
+    assert.ok(lines(text).includes('pyrallel_system_paused{consumer="a\\\\b\\"c\\nd"} 0'));
+    assert.ok(
+      lines(text).includes(
+        'pyrallel_partition_in_flight{consumer="a\\\\b\\"c\\nd",topic="t\\"\\\\\\n",partition="0"} 1',
+      ),
+    );
+  });
+
+  test("prints bigint offsets beyond 2^53 exactly", () => {
+    const big = 2n ** 63n - 1n; // largest Kafka offset; as a number it would round
+    const text = formatPrometheus([
+      fake("c1", snapshot({ partitions: [partition({ committedOffset: big, blockingOffset: 2n ** 53n + 1n })] })),
+    ]);
+    assert.deepEqual(series(text, "pyrallel_partition_committed_offset"), [
+      'pyrallel_partition_committed_offset{consumer="c1",topic="orders",partition="0"} 9223372036854775807',
+    ]);
+    assert.deepEqual(series(text, "pyrallel_partition_blocking_offset"), [
+      'pyrallel_partition_blocking_offset{consumer="c1",topic="orders",partition="0"} 9007199254740993',
+    ]);
+  });
+
+  test("omits series whose offset is null but keeps the family header", () => {
+    const idle = partition({
+      partition: 1,
+      blockingOffset: null,
+      lastFetchedOffset: null,
+      committedOffset: null,
+      highestContiguousOffset: null,
+    });
+    const text = formatPrometheus([fake("c1", snapshot({ partitions: [idle] }))]);
+    for (const name of ["blocking_offset", "last_fetched_offset", "committed_offset", "highest_contiguous_offset"]) {
+      assert.deepEqual(series(text, `pyrallel_partition_${name}`), []);
+      assert.ok(lines(text).includes(`# TYPE pyrallel_partition_${name} gauge`));
+    }
+    assert.deepEqual(series(text, "pyrallel_partition_true_lag"), [
+      'pyrallel_partition_true_lag{consumer="c1",topic="orders",partition="1"} 4',
+    ]);
+  });
+
+  test("writes HELP and TYPE once per family with two consumers", () => {
+    const text = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
+    const help = lines(text).filter((l) => l.startsWith("# HELP "));
+    const type = lines(text).filter((l) => l.startsWith("# TYPE "));
+    assert.equal(help.length, 18);
+    assert.equal(new Set(help).size, 18);
+    assert.equal(new Set(type).size, type.length);
+    assert.deepEqual(series(text, "pyrallel_system_paused"), [
+      'pyrallel_system_paused{consumer="c1"} 0',
+      'pyrallel_system_paused{consumer="c2"} 1',
+    ]);
+    assert.equal(series(text, "pyrallel_partition_gap_count").length, 2);
+    // A family's samples follow its own header, not another family's.
+    const header = lines(text).indexOf("# TYPE pyrallel_system_paused gauge");
+    assert.deepEqual(lines(text).slice(header + 1, header + 3), series(text, "pyrallel_system_paused"));
+  });
+
+  test("promtool check metrics accepts the output", () => {
+    const tool = process.env.PROMTOOL ?? "promtool";
+    const many = snapshot({
+      partitions: [partition(), partition({ partition: 1, blockingOffset: null, lastFetchedOffset: 2n ** 62n })],
+    });
+    const input = formatPrometheus([fake('odd "id"\\\n', many), fake("c2", snapshot({ partitions: [] }))]);
+    const run = spawnSync(tool, ["check", "metrics"], { input, encoding: "utf8" });
+    if (run.error) {
+      assert.fail(
+        `cannot run ${tool} (${run.error.message}): install the Debian package \`prometheus\` or set PROMTOOL`,
+      );
+    }
+    const output = `${run.stdout}${run.stderr}`;
+    assert.ok(!output.includes("error while linting"), output); // a parse error, not a style note
+    // These names are binding (operations guide), so promtool's naming advice on them is expected.
+    const notes = output.split("\n").filter((l) => l.trim() !== "").sort();
+    assert.deepEqual(notes, [
+      "pyrallel_partition_blocking_duration_sec metric names should not contain abbreviated units",
+      'pyrallel_partition_gap_count non-histogram and non-summary metrics should not have "_count" suffix',
+      'pyrallel_partition_queued_count non-histogram and non-summary metrics should not have "_count" suffix',
+    ]);
+  });
+});
+
+describe("metricsToJson", () => {
+  test("is bigint-safe and parses with plain JSON.parse", () => {
+    const big = 2n ** 60n + 1n;
+    const text = metricsToJson([
+      fake("c1", snapshot({ partitions: [partition({ blockingOffset: big, lastFetchedOffset: null })] })),
+      fake("c2"),
+    ]);
+    const parsed = JSON.parse(text);
+    assert.deepEqual(parsed.consumers.map((c: { id: string }) => c.id), ["c1", "c2"]);
+    const [first] = parsed.consumers;
+    assert.equal(first.totalInFlight, 4);
+    assert.equal(first.pauseReason, null);
+    assert.equal(first.partitions[0].blockingOffset, "1152921504606846977");
+    assert.equal(first.partitions[0].lastFetchedOffset, null);
+    assert.equal(first.partitions[0].committedOffset, "11");
+  });
+});
+
+describe("createMetricsApp", () => {
+  test("serves /metrics as Prometheus text and /metrics.json as JSON", async () => {
+    const app = createMetricsApp(fake("c1"));
+    const metrics = await app.request("/metrics");
+    assert.equal(metrics.status, 200);
+    assert.equal(metrics.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    assert.equal(await metrics.text(), formatPrometheus([fake("c1")]));
+    const json = await app.request("/metrics.json");
+    assert.equal(json.status, 200);
+    assert.match(json.headers.get("content-type") ?? "", /^application\/json/);
+    assert.equal((await json.json()).consumers[0].partitions[0].blockingOffset, "11");
+  });
+
+  test("/health answers ok", async () => {
+    const res = await createMetricsApp([]).request("/health");
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: "ok" });
+  });
+
+  test("/ready is 200 only when every consumer owns a partition and has not failed", async () => {
+    const ready = await createMetricsApp([fake("c1"), fake("c2")]).request("/ready");
+    assert.equal(ready.status, 200);
+
+    const unassigned = await createMetricsApp([fake("c1"), fake("c2", snapshot({ partitions: [] }))]).request("/ready");
+    assert.equal(unassigned.status, 503);
+    assert.deepEqual((await unassigned.json()).problems, [{ consumer: "c2", reason: "no partitions assigned" }]);
+
+    const failed = await createMetricsApp(fake("c1", snapshot({ isPaused: true, pauseReason: "failed" }))).request(
+      "/ready",
+    );
+    assert.equal(failed.status, 503);
+    assert.deepEqual((await failed.json()).problems, [{ consumer: "c1", reason: "consumer failed" }]);
+
+    const none = await createMetricsApp([]).request("/ready");
+    assert.equal(none.status, 503);
+  });
+
+  test("mounts under a prefix", async () => {
+    const root = new Hono().route("/ops", createMetricsApp(fake("c1")));
+    assert.equal((await root.request("/ops/health")).status, 200);
+    assert.equal((await root.request("/ops/ready")).status, 200);
+    assert.match(await (await root.request("/ops/metrics")).text(), /^# HELP pyrallel_system_in_flight /);
+    assert.equal((await root.request("/metrics")).status, 404);
+  });
+});
