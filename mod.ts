@@ -13,9 +13,18 @@ export {
   type KafkaOptions,
   type ParallelConsumerOptions,
   type RetryOptions,
+  type SaslOptions,
+  type TlsOptions,
 } from "./src/config/options.ts";
 export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
 export type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./src/core/metrics.ts";
+export type { HistogramSnapshot } from "./src/core/histogram.ts";
 export type { Ordering } from "./src/core/ordering.ts";
-export { type ConsumerEvents, type FailurePolicy, MessageFailedError } from "./src/core/control-plane.ts";
-export type { AdapterListener, KafkaAdapter, PartitionOffset } from "./src/adapters/adapter.ts";
+export {
+  type ConsumerEvents,
+  type FailurePolicy,
+  type Logger,
+  MessageFailedError,
+  type StallEvent,
+} from "./src/core/control-plane.ts";
+export type { AdapterListener, AssignedPartition, KafkaAdapter, PartitionOffset } from "./src/adapters/adapter.ts";

@@ -5,6 +5,10 @@
 // In your own project: deno add jsr:@pyrallel/consumer npm:hono  (deno.json then maps the names)
 //   import { createParallelConsumer } from "@pyrallel/consumer";
 //   import { createMetricsApp } from "@pyrallel/consumer/metrics";
+//
+// The reference below is for type checks inside this repo only (its tsconfig.json has no Deno
+// types); leave it out in your own project.
+/// <reference path="./deno-globals.d.ts" />
 import { Hono } from "hono";
 import { createParallelConsumer } from "../../mod.ts";
 import { createMetricsApp } from "../../src/metrics/mod.ts";

@@ -1,16 +1,30 @@
 import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
 
-/** An offset to commit for one partition: the next offset the group should read. */
+/** A partition newly owned by this consumer, with what the group committed for it. */
+export interface AssignedPartition extends TopicPartition {
+  /** The group's committed offset (the next offset to read), or `null` when it has none. */
+  readonly committedOffset: bigint | null;
+  /** The metadata committed with it (our offset map), or `null`. */
+  readonly committedMetadata: string | null;
+}
+
+/** A commit for one partition: the next offset to read and the offset map of done offsets above it. */
 export interface PartitionOffset extends TopicPartition {
   readonly offset: bigint;
+  readonly metadata: string;
 }
 
 /** What an adapter reports to the control plane. Calls arrive on the event loop, in order. */
 export interface AdapterListener {
-  /** Partitions newly owned by this consumer (a new assignment epoch for each). */
-  assigned(partitions: readonly TopicPartition[]): void;
-  /** Partitions no longer owned: their queued work must not run, their commits must stop. */
+  /**
+   * Partitions newly owned by this consumer (a new assignment epoch for each). Messages of these
+   * partitions are delivered only after this call.
+   */
+  assigned(partitions: readonly AssignedPartition[]): void;
+  /** Partitions no longer owned: their queued work must not run, their in-flight work drains. */
   revoked(partitions: readonly TopicPartition[]): void;
+  /** The group started a rebalance: a good moment to commit. */
+  rebalancing(): void;
   /** Fetched messages of owned partitions, in offset order per partition. */
   messages(batch: readonly ConsumerMessage[]): void;
   /** A fatal client error: the consumer can no longer fetch or commit. */
@@ -28,7 +42,7 @@ export interface KafkaAdapter {
   pause(): void;
   /** Fetches again after `pause`. */
   resume(): void;
-  /** Commits offsets for owned partitions. Rejects when the broker refuses. */
+  /** Commits offsets with their metadata. Rejects when the broker refuses. */
   commit(offsets: readonly PartitionOffset[]): Promise<void>;
   /** Leaves the group and disconnects. */
   close(): Promise<void>;

@@ -1,31 +1,45 @@
 import {
+  type Connection,
   Consumer,
   type GroupAssignment,
   type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
+  offsetCommitV9,
+  offsetFetchV9,
 } from "@platformatic/kafka";
-import type { KafkaOptions } from "../config/options.ts";
+import type { ResolvedKafkaOptions, TlsOptions } from "../config/options.ts";
 import { type ConsumerMessage, partitionId, type TopicPartition } from "../core/message.ts";
-import type { AdapterListener, KafkaAdapter, PartitionOffset } from "./adapter.ts";
+import type { AdapterListener, AssignedPartition, KafkaAdapter, PartitionOffset } from "./adapter.ts";
 
 const NO_HEADERS: ReadonlyMap<string, Uint8Array> = new Map();
+const LOAD_ATTEMPTS = 5;
+
+type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
 /**
- * Adapter for `@platformatic/kafka`. The client has no revoke callback, so ownership is derived
- * by comparing each group join's assignment with the previous one; messages of partitions this
- * member no longer owns are dropped here (the new owner reads them from the committed offset).
+ * Adapter for `@platformatic/kafka`.
+ *
+ * - The client has no revoke callback: ownership is derived by comparing each group join's
+ *   assignment with the previous one. Messages of partitions no longer owned are dropped here
+ *   (the new owner reads them from the committed offset).
+ * - The client's commit sends no metadata, so commits and committed-offset reads use the wire
+ *   APIs OffsetCommit v9 / OffsetFetch v9 on the group coordinator, carrying the offset map.
+ * - A newly assigned partition's messages are held until its committed offset and map are read,
+ *   so offsets finished by a previous owner never reach the handler.
  */
 export class PlatformaticAdapter implements KafkaAdapter {
-  readonly #options: Required<Omit<KafkaOptions, "groupInstanceId">> & { groupInstanceId?: string };
+  readonly #options: ResolvedKafkaOptions;
   #consumer: Consumer | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #listener: AdapterListener | undefined;
-  /** Partitions this member owns, as announced to the listener. */
+  /** Partitions announced to the listener. */
   #owned = new Map<string, TopicPartition>();
+  /** Partitions assigned whose committed state is being read; their messages wait here. */
+  readonly #loading = new Map<string, RawMessage[]>();
 
-  constructor(options: Required<Omit<KafkaOptions, "groupInstanceId">> & { groupInstanceId?: string }) {
+  constructor(options: ResolvedKafkaOptions) {
     this.#options = options;
   }
 
@@ -39,11 +53,14 @@ export class PlatformaticAdapter implements KafkaAdapter {
       sessionTimeout: options.sessionTimeoutMs,
       rebalanceTimeout: options.rebalanceTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,
-      ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
       autocommit: false,
+      ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
+      ...(options.tls ? { tls: toClientTls(options.tls) } : {}),
+      ...(options.sasl ? { sasl: { ...options.sasl } } : {}),
     });
     this.#consumer = consumer;
     consumer.on("consumer:group:join", ({ assignments }) => this.#reconcile(assignments ?? []));
+    consumer.on("consumer:group:rebalance", () => listener.rebalancing());
     const stream = await consumer.consume({
       topics: options.topics,
       mode: MessagesStreamModes.COMMITTED,
@@ -66,10 +83,26 @@ export class PlatformaticAdapter implements KafkaAdapter {
   }
 
   async commit(offsets: readonly PartitionOffset[]): Promise<void> {
-    if (!this.#consumer) throw new Error("the adapter is not started");
-    await this.#consumer.commit({
-      offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset, leaderEpoch: -1 })),
-    });
+    const consumer = this.#started();
+    const topics = new Map<string, offsetCommitV9.OffsetCommitRequestTopic>();
+    for (const { topic, partition, offset, metadata } of offsets) {
+      let entry = topics.get(topic);
+      if (!entry) topics.set(topic, (entry = { name: topic, partitions: [] }));
+      entry.partitions.push({
+        partitionIndex: partition,
+        committedOffset: offset,
+        committedLeaderEpoch: -1,
+        committedMetadata: metadata,
+      });
+    }
+    await offsetCommitV9.api.async(
+      await this.#coordinator(),
+      consumer.groupId,
+      consumer.generationId,
+      consumer.memberId ?? "",
+      consumer.groupInstanceId,
+      [...topics.values()],
+    );
   }
 
   async close(): Promise<void> {
@@ -81,13 +114,29 @@ export class PlatformaticAdapter implements KafkaAdapter {
     if (consumer) await consumer.close();
   }
 
-  #deliver(message: Message<Buffer, Buffer, Buffer, Buffer>): void {
+  #started(): Consumer {
+    if (!this.#consumer) throw new Error("the Kafka consumer is not running (start() first, or it was closed)");
+    return this.#consumer;
+  }
+
+  /** A connection to the group coordinator, found fresh each time (it moves with leadership). */
+  async #coordinator(): Promise<Connection> {
+    const consumer = this.#started();
+    const coordinatorId = await consumer.findGroupCoordinator();
+    const metadata = await consumer.metadata({ topics: this.#options.topics });
+    const broker = metadata.brokers.get(coordinatorId);
+    if (!broker) throw new Error(`group coordinator ${coordinatorId} is not in the cluster metadata`);
+    return consumer.connections.get(broker);
+  }
+
+  #deliver(message: RawMessage): void {
     const id = partitionId(message.topic, message.partition);
-    if (!this.#owned.has(id)) {
-      // The join event may not have reached us yet; the client's own assignment is the truth.
-      this.#reconcile(this.#consumer?.assignments ?? []);
-      if (!this.#owned.has(id)) return;
+    const held = this.#loading.get(id);
+    if (held) {
+      held.push(message);
+      return;
     }
+    if (!this.#owned.has(id)) return;
     this.#listener!.messages([toConsumerMessage(message)]);
   }
 
@@ -98,14 +147,91 @@ export class PlatformaticAdapter implements KafkaAdapter {
       for (const partition of partitions) next.set(partitionId(topic, partition), { topic, partition });
     }
     const revoked = [...this.#owned].filter(([id]) => !next.has(id)).map(([, tp]) => tp);
-    const assigned = [...next].filter(([id]) => !this.#owned.has(id)).map(([, tp]) => tp);
-    this.#owned = next;
+    for (const id of this.#loading.keys()) if (!next.has(id)) this.#loading.delete(id);
+    const added = [...next].filter(([id]) => !this.#owned.has(id) && !this.#loading.has(id)).map(([, tp]) => tp);
+    for (const { topic, partition } of revoked) this.#owned.delete(partitionId(topic, partition));
     if (revoked.length > 0) this.#listener?.revoked(revoked);
-    if (assigned.length > 0) this.#listener?.assigned(assigned);
+    if (added.length > 0) void this.#load(added);
+  }
+
+  /** Reads committed offsets and maps, then announces the partitions and releases their messages. */
+  async #load(partitions: readonly TopicPartition[]): Promise<void> {
+    for (const { topic, partition } of partitions) this.#loading.set(partitionId(topic, partition), []);
+    let committed: AssignedPartition[] | undefined;
+    for (let attempt = 1; !committed; attempt++) {
+      try {
+        committed = await this.#fetchCommitted(partitions);
+      } catch (error) {
+        if (attempt >= LOAD_ATTEMPTS || !this.#consumer) {
+          this.#listener?.failed(new Error("could not read the group's committed offsets", { cause: error }));
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+    // Partitions revoked while loading are gone from #loading: skip them.
+    const still = committed.filter(({ topic, partition }) => this.#loading.has(partitionId(topic, partition)));
+    for (const { topic, partition } of still) this.#owned.set(partitionId(topic, partition), { topic, partition });
+    this.#listener?.assigned(still);
+    for (const { topic, partition } of still) {
+      const id = partitionId(topic, partition);
+      const held = this.#loading.get(id) ?? [];
+      this.#loading.delete(id);
+      if (held.length > 0) this.#listener?.messages(held.map(toConsumerMessage));
+    }
+  }
+
+  async #fetchCommitted(partitions: readonly TopicPartition[]): Promise<AssignedPartition[]> {
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of partitions) {
+      let list = byTopic.get(topic);
+      if (!list) byTopic.set(topic, (list = []));
+      list.push(partition);
+    }
+    const response = await offsetFetchV9.api.async(
+      await this.#coordinator(),
+      [{
+        groupId: this.#options.groupId,
+        memberId: null,
+        memberEpoch: -1,
+        topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
+      }],
+      false,
+    );
+    const found = new Map<string, { offset: bigint; metadata: string | null }>();
+    for (const topic of response.groups[0]?.topics ?? []) {
+      for (const p of topic.partitions) {
+        found.set(partitionId(topic.name, p.partitionIndex), { offset: p.committedOffset, metadata: p.metadata ?? null });
+      }
+    }
+    return partitions.map(({ topic, partition }) => {
+      const entry = found.get(partitionId(topic, partition));
+      const hasOffset = entry !== undefined && entry.offset >= 0n;
+      return {
+        topic,
+        partition,
+        committedOffset: hasOffset ? entry.offset : null,
+        committedMetadata: hasOffset ? entry.metadata : null,
+      };
+    });
   }
 }
 
-function toConsumerMessage(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumerMessage {
+/** Our runtime-neutral TLS options, in the Buffer form the client's `node:tls` expects. */
+function toClientTls(tls: true | TlsOptions) {
+  if (tls === true) return {};
+  const bytes = (value: string | Uint8Array): string | Buffer => (typeof value === "string" ? value : Buffer.from(value));
+  return {
+    ...(tls.ca === undefined ? {} : { ca: Array.isArray(tls.ca) ? tls.ca.map(bytes) : bytes(tls.ca) }),
+    ...(tls.cert === undefined ? {} : { cert: bytes(tls.cert) }),
+    ...(tls.key === undefined ? {} : { key: bytes(tls.key) }),
+    ...(tls.passphrase === undefined ? {} : { passphrase: tls.passphrase }),
+    ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+  };
+}
+
+function toConsumerMessage(message: RawMessage): ConsumerMessage {
   let headers = NO_HEADERS;
   if (message.headers.size > 0) {
     const decoded = new Map<string, Uint8Array>();

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import type { KafkaAdapter } from "../adapters/adapter.ts";
-import type { FailurePolicy } from "../core/control-plane.ts";
+import type { FailurePolicy, Logger } from "../core/control-plane.ts";
 import type { MessageHandler } from "../core/message.ts";
 import type { Ordering } from "../core/ordering.ts";
 
@@ -24,6 +24,30 @@ export interface KafkaOptions {
   heartbeatIntervalMs?: number;
   /** Static membership id: a restart within the session timeout keeps the assignment. */
   groupInstanceId?: string;
+  /** TLS for broker connections; `true` uses the system's trusted certificates. */
+  tls?: boolean | TlsOptions;
+  /** SASL authentication. Credentials never appear in metrics, logs or errors. */
+  sasl?: SaslOptions;
+}
+
+/** TLS settings passed to the client's connections. PEM strings or bytes. */
+export interface TlsOptions {
+  ca?: string | Uint8Array | (string | Uint8Array)[];
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  passphrase?: string;
+  /** Default `true`: refuse brokers whose certificate does not verify. */
+  rejectUnauthorized?: boolean;
+  servername?: string;
+}
+
+/** SASL mechanisms and credentials. */
+export interface SaslOptions {
+  mechanism: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER";
+  username?: string;
+  password?: string;
+  /** OAUTHBEARER token. */
+  token?: string;
 }
 
 /** Runs handlers on the event loop: for I/O-bound work. */
@@ -64,13 +88,26 @@ export interface ParallelConsumerOptions {
   commitIntervalMs?: number;
   /** How long `close()` waits for accepted work before aborting it. Default 30000. */
   drainTimeoutMs?: number;
+  /** Payload bytes (keys + values) held at once; fetching pauses at this limit. Default 64 MiB. */
+  maxInFlightBytes?: number;
+  /**
+   * The broker's `offset.metadata.max.bytes` (default 4096 there). The offset map of done offsets
+   * committed beside each offset stays within it. Default 4096.
+   */
+  maxCommitMetadataBytes?: number;
+  /** On a revoked partition, how long running work may finish before the final commit. Default 10000. */
+  maxRevokeGraceMs?: number;
+  /** A `stall` event and a log line fire when one offset blocks a partition's commit this long. Default 60000. */
+  stallThresholdMs?: number;
+  /** Receives the consumer's log lines (stalls, failed commits). Default: `console`. */
+  logger?: Logger;
   /** Replaces the built-in `@platformatic/kafka` client, e.g. with another client library. */
   adapter?: KafkaAdapter;
 }
 
 /** Options with every default applied. */
 export interface ResolvedOptions {
-  readonly kafka: Required<Omit<KafkaOptions, "groupInstanceId">> & { readonly groupInstanceId?: string };
+  readonly kafka: ResolvedKafkaOptions;
   readonly handler: MessageHandler;
   readonly ordering: Ordering;
   readonly maxInFlight: number;
@@ -79,8 +116,18 @@ export interface ResolvedOptions {
   readonly failurePolicy: FailurePolicy;
   readonly commitIntervalMs: number;
   readonly drainTimeoutMs: number;
+  readonly maxInFlightBytes: number;
+  readonly maxCommitMetadataBytes: number;
+  readonly maxRevokeGraceMs: number;
+  readonly stallThresholdMs: number;
+  readonly logger: Logger;
   readonly adapter?: KafkaAdapter;
 }
+
+/** Kafka options with defaults applied. */
+export type ResolvedKafkaOptions =
+  & Required<Omit<KafkaOptions, "groupInstanceId" | "tls" | "sasl">>
+  & Pick<KafkaOptions, "groupInstanceId" | "tls" | "sasl">;
 
 /** Thrown for invalid options; `issues` names each bad field. */
 export class ConfigError extends Error {
@@ -144,6 +191,22 @@ const kafkaSchema = v.strictObject(
     rebalanceTimeoutMs: positiveInt("kafka.rebalanceTimeoutMs", 60_000),
     heartbeatIntervalMs: positiveInt("kafka.heartbeatIntervalMs", 3_000),
     groupInstanceId: v.optional(nonEmptyString("kafka.groupInstanceId", "omit it for dynamic membership")),
+    tls: v.optional(v.union([v.boolean(), v.looseObject({})], "kafka.tls must be true or an object like { ca, cert, key }")),
+    sasl: v.optional(
+      v.strictObject(
+        {
+          mechanism: v.picklist(
+            ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"],
+            "kafka.sasl.mechanism must be \"PLAIN\", \"SCRAM-SHA-256\", \"SCRAM-SHA-512\" or \"OAUTHBEARER\"",
+          ),
+          // Messages never echo credentials.
+          username: v.optional(v.string("kafka.sasl.username must be a string")),
+          password: v.optional(v.string("kafka.sasl.password must be a string")),
+          token: v.optional(v.string("kafka.sasl.token must be a string")),
+        },
+        objectMessage("kafka.sasl", "like { mechanism: \"PLAIN\", username, password }"),
+      ),
+    ),
   },
   objectMessage("kafka", "with bootstrapBrokers, groupId and topics"),
 );
@@ -181,6 +244,21 @@ const optionsSchema = v.strictObject(
     failurePolicy: v.optional(v.picklist(["stop", "skip"], "failurePolicy must be \"stop\" or \"skip\""), "stop"),
     commitIntervalMs: positiveInt("commitIntervalMs", 1000),
     drainTimeoutMs: nonNegativeInt("drainTimeoutMs", 30_000),
+    maxInFlightBytes: positiveInt("maxInFlightBytes", 64 * 1024 * 1024),
+    maxCommitMetadataBytes: v.optional(
+      v.pipe(
+        v.number("maxCommitMetadataBytes must be a number"),
+        v.integer("maxCommitMetadataBytes must be a whole number"),
+        v.minValue(64, "maxCommitMetadataBytes must be at least 64 (set it to the broker's offset.metadata.max.bytes)"),
+      ),
+      4096,
+    ),
+    maxRevokeGraceMs: nonNegativeInt("maxRevokeGraceMs", 10_000),
+    stallThresholdMs: positiveInt("stallThresholdMs", 60_000),
+    logger: v.optional(v.custom<Logger>(
+      (value) => typeof (value as Logger | null)?.warn === "function",
+      "logger must have a warn(message) method, like console",
+    )),
     adapter: v.optional(
       v.custom<KafkaAdapter>(isAdapter, "adapter must implement start, pause, resume, commit and close"),
     ),
@@ -210,7 +288,14 @@ export function resolveOptions(options: ParallelConsumerOptions): ResolvedOption
   return {
     ...rest,
     handler: options.handler,
-    kafka: { ...kafka, clientId: kafka.clientId ?? `pyrallel-${kafka.groupId}` },
+    logger: rest.logger ?? console,
+    // Credentials and TLS material are taken as given, never copied into messages.
+    kafka: {
+      ...kafka,
+      clientId: kafka.clientId ?? `pyrallel-${kafka.groupId}`,
+      tls: options.kafka.tls,
+      sasl: options.kafka.sasl,
+    },
     engine: { kind: "async", concurrency: rest.engine.concurrency ?? 100 },
     retry: {
       maxRetries: rest.retry.maxRetries ?? 3,

@@ -1,10 +1,13 @@
-import type { AdapterListener, KafkaAdapter, PartitionOffset } from "../adapters/adapter.ts";
+import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../adapters/adapter.ts";
 import type { ExecutionEngine } from "../engines/engine.ts";
+import { InFlightBudget } from "./backpressure.ts";
 import { Emitter } from "./events.ts";
+import { Histogram } from "./histogram.ts";
 import { type ConsumerMessage, partitionId, type TopicPartition } from "./message.ts";
-import type { ConsumerMetrics, PauseReason } from "./metrics.ts";
+import type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./metrics.ts";
+import { decodeOffsetMap } from "./offset-map.ts";
 import { laneOf, type Ordering } from "./ordering.ts";
-import { PartitionState, type WorkItem } from "./partition-state.ts";
+import { PartitionState, type PreparedCommit, type WorkItem } from "./partition-state.ts";
 import { retryDelayMs, type RetryPolicy } from "./retry-policy.ts";
 
 /** What to do with a message whose retries are exhausted. */
@@ -14,11 +17,32 @@ export type FailurePolicy = "stop" | "skip";
 export interface ControlPlaneSettings {
   readonly ordering: Ordering;
   readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
   readonly retry: RetryPolicy;
   readonly failurePolicy: FailurePolicy;
   readonly commitIntervalMs: number;
+  readonly maxCommitMetadataBytes: number;
   readonly drainTimeoutMs: number;
+  readonly maxRevokeGraceMs: number;
+  /** A blocking offset held longer than this is reported as a stall. */
+  readonly stallThresholdMs: number;
+  readonly logger: Logger;
   readonly now?: () => number;
+}
+
+/** Where the consumer writes its few log lines (stalls, failed commits). */
+export interface Logger {
+  warn(message: string): void;
+}
+
+/** A partition whose commit has been held by one offset for longer than `stallThresholdMs`. */
+export interface StallEvent {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  /** Key of the blocking message: the likely poison pill. */
+  readonly key: Uint8Array | null;
+  readonly blockingDurationSec: number;
 }
 
 /** A message that failed all its attempts. */
@@ -44,6 +68,8 @@ export class MessageFailedError extends Error {
 export interface ConsumerEvents {
   /** A message failed for good, a commit failed, or the client failed. */
   error: (error: Error) => void;
+  /** An offset has blocked its partition's commit for longer than `stallThresholdMs`. */
+  stall: (event: StallEvent) => void;
   [name: string]: (payload: never) => void;
 }
 
@@ -53,9 +79,9 @@ const FINAL_COMMIT_ATTEMPTS = 3;
 
 /**
  * The heart of the consumer: accepts fetched messages, runs them through the engine in the order
- * the ordering mode allows, tracks completions per partition, commits only contiguous progress,
- * and pauses fetching while too much is in flight. It knows neither the Kafka client nor where
- * handlers run.
+ * the ordering mode allows, tracks completions per partition, commits only contiguous progress
+ * (with an offset map of what is done above it), and pauses fetching while too much is in
+ * flight. It knows neither the Kafka client nor where handlers run.
  */
 export class ControlPlane implements AdapterListener {
   readonly events: Emitter<ConsumerEvents> = new Emitter<ConsumerEvents>();
@@ -63,35 +89,46 @@ export class ControlPlane implements AdapterListener {
   readonly #adapter: KafkaAdapter;
   readonly #engine: ExecutionEngine;
   readonly #now: () => number;
+  readonly #budget: InFlightBudget;
   readonly #partitions = new Map<string, PartitionState>();
   /** Partitions with ready work, taking turns one message at a time. */
   readonly #rotation: PartitionState[] = [];
   #rotationHead = 0;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Revoked partitions still draining, until their final commit. */
+  readonly #revocations = new Set<Promise<void>>();
+  /** Conditions someone awaits, checked whenever work finishes. */
+  #waiters: { condition: () => boolean; resolve: () => void }[] = [];
   #lifecycle: Lifecycle = "idle";
-  #inFlight = 0;
+  #failed = false;
   #pauseReason: PauseReason = null;
   #commitTimer: ReturnType<typeof setInterval> | undefined;
   #commitRunning: Promise<void> | undefined;
   #closed: Promise<void> = Promise.resolve();
-  #idleWaiters: (() => void)[] = [];
   #processedTotal = 0;
   #failedAttemptsTotal = 0;
   #commitsTotal = 0;
   #commitFailuresTotal = 0;
+  #stallsTotal = 0;
+  readonly #handlerSeconds = new Histogram();
+  readonly #fetchToCompletionSeconds = new Histogram();
 
   constructor(settings: ControlPlaneSettings, adapter: KafkaAdapter, engine: ExecutionEngine) {
     this.#settings = settings;
     this.#adapter = adapter;
     this.#engine = engine;
     this.#now = settings.now ?? Date.now;
+    this.#budget = new InFlightBudget(settings.maxInFlight, settings.maxInFlightBytes);
   }
 
   /** Joins the group and starts consuming. */
   async start(): Promise<void> {
     if (this.#lifecycle !== "idle") throw new Error("the consumer was already started");
     this.#lifecycle = "running";
-    this.#commitTimer = setInterval(() => void this.commit(), this.#settings.commitIntervalMs);
+    this.#commitTimer = setInterval(() => {
+      this.#reportStalls();
+      void this.commit();
+    }, this.#settings.commitIntervalMs);
     try {
       await this.#adapter.start(this);
     } catch (error) {
@@ -105,24 +142,23 @@ export class ControlPlane implements AdapterListener {
    * Stops fetching, lets accepted work finish for up to `drainTimeoutMs`, aborts what still runs,
    * commits the final positions and leaves the group. Safe to call more than once.
    */
-  async close(): Promise<void> {
-    if (this.#lifecycle === "closed" || this.#lifecycle === "idle") {
-      this.#lifecycle = "closed";
-      return;
+  close(): Promise<void> {
+    if (this.#lifecycle === "idle") this.#lifecycle = "closed";
+    if (this.#lifecycle === "running") {
+      this.#lifecycle = "closing";
+      this.#closed = this.#shutdown();
     }
-    if (this.#lifecycle === "closing") return this.#closed;
-    this.#lifecycle = "closing";
-    this.#closed = this.#shutdown();
     return this.#closed;
   }
 
   async #shutdown(): Promise<void> {
-    this.#setPaused("closing");
-    await this.#waitForIdle(this.#settings.drainTimeoutMs);
+    this.#setPaused(this.#failed ? "failed" : "closing");
+    await this.#waitUntil(() => this.#isDrained(), this.#settings.drainTimeoutMs);
     clearInterval(this.#commitTimer);
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
     for (const state of this.#partitions.values()) state.abort.abort(new Error("consumer closed"));
+    await Promise.all(this.#revocations);
     const committed = await this.#commitFinal();
     try {
       await this.#adapter.close();
@@ -143,25 +179,27 @@ export class ControlPlane implements AdapterListener {
     return false;
   }
 
-  /** Commits every partition whose position moved. One commit runs at a time. */
-  async commit(): Promise<void> {
+  /** Commits every owned partition whose position or offset map changed. */
+  commit(): Promise<void> {
+    return this.#commitStates([...this.#partitions.values()]);
+  }
+
+  /** One commit request at a time, so an older position never lands after a newer one. */
+  async #commitStates(states: readonly PartitionState[]): Promise<void> {
     while (this.#commitRunning) await this.#commitRunning;
-    const offsets: PartitionOffset[] = [];
-    const states: [PartitionState, number][] = [];
-    for (const state of this.#partitions.values()) {
-      if (!state.commitPending) continue;
-      const position = state.tracker.commitPosition!;
-      offsets.push({ topic: state.topic, partition: state.partition, offset: BigInt(position) });
-      states.push([state, position]);
+    const prepared: [PartitionState, PreparedCommit][] = [];
+    for (const state of states) {
+      const commit = state.prepareCommit(this.#settings.maxCommitMetadataBytes);
+      if (commit) prepared.push([state, commit]);
     }
-    if (offsets.length === 0) return;
-    this.#commitRunning = this.#adapter.commit(offsets).then(
+    if (prepared.length === 0) return;
+    this.#commitRunning = this.#adapter.commit(prepared.map(([, commit]) => commit.offset)).then(
       () => {
         this.#commitsTotal++;
-        for (const [state, position] of states) state.committedPosition = position;
+        for (const [state, commit] of prepared) state.acknowledge(commit);
       },
       (error: unknown) => {
-        // Positions stay pending, so the next commit retries them.
+        // The positions stay pending, so the next commit sends them again.
         this.#commitFailuresTotal++;
         this.events.emit("error", new Error("offset commit failed", { cause: error }));
       },
@@ -170,13 +208,16 @@ export class ControlPlane implements AdapterListener {
       await this.#commitRunning;
     } finally {
       this.#commitRunning = undefined;
+      // The map size may have fallen below the threshold: a throttled partition may start again.
+      for (const [state] of prepared) this.#joinRotation(state);
+      this.#pump();
     }
   }
 
   metrics(): ConsumerMetrics {
     let queued = 0;
     let processing = 0;
-    const partitions = [];
+    const partitions: PartitionMetrics[] = [];
     for (const state of this.#partitions.values()) {
       const metrics = state.metrics();
       queued += metrics.queuedCount;
@@ -184,8 +225,10 @@ export class ControlPlane implements AdapterListener {
       partitions.push(metrics);
     }
     return {
-      totalInFlight: this.#inFlight,
+      totalInFlight: this.#budget.messages,
       maxInFlight: this.#settings.maxInFlight,
+      inFlightBytes: this.#budget.bytes,
+      maxInFlightBytes: this.#settings.maxInFlightBytes,
       isPaused: this.#pauseReason !== null,
       pauseReason: this.#pauseReason,
       queued,
@@ -194,56 +237,115 @@ export class ControlPlane implements AdapterListener {
       failedAttemptsTotal: this.#failedAttemptsTotal,
       commitsTotal: this.#commitsTotal,
       commitFailuresTotal: this.#commitFailuresTotal,
+      stallsTotal: this.#stallsTotal,
+      handlerSeconds: this.#handlerSeconds.snapshot(),
+      fetchToCompletionSeconds: this.#fetchToCompletionSeconds.snapshot(),
       partitions,
     };
   }
 
+  /** Emits one `stall` event (and log line) per offset that blocks its partition too long. */
+  #reportStalls(): void {
+    for (const state of this.#partitions.values()) {
+      const offset = state.tracker.blockingOffset;
+      if (offset === null || offset === state.stallReportedOffset) continue;
+      const blockedMs = state.tracker.blockingDurationMs();
+      if (blockedMs < this.#settings.stallThresholdMs) continue;
+      state.stallReportedOffset = offset;
+      this.#stallsTotal++;
+      const event: StallEvent = {
+        topic: state.topic,
+        partition: state.partition,
+        offset: BigInt(offset),
+        key: state.held.get(offset)?.message.key ?? null,
+        blockingDurationSec: blockedMs / 1000,
+      };
+      this.#settings.logger.warn(
+        `pyrallel: ${event.topic}[${event.partition}] commit blocked at offset ${event.offset} ` +
+          `(key ${describeKey(event.key)}) for ${event.blockingDurationSec.toFixed(1)} s: ` +
+          `its handler may be stuck (a poison pill?)`,
+      );
+      this.events.emit("stall", event);
+    }
+  }
+
   // ---- AdapterListener ----
 
-  assigned(partitions: readonly TopicPartition[]): void {
-    for (const { topic, partition } of partitions) this.#stateOf(topic, partition);
+  assigned(partitions: readonly AssignedPartition[]): void {
+    for (const { topic, partition, committedOffset, committedMetadata } of partitions) {
+      const state = this.#stateOf(topic, partition);
+      if (committedOffset === null || committedOffset < 0n) continue;
+      const position = toSafeOffset(committedOffset);
+      state.tracker.seed(position, decodeOffsetMap(committedMetadata, position));
+      state.committedPosition = position;
+      state.committedVersion = state.tracker.version;
+    }
   }
 
   revoked(partitions: readonly TopicPartition[]): void {
+    const states: PartitionState[] = [];
     for (const { topic, partition } of partitions) {
       const id = partitionId(topic, partition);
       const state = this.#partitions.get(id);
       if (!state) continue;
-      // Work of a revoked partition belongs to the new owner: drop it, fence late completions.
-      state.revoked = true;
-      state.abort.abort(new Error(`partition ${id} was revoked`));
+      // A new assignment of the same partition gets a fresh state; this one only drains.
       this.#partitions.delete(id);
-      this.#inFlight -= state.tracker.pendingCount;
+      state.phase = "revoking";
+      states.push(state);
     }
+    if (states.length === 0) return;
+    const revocation = this.#drainRevoked(states);
+    this.#revocations.add(revocation);
+    void revocation.finally(() => this.#revocations.delete(revocation));
+  }
+
+  /** Gives running work `maxRevokeGraceMs`, commits what completed, then drops the state. */
+  async #drainRevoked(states: readonly PartitionState[]): Promise<void> {
+    await this.#waitUntil(() => states.every((state) => state.running === 0), this.#settings.maxRevokeGraceMs);
+    for (const state of states) {
+      state.phase = "revoked";
+      state.abort.abort(new Error(`partition ${state.topic}[${state.partition}] was revoked`));
+      this.#budget.remove(state.held.size, state.heldBytes);
+    }
+    await this.#commitStates(states);
     this.#afterRelease();
+  }
+
+  rebalancing(): void {
+    void this.commit();
   }
 
   messages(batch: readonly ConsumerMessage[]): void {
     for (const message of batch) {
       const state = this.#stateOf(message.topic, message.partition);
       const offset = toSafeOffset(message.offset);
-      // Fetching starts at the group's committed offset: nothing to commit until progress.
+      // Without a committed offset, fetching starts at the first offset: nothing to commit before it.
       state.committedPosition ??= offset;
-      if (!state.tracker.track(offset)) continue;
-      state.scheduler.enqueue({
+      if (state.tracker.track(offset) !== "new") continue;
+      const bytes = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
+      const item: WorkItem = {
         message,
         offset,
         lane: laneOf(this.#settings.ordering, message.key),
+        bytes,
         partition: state,
         attempt: 0,
-      });
-      this.#inFlight++;
+        fetchedAt: performance.now(),
+      };
+      state.scheduler.enqueue(item);
+      state.held.set(offset, item);
+      state.heldBytes += bytes;
+      this.#budget.add(bytes);
       this.#joinRotation(state);
     }
-    if (this.#pauseReason === null && this.#inFlight >= this.#settings.maxInFlight) {
-      this.#setPaused("maxInFlight");
-    }
+    const limit = this.#budget.limitReached;
+    if (this.#pauseReason === null && limit) this.#setPaused(limit);
     this.#pump();
   }
 
   failed(error: Error): void {
     this.events.emit("error", error);
-    void this.close();
+    this.#fail();
   }
 
   // ---- scheduling ----
@@ -270,10 +372,11 @@ export class ControlPlane implements AdapterListener {
     while (this.#engine.idleSlots > 0 && this.#rotationHead < this.#rotation.length) {
       const state = this.#rotation[this.#rotationHead++]!;
       state.inReadyRotation = false;
-      if (state.revoked) continue;
-      const item = state.scheduler.next();
+      if (state.phase !== "active") continue;
+      const item = state.mapFull ? this.#nextBlocking(state) : state.scheduler.next();
       if (item) this.#run(item);
-      this.#joinRotation(state);
+      // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
+      if (!state.mapFull) this.#joinRotation(state);
     }
     if (this.#rotationHead === this.#rotation.length) {
       this.#rotation.length = 0;
@@ -284,20 +387,33 @@ export class ControlPlane implements AdapterListener {
     }
   }
 
+  /** While the offset map is full, only the blocking offset may start: it is what shrinks the map. */
+  #nextBlocking(state: PartitionState): WorkItem | undefined {
+    const blocking = state.tracker.blockingOffset;
+    return blocking === null ? undefined : state.scheduler.nextMatching((item) => item.offset === blocking);
+  }
+
   #run(item: WorkItem): void {
     const state = item.partition;
     item.attempt++;
     state.running++;
+    const started = performance.now();
     this.#engine.execute(item.message, { signal: state.abort.signal, attempt: item.attempt }).then(
-      () => this.#succeeded(item),
-      (error: unknown) => this.#attemptFailed(item, error),
+      () => {
+        this.#handlerSeconds.observe((performance.now() - started) / 1000);
+        this.#succeeded(item);
+      },
+      (error: unknown) => {
+        this.#handlerSeconds.observe((performance.now() - started) / 1000);
+        this.#attemptFailed(item, error);
+      },
     );
   }
 
   #succeeded(item: WorkItem): void {
     const state = item.partition;
     state.running--;
-    if (state.revoked) return this.#pump();
+    if (state.phase === "revoked") return this.#pump();
     this.#processedTotal++;
     this.#finish(item);
   }
@@ -306,16 +422,16 @@ export class ControlPlane implements AdapterListener {
     const state = item.partition;
     state.running--;
     this.#failedAttemptsTotal++;
-    if (state.revoked) return this.#pump();
-    // While closing, a failed message stays incomplete: it runs again after the restart.
-    if (this.#lifecycle !== "running") return this.#afterRelease();
+    if (state.phase === "revoked") return this.#pump();
+    // While closing or revoking, a failed message stays incomplete: it runs again later.
+    if (this.#lifecycle !== "running" || state.phase !== "active") return this.#afterRelease();
     const { retry } = this.#settings;
     if (item.attempt <= retry.maxRetries) {
       state.retryWaiting++;
       const timer = setTimeout(() => {
         this.#retryTimers.delete(timer);
         state.retryWaiting--;
-        if (state.revoked) return;
+        if (state.phase !== "active") return this.#afterRelease();
         state.scheduler.retry(item);
         this.#joinRotation(state);
         this.#pump();
@@ -323,11 +439,15 @@ export class ControlPlane implements AdapterListener {
       this.#retryTimers.add(timer);
       return this.#pump();
     }
-    const failure = new MessageFailedError(item.message, item.attempt, error);
-    this.events.emit("error", failure);
+    this.events.emit("error", new MessageFailedError(item.message, item.attempt, error));
     if (this.#settings.failurePolicy === "skip") return this.#finish(item);
     // "stop": the offset stays uncommitted so the message runs again after a restart.
-    void this.close();
+    this.#fail();
+  }
+
+  #fail(): void {
+    this.#failed = true;
+    void this.close().catch((error: unknown) => this.events.emit("error", error as Error));
   }
 
   /** The message is done for good: release its lane and move the commit position. */
@@ -335,22 +455,21 @@ export class ControlPlane implements AdapterListener {
     const state = item.partition;
     state.tracker.complete(item.offset);
     state.scheduler.release(item);
+    state.held.delete(item.offset);
+    state.heldBytes -= item.bytes;
+    this.#fetchToCompletionSeconds.observe((performance.now() - item.fetchedAt) / 1000);
+    this.#budget.remove(1, item.bytes);
     this.#joinRotation(state);
-    this.#inFlight--;
     this.#afterRelease();
   }
 
   #afterRelease(): void {
-    if (this.#pauseReason === "maxInFlight" && this.#inFlight <= this.#resumeThreshold()) {
+    const reason = this.#pauseReason;
+    if ((reason === "maxInFlight" || reason === "maxInFlightBytes") && this.#budget.belowLowWater) {
       this.#setPaused(null);
     }
     this.#pump();
-    if (this.#inFlight === 0 || this.#lifecycle === "closing") this.#notifyIfIdle();
-  }
-
-  /** Resume below 80% of the limit, so fetching does not flap at the boundary. */
-  #resumeThreshold(): number {
-    return Math.floor(this.#settings.maxInFlight * 0.8);
+    if (this.#waiters.length > 0) this.#checkWaiters();
   }
 
   #setPaused(reason: PauseReason): void {
@@ -360,35 +479,45 @@ export class ControlPlane implements AdapterListener {
     if (reason === null && wasPaused) this.#adapter.resume();
   }
 
-  /** Resolves when nothing is in flight (or, after a "stop" failure, nothing runs), or on timeout. */
-  #waitForIdle(timeoutMs: number): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
+  /** Resolves once `condition` holds (checked as work finishes), or after `timeoutMs`. */
+  #waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+    if (condition()) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const waiter = (): void => done();
-      this.#idleWaiters.push(waiter);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
+      const waiter = {
+        condition,
+        resolve: () => {
+          clearTimeout(timer);
+          this.#waiters = this.#waiters.filter((other) => other !== waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.resolve, timeoutMs);
+      this.#waiters.push(waiter);
     });
   }
 
-  #isIdle(): boolean {
-    if (this.#inFlight === 0) return true;
+  #checkWaiters(): void {
+    for (const waiter of [...this.#waiters]) if (waiter.condition()) waiter.resolve();
+  }
+
+  /** Nothing can make progress: no work running, ready or waiting to retry. */
+  #isDrained(): boolean {
+    if (this.#budget.messages === 0) return true;
     for (const state of this.#partitions.values()) {
       if (state.running > 0 || state.scheduler.readyCount > 0 || state.retryWaiting > 0) return false;
     }
     // Only messages waiting behind a failed key remain: they cannot make progress.
     return true;
   }
+}
 
-  #notifyIfIdle(): void {
-    if (this.#idleWaiters.length === 0 || !this.#isIdle()) return;
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const waiter of waiters) waiter();
-  }
+/** A key for a log line: text when it is printable UTF-8, else hex; never long. */
+function describeKey(key: Uint8Array | null): string {
+  if (key === null) return "null";
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(key.subarray(0, 64));
+  const printable = !/[\u0000-\u001f\ufffd]/.test(text);
+  const shown = printable ? JSON.stringify(text) : `0x${[...key.subarray(0, 32)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return key.byteLength > 64 ? `${shown}…` : shown;
 }
 
 /** Offsets are tracked as numbers: exact up to 2^53, which no real partition reaches. */

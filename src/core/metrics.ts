@@ -1,3 +1,5 @@
+import type { HistogramSnapshot } from "./histogram.ts";
+
 /**
  * Snapshot types returned by `getMetrics()`. Names follow the operations guide: true lag, gaps,
  * blocking offset and in-flight mean exactly what the guide says.
@@ -25,10 +27,17 @@ export interface PartitionMetrics {
   readonly committedOffset: bigint | null;
   /** Highest offset fetched so far. */
   readonly lastFetchedOffset: bigint | null;
+  /** Size of the offset map sent with the last commit, in bytes. */
+  readonly commitMetadataBytes: number;
+  /**
+   * Why this partition starts no new work: `"commitMetadataFull"` when its offset map nears
+   * `maxCommitMetadataBytes` (only the blocking offset may start until it completes).
+   */
+  readonly pauseReason: "commitMetadataFull" | null;
 }
 
 /** Why fetching is paused, or `null` when it runs. */
-export type PauseReason = "maxInFlight" | "closing" | "failed" | null;
+export type PauseReason = "maxInFlight" | "maxInFlightBytes" | "closing" | "failed" | null;
 
 /** The consumer's whole state at one moment. */
 export interface ConsumerMetrics {
@@ -40,6 +49,10 @@ export interface ConsumerMetrics {
   readonly isPaused: boolean;
   /** Why fetching is paused. */
   readonly pauseReason: PauseReason;
+  /** Payload bytes held (queued plus processing), counted against `maxInFlightBytes`. */
+  readonly inFlightBytes: number;
+  /** The configured `maxInFlightBytes`. */
+  readonly maxInFlightBytes: number;
   /** Messages accepted and not started, over all partitions. */
   readonly queued: number;
   /** Messages whose handler is running now, over all partitions. */
@@ -51,5 +64,11 @@ export interface ConsumerMetrics {
   /** Commits acknowledged by the broker / refused or failed. */
   readonly commitsTotal: number;
   readonly commitFailuresTotal: number;
+  /** Blocking offsets that held their partition longer than `stallThresholdMs`. */
+  readonly stallsTotal: number;
+  /** Handler attempt durations. */
+  readonly handlerSeconds: HistogramSnapshot;
+  /** Time from a message's arrival to its completion (queueing, retries and handling). */
+  readonly fetchToCompletionSeconds: HistogramSnapshot;
   readonly partitions: readonly PartitionMetrics[];
 }

@@ -1,3 +1,6 @@
+/** What `track` found a fetched offset to be. */
+export type TrackResult = "new" | "redelivery" | "done";
+
 /**
  * Exact completion tracking for one partition.
  *
@@ -21,23 +24,34 @@ export class OffsetTracker {
   /** One past the last tracked offset; `undefined` until the first offset or seed. */
   #nextPosition: number | undefined;
   #blockingSinceMs = 0;
+  /** Offsets above the seed position that a previous owner finished (from the offset map). */
+  #alreadyDone: readonly number[] = [];
+  #alreadyDoneNext = 0;
+  #version = 0;
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }
 
-  /** Sets the position fetching starts from (the committed offset), before anything is tracked. */
-  seed(position: number): void {
-    if (this.#nextPosition === undefined) this.#nextPosition = position;
+  /**
+   * Sets the committed position fetching starts from, and the offsets above it that the commit's
+   * offset map says are already done. Only before anything is tracked.
+   */
+  seed(position: number, alreadyDone: readonly number[] = []): void {
+    if (this.#nextPosition !== undefined) return;
+    this.#nextPosition = position;
+    this.#alreadyDone = alreadyDone.filter((offset) => offset > position);
+    this.#alreadyDoneNext = 0;
   }
 
   /**
-   * Registers a fetched offset. Returns `false` for an offset below the fetch position: a
-   * redelivery (for example after a rejoin) that must not run again.
+   * Registers a fetched offset: `"new"` work to run, a `"redelivery"` below the fetch position
+   * (after a rejoin) that must not run again, or `"done"`: finished before a restart or rebalance,
+   * per the offset map, and counted as completed without running.
    */
-  track(offset: number): boolean {
-    if (this.#nextPosition !== undefined && offset < this.#nextPosition) return false;
+  track(offset: number): TrackResult {
+    if (this.#nextPosition !== undefined && offset < this.#nextPosition) return "redelivery";
     if (this.#head === this.#offsets.length) {
       this.#offsets.length = 0;
       this.#done.length = 0;
@@ -47,7 +61,36 @@ export class OffsetTracker {
     this.#offsets.push(offset);
     this.#done.push(false);
     this.#nextPosition = offset + 1;
+    if (this.#takeAlreadyDone(offset)) {
+      this.complete(offset);
+      return "done";
+    }
+    return "new";
+  }
+
+  /** Whether the offset map said `offset` is done; skips map entries the log no longer has. */
+  #takeAlreadyDone(offset: number): boolean {
+    const done = this.#alreadyDone;
+    while (this.#alreadyDoneNext < done.length && done[this.#alreadyDoneNext]! < offset) this.#alreadyDoneNext++;
+    if (done[this.#alreadyDoneNext] !== offset) return false;
+    this.#alreadyDoneNext++;
     return true;
+  }
+
+  /**
+   * Done offsets above the commit position, ascending: what the offset map must carry. Includes
+   * map entries inherited at seed time that were not fetched yet.
+   */
+  doneAboveCommit(): number[] {
+    const done: number[] = [];
+    for (let i = this.#head; i < this.#offsets.length; i++) if (this.#done[i]) done.push(this.#offsets[i]!);
+    for (let i = this.#alreadyDoneNext; i < this.#alreadyDone.length; i++) done.push(this.#alreadyDone[i]!);
+    return done;
+  }
+
+  /** Increases with every completion: a commit is needed when it moved since the last one. */
+  get version(): number {
+    return this.#version;
   }
 
   /**
@@ -59,6 +102,7 @@ export class OffsetTracker {
     if (index < 0 || this.#done[index]) return false;
     this.#done[index] = true;
     this.#doneInWindow++;
+    this.#version++;
     const leftDone = index > this.#head && this.#done[index - 1] === true;
     const rightDone = index + 1 < this.#offsets.length && this.#done[index + 1] === true;
     // A new done range, an extended one, or two ranges joined into one.

@@ -62,6 +62,11 @@ export class PartitionScheduler<T extends Laned> {
     return this.#ready.shift();
   }
 
+  /** Takes the ready item matching `predicate` out of turn (e.g. the one blocking the commit). */
+  nextMatching(predicate: (item: T) => boolean): T | undefined {
+    return this.#ready.removeFirst(predicate);
+  }
+
   /** Puts a started item back to run again (a retry). Its lane stays busy meanwhile. */
   retry(item: T): void {
     this.#ready.push(item);

@@ -1,5 +1,7 @@
+import type { PartitionOffset } from "../adapters/adapter.ts";
 import type { ConsumerMessage } from "./message.ts";
 import type { PartitionMetrics } from "./metrics.ts";
+import { encodeOffsetMap } from "./offset-map.ts";
 import { OffsetTracker } from "./offset-tracker.ts";
 import { PartitionScheduler } from "./ordering.ts";
 
@@ -8,10 +10,26 @@ export interface WorkItem {
   readonly message: ConsumerMessage;
   readonly offset: number;
   readonly lane: string | null;
+  /** Payload bytes (key + value) counted against `maxInFlightBytes`. */
+  readonly bytes: number;
   readonly partition: PartitionState;
   /** Attempts started so far. */
   attempt: number;
+  /** `performance.now()` when the message was accepted. */
+  readonly fetchedAt: number;
 }
+
+/** A commit ready to send for one partition, and what to record once the broker has it. */
+export interface PreparedCommit {
+  readonly offset: PartitionOffset;
+  readonly position: number;
+  readonly version: number;
+}
+
+/** Offset-map size above which a partition stops starting new work (share of the limit). */
+const MAP_THROTTLE_AT = 0.9;
+/** Offset-map size below which it starts new work again. */
+const MAP_RESUME_AT = 0.5;
 
 /**
  * Everything the control plane knows about one owned partition during one assignment epoch. A
@@ -19,22 +37,33 @@ export interface WorkItem {
  * completion from the old epoch can never touch the new one.
  */
 export class PartitionState {
+  readonly topic: string;
+  readonly partition: number;
   readonly tracker: OffsetTracker;
   readonly scheduler: PartitionScheduler<WorkItem> = new PartitionScheduler<WorkItem>();
   /** Aborted when the partition is revoked or the consumer shuts down. */
   readonly abort: AbortController = new AbortController();
+  /** `revoking`: no new work starts, running work may finish; `revoked`: completions are ignored. */
+  phase: "active" | "revoking" | "revoked" = "active";
   /** Attempts running now. */
   running = 0;
   /** Failed attempts waiting for their retry delay. */
   retryWaiting = 0;
-  /** Position last acknowledged by the broker. */
+  /** Messages held (queued, running or waiting to retry), by offset. */
+  readonly held: Map<number, WorkItem> = new Map();
+  /** Payload bytes of the held messages. */
+  heldBytes = 0;
+  /** Blocking offset already reported as a stall (one report per offset). */
+  stallReportedOffset: number | undefined;
+  /** Position and tracker version last acknowledged by the broker. */
   committedPosition: number | undefined;
+  committedVersion = 0;
+  /** Size of the offset map in the last commit. */
+  metadataBytes = 0;
+  /** Set when the offset map nears `maxCommitMetadataBytes`: only the blocking offset may start. */
+  mapFull = false;
   /** Whether the partition sits in the control plane's ready rotation. */
   inReadyRotation = false;
-  revoked = false;
-
-  readonly topic: string;
-  readonly partition: number;
 
   constructor(topic: string, partition: number, now: () => number) {
     this.topic = topic;
@@ -42,10 +71,32 @@ export class PartitionState {
     this.tracker = new OffsetTracker(now);
   }
 
-  /** Whether the commit position moved past what the broker has. */
+  /** Whether the position or the offset map changed since the broker last acknowledged them. */
   get commitPending(): boolean {
     const position = this.tracker.commitPosition;
-    return position !== undefined && position !== this.committedPosition;
+    return position !== undefined &&
+      (position !== this.committedPosition || this.tracker.version !== this.committedVersion);
+  }
+
+  /** Builds the commit (position and offset map) and updates the map-size pressure. */
+  prepareCommit(maxMetadataBytes: number): PreparedCommit | undefined {
+    const position = this.tracker.commitPosition;
+    if (position === undefined || !this.commitPending) return undefined;
+    const done = this.tracker.doneAboveCommit();
+    const { metadata, encodedCount } = encodeOffsetMap(position, done, maxMetadataBytes);
+    this.metadataBytes = metadata.length;
+    if (encodedCount < done.length || metadata.length > maxMetadataBytes * MAP_THROTTLE_AT) this.mapFull = true;
+    else if (metadata.length < maxMetadataBytes * MAP_RESUME_AT) this.mapFull = false;
+    return {
+      offset: { topic: this.topic, partition: this.partition, offset: BigInt(position), metadata },
+      position,
+      version: this.tracker.version,
+    };
+  }
+
+  acknowledge(commit: PreparedCommit): void {
+    this.committedPosition = commit.position;
+    this.committedVersion = commit.version;
   }
 
   metrics(): PartitionMetrics {
@@ -65,6 +116,8 @@ export class PartitionState {
       highestContiguousOffset: commit === undefined ? null : BigInt(commit - 1),
       committedOffset: this.committedPosition === undefined ? null : BigInt(this.committedPosition),
       lastFetchedOffset: lastFetched === undefined ? null : BigInt(lastFetched),
+      commitMetadataBytes: this.metadataBytes,
+      pauseReason: this.mapFull ? "commitMetadataFull" : null,
     };
   }
 }

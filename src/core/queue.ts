@@ -25,11 +25,14 @@ export class Queue<T> {
     return item;
   }
 
-  /** Removes every item and returns them in order. */
-  drain(): T[] {
-    const items = this.#items.slice(this.#head) as T[];
-    this.#items = [];
-    this.#head = 0;
-    return items;
+  /** Removes and returns the first item matching `predicate`. O(n): for rare paths only. */
+  removeFirst(predicate: (item: T) => boolean): T | undefined {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!predicate(item)) continue;
+      this.#items.splice(i, 1);
+      return item;
+    }
+    return undefined;
   }
 }

@@ -1,6 +1,6 @@
 // An in-memory KafkaAdapter for unit tests of the control plane. Never a stand-in for a broker
 // where a user would have one: integration tests use the real broker.
-import type { AdapterListener, KafkaAdapter, PartitionOffset } from "../../src/adapters/adapter.ts";
+import type { AdapterListener, AssignedPartition, KafkaAdapter, PartitionOffset } from "../../src/adapters/adapter.ts";
 import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
 
 const encoder = new TextEncoder();
@@ -27,6 +27,8 @@ export class MemoryAdapter implements KafkaAdapter {
   readonly commits: PartitionOffset[][] = [];
   /** Last committed offset per "topic:partition". */
   readonly committed: Map<string, bigint> = new Map();
+  /** Last committed metadata (offset map) per "topic:partition". */
+  readonly committedMetadata: Map<string, string> = new Map();
   /** Number of upcoming commits to fail. */
   failNextCommits = 0;
   /** Called with each commit before it is acknowledged, to check invariants at that moment. */
@@ -53,7 +55,10 @@ export class MemoryAdapter implements KafkaAdapter {
     }
     this.onCommit?.(offsets);
     this.commits.push([...offsets]);
-    for (const { topic, partition, offset } of offsets) this.committed.set(`${topic}:${partition}`, offset);
+    for (const { topic, partition, offset, metadata } of offsets) {
+      this.committed.set(`${topic}:${partition}`, offset);
+      this.committedMetadata.set(`${topic}:${partition}`, metadata);
+    }
     return Promise.resolve();
   }
 
@@ -62,8 +67,13 @@ export class MemoryAdapter implements KafkaAdapter {
     return Promise.resolve();
   }
 
-  assign(...partitions: TopicPartition[]): void {
-    this.listener!.assigned(partitions);
+  /** Assigns partitions as a group join would, with what the group committed (if anything). */
+  assign(...partitions: (TopicPartition & Partial<AssignedPartition>)[]): void {
+    this.listener!.assigned(partitions.map((p) => ({
+      committedOffset: this.committed.get(`${p.topic}:${p.partition}`) ?? null,
+      committedMetadata: this.committedMetadata.get(`${p.topic}:${p.partition}`) ?? null,
+      ...p,
+    })));
   }
 
   revoke(...partitions: TopicPartition[]): void {

@@ -9,6 +9,7 @@ import {
   type Ordering,
   type ParallelConsumerOptions,
 } from "../../mod.ts";
+import { decodeOffsetMap } from "../../src/core/offset-map.ts";
 import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
 
 const decoder = new TextDecoder();
@@ -185,17 +186,18 @@ describe("control plane", () => {
 
   test("completions from a revoked epoch are ignored, also when the partition comes back", async () => {
     const gate = gatedHandler();
-    const { adapter, consumer } = setup({ handler: gate.handler });
+    const { adapter, consumer } = setup({ handler: gate.handler, maxRevokeGraceMs: 0 });
     await consumer.start();
     adapter.assign({ topic: "t", partition: 0 });
     adapter.deliver(message(0, 0, "a"), message(0, 1, "b"));
     await settle();
     const [old0, old1] = gate.calls.splice(0);
     adapter.revoke({ topic: "t", partition: 0 });
+    await settle();
     assert.equal(old0!.context.signal.aborted, true, "the old epoch's work is told to stop");
     assert.equal(consumer.getMetrics().totalInFlight, 0);
-    // The partition comes back to this consumer: the new owner state starts from the commit.
-    adapter.assign({ topic: "t", partition: 0 });
+    // The partition comes back to this consumer: a fresh state, starting from the commit.
+    adapter.assign({ topic: "t", partition: 0, committedOffset: null, committedMetadata: null });
     adapter.deliver(message(0, 0, "a"), message(0, 1, "b"));
     await settle();
     assert.equal(gate.calls.length, 2);
@@ -246,6 +248,155 @@ describe("control plane", () => {
     await consumer.close();
     assert.equal(signal?.aborted, true);
     assert.equal(adapter.committed.has("t:0"), false, "nothing completed, nothing committed");
+  });
+
+  test("a revoked partition's running work may finish within the grace; its queued work never starts", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({ handler: gate.handler, maxRevokeGraceMs: 5_000 });
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "a"), message(0, 2, "b"));
+    await settle();
+    assert.deepEqual(gate.running(), [0, 2]);
+    adapter.revoke({ topic: "t", partition: 0 });
+    gate.calls[0]!.finish();
+    await settle();
+    assert.deepEqual(gate.running(), [0, 2], "offset 1 of the revoked partition did not start");
+    assert.equal(adapter.commits.length, 0, "the final commit waits for the running work");
+    gate.calls[1]!.finish();
+    await settle();
+    assert.deepEqual(adapter.commits.at(-1), [{ topic: "t", partition: 0, offset: 1n, metadata: adapter.committedMetadata.get("t:0") }]);
+    assert.deepEqual(decodeOffsetMap(adapter.committedMetadata.get("t:0"), 1), [2], "the map carries offset 2");
+    assert.equal(consumer.getMetrics().totalInFlight, 0);
+    assert.equal(consumer.getMetrics().partitions.length, 0);
+    await consumer.close();
+  });
+
+  test("the offset map survives a restart: a new owner runs only the unfinished offsets", async () => {
+    const first = gatedHandler();
+    const { adapter, consumer } = setup({ handler: first.handler, ordering: "unordered", drainTimeoutMs: 10 });
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(...[0, 1, 2, 3, 4].map((offset) => message(0, offset, `k${offset}`)));
+    await settle();
+    for (const offset of [1, 2, 4]) first.calls[offset]!.finish();
+    await consumer.close(); // offsets 0 and 3 never finish
+    assert.equal(adapter.committed.get("t:0"), 0n);
+    assert.match(adapter.committedMetadata.get("t:0")!, /^pc1/);
+
+    const ran: number[] = [];
+    const restarted = createParallelConsumer({
+      kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+      ordering: "unordered",
+      adapter,
+      handler: (m) => {
+        ran.push(Number(m.offset));
+      },
+    });
+    await restarted.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(...[0, 1, 2, 3, 4, 5].map((offset) => message(0, offset, `k${offset}`)));
+    await settle();
+    await restarted.close();
+    assert.deepEqual(ran.sort(), [0, 3, 5]);
+    assert.equal(adapter.committed.get("t:0"), 6n);
+    assert.equal(adapter.committedMetadata.get("t:0"), "");
+  });
+
+  test("a nearly full offset map stops new work on its partition, except the blocking offset", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({
+      handler: gate.handler,
+      ordering: "unordered",
+      maxCommitMetadataBytes: 64,
+      commitIntervalMs: 5,
+      retry: { maxRetries: 1, initialBackoffMs: 0 },
+      engine: { kind: "async", concurrency: 1000 },
+    });
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(...Array.from({ length: 400 }, (_, offset) => message(0, offset, null)));
+    await settle();
+    // Every other offset done above a stuck offset 0: ~400 bits of map, more than 64 bytes hold.
+    for (const call of gate.calls) if (call.message.offset % 2n === 0n && call.message.offset !== 0n) call.finish();
+    await settle(30);
+    const throttled = consumer.getMetrics().partitions[0]!;
+    assert.equal(throttled.pauseReason, "commitMetadataFull");
+    assert.ok(throttled.commitMetadataBytes > 0 && throttled.commitMetadataBytes <= 64);
+    adapter.deliver(message(0, 400, null), message(0, 401, null));
+    await settle(20);
+    assert.equal(gate.calls.length, 400, "new offsets do not start while the map is full");
+    // The blocking offset fails once: its retry may start, as it is what unblocks the map.
+    gate.calls.find((call) => call.message.offset === 0n)!.finish(new Error("transient"));
+    await settle(20);
+    assert.equal(gate.calls.length, 401);
+    assert.equal(gate.calls[400]!.message.offset, 0n);
+    assert.equal(gate.calls[400]!.context.attempt, 2);
+    for (const call of gate.calls.slice()) if (call.message.offset % 2n === 1n || call === gate.calls[400]) call.finish();
+    await settle(30);
+    assert.equal(consumer.getMetrics().partitions[0]!.pauseReason, null);
+    assert.deepEqual(gate.calls.slice(401).map((call) => call.message.offset), [400n, 401n]);
+    for (const call of gate.calls.slice(401)) call.finish();
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 402n);
+  });
+
+  test("maxInFlightBytes pauses fetching on payload size", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({ handler: gate.handler, maxInFlightBytes: 20, ordering: "unordered" });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "k"), message(0, 1, "k")); // 1 + 3 bytes each ("0:0")
+    await settle();
+    assert.equal(adapter.paused, false);
+    adapter.deliver(...[2, 3, 4].map((offset) => message(0, offset, "k")));
+    await settle();
+    assert.equal(consumer.getMetrics().pauseReason, "maxInFlightBytes");
+    assert.equal(consumer.getMetrics().inFlightBytes, 20);
+    gate.calls[0]!.finish();
+    await settle();
+    assert.equal(adapter.paused, false, "16 bytes is at the 80% low-water mark");
+    for (const call of gate.calls.slice(1)) call.finish();
+    await consumer.close();
+  });
+
+  test("a stall names the partition, offset and key once, in an event, a log line and a counter", async () => {
+    const gate = gatedHandler();
+    const lines: string[] = [];
+    const stalls: unknown[] = [];
+    const { adapter, consumer } = setup({
+      handler: gate.handler,
+      stallThresholdMs: 30,
+      commitIntervalMs: 10,
+      logger: { warn: (line) => lines.push(line) },
+    });
+    consumer.on("stall", (event) => stalls.push(event));
+    await consumer.start();
+    adapter.deliver(message(0, 5, "order-17"), message(0, 6, "order-18"));
+    await settle(100);
+    assert.equal(stalls.length, 1);
+    assert.deepEqual({ ...(stalls[0] as object), blockingDurationSec: 0 }, {
+      topic: "t",
+      partition: 0,
+      offset: 5n,
+      key: new TextEncoder().encode("order-17"),
+      blockingDurationSec: 0,
+    });
+    assert.match(lines[0]!, /t\[0\] commit blocked at offset 5 \(key "order-17"\)/);
+    assert.equal(consumer.getMetrics().stallsTotal, 1);
+    for (const call of gate.calls) call.finish();
+    await consumer.close();
+  });
+
+  test("a rebalance starting triggers a commit of completed work", async () => {
+    const { adapter, consumer } = setup({ handler: () => {} });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"));
+    await settle();
+    assert.equal(adapter.commits.length, 0);
+    adapter.listener!.rebalancing();
+    await settle();
+    assert.equal(adapter.committed.get("t:0"), 2n);
+    await consumer.close();
   });
 
   test("property: random timing never runs a key twice at once, never reorders a key, never commits past unfinished work", async () => {

@@ -39,10 +39,27 @@ describe("OffsetTracker", () => {
   test("redeliveries below the fetch position are refused", () => {
     const tracker = new OffsetTracker(() => 0);
     tracker.seed(100);
-    assert.equal(tracker.track(99), false);
-    assert.equal(tracker.track(100), true);
-    assert.equal(tracker.track(100), false);
+    assert.equal(tracker.track(99), "redelivery");
+    assert.equal(tracker.track(100), "new");
+    assert.equal(tracker.track(100), "redelivery");
     assert.equal(tracker.commitPosition, 100);
+  });
+
+  test("offsets the offset map marks done are tracked as done without running; holes in the map are skipped", () => {
+    const tracker = new OffsetTracker(() => 0);
+    tracker.seed(10, [12, 13, 15]);
+    assert.deepEqual(tracker.doneAboveCommit(), [12, 13, 15]);
+    assert.equal(tracker.track(10), "new");
+    assert.equal(tracker.track(12), "done", "11 was compacted away");
+    assert.equal(tracker.track(14), "new", "13 is gone from the log: skipped");
+    assert.equal(tracker.track(15), "done");
+    assert.deepEqual(tracker.doneAboveCommit(), [12, 15]);
+    assert.equal(tracker.gapCount, 2);
+    tracker.complete(10);
+    assert.equal(tracker.commitPosition, 14);
+    tracker.complete(14);
+    assert.equal(tracker.commitPosition, 16);
+    assert.deepEqual(tracker.doneAboveCommit(), []);
   });
 
   test("seeding sets the position before anything is fetched", () => {
