@@ -38,7 +38,10 @@ export interface ParallelConsumer {
 export function createParallelConsumer(options: ParallelConsumerOptions): ParallelConsumer {
   const resolved = resolveOptions(options);
   const adapter = resolved.adapter ?? new PlatformaticAdapter(resolved.kafka);
-  const engine = new AsyncEngine(resolved.handler, resolved.engine.concurrency);
+  const engine = new AsyncEngine(resolved.handler, {
+    concurrency: resolved.engine.concurrency,
+    ...(resolved.handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs: resolved.handlerTimeoutMs }),
+  });
   const core = new ControlPlane(resolved, adapter, engine);
   return {
     id: resolved.kafka.clientId,

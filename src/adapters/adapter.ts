@@ -14,6 +14,14 @@ export interface PartitionOffset extends TopicPartition {
   readonly metadata: string;
 }
 
+/** A record to publish, e.g. to a dead-letter topic. */
+export interface OutgoingRecord {
+  readonly topic: string;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: ReadonlyMap<string, Uint8Array>;
+}
+
 /** What an adapter reports to the control plane. Calls arrive on the event loop, in order. */
 export interface AdapterListener {
   /**
@@ -44,6 +52,8 @@ export interface KafkaAdapter {
   resume(): void;
   /** Commits offsets with their metadata. Rejects when the broker refuses. */
   commit(offsets: readonly PartitionOffset[]): Promise<void>;
+  /** Publishes records; resolves once every one is acknowledged by all in-sync replicas. */
+  publish(records: readonly OutgoingRecord[]): Promise<void>;
   /** Leaves the group and disconnects. */
   close(): Promise<void>;
 }

@@ -8,10 +8,11 @@ import {
   MessagesStreamModes,
   offsetCommitV9,
   offsetFetchV9,
+  Producer,
 } from "@platformatic/kafka";
 import type { ResolvedKafkaOptions, TlsOptions } from "../config/options.ts";
 import { type ConsumerMessage, partitionId, type TopicPartition } from "../core/message.ts";
-import type { AdapterListener, AssignedPartition, KafkaAdapter, PartitionOffset } from "./adapter.ts";
+import type { AdapterListener, AssignedPartition, KafkaAdapter, OutgoingRecord, PartitionOffset } from "./adapter.ts";
 
 const NO_HEADERS: ReadonlyMap<string, Uint8Array> = new Map();
 const LOAD_ATTEMPTS = 5;
@@ -33,6 +34,8 @@ export class PlatformaticAdapter implements KafkaAdapter {
   readonly #options: ResolvedKafkaOptions;
   #consumer: Consumer | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** Created on the first publish (dead letters): most consumers never need one. */
+  #producer: Producer | undefined;
   #listener: AdapterListener | undefined;
   /** Partitions announced to the listener. */
   #owned = new Map<string, TopicPartition>();
@@ -47,16 +50,13 @@ export class PlatformaticAdapter implements KafkaAdapter {
     const options = this.#options;
     this.#listener = listener;
     const consumer = new Consumer({
-      clientId: options.clientId,
-      bootstrapBrokers: options.bootstrapBrokers,
+      ...this.#connectionOptions(),
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs,
       rebalanceTimeout: options.rebalanceTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,
       autocommit: false,
       ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
-      ...(options.tls ? { tls: toClientTls(options.tls) } : {}),
-      ...(options.sasl ? { sasl: { ...options.sasl } } : {}),
     });
     this.#consumer = consumer;
     consumer.on("consumer:group:join", ({ assignments }) => this.#reconcile(assignments ?? []));
@@ -105,13 +105,44 @@ export class PlatformaticAdapter implements KafkaAdapter {
     );
   }
 
+  async publish(records: readonly OutgoingRecord[]): Promise<void> {
+    this.#producer ??= new Producer({
+      ...this.#connectionOptions(),
+      clientId: `${this.#options.clientId}-dlq`,
+      // Idempotent: a retried send must not write a dead letter twice.
+      idempotent: true,
+    });
+    await this.#producer.send({
+      messages: records.map((record) => ({
+        topic: record.topic,
+        ...(record.key === null ? {} : { key: Buffer.from(record.key) }),
+        ...(record.value === null ? {} : { value: Buffer.from(record.value) }),
+        headers: new Map([...record.headers].map(([name, value]) => [Buffer.from(name), Buffer.from(value)])),
+      })),
+    });
+  }
+
   async close(): Promise<void> {
     const stream = this.#stream;
     const consumer = this.#consumer;
+    const producer = this.#producer;
     this.#stream = undefined;
     this.#consumer = undefined;
+    this.#producer = undefined;
     if (stream && !stream.closed) await stream.close();
     if (consumer) await consumer.close();
+    if (producer) await producer.close();
+  }
+
+  /** Brokers, client id and security settings shared by the consumer and the producer. */
+  #connectionOptions() {
+    const options = this.#options;
+    return {
+      clientId: options.clientId,
+      bootstrapBrokers: options.bootstrapBrokers,
+      ...(options.tls ? { tls: toClientTls(options.tls) } : {}),
+      ...(options.sasl ? { sasl: { ...options.sasl } } : {}),
+    };
   }
 
   #started(): Consumer {

@@ -70,6 +70,22 @@ export interface RetryOptions {
   maxBackoffMs?: number;
 }
 
+/** Where failed messages go: `<topic><topicSuffix>`, with provenance headers. */
+export interface DeadLetterOptions {
+  /** Default `".dlq"`. */
+  topicSuffix?: string;
+  /** `"full"` (default) copies key, value and headers; `"metadataOnly"` sends provenance headers only. */
+  payload?: "full" | "metadataOnly";
+}
+
+/** After `maxFailures` final failures of one key, its messages fail without running for `cooldownMs`. */
+export interface PoisonKeyOptions {
+  /** Default 3. */
+  maxFailures?: number;
+  /** Default 60000. */
+  cooldownMs?: number;
+}
+
 /** Options of {@linkcode createParallelConsumer}. */
 export interface ParallelConsumerOptions {
   kafka: KafkaOptions;
@@ -82,8 +98,19 @@ export interface ParallelConsumerOptions {
   /** Execution engine. Default `{ kind: "async", concurrency: 100 }`. */
   engine?: EngineOptions;
   retry?: RetryOptions;
-  /** After the last retry fails: `"stop"` the consumer (default) or `"skip"` the message. Both emit `error`. */
+  /**
+   * After the last retry fails: `"deadLetter"` (default when `deadLetter` is set), `"stop"` the
+   * consumer (default otherwise; the offset stays uncommitted) or `"skip"` the message. All emit `error`.
+   */
   failurePolicy?: FailurePolicy;
+  /** Dead-letter topic settings; setting it makes `"deadLetter"` the failure policy. */
+  deadLetter?: DeadLetterOptions;
+  /** Per attempt: the handler's `signal` aborts and the attempt fails after this long. */
+  handlerTimeoutMs?: number;
+  /** A running message that holds its partition's commit this long is failed (retry/DLQ path). Off by default. */
+  maxBlockingMs?: number;
+  /** Opt-in poison-key isolation (key ordering only). */
+  poisonKey?: PoisonKeyOptions;
   /** How often completed progress is committed. Default 1000. */
   commitIntervalMs?: number;
   /** How long `close()` waits for accepted work before aborting it. Default 30000. */
@@ -114,6 +141,10 @@ export interface ResolvedOptions {
   readonly engine: Required<AsyncEngineOptions>;
   readonly retry: Required<RetryOptions>;
   readonly failurePolicy: FailurePolicy;
+  readonly deadLetter?: Required<DeadLetterOptions>;
+  readonly handlerTimeoutMs?: number;
+  readonly maxBlockingMs?: number;
+  readonly poisonKey?: Required<PoisonKeyOptions>;
   readonly commitIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly maxInFlightBytes: number;
@@ -146,15 +177,14 @@ const objectMessage = (field: string, shape: string) => (issue: v.StrictObjectIs
     ? `unknown option ${field ? `${field}.` : ""}${String(issue.input)}: check its spelling against the documented options`
     : `${field || "options"} must be an object ${shape}`;
 
-const positiveInt = (field: string, fallback: number) =>
-  v.optional(
-    v.pipe(
-      v.number(`${field} must be a number`),
-      v.integer(`${field} must be a whole number`),
-      v.minValue(1, `${field} must be at least 1`),
-    ),
-    fallback,
+const positiveIntSchema = (field: string) =>
+  v.pipe(
+    v.number(`${field} must be a number`),
+    v.integer(`${field} must be a whole number`),
+    v.minValue(1, `${field} must be at least 1`),
   );
+
+const positiveInt = (field: string, fallback: number) => v.optional(positiveIntSchema(field), fallback);
 
 const nonNegativeInt = (field: string, fallback: number) =>
   v.optional(
@@ -241,7 +271,32 @@ const optionsSchema = v.strictObject(
       ),
       {},
     ),
-    failurePolicy: v.optional(v.picklist(["stop", "skip"], "failurePolicy must be \"stop\" or \"skip\""), "stop"),
+    failurePolicy: v.optional(
+      v.picklist(["deadLetter", "stop", "skip"], "failurePolicy must be \"deadLetter\", \"stop\" or \"skip\""),
+    ),
+    deadLetter: v.optional(
+      v.strictObject(
+        {
+          topicSuffix: v.optional(nonEmptyString("deadLetter.topicSuffix", "e.g. \".dlq\""), ".dlq"),
+          payload: v.optional(
+            v.picklist(["full", "metadataOnly"], "deadLetter.payload must be \"full\" or \"metadataOnly\""),
+            "full",
+          ),
+        },
+        objectMessage("deadLetter", "like { topicSuffix: \".dlq\", payload: \"full\" }"),
+      ),
+    ),
+    handlerTimeoutMs: v.optional(positiveIntSchema("handlerTimeoutMs")),
+    maxBlockingMs: v.optional(positiveIntSchema("maxBlockingMs")),
+    poisonKey: v.optional(
+      v.strictObject(
+        {
+          maxFailures: positiveInt("poisonKey.maxFailures", 3),
+          cooldownMs: positiveInt("poisonKey.cooldownMs", 60_000),
+        },
+        objectMessage("poisonKey", "like { maxFailures: 3, cooldownMs: 60000 }"),
+      ),
+    ),
     commitIntervalMs: positiveInt("commitIntervalMs", 1000),
     drainTimeoutMs: nonNegativeInt("drainTimeoutMs", 30_000),
     maxInFlightBytes: positiveInt("maxInFlightBytes", 64 * 1024 * 1024),
@@ -285,10 +340,24 @@ export function resolveOptions(options: ParallelConsumerOptions): ResolvedOption
     }));
   }
   const { kafka, ...rest } = result.output;
+  const failurePolicy = rest.failurePolicy ?? (rest.deadLetter ? "deadLetter" : "stop");
+  if (rest.deadLetter && failurePolicy !== "deadLetter") {
+    throw new ConfigError([`deadLetter is set but failurePolicy is "${failurePolicy}": remove one of them`]);
+  }
+  if (rest.poisonKey && rest.ordering !== "key") {
+    throw new ConfigError([`poisonKey needs ordering "key" (it is "${rest.ordering}"): remove poisonKey or order by key`]);
+  }
   return {
     ...rest,
     handler: options.handler,
     logger: rest.logger ?? console,
+    failurePolicy,
+    deadLetter: failurePolicy === "deadLetter"
+      ? { topicSuffix: rest.deadLetter?.topicSuffix ?? ".dlq", payload: rest.deadLetter?.payload ?? "full" }
+      : undefined,
+    poisonKey: rest.poisonKey
+      ? { maxFailures: rest.poisonKey.maxFailures ?? 3, cooldownMs: rest.poisonKey.cooldownMs ?? 60_000 }
+      : undefined,
     // Credentials and TLS material are taken as given, never copied into messages.
     kafka: {
       ...kafka,

@@ -1,6 +1,7 @@
 import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../adapters/adapter.ts";
 import type { ExecutionEngine } from "../engines/engine.ts";
 import { InFlightBudget } from "./backpressure.ts";
+import { deadLetterRecord, type DeadLetterSettings } from "./dead-letter.ts";
 import { Emitter } from "./events.ts";
 import { Histogram } from "./histogram.ts";
 import { type ConsumerMessage, partitionId, type TopicPartition } from "./message.ts";
@@ -10,8 +11,17 @@ import { laneOf, type Ordering } from "./ordering.ts";
 import { PartitionState, type PreparedCommit, type WorkItem } from "./partition-state.ts";
 import { retryDelayMs, type RetryPolicy } from "./retry-policy.ts";
 
-/** What to do with a message whose retries are exhausted. */
-export type FailurePolicy = "stop" | "skip";
+/**
+ * What to do with a message whose retries are exhausted: publish it to the dead-letter topic and
+ * go on, `stop` the consumer (the offset stays uncommitted), or `skip` it. All emit `error`.
+ */
+export type FailurePolicy = "deadLetter" | "stop" | "skip";
+
+/** Repeated final failures of one key open a cooldown in which its messages fail without running. */
+export interface PoisonKeySettings {
+  readonly maxFailures: number;
+  readonly cooldownMs: number;
+}
 
 /** Settings of the control plane, already validated. */
 export interface ControlPlaneSettings {
@@ -20,6 +30,11 @@ export interface ControlPlaneSettings {
   readonly maxInFlightBytes: number;
   readonly retry: RetryPolicy;
   readonly failurePolicy: FailurePolicy;
+  /** Required when `failurePolicy` is `deadLetter`. */
+  readonly deadLetter?: DeadLetterSettings;
+  /** A running message that blocks its partition's commit this long is failed (retry/DLQ path). */
+  readonly maxBlockingMs?: number;
+  readonly poisonKey?: PoisonKeySettings;
   readonly commitIntervalMs: number;
   readonly maxCommitMetadataBytes: number;
   readonly drainTimeoutMs: number;
@@ -43,6 +58,22 @@ export interface StallEvent {
   /** Key of the blocking message: the likely poison pill. */
   readonly key: Uint8Array | null;
   readonly blockingDurationSec: number;
+}
+
+/** A message that ran longer than `maxBlockingMs` while holding its partition's commit. */
+export class BlockedTooLongError extends Error {
+  override readonly name = "BlockedTooLongError";
+  constructor(maxBlockingMs: number) {
+    super(`message blocked its partition's commit for more than maxBlockingMs (${maxBlockingMs} ms)`);
+  }
+}
+
+/** A message of a key in poison-key cooldown: it takes the failure path without running. */
+export class PoisonKeyError extends Error {
+  override readonly name = "PoisonKeyError";
+  constructor(cooldownMs: number) {
+    super(`its key failed repeatedly and is cooling down for ${cooldownMs} ms`);
+  }
 }
 
 /** A message that failed all its attempts. */
@@ -110,6 +141,10 @@ export class ControlPlane implements AdapterListener {
   #commitsTotal = 0;
   #commitFailuresTotal = 0;
   #stallsTotal = 0;
+  #retriesTotal = 0;
+  #deadLetteredTotal = 0;
+  #deadLetterFailuresTotal = 0;
+  #skippedTotal = 0;
   readonly #handlerSeconds = new Histogram();
   readonly #fetchToCompletionSeconds = new Histogram();
 
@@ -126,7 +161,7 @@ export class ControlPlane implements AdapterListener {
     if (this.#lifecycle !== "idle") throw new Error("the consumer was already started");
     this.#lifecycle = "running";
     this.#commitTimer = setInterval(() => {
-      this.#reportStalls();
+      this.#checkBlocking();
       void this.commit();
     }, this.#settings.commitIntervalMs);
     try {
@@ -238,17 +273,23 @@ export class ControlPlane implements AdapterListener {
       commitsTotal: this.#commitsTotal,
       commitFailuresTotal: this.#commitFailuresTotal,
       stallsTotal: this.#stallsTotal,
+      retriesTotal: this.#retriesTotal,
+      deadLetteredTotal: this.#deadLetteredTotal,
+      deadLetterFailuresTotal: this.#deadLetterFailuresTotal,
+      skippedTotal: this.#skippedTotal,
       handlerSeconds: this.#handlerSeconds.snapshot(),
       fetchToCompletionSeconds: this.#fetchToCompletionSeconds.snapshot(),
       partitions,
     };
   }
 
-  /** Emits one `stall` event (and log line) per offset that blocks its partition too long. */
-  #reportStalls(): void {
+  /** Per partition: reports a stall, and fails a blocker running past `maxBlockingMs`. */
+  #checkBlocking(): void {
     for (const state of this.#partitions.values()) {
       const offset = state.tracker.blockingOffset;
-      if (offset === null || offset === state.stallReportedOffset) continue;
+      if (offset === null) continue;
+      this.#failIfBlockedTooLong(state, offset);
+      if (offset === state.stallReportedOffset) continue;
       const blockedMs = state.tracker.blockingDurationMs();
       if (blockedMs < this.#settings.stallThresholdMs) continue;
       state.stallReportedOffset = offset;
@@ -267,6 +308,19 @@ export class ControlPlane implements AdapterListener {
       );
       this.events.emit("stall", event);
     }
+  }
+
+  /**
+   * Gives up on the blocker's running attempt: it takes the retry/DLQ path. A function cannot be
+   * killed, so a late result of the abandoned attempt is ignored.
+   */
+  #failIfBlockedTooLong(state: PartitionState, offset: number): void {
+    const limit = this.#settings.maxBlockingMs;
+    const item = state.held.get(offset);
+    if (limit === undefined || !item?.running) return;
+    if (performance.now() - item.running.startedAt < limit) return;
+    item.running = undefined;
+    this.#attemptFailed(item, new BlockedTooLongError(limit));
   }
 
   // ---- AdapterListener ----
@@ -374,7 +428,12 @@ export class ControlPlane implements AdapterListener {
       state.inReadyRotation = false;
       if (state.phase !== "active") continue;
       const item = state.mapFull ? this.#nextBlocking(state) : state.scheduler.next();
-      if (item) this.#run(item);
+      if (item && this.#inPoisonCooldown(item)) {
+        const cooldown = new PoisonKeyError(this.#settings.poisonKey!.cooldownMs);
+        queueMicrotask(() => this.#exhausted(item, cooldown));
+      } else if (item) {
+        this.#run(item);
+      }
       // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
       if (!state.mapFull) this.#joinRotation(state);
     }
@@ -397,14 +456,20 @@ export class ControlPlane implements AdapterListener {
     const state = item.partition;
     item.attempt++;
     state.running++;
-    const started = performance.now();
+    const run = { startedAt: performance.now() };
+    item.running = run;
+    // Only the current run of an item may report: an abandoned run's late result is ignored.
     this.#engine.execute(item.message, { signal: state.abort.signal, attempt: item.attempt }).then(
       () => {
-        this.#handlerSeconds.observe((performance.now() - started) / 1000);
+        this.#handlerSeconds.observe((performance.now() - run.startedAt) / 1000);
+        if (item.running !== run) return;
+        item.running = undefined;
         this.#succeeded(item);
       },
       (error: unknown) => {
-        this.#handlerSeconds.observe((performance.now() - started) / 1000);
+        this.#handlerSeconds.observe((performance.now() - run.startedAt) / 1000);
+        if (item.running !== run) return;
+        item.running = undefined;
         this.#attemptFailed(item, error);
       },
     );
@@ -426,7 +491,8 @@ export class ControlPlane implements AdapterListener {
     // While closing or revoking, a failed message stays incomplete: it runs again later.
     if (this.#lifecycle !== "running" || state.phase !== "active") return this.#afterRelease();
     const { retry } = this.#settings;
-    if (item.attempt <= retry.maxRetries) {
+    if (item.attempt <= retry.maxRetries && !(error instanceof PoisonKeyError)) {
+      this.#retriesTotal++;
       state.retryWaiting++;
       const timer = setTimeout(() => {
         this.#retryTimers.delete(timer);
@@ -439,10 +505,71 @@ export class ControlPlane implements AdapterListener {
       this.#retryTimers.add(timer);
       return this.#pump();
     }
+    this.#exhausted(item, error);
+  }
+
+  /** Retries are used up: the failure policy decides, and the failure is always reported. */
+  #exhausted(item: WorkItem, error: unknown): void {
+    this.#notePoisonFailure(item);
     this.events.emit("error", new MessageFailedError(item.message, item.attempt, error));
-    if (this.#settings.failurePolicy === "skip") return this.#finish(item);
-    // "stop": the offset stays uncommitted so the message runs again after a restart.
-    this.#fail();
+    switch (this.#settings.failurePolicy) {
+      case "skip":
+        this.#skippedTotal++;
+        return this.#finish(item);
+      case "deadLetter":
+        return void this.#deadLetter(item, error);
+      case "stop":
+        // The offset stays uncommitted so the message runs again after a restart.
+        return this.#fail();
+    }
+  }
+
+  /**
+   * Publishes the dead letter, retrying with backoff while the partition is owned; the offset
+   * completes only once the broker acknowledged it, so until then it is the blocking offset.
+   */
+  async #deadLetter(item: WorkItem, error: unknown): Promise<void> {
+    const state = item.partition;
+    const record = deadLetterRecord(this.#settings.deadLetter!, item.message, item.attempt, error);
+    state.deadLettering++;
+    try {
+      for (let attempt = 1;; attempt++) {
+        try {
+          await this.#adapter.publish([record]);
+          this.#deadLetteredTotal++;
+          break;
+        } catch (publishError) {
+          this.#deadLetterFailuresTotal++;
+          this.events.emit("error", new Error(`dead letter to ${record.topic} failed`, { cause: publishError }));
+          if (state.phase !== "active" || this.#lifecycle === "closed") return;
+          await new Promise((resolve) => setTimeout(resolve, retryDelayMs(this.#settings.retry, attempt)));
+        }
+      }
+    } finally {
+      state.deadLettering--;
+    }
+    if (state.phase === "revoked") return this.#afterRelease();
+    this.#finish(item);
+  }
+
+  /** Counts a final failure against the item's key; enough of them open the key's cooldown. */
+  #notePoisonFailure(item: WorkItem): void {
+    const poison = this.#settings.poisonKey;
+    if (!poison || item.lane === null || this.#settings.ordering !== "key") return;
+    const lanes = item.partition.poisonLanes;
+    const entry = lanes.get(item.lane) ?? { failures: 0, coolUntil: 0 };
+    entry.failures++;
+    if (entry.failures >= poison.maxFailures) {
+      entry.failures = 0;
+      entry.coolUntil = this.#now() + poison.cooldownMs;
+    }
+    lanes.set(item.lane, entry);
+  }
+
+  #inPoisonCooldown(item: WorkItem): boolean {
+    if (item.lane === null || !this.#settings.poisonKey) return false;
+    const entry = item.partition.poisonLanes.get(item.lane);
+    return entry !== undefined && entry.coolUntil > this.#now();
   }
 
   #fail(): void {
@@ -504,7 +631,9 @@ export class ControlPlane implements AdapterListener {
   #isDrained(): boolean {
     if (this.#budget.messages === 0) return true;
     for (const state of this.#partitions.values()) {
-      if (state.running > 0 || state.scheduler.readyCount > 0 || state.retryWaiting > 0) return false;
+      if (state.running > 0 || state.scheduler.readyCount > 0 || state.retryWaiting > 0 || state.deadLettering > 0) {
+        return false;
+      }
     }
     // Only messages waiting behind a failed key remain: they cannot make progress.
     return true;

@@ -64,6 +64,13 @@ export interface ConsumerMetrics {
   /** Commits acknowledged by the broker / refused or failed. */
   readonly commitsTotal: number;
   readonly commitFailuresTotal: number;
+  /** Retries scheduled after failed attempts. */
+  readonly retriesTotal: number;
+  /** Messages published to the dead-letter topic, and failed dead-letter publishes. */
+  readonly deadLetteredTotal: number;
+  readonly deadLetterFailuresTotal: number;
+  /** Messages skipped after their last retry (`failurePolicy: "skip"`). */
+  readonly skippedTotal: number;
   /** Blocking offsets that held their partition longer than `stallThresholdMs`. */
   readonly stallsTotal: number;
   /** Handler attempt durations. */

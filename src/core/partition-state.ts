@@ -17,6 +17,8 @@ export interface WorkItem {
   attempt: number;
   /** `performance.now()` when the message was accepted. */
   readonly fetchedAt: number;
+  /** The attempt running now, if any; replaced or cleared when it settles or is abandoned. */
+  running?: { readonly startedAt: number } | undefined;
 }
 
 /** A commit ready to send for one partition, and what to record once the broker has it. */
@@ -49,6 +51,10 @@ export class PartitionState {
   running = 0;
   /** Failed attempts waiting for their retry delay. */
   retryWaiting = 0;
+  /** Messages whose dead letter is being published. */
+  deadLettering = 0;
+  /** Final failures and cooldowns per key, for poison-key isolation. */
+  readonly poisonLanes: Map<string, { failures: number; coolUntil: number }> = new Map();
   /** Messages held (queued, running or waiting to retry), by offset. */
   readonly held: Map<number, WorkItem> = new Map();
   /** Payload bytes of the held messages. */
@@ -111,7 +117,7 @@ export class PartitionState {
       gapCount: tracker.gapCount,
       blockingOffset: blocking === null ? null : BigInt(blocking),
       blockingDurationSec: tracker.blockingDurationMs() / 1000,
-      queuedCount: this.scheduler.queuedCount + this.retryWaiting,
+      queuedCount: this.scheduler.queuedCount + this.retryWaiting + this.deadLettering,
       inFlight: this.running,
       highestContiguousOffset: commit === undefined ? null : BigInt(commit - 1),
       committedOffset: this.committedPosition === undefined ? null : BigInt(this.committedPosition),

@@ -1,6 +1,12 @@
 // An in-memory KafkaAdapter for unit tests of the control plane. Never a stand-in for a broker
 // where a user would have one: integration tests use the real broker.
-import type { AdapterListener, AssignedPartition, KafkaAdapter, PartitionOffset } from "../../src/adapters/adapter.ts";
+import type {
+  AdapterListener,
+  AssignedPartition,
+  KafkaAdapter,
+  OutgoingRecord,
+  PartitionOffset,
+} from "../../src/adapters/adapter.ts";
 import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
 
 const encoder = new TextEncoder();
@@ -59,6 +65,20 @@ export class MemoryAdapter implements KafkaAdapter {
       this.committed.set(`${topic}:${partition}`, offset);
       this.committedMetadata.set(`${topic}:${partition}`, metadata);
     }
+    return Promise.resolve();
+  }
+
+  /** Every published record, in order. */
+  readonly published: OutgoingRecord[] = [];
+  /** Number of upcoming publishes to fail. */
+  failNextPublishes = 0;
+
+  publish(records: readonly OutgoingRecord[]): Promise<void> {
+    if (this.failNextPublishes > 0) {
+      this.failNextPublishes--;
+      return Promise.reject(new Error("NOT_ENOUGH_REPLICAS (simulated)"));
+    }
+    this.published.push(...records);
     return Promise.resolve();
   }
 

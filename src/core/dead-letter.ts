@@ -1,0 +1,52 @@
+import type { OutgoingRecord } from "../adapters/adapter.ts";
+import type { ConsumerMessage } from "./message.ts";
+
+/** Where failed messages go once their retries are exhausted. */
+export interface DeadLetterSettings {
+  /** Appended to the source topic's name. */
+  readonly topicSuffix: string;
+  /** `full` copies key, value and headers; `metadataOnly` sends provenance headers only. */
+  readonly payload: "full" | "metadataOnly";
+}
+
+/** Provenance headers on every dead letter, so it can be traced and replayed. */
+export const DEAD_LETTER_HEADERS = {
+  errorMessage: "pyrallel.error.message",
+  errorName: "pyrallel.error.name",
+  attempts: "pyrallel.attempts",
+  sourceTopic: "pyrallel.source.topic",
+  sourcePartition: "pyrallel.source.partition",
+  sourceOffset: "pyrallel.source.offset",
+  sourceKey: "pyrallel.source.key",
+  sourceTimestamp: "pyrallel.source.timestamp",
+} as const;
+
+const encoder = new TextEncoder();
+
+/** The dead letter for `message`, which failed `attempts` times with `error`. */
+export function deadLetterRecord(
+  settings: DeadLetterSettings,
+  message: ConsumerMessage,
+  attempts: number,
+  error: unknown,
+): OutgoingRecord {
+  const full = settings.payload === "full";
+  const headers = new Map<string, Uint8Array>(full ? message.headers : []);
+  const text = (name: string, value: string): void => void headers.set(name, encoder.encode(value));
+  const failure = error instanceof Error ? error : new Error(String(error));
+  text(DEAD_LETTER_HEADERS.errorMessage, failure.message.slice(0, 2048));
+  text(DEAD_LETTER_HEADERS.errorName, failure.name);
+  text(DEAD_LETTER_HEADERS.attempts, String(attempts));
+  text(DEAD_LETTER_HEADERS.sourceTopic, message.topic);
+  text(DEAD_LETTER_HEADERS.sourcePartition, String(message.partition));
+  text(DEAD_LETTER_HEADERS.sourceOffset, String(message.offset));
+  text(DEAD_LETTER_HEADERS.sourceTimestamp, String(message.timestamp));
+  if (message.key !== null) headers.set(DEAD_LETTER_HEADERS.sourceKey, message.key);
+  return {
+    topic: `${message.topic}${settings.topicSuffix}`,
+    // Same key: dead letters of one key stay in order in one partition.
+    key: message.key,
+    value: full ? message.value : null,
+    headers,
+  };
+}

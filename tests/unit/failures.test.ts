@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { createParallelConsumer, type ParallelConsumerOptions } from "../../mod.ts";
+import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
+import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
+
+const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
+
+function setup(options: Partial<ParallelConsumerOptions> & Pick<ParallelConsumerOptions, "handler">) {
+  const adapter = new MemoryAdapter();
+  const errors: Error[] = [];
+  const consumer = createParallelConsumer({
+    kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+    commitIntervalMs: 60_000,
+    retry: { maxRetries: 1, initialBackoffMs: 0, maxBackoffMs: 0 },
+    logger: { warn: () => {} },
+    ...options,
+    adapter,
+  });
+  consumer.on("error", (error) => errors.push(error));
+  return { adapter, consumer, errors };
+}
+
+describe("failure handling", () => {
+  test("exhausted retries go to <topic>.dlq with provenance headers; the offset completes after the ack", async () => {
+    const { adapter, consumer, errors } = setup({
+      deadLetter: {},
+      handler: (m) => {
+        if (m.offset === 1n) throw new TypeError("cannot parse order");
+      },
+    });
+    await consumer.start();
+    const poison = { ...message(0, 1, "order-7"), headers: new Map([["trace", new TextEncoder().encode("abc")]]) };
+    adapter.deliver(message(0, 0, "a"), poison, message(0, 2, "b"));
+    await settle(10);
+    assert.equal(adapter.published.length, 1);
+    const [letter] = adapter.published;
+    assert.equal(letter!.topic, "t.dlq");
+    assert.equal(text(letter!.key ?? undefined), "order-7");
+    assert.equal(text(letter!.value ?? undefined), "0:1");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.errorMessage)), "cannot parse order");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.errorName)), "TypeError");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.attempts)), "2");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceTopic)), "t");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourcePartition)), "0");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceOffset)), "1");
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceKey)), "order-7");
+    assert.equal(text(letter!.headers.get("trace")), "abc", "full payload keeps the original headers");
+    assert.equal(errors.length, 1, "the failure is reported even though it went to the DLQ");
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 3n);
+    assert.equal(consumer.getMetrics().deadLetteredTotal, 1);
+  });
+
+  test("metadataOnly dead letters carry no value and no original headers", async () => {
+    const { adapter, consumer } = setup({
+      deadLetter: { payload: "metadataOnly", topicSuffix: "-failed" },
+      handler: () => {
+        throw new Error("boom");
+      },
+    });
+    await consumer.start();
+    adapter.deliver({ ...message(0, 0, "k"), headers: new Map([["secret", new Uint8Array([1])]]) });
+    await settle(10);
+    await consumer.close();
+    const [letter] = adapter.published;
+    assert.equal(letter!.topic, "t-failed");
+    assert.equal(letter!.value, null);
+    assert.equal(letter!.headers.has("secret"), false);
+    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceOffset)), "0");
+  });
+
+  test("a failing dead-letter write is retried and holds the offset as the blocking offset meanwhile", async () => {
+    const { adapter, consumer, errors } = setup({
+      deadLetter: {},
+      retry: { maxRetries: 0, initialBackoffMs: 20, maxBackoffMs: 20 },
+      handler: (m) => {
+        if (m.offset === 0n) throw new Error("poison");
+      },
+    });
+    adapter.failNextPublishes = 2;
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"));
+    await settle(5);
+    const partition = consumer.getMetrics().partitions[0]!;
+    assert.equal(partition.blockingOffset, 0n);
+    assert.equal(partition.gapCount, 1);
+    await settle(60);
+    assert.equal(adapter.published.length, 1);
+    assert.equal(consumer.getMetrics().deadLetterFailuresTotal, 2);
+    assert.equal(errors.filter((e) => e.message.includes("dead letter")).length, 2);
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 2n);
+  });
+
+  test("handlerTimeoutMs aborts the signal and fails the attempt; the retry succeeds", async () => {
+    const seen: string[] = [];
+    const { adapter, consumer } = setup({
+      handlerTimeoutMs: 20,
+      handler: async (m, { signal, attempt }) => {
+        if (attempt === 1) {
+          await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+          seen.push(`aborted: ${(signal.reason as Error).name}`);
+          return;
+        }
+        seen.push(`attempt ${attempt} ok for ${m.offset}`);
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"));
+    await settle(60);
+    assert.deepEqual(seen, ["aborted: HandlerTimeoutError", "attempt 2 ok for 0"]);
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 1n);
+  });
+
+  test("maxBlockingMs fails a message that holds the commit; it takes the retry path, then the DLQ", async () => {
+    const { adapter, consumer } = setup({
+      maxBlockingMs: 20,
+      commitIntervalMs: 5,
+      deadLetter: {},
+      handler: (m) => (m.offset === 0n ? new Promise<void>(() => {}) : undefined),
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "stuck"), message(0, 1, "fine"));
+    await settle(150);
+    assert.equal(adapter.published.length, 1);
+    assert.equal(text(adapter.published[0]!.headers.get(DEAD_LETTER_HEADERS.errorName)), "BlockedTooLongError");
+    assert.equal(consumer.getMetrics().retriesTotal, 1);
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 2n);
+  });
+
+  test("poison-key isolation: after repeated final failures a key's messages fail without running", async () => {
+    const ran: number[] = [];
+    const { adapter, consumer } = setup({
+      deadLetter: {},
+      retry: { maxRetries: 0 },
+      poisonKey: { maxFailures: 2, cooldownMs: 60_000 },
+      handler: (m) => {
+        ran.push(Number(m.offset));
+        if (new TextDecoder().decode(m.key!) === "bad") throw new Error("bad key");
+      },
+    });
+    await consumer.start();
+    adapter.deliver(...[0, 1, 2, 3].map((offset) => message(0, offset, "bad")), message(0, 4, "good"));
+    await settle(20);
+    assert.deepEqual(ran.sort(), [0, 1, 4], "offsets 2 and 3 of the cooling key never ran");
+    assert.equal(adapter.published.length, 4);
+    assert.equal(text(adapter.published[3]!.headers.get(DEAD_LETTER_HEADERS.errorName)), "PoisonKeyError");
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 5n);
+  });
+
+  test("other keys keep committing while one key is failing and retrying", async () => {
+    const { adapter, consumer } = setup({
+      retry: { maxRetries: 50, initialBackoffMs: 5, maxBackoffMs: 5 },
+      commitIntervalMs: 5,
+      handler: (m) => {
+        if (new TextDecoder().decode(m.key!) === "bad") throw new Error("down");
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "good"), message(0, 1, "good"));
+    adapter.deliver(message(1, 0, "bad"), message(1, 1, "good"));
+    await settle(50);
+    assert.equal(adapter.committed.get("t:0"), 2n);
+    const failing = consumer.getMetrics().partitions.find((p) => p.partition === 1)!;
+    assert.equal(failing.blockingOffset, 0n);
+    assert.equal(failing.gapCount, 1, "offset 1 of partition 1 completed beside the failing key");
+    await consumer.close();
+  });
+});
