@@ -1,0 +1,39 @@
+// Reads records back from the real broker, outside any consumer group, for assertions.
+import { Consumer, MessagesStreamModes } from "@platformatic/kafka";
+import { BROKERS, uniqueName } from "./kafka.ts";
+
+export interface ReadRecord {
+  partition: number;
+  offset: bigint;
+  key: string | null;
+  value: string | null;
+  headers: Map<string, string>;
+}
+
+/** Reads `count` records of `topic` from the beginning, or fails after `timeoutMs`. */
+export async function readTopic(topic: string, count: number, timeoutMs = 20_000): Promise<ReadRecord[]> {
+  const consumer = new Consumer({ clientId: "pyrallel-tests-reader", groupId: uniqueName("reader"), bootstrapBrokers: BROKERS });
+  const records: ReadRecord[] = [];
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+    const timer = setTimeout(() => stream.destroy(new Error(`read ${records.length}/${count} records of ${topic} in ${timeoutMs} ms`)), timeoutMs);
+    try {
+      for await (const message of stream) {
+        records.push({
+          partition: message.partition,
+          offset: message.offset,
+          key: message.key ? message.key.toString() : null,
+          value: message.value ? message.value.toString() : null,
+          headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value.toString()])),
+        });
+        if (records.length >= count) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      await stream.close();
+    }
+  } finally {
+    await consumer.close();
+  }
+  return records;
+}
