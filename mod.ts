@@ -27,4 +27,11 @@ export {
   MessageFailedError,
   type StallEvent,
 } from "./src/core/control-plane.ts";
-export type { AdapterListener, AssignedPartition, KafkaAdapter, PartitionOffset } from "./src/adapters/adapter.ts";
+export type {
+  AdapterListener,
+  AssignedPartition,
+  KafkaAdapter,
+  OutgoingRecord,
+  PartitionOffset,
+  PartitionPosition,
+} from "./src/adapters/adapter.ts";

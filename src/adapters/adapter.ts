@@ -14,6 +14,11 @@ export interface PartitionOffset extends TopicPartition {
   readonly metadata: string;
 }
 
+/** The offset the client will fetch next for one partition. */
+export interface PartitionPosition extends TopicPartition {
+  readonly position: bigint;
+}
+
 /** A record to publish, e.g. to a dead-letter topic. */
 export interface OutgoingRecord {
   readonly topic: string;
@@ -52,6 +57,12 @@ export interface KafkaAdapter {
   resume(): void;
   /** Commits offsets with their metadata. Rejects when the broker refuses. */
   commit(offsets: readonly PartitionOffset[]): Promise<void>;
+  /**
+   * Next fetch offset of each owned partition, when every message below it has been delivered
+   * (empty while delivered-but-unread messages are buffered). It moves past offsets that carry
+   * no message, like transaction markers, so commits can reach the end of such a log.
+   */
+  fetchPositions(): readonly PartitionPosition[];
   /** Publishes records; resolves once every one is acknowledged by all in-sync replicas. */
   publish(records: readonly OutgoingRecord[]): Promise<void>;
   /** Leaves the group and disconnects. */

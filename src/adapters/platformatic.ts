@@ -12,7 +12,14 @@ import {
 } from "@platformatic/kafka";
 import type { ResolvedKafkaOptions, TlsOptions } from "../config/options.ts";
 import { type ConsumerMessage, partitionId, type TopicPartition } from "../core/message.ts";
-import type { AdapterListener, AssignedPartition, KafkaAdapter, OutgoingRecord, PartitionOffset } from "./adapter.ts";
+import type {
+  AdapterListener,
+  AssignedPartition,
+  KafkaAdapter,
+  OutgoingRecord,
+  PartitionOffset,
+  PartitionPosition,
+} from "./adapter.ts";
 
 const NO_HEADERS: ReadonlyMap<string, Uint8Array> = new Map();
 const LOAD_ATTEMPTS = 5;
@@ -103,6 +110,18 @@ export class PlatformaticAdapter implements KafkaAdapter {
       consumer.groupInstanceId,
       [...topics.values()],
     );
+  }
+
+  fetchPositions(): readonly PartitionPosition[] {
+    const stream = this.#stream;
+    // Messages still buffered in the stream lie below its positions: not safe to report yet.
+    if (!stream || stream.readableLength > 0) return [];
+    const positions: PartitionPosition[] = [];
+    for (const [id, { topic, partition }] of this.#owned) {
+      const position = stream.offsetsToFetch.get(id);
+      if (position !== undefined) positions.push({ topic, partition, position });
+    }
+    return positions;
   }
 
   async publish(records: readonly OutgoingRecord[]): Promise<void> {

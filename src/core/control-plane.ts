@@ -162,6 +162,7 @@ export class ControlPlane implements AdapterListener {
     this.#lifecycle = "running";
     this.#commitTimer = setInterval(() => {
       this.#checkBlocking();
+      this.#advanceFetchPositions();
       void this.commit();
     }, this.#settings.commitIntervalMs);
     try {
@@ -189,6 +190,7 @@ export class ControlPlane implements AdapterListener {
   async #shutdown(): Promise<void> {
     this.#setPaused(this.#failed ? "failed" : "closing");
     await this.#waitUntil(() => this.#isDrained(), this.#settings.drainTimeoutMs);
+    this.#advanceFetchPositions();
     clearInterval(this.#commitTimer);
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
@@ -281,6 +283,13 @@ export class ControlPlane implements AdapterListener {
       fetchToCompletionSeconds: this.#fetchToCompletionSeconds.snapshot(),
       partitions,
     };
+  }
+
+  /** Lets commits pass offsets the client skipped (transaction markers), once all below are delivered. */
+  #advanceFetchPositions(): void {
+    for (const { topic, partition, position } of this.#adapter.fetchPositions()) {
+      this.#partitions.get(partitionId(topic, partition))?.tracker.advanceTo(toSafeOffset(position));
+    }
   }
 
   /** Per partition: reports a stall, and fails a blocker running past `maxBlockingMs`. */

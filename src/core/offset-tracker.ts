@@ -68,6 +68,15 @@ export class OffsetTracker {
     return "new";
   }
 
+  /**
+   * Moves the fetch position past offsets the client skipped without delivering them, such as
+   * transaction markers at the end of a partition. Only valid when every message below
+   * `position` has been delivered.
+   */
+  advanceTo(position: number): void {
+    if (this.#nextPosition !== undefined && position > this.#nextPosition) this.#nextPosition = position;
+  }
+
   /** Whether the offset map said `offset` is done; skips map entries the log no longer has. */
   #takeAlreadyDone(offset: number): boolean {
     const done = this.#alreadyDone;
@@ -84,7 +93,10 @@ export class OffsetTracker {
   doneAboveCommit(): number[] {
     const done: number[] = [];
     for (let i = this.#head; i < this.#offsets.length; i++) if (this.#done[i]) done.push(this.#offsets[i]!);
-    for (let i = this.#alreadyDoneNext; i < this.#alreadyDone.length; i++) done.push(this.#alreadyDone[i]!);
+    for (let i = this.#alreadyDoneNext; i < this.#alreadyDone.length; i++) {
+      // Below the fetch position and never fetched: the log no longer has it.
+      if (this.#alreadyDone[i]! >= this.#nextPosition!) done.push(this.#alreadyDone[i]!);
+    }
     return done;
   }
 

@@ -10,7 +10,8 @@ import type { ParallelConsumerLike } from "./types.ts";
  * - `GET /metrics`: Prometheus text format 0.0.4
  * - `GET /metrics.json`: the same snapshots as JSON (bigint offsets as strings)
  * - `GET /health`: 200 `{"status":"ok"}` while the process answers
- * - `GET /ready`: 200 when every consumer owns a partition and has not failed, else 503 with reasons
+ * - `GET /ready`: 200 when every consumer owns a partition and is neither failed nor closing/closed,
+ *   else 503 with the reasons
  *
  * @example
  * ```ts

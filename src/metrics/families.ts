@@ -1,49 +1,13 @@
-import type { ConsumerMetrics, PartitionMetrics } from "../core/metrics.ts";
+import { consumerGauge, counter, type Family, histogram, infoGauge, partitionGauge } from "./family-types.ts";
 
-/** A metric family with one series per consumer. */
-export interface ConsumerFamily {
-  readonly scope: "consumer";
-  readonly name: string;
-  readonly type: "gauge" | "counter";
-  readonly help: string;
-  readonly value: (metrics: ConsumerMetrics) => number;
-}
+export type { ConsumerFamily, Family, HistogramFamily, InfoFamily, PartitionFamily } from "./family-types.ts";
 
-/** A metric family with one series per owned partition; `null` omits the series. */
-export interface PartitionFamily {
-  readonly scope: "partition";
-  readonly name: string;
-  readonly type: "gauge";
-  readonly help: string;
-  readonly value: (partition: PartitionMetrics) => number | bigint | null;
-}
-
-/** One Prometheus metric family: name, type, help and how to read it from a snapshot. */
-export type Family = ConsumerFamily | PartitionFamily;
-
-const consumerGauge = (name: string, help: string, value: ConsumerFamily["value"]): ConsumerFamily => ({
-  scope: "consumer",
-  name,
-  type: "gauge",
-  help,
-  value,
-});
-const counter = (name: string, help: string, value: ConsumerFamily["value"]): ConsumerFamily => ({
-  scope: "consumer",
-  name,
-  type: "counter",
-  help,
-  value,
-});
-const partitionGauge = (name: string, help: string, value: PartitionFamily["value"]): PartitionFamily => ({
-  scope: "partition",
-  name,
-  type: "gauge",
-  help,
-  value,
-});
-
-/** Every exported family, in output order. Names are binding: see the operations guide. */
+/**
+ * Every exported family, in output order. Names are binding: the operations guide names
+ * `pyrallel_system_in_flight`, `pyrallel_system_paused`, `pyrallel_partition_true_lag`,
+ * `pyrallel_partition_blocking_duration_sec`, `pyrallel_partition_gap_count` and
+ * `pyrallel_partition_queued_count`; the others follow their pattern.
+ */
 export const FAMILIES: readonly Family[] = [
   consumerGauge(
     "pyrallel_system_in_flight",
@@ -55,13 +19,44 @@ export const FAMILIES: readonly Family[] = [
     "Configured maxInFlight: backpressure starts here.",
     (m) => m.maxInFlight,
   ),
+  consumerGauge(
+    "pyrallel_system_in_flight_bytes",
+    "Payload bytes (keys plus values) held in memory: queued plus processing.",
+    (m) => m.inFlightBytes,
+  ),
+  consumerGauge(
+    "pyrallel_system_max_in_flight_bytes",
+    "Configured maxInFlightBytes: backpressure also starts here.",
+    (m) => m.maxInFlightBytes,
+  ),
   consumerGauge("pyrallel_system_paused", "1 when fetching is paused, else 0.", (m) => (m.isPaused ? 1 : 0)),
+  infoGauge(
+    "pyrallel_system_pause_reason_info",
+    "1 with label reason (maxInFlight, maxInFlightBytes, closing, failed) while fetching is paused; no series while it runs.",
+    "reason",
+    (m) => m.pauseReason,
+  ),
   consumerGauge("pyrallel_system_queued", "Messages accepted and not started, over all partitions.", (m) => m.queued),
   consumerGauge("pyrallel_system_processing", "Messages whose handler is running now.", (m) => m.processing),
   counter("pyrallel_messages_processed_total", "Messages completed since start.", (m) => m.processedTotal),
   counter("pyrallel_handler_failures_total", "Handler attempts that failed since start.", (m) => m.failedAttemptsTotal),
   counter("pyrallel_commits_total", "Commits acknowledged by the broker.", (m) => m.commitsTotal),
   counter("pyrallel_commit_failures_total", "Commits refused or failed.", (m) => m.commitFailuresTotal),
+  counter(
+    "pyrallel_stalls_total",
+    "Blocking offsets that held their partition's commit longer than stallThresholdMs.",
+    (m) => m.stallsTotal,
+  ),
+  histogram(
+    "pyrallel_handler_duration_seconds",
+    "Duration of handler attempts, failed ones included.",
+    (m) => m.handlerSeconds,
+  ),
+  histogram(
+    "pyrallel_fetch_to_completion_seconds",
+    "Time from a message's arrival to its completion: queueing, retries and handling.",
+    (m) => m.fetchToCompletionSeconds,
+  ),
   partitionGauge(
     "pyrallel_partition_true_lag",
     "Last fetched offset minus the highest contiguous completed offset.",
@@ -98,5 +93,15 @@ export const FAMILIES: readonly Family[] = [
     "pyrallel_partition_last_fetched_offset",
     "Highest offset fetched so far.",
     (p) => p.lastFetchedOffset,
+  ),
+  partitionGauge(
+    "pyrallel_partition_commit_metadata_bytes",
+    "Size of the offset map sent with the last commit; limited by maxCommitMetadataBytes.",
+    (p) => p.commitMetadataBytes,
+  ),
+  partitionGauge(
+    "pyrallel_partition_paused",
+    "1 while the partition starts no new work because its offset map nears maxCommitMetadataBytes, else 0.",
+    (p) => (p.pauseReason === null ? 0 : 1),
   ),
 ];

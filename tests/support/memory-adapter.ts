@@ -6,6 +6,7 @@ import type {
   KafkaAdapter,
   OutgoingRecord,
   PartitionOffset,
+  PartitionPosition,
 } from "../../src/adapters/adapter.ts";
 import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
 
@@ -66,6 +67,13 @@ export class MemoryAdapter implements KafkaAdapter {
       this.committedMetadata.set(`${topic}:${partition}`, metadata);
     }
     return Promise.resolve();
+  }
+
+  /** What `fetchPositions` reports; tests set it. */
+  positions: PartitionPosition[] = [];
+
+  fetchPositions(): readonly PartitionPosition[] {
+    return this.positions;
   }
 
   /** Every published record, in order. */

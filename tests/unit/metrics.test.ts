@@ -3,7 +3,8 @@ import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { describe, test } from "node:test";
 import { Hono } from "hono";
-import type { ConsumerMetrics, PartitionMetrics } from "../../mod.ts";
+import type { ConsumerMetrics, HistogramSnapshot, PartitionMetrics, PauseReason } from "../../mod.ts";
+import { Histogram, LATENCY_BUCKETS } from "../../src/core/histogram.ts";
 import { createMetricsApp, formatPrometheus, metricsToJson, type ParallelConsumerLike } from "../../src/metrics/mod.ts";
 
 const partition = (overrides: Partial<PartitionMetrics> = {}): PartitionMetrics => ({
@@ -18,6 +19,17 @@ const partition = (overrides: Partial<PartitionMetrics> = {}): PartitionMetrics 
   highestContiguousOffset: 10n,
   committedOffset: 11n,
   lastFetchedOffset: 14n,
+  commitMetadataBytes: 37,
+  pauseReason: null,
+  ...overrides,
+});
+
+/** A small histogram: two bounds, so the exact exposition stays short. */
+const smallHistogram = (overrides: Partial<HistogramSnapshot> = {}): HistogramSnapshot => ({
+  bounds: [0.1, 1],
+  cumulativeCounts: [1, 3],
+  sum: 2.5,
+  count: 4,
   ...overrides,
 });
 
@@ -26,12 +38,21 @@ const snapshot = (overrides: Partial<ConsumerMetrics> = {}): ConsumerMetrics => 
   maxInFlight: 100,
   isPaused: false,
   pauseReason: null,
+  inFlightBytes: 512,
+  maxInFlightBytes: 1024,
   queued: 3,
   processing: 1,
   processedTotal: 42,
   failedAttemptsTotal: 2,
   commitsTotal: 7,
   commitFailuresTotal: 1,
+  retriesTotal: 2,
+  deadLetteredTotal: 0,
+  deadLetterFailuresTotal: 0,
+  skippedTotal: 0,
+  stallsTotal: 5,
+  handlerSeconds: smallHistogram(),
+  fetchToCompletionSeconds: smallHistogram({ cumulativeCounts: [0, 2], sum: 6.25 }),
   partitions: [partition()],
   ...overrides,
 });
@@ -47,34 +68,60 @@ const series = (text: string, name: string): string[] => lines(text).filter((l) 
 describe("formatPrometheus", () => {
   test("writes the exact exposition for a small snapshot", () => {
     const p = 'consumer="c1",topic="orders",partition="0"';
+    const c = 'consumer="c1"';
     const expected = [
       "# HELP pyrallel_system_in_flight Messages held in memory: queued plus processing.",
       "# TYPE pyrallel_system_in_flight gauge",
-      'pyrallel_system_in_flight{consumer="c1"} 4',
+      `pyrallel_system_in_flight{${c}} 4`,
       "# HELP pyrallel_system_max_in_flight Configured maxInFlight: backpressure starts here.",
       "# TYPE pyrallel_system_max_in_flight gauge",
-      'pyrallel_system_max_in_flight{consumer="c1"} 100',
+      `pyrallel_system_max_in_flight{${c}} 100`,
+      "# HELP pyrallel_system_in_flight_bytes Payload bytes (keys plus values) held in memory: queued plus processing.",
+      "# TYPE pyrallel_system_in_flight_bytes gauge",
+      `pyrallel_system_in_flight_bytes{${c}} 512`,
+      "# HELP pyrallel_system_max_in_flight_bytes Configured maxInFlightBytes: backpressure also starts here.",
+      "# TYPE pyrallel_system_max_in_flight_bytes gauge",
+      `pyrallel_system_max_in_flight_bytes{${c}} 1024`,
       "# HELP pyrallel_system_paused 1 when fetching is paused, else 0.",
       "# TYPE pyrallel_system_paused gauge",
-      'pyrallel_system_paused{consumer="c1"} 0',
+      `pyrallel_system_paused{${c}} 0`,
+      "# HELP pyrallel_system_pause_reason_info 1 with label reason (maxInFlight, maxInFlightBytes, closing, failed) while fetching is paused; no series while it runs.",
+      "# TYPE pyrallel_system_pause_reason_info gauge",
       "# HELP pyrallel_system_queued Messages accepted and not started, over all partitions.",
       "# TYPE pyrallel_system_queued gauge",
-      'pyrallel_system_queued{consumer="c1"} 3',
+      `pyrallel_system_queued{${c}} 3`,
       "# HELP pyrallel_system_processing Messages whose handler is running now.",
       "# TYPE pyrallel_system_processing gauge",
-      'pyrallel_system_processing{consumer="c1"} 1',
+      `pyrallel_system_processing{${c}} 1`,
       "# HELP pyrallel_messages_processed_total Messages completed since start.",
       "# TYPE pyrallel_messages_processed_total counter",
-      'pyrallel_messages_processed_total{consumer="c1"} 42',
+      `pyrallel_messages_processed_total{${c}} 42`,
       "# HELP pyrallel_handler_failures_total Handler attempts that failed since start.",
       "# TYPE pyrallel_handler_failures_total counter",
-      'pyrallel_handler_failures_total{consumer="c1"} 2',
+      `pyrallel_handler_failures_total{${c}} 2`,
       "# HELP pyrallel_commits_total Commits acknowledged by the broker.",
       "# TYPE pyrallel_commits_total counter",
-      'pyrallel_commits_total{consumer="c1"} 7',
+      `pyrallel_commits_total{${c}} 7`,
       "# HELP pyrallel_commit_failures_total Commits refused or failed.",
       "# TYPE pyrallel_commit_failures_total counter",
-      'pyrallel_commit_failures_total{consumer="c1"} 1',
+      `pyrallel_commit_failures_total{${c}} 1`,
+      "# HELP pyrallel_stalls_total Blocking offsets that held their partition's commit longer than stallThresholdMs.",
+      "# TYPE pyrallel_stalls_total counter",
+      `pyrallel_stalls_total{${c}} 5`,
+      "# HELP pyrallel_handler_duration_seconds Duration of handler attempts, failed ones included.",
+      "# TYPE pyrallel_handler_duration_seconds histogram",
+      `pyrallel_handler_duration_seconds_bucket{${c},le="0.1"} 1`,
+      `pyrallel_handler_duration_seconds_bucket{${c},le="1"} 3`,
+      `pyrallel_handler_duration_seconds_bucket{${c},le="+Inf"} 4`,
+      `pyrallel_handler_duration_seconds_sum{${c}} 2.5`,
+      `pyrallel_handler_duration_seconds_count{${c}} 4`,
+      "# HELP pyrallel_fetch_to_completion_seconds Time from a message's arrival to its completion: queueing, retries and handling.",
+      "# TYPE pyrallel_fetch_to_completion_seconds histogram",
+      `pyrallel_fetch_to_completion_seconds_bucket{${c},le="0.1"} 0`,
+      `pyrallel_fetch_to_completion_seconds_bucket{${c},le="1"} 2`,
+      `pyrallel_fetch_to_completion_seconds_bucket{${c},le="+Inf"} 4`,
+      `pyrallel_fetch_to_completion_seconds_sum{${c}} 6.25`,
+      `pyrallel_fetch_to_completion_seconds_count{${c}} 4`,
       "# HELP pyrallel_partition_true_lag Last fetched offset minus the highest contiguous completed offset.",
       "# TYPE pyrallel_partition_true_lag gauge",
       `pyrallel_partition_true_lag{${p}} 4`,
@@ -102,9 +149,70 @@ describe("formatPrometheus", () => {
       "# HELP pyrallel_partition_last_fetched_offset Highest offset fetched so far.",
       "# TYPE pyrallel_partition_last_fetched_offset gauge",
       `pyrallel_partition_last_fetched_offset{${p}} 14`,
+      "# HELP pyrallel_partition_commit_metadata_bytes Size of the offset map sent with the last commit; limited by maxCommitMetadataBytes.",
+      "# TYPE pyrallel_partition_commit_metadata_bytes gauge",
+      `pyrallel_partition_commit_metadata_bytes{${p}} 37`,
+      "# HELP pyrallel_partition_paused 1 while the partition starts no new work because its offset map nears maxCommitMetadataBytes, else 0.",
+      "# TYPE pyrallel_partition_paused gauge",
+      `pyrallel_partition_paused{${p}} 0`,
       "",
     ].join("\n");
     assert.equal(formatPrometheus([fake("c1")]), expected);
+  });
+
+  test("writes pyrallel_system_pause_reason_info only while paused, with the reason as a label", () => {
+    const reasons: PauseReason[] = ["maxInFlight", "maxInFlightBytes", "closing", "failed"];
+    for (const reason of reasons) {
+      const text = formatPrometheus([fake("c1", snapshot({ isPaused: true, pauseReason: reason }))]);
+      assert.deepEqual(series(text, "pyrallel_system_pause_reason_info"), [
+        `pyrallel_system_pause_reason_info{consumer="c1",reason="${reason}"} 1`,
+      ]);
+      assert.deepEqual(series(text, "pyrallel_system_paused"), ['pyrallel_system_paused{consumer="c1"} 1']);
+    }
+    const running = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
+    assert.deepEqual(series(running, "pyrallel_system_pause_reason_info"), [
+      'pyrallel_system_pause_reason_info{consumer="c2",reason="maxInFlight"} 1',
+    ]);
+    assert.ok(lines(running).includes("# TYPE pyrallel_system_pause_reason_info gauge"));
+  });
+
+  test("pyrallel_partition_paused is 1 exactly for partitions with a pause reason", () => {
+    const text = formatPrometheus([
+      fake("c1", snapshot({ partitions: [partition(), partition({ partition: 1, pauseReason: "commitMetadataFull" })] })),
+    ]);
+    assert.deepEqual(series(text, "pyrallel_partition_paused"), [
+      'pyrallel_partition_paused{consumer="c1",topic="orders",partition="0"} 0',
+      'pyrallel_partition_paused{consumer="c1",topic="orders",partition="1"} 1',
+    ]);
+    assert.deepEqual(series(text, "pyrallel_partition_commit_metadata_bytes").length, 2);
+  });
+
+  test("histograms of a real Histogram: cumulative buckets ending at +Inf = count, then _sum and _count", () => {
+    const h = new Histogram();
+    for (const seconds of [0.0001, 0.003, 0.003, 0.2, 7, 120]) h.observe(seconds); // 120 s is above every bound
+    const text = formatPrometheus([fake("c1", snapshot({ handlerSeconds: h.snapshot() }))]);
+    const buckets = series(text, "pyrallel_handler_duration_seconds_bucket");
+    assert.equal(buckets.length, LATENCY_BUCKETS.length + 1);
+    const parsed = buckets.map((line) => {
+      const match = /le="([^"]+)"\} (\d+)$/.exec(line);
+      assert.ok(match, line);
+      return { le: match[1]!, count: Number(match[2]) };
+    });
+    assert.deepEqual(parsed.map((b) => b.le), [...LATENCY_BUCKETS.map(String), "+Inf"]);
+    for (let i = 1; i < parsed.length; i++) assert.ok(parsed[i]!.count >= parsed[i - 1]!.count, "cumulative");
+    assert.equal(parsed.find((b) => b.le === "0.005")!.count, 3);
+    assert.equal(parsed.at(-2)!.count, 5); // le="60": the 120 s observation is only in +Inf
+    assert.equal(parsed.at(-1)!.count, 6);
+    assert.deepEqual(series(text, "pyrallel_handler_duration_seconds_count"), [
+      'pyrallel_handler_duration_seconds_count{consumer="c1"} 6',
+    ]);
+    const [sum] = series(text, "pyrallel_handler_duration_seconds_sum");
+    assert.ok(Math.abs(Number(sum!.split(" ")[1]) - 127.2061) < 1e-9, sum);
+    // The empty histogram still writes its buckets, all zero.
+    const empty = new Histogram().snapshot();
+    const idle = formatPrometheus([fake("c1", snapshot({ fetchToCompletionSeconds: empty }))]);
+    assert.ok(series(idle, "pyrallel_fetch_to_completion_seconds_bucket").every((l) => l.endsWith(" 0")));
+    assert.ok(lines(idle).includes('pyrallel_fetch_to_completion_seconds_bucket{consumer="c1",le="+Inf"} 0'));
   });
 
   test("escapes backslash, double quote and newline in label values", () => {
@@ -152,8 +260,8 @@ describe("formatPrometheus", () => {
     const text = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
     const help = lines(text).filter((l) => l.startsWith("# HELP "));
     const type = lines(text).filter((l) => l.startsWith("# TYPE "));
-    assert.equal(help.length, 18);
-    assert.equal(new Set(help).size, 18);
+    assert.equal(help.length, 26);
+    assert.equal(new Set(help).size, 26);
     assert.equal(new Set(type).size, type.length);
     assert.deepEqual(series(text, "pyrallel_system_paused"), [
       'pyrallel_system_paused{consumer="c1"} 0',
@@ -167,8 +275,17 @@ describe("formatPrometheus", () => {
 
   test("promtool check metrics accepts the output", () => {
     const tool = process.env.PROMTOOL ?? "promtool";
+    const h = new Histogram();
+    for (const seconds of [0.001, 0.5, 90]) h.observe(seconds);
     const many = snapshot({
-      partitions: [partition(), partition({ partition: 1, blockingOffset: null, lastFetchedOffset: 2n ** 62n })],
+      isPaused: true,
+      pauseReason: "maxInFlightBytes",
+      handlerSeconds: h.snapshot(),
+      fetchToCompletionSeconds: new Histogram().snapshot(),
+      partitions: [
+        partition(),
+        partition({ partition: 1, blockingOffset: null, lastFetchedOffset: 2n ** 62n, pauseReason: "commitMetadataFull" }),
+      ],
     });
     const input = formatPrometheus([fake('odd "id"\\\n', many), fake("c2", snapshot({ partitions: [] }))]);
     const run = spawnSync(tool, ["check", "metrics"], { input, encoding: "utf8" });
@@ -204,6 +321,11 @@ describe("metricsToJson", () => {
     assert.equal(first.partitions[0].blockingOffset, "1152921504606846977");
     assert.equal(first.partitions[0].lastFetchedOffset, null);
     assert.equal(first.partitions[0].committedOffset, "11");
+    assert.equal(first.inFlightBytes, 512);
+    assert.equal(first.stallsTotal, 5);
+    assert.deepEqual(first.handlerSeconds, { bounds: [0.1, 1], cumulativeCounts: [1, 3], sum: 2.5, count: 4 });
+    assert.equal(first.partitions[0].pauseReason, null);
+    assert.equal(first.partitions[0].commitMetadataBytes, 37);
   });
 });
 
@@ -242,6 +364,31 @@ describe("createMetricsApp", () => {
 
     const none = await createMetricsApp([]).request("/ready");
     assert.equal(none.status, 503);
+  });
+
+  test("/ready is 503 for a closing or closed consumer, even one that still owns partitions", async () => {
+    const closing = fake("c1", snapshot({ isPaused: true, pauseReason: "closing" }));
+    const res = await createMetricsApp([closing, fake("c2")]).request("/ready");
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), {
+      status: "not ready",
+      problems: [{ consumer: "c1", reason: "consumer closing or closed" }],
+    });
+    const closedEmpty = fake("c1", snapshot({ isPaused: true, pauseReason: "closing", partitions: [] }));
+    assert.deepEqual((await (await createMetricsApp(closedEmpty).request("/ready")).json()).problems, [
+      { consumer: "c1", reason: "consumer closing or closed" },
+    ]);
+  });
+
+  test("/ready stays 200 under backpressure and with a commitMetadataFull partition", async () => {
+    const busy = [
+      fake("c1", snapshot({ isPaused: true, pauseReason: "maxInFlight" })),
+      fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlightBytes" })),
+      fake("c3", snapshot({ partitions: [partition({ pauseReason: "commitMetadataFull" })] })),
+    ];
+    const res = await createMetricsApp(busy).request("/ready");
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: "ready" });
   });
 
   test("mounts under a prefix", async () => {
