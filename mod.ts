@@ -20,13 +20,10 @@ export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } 
 export type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./src/core/metrics.ts";
 export type { HistogramSnapshot } from "./src/core/histogram.ts";
 export type { Ordering } from "./src/core/ordering.ts";
-export {
-  type ConsumerEvents,
-  type FailurePolicy,
-  type Logger,
-  MessageFailedError,
-  type StallEvent,
-} from "./src/core/control-plane.ts";
+export type { ConsumerEvents, StallEvent } from "./src/core/consumer-events.ts";
+export { BlockedTooLongError, MessageFailedError, PoisonKeyError } from "./src/core/errors.ts";
+export type { FailurePolicy, Logger } from "./src/core/settings.ts";
+export { HandlerTimeoutError } from "./src/engines/handler-timeout-error.ts";
 export type {
   AdapterListener,
   AssignedPartition,

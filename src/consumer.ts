@@ -1,6 +1,7 @@
 import { PlatformaticAdapter } from "./adapters/platformatic.ts";
 import { type ParallelConsumerOptions, resolveOptions } from "./config/options.ts";
-import { type ConsumerEvents, ControlPlane } from "./core/control-plane.ts";
+import type { ConsumerEvents } from "./core/consumer-events.ts";
+import { ControlPlane } from "./core/control-plane.ts";
 import type { ConsumerMetrics } from "./core/metrics.ts";
 import { AsyncEngine } from "./engines/async-engine.ts";
 

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import type { KafkaAdapter } from "../adapters/adapter.ts";
-import type { FailurePolicy, Logger } from "../core/control-plane.ts";
+import type { FailurePolicy, Logger } from "../core/settings.ts";
 import type { MessageHandler } from "../core/message.ts";
 import type { Ordering } from "../core/ordering.ts";
 

@@ -1,108 +1,21 @@
 import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../adapters/adapter.ts";
 import type { ExecutionEngine } from "../engines/engine.ts";
 import { InFlightBudget } from "./backpressure.ts";
-import { deadLetterRecord, type DeadLetterSettings } from "./dead-letter.ts";
+import { Committer } from "./committer.ts";
+import { type ConsumerEvents, describeStall, type StallEvent } from "./consumer-events.ts";
+import { deadLetterRecord } from "./dead-letter.ts";
+import { BlockedTooLongError, MessageFailedError, PoisonKeyError } from "./errors.ts";
 import { Emitter } from "./events.ts";
 import { Histogram } from "./histogram.ts";
 import { type ConsumerMessage, partitionId, type TopicPartition } from "./message.ts";
 import type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./metrics.ts";
 import { decodeOffsetMap } from "./offset-map.ts";
-import { laneOf, type Ordering } from "./ordering.ts";
-import { PartitionState, type PreparedCommit, type WorkItem } from "./partition-state.ts";
-import { retryDelayMs, type RetryPolicy } from "./retry-policy.ts";
-
-/**
- * What to do with a message whose retries are exhausted: publish it to the dead-letter topic and
- * go on, `stop` the consumer (the offset stays uncommitted), or `skip` it. All emit `error`.
- */
-export type FailurePolicy = "deadLetter" | "stop" | "skip";
-
-/** Repeated final failures of one key open a cooldown in which its messages fail without running. */
-export interface PoisonKeySettings {
-  readonly maxFailures: number;
-  readonly cooldownMs: number;
-}
-
-/** Settings of the control plane, already validated. */
-export interface ControlPlaneSettings {
-  readonly ordering: Ordering;
-  readonly maxInFlight: number;
-  readonly maxInFlightBytes: number;
-  readonly retry: RetryPolicy;
-  readonly failurePolicy: FailurePolicy;
-  /** Required when `failurePolicy` is `deadLetter`. */
-  readonly deadLetter?: DeadLetterSettings;
-  /** A running message that blocks its partition's commit this long is failed (retry/DLQ path). */
-  readonly maxBlockingMs?: number;
-  readonly poisonKey?: PoisonKeySettings;
-  readonly commitIntervalMs: number;
-  readonly maxCommitMetadataBytes: number;
-  readonly drainTimeoutMs: number;
-  readonly maxRevokeGraceMs: number;
-  /** A blocking offset held longer than this is reported as a stall. */
-  readonly stallThresholdMs: number;
-  readonly logger: Logger;
-  readonly now?: () => number;
-}
-
-/** Where the consumer writes its few log lines (stalls, failed commits). */
-export interface Logger {
-  warn(message: string): void;
-}
-
-/** A partition whose commit has been held by one offset for longer than `stallThresholdMs`. */
-export interface StallEvent {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: bigint;
-  /** Key of the blocking message: the likely poison pill. */
-  readonly key: Uint8Array | null;
-  readonly blockingDurationSec: number;
-}
-
-/** A message that ran longer than `maxBlockingMs` while holding its partition's commit. */
-export class BlockedTooLongError extends Error {
-  override readonly name = "BlockedTooLongError";
-  constructor(maxBlockingMs: number) {
-    super(`message blocked its partition's commit for more than maxBlockingMs (${maxBlockingMs} ms)`);
-  }
-}
-
-/** A message of a key in poison-key cooldown: it takes the failure path without running. */
-export class PoisonKeyError extends Error {
-  override readonly name = "PoisonKeyError";
-  constructor(cooldownMs: number) {
-    super(`its key failed repeatedly and is cooling down for ${cooldownMs} ms`);
-  }
-}
-
-/** A message that failed all its attempts. */
-export class MessageFailedError extends Error {
-  override readonly name = "MessageFailedError";
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: bigint;
-  readonly attempts: number;
-  constructor(message: ConsumerMessage, attempts: number, cause: unknown) {
-    super(
-      `handler failed ${attempts} time(s) for ${message.topic}[${message.partition}] at offset ${message.offset}`,
-      { cause },
-    );
-    this.topic = message.topic;
-    this.partition = message.partition;
-    this.offset = message.offset;
-    this.attempts = attempts;
-  }
-}
-
-/** Events of a running consumer. */
-export interface ConsumerEvents {
-  /** A message failed for good, a commit failed, or the client failed. */
-  error: (error: Error) => void;
-  /** An offset has blocked its partition's commit for longer than `stallThresholdMs`. */
-  stall: (event: StallEvent) => void;
-  [name: string]: (payload: never) => void;
-}
+import { laneOf } from "./ordering.ts";
+import { PartitionState, type WorkItem } from "./partition-state.ts";
+import { PoisonKeys } from "./poison-keys.ts";
+import { retryDelayMs } from "./retry-policy.ts";
+import type { ControlPlaneSettings } from "./settings.ts";
+import { Waiters } from "./waiters.ts";
 
 type Lifecycle = "idle" | "running" | "closing" | "closed";
 
@@ -121,6 +34,7 @@ export class ControlPlane implements AdapterListener {
   readonly #engine: ExecutionEngine;
   readonly #now: () => number;
   readonly #budget: InFlightBudget;
+  readonly #committer: Committer;
   readonly #partitions = new Map<string, PartitionState>();
   /** Partitions with ready work, taking turns one message at a time. */
   readonly #rotation: PartitionState[] = [];
@@ -128,23 +42,22 @@ export class ControlPlane implements AdapterListener {
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Revoked partitions still draining, until their final commit. */
   readonly #revocations = new Set<Promise<void>>();
-  /** Conditions someone awaits, checked whenever work finishes. */
-  #waiters: { condition: () => boolean; resolve: () => void }[] = [];
+  /** Conditions awaited by close and revocations, checked whenever work finishes. */
+  readonly #waiters = new Waiters();
   #lifecycle: Lifecycle = "idle";
   #failed = false;
   #pauseReason: PauseReason = null;
-  #commitTimer: ReturnType<typeof setInterval> | undefined;
-  #commitRunning: Promise<void> | undefined;
+  #tick: ReturnType<typeof setInterval> | undefined;
   #closed: Promise<void> = Promise.resolve();
-  #processedTotal = 0;
-  #failedAttemptsTotal = 0;
-  #commitsTotal = 0;
-  #commitFailuresTotal = 0;
-  #stallsTotal = 0;
-  #retriesTotal = 0;
-  #deadLetteredTotal = 0;
-  #deadLetterFailuresTotal = 0;
-  #skippedTotal = 0;
+  readonly #counts = {
+    processed: 0,
+    failedAttempts: 0,
+    retries: 0,
+    deadLettered: 0,
+    deadLetterFailures: 0,
+    skipped: 0,
+    stalls: 0,
+  };
   readonly #handlerSeconds = new Histogram();
   readonly #fetchToCompletionSeconds = new Histogram();
 
@@ -154,13 +67,16 @@ export class ControlPlane implements AdapterListener {
     this.#engine = engine;
     this.#now = settings.now ?? Date.now;
     this.#budget = new InFlightBudget(settings.maxInFlight, settings.maxInFlightBytes);
+    this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, (error) => {
+      this.events.emit("error", new Error("offset commit failed", { cause: error }));
+    });
   }
 
   /** Joins the group and starts consuming. */
   async start(): Promise<void> {
     if (this.#lifecycle !== "idle") throw new Error("the consumer was already started");
     this.#lifecycle = "running";
-    this.#commitTimer = setInterval(() => {
+    this.#tick = setInterval(() => {
       this.#checkBlocking();
       this.#advanceFetchPositions();
       void this.commit();
@@ -168,7 +84,7 @@ export class ControlPlane implements AdapterListener {
     try {
       await this.#adapter.start(this);
     } catch (error) {
-      clearInterval(this.#commitTimer);
+      clearInterval(this.#tick);
       this.#lifecycle = "closed";
       throw error;
     }
@@ -189,14 +105,14 @@ export class ControlPlane implements AdapterListener {
 
   async #shutdown(): Promise<void> {
     this.#setPaused(this.#failed ? "failed" : "closing");
-    await this.#waitUntil(() => this.#isDrained(), this.#settings.drainTimeoutMs);
+    await this.#waiters.until(() => this.#isDrained(), this.#settings.drainTimeoutMs);
     this.#advanceFetchPositions();
-    clearInterval(this.#commitTimer);
+    clearInterval(this.#tick);
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
     for (const state of this.#partitions.values()) state.abort.abort(new Error("consumer closed"));
     await Promise.all(this.#revocations);
-    const committed = await this.#commitFinal();
+    const committed = await this.#committer.commitUntilClean(() => this.#partitions.values(), FINAL_COMMIT_ATTEMPTS);
     try {
       await this.#adapter.close();
     } finally {
@@ -206,49 +122,16 @@ export class ControlPlane implements AdapterListener {
     if (!committed) throw new Error("close: the final offset commit failed; completed work may run again");
   }
 
-  /** The last commit before leaving the group matters most: try it a few times. */
-  async #commitFinal(): Promise<boolean> {
-    for (let attempt = 1; attempt <= FINAL_COMMIT_ATTEMPTS; attempt++) {
-      await this.commit();
-      if (![...this.#partitions.values()].some((state) => state.commitPending)) return true;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-    }
-    return false;
-  }
-
   /** Commits every owned partition whose position or offset map changed. */
   commit(): Promise<void> {
-    return this.#commitStates([...this.#partitions.values()]);
+    return this.#commitStates(this.#partitions.values());
   }
 
-  /** One commit request at a time, so an older position never lands after a newer one. */
-  async #commitStates(states: readonly PartitionState[]): Promise<void> {
-    while (this.#commitRunning) await this.#commitRunning;
-    const prepared: [PartitionState, PreparedCommit][] = [];
-    for (const state of states) {
-      const commit = state.prepareCommit(this.#settings.maxCommitMetadataBytes);
-      if (commit) prepared.push([state, commit]);
-    }
-    if (prepared.length === 0) return;
-    this.#commitRunning = this.#adapter.commit(prepared.map(([, commit]) => commit.offset)).then(
-      () => {
-        this.#commitsTotal++;
-        for (const [state, commit] of prepared) state.acknowledge(commit);
-      },
-      (error: unknown) => {
-        // The positions stay pending, so the next commit sends them again.
-        this.#commitFailuresTotal++;
-        this.events.emit("error", new Error("offset commit failed", { cause: error }));
-      },
-    );
-    try {
-      await this.#commitRunning;
-    } finally {
-      this.#commitRunning = undefined;
-      // The map size may have fallen below the threshold: a throttled partition may start again.
-      for (const [state] of prepared) this.#joinRotation(state);
-      this.#pump();
-    }
+  async #commitStates(states: Iterable<PartitionState>): Promise<void> {
+    const tried = await this.#committer.commit(states);
+    // The map size may have fallen below its threshold: a throttled partition may start again.
+    for (const state of tried) this.#joinRotation(state);
+    if (tried.length > 0) this.#pump();
   }
 
   metrics(): ConsumerMetrics {
@@ -261,6 +144,7 @@ export class ControlPlane implements AdapterListener {
       processing += metrics.inFlight;
       partitions.push(metrics);
     }
+    const counts = this.#counts;
     return {
       totalInFlight: this.#budget.messages,
       maxInFlight: this.#settings.maxInFlight,
@@ -270,66 +154,19 @@ export class ControlPlane implements AdapterListener {
       pauseReason: this.#pauseReason,
       queued,
       processing,
-      processedTotal: this.#processedTotal,
-      failedAttemptsTotal: this.#failedAttemptsTotal,
-      commitsTotal: this.#commitsTotal,
-      commitFailuresTotal: this.#commitFailuresTotal,
-      stallsTotal: this.#stallsTotal,
-      retriesTotal: this.#retriesTotal,
-      deadLetteredTotal: this.#deadLetteredTotal,
-      deadLetterFailuresTotal: this.#deadLetterFailuresTotal,
-      skippedTotal: this.#skippedTotal,
+      processedTotal: counts.processed,
+      failedAttemptsTotal: counts.failedAttempts,
+      retriesTotal: counts.retries,
+      deadLetteredTotal: counts.deadLettered,
+      deadLetterFailuresTotal: counts.deadLetterFailures,
+      skippedTotal: counts.skipped,
+      commitsTotal: this.#committer.committed,
+      commitFailuresTotal: this.#committer.failed,
+      stallsTotal: counts.stalls,
       handlerSeconds: this.#handlerSeconds.snapshot(),
       fetchToCompletionSeconds: this.#fetchToCompletionSeconds.snapshot(),
       partitions,
     };
-  }
-
-  /** Lets commits pass offsets the client skipped (transaction markers), once all below are delivered. */
-  #advanceFetchPositions(): void {
-    for (const { topic, partition, position } of this.#adapter.fetchPositions()) {
-      this.#partitions.get(partitionId(topic, partition))?.tracker.advanceTo(toSafeOffset(position));
-    }
-  }
-
-  /** Per partition: reports a stall, and fails a blocker running past `maxBlockingMs`. */
-  #checkBlocking(): void {
-    for (const state of this.#partitions.values()) {
-      const offset = state.tracker.blockingOffset;
-      if (offset === null) continue;
-      this.#failIfBlockedTooLong(state, offset);
-      if (offset === state.stallReportedOffset) continue;
-      const blockedMs = state.tracker.blockingDurationMs();
-      if (blockedMs < this.#settings.stallThresholdMs) continue;
-      state.stallReportedOffset = offset;
-      this.#stallsTotal++;
-      const event: StallEvent = {
-        topic: state.topic,
-        partition: state.partition,
-        offset: BigInt(offset),
-        key: state.held.get(offset)?.message.key ?? null,
-        blockingDurationSec: blockedMs / 1000,
-      };
-      this.#settings.logger.warn(
-        `pyrallel: ${event.topic}[${event.partition}] commit blocked at offset ${event.offset} ` +
-          `(key ${describeKey(event.key)}) for ${event.blockingDurationSec.toFixed(1)} s: ` +
-          `its handler may be stuck (a poison pill?)`,
-      );
-      this.events.emit("stall", event);
-    }
-  }
-
-  /**
-   * Gives up on the blocker's running attempt: it takes the retry/DLQ path. A function cannot be
-   * killed, so a late result of the abandoned attempt is ignored.
-   */
-  #failIfBlockedTooLong(state: PartitionState, offset: number): void {
-    const limit = this.#settings.maxBlockingMs;
-    const item = state.held.get(offset);
-    if (limit === undefined || !item?.running) return;
-    if (performance.now() - item.running.startedAt < limit) return;
-    item.running = undefined;
-    this.#attemptFailed(item, new BlockedTooLongError(limit));
   }
 
   // ---- AdapterListener ----
@@ -364,7 +201,7 @@ export class ControlPlane implements AdapterListener {
 
   /** Gives running work `maxRevokeGraceMs`, commits what completed, then drops the state. */
   async #drainRevoked(states: readonly PartitionState[]): Promise<void> {
-    await this.#waitUntil(() => states.every((state) => state.running === 0), this.#settings.maxRevokeGraceMs);
+    await this.#waiters.until(() => states.every((state) => state.running === 0), this.#settings.maxRevokeGraceMs);
     for (const state of states) {
       state.phase = "revoked";
       state.abort.abort(new Error(`partition ${state.topic}[${state.partition}] was revoked`));
@@ -411,13 +248,58 @@ export class ControlPlane implements AdapterListener {
     this.#fail();
   }
 
+  // ---- periodic checks ----
+
+  /** Lets commits pass offsets the client skipped (transaction markers), once all below are delivered. */
+  #advanceFetchPositions(): void {
+    for (const { topic, partition, position } of this.#adapter.fetchPositions()) {
+      this.#partitions.get(partitionId(topic, partition))?.tracker.advanceTo(toSafeOffset(position));
+    }
+  }
+
+  /** Per partition: fails a blocker running past `maxBlockingMs`, reports a stall once per offset. */
+  #checkBlocking(): void {
+    for (const state of this.#partitions.values()) {
+      const offset = state.tracker.blockingOffset;
+      if (offset === null) continue;
+      this.#failIfBlockedTooLong(state, offset);
+      const blockedMs = state.tracker.blockingDurationMs();
+      if (offset === state.stallReportedOffset || blockedMs < this.#settings.stallThresholdMs) continue;
+      state.stallReportedOffset = offset;
+      this.#counts.stalls++;
+      const event: StallEvent = {
+        topic: state.topic,
+        partition: state.partition,
+        offset: BigInt(offset),
+        key: state.held.get(offset)?.message.key ?? null,
+        blockingDurationSec: blockedMs / 1000,
+      };
+      this.#settings.logger.warn(describeStall(event));
+      this.events.emit("stall", event);
+    }
+  }
+
+  /**
+   * Gives up on the blocker's running attempt: it takes the retry/DLQ path. A function cannot be
+   * killed, so a late result of the abandoned attempt is ignored.
+   */
+  #failIfBlockedTooLong(state: PartitionState, offset: number): void {
+    const limit = this.#settings.maxBlockingMs;
+    const item = state.held.get(offset);
+    if (limit === undefined || !item?.running) return;
+    if (performance.now() - item.running.startedAt < limit) return;
+    item.running = undefined;
+    this.#attemptFailed(item, new BlockedTooLongError(limit));
+  }
+
   // ---- scheduling ----
 
   #stateOf(topic: string, partition: number): PartitionState {
     const id = partitionId(topic, partition);
     let state = this.#partitions.get(id);
     if (!state) {
-      state = new PartitionState(topic, partition, this.#now);
+      const { poisonKey } = this.#settings;
+      state = new PartitionState(topic, partition, this.#now, poisonKey && new PoisonKeys(poisonKey, this.#now));
       this.#partitions.set(id, state);
     }
     return state;
@@ -437,9 +319,9 @@ export class ControlPlane implements AdapterListener {
       state.inReadyRotation = false;
       if (state.phase !== "active") continue;
       const item = state.mapFull ? this.#nextBlocking(state) : state.scheduler.next();
-      if (item && this.#inPoisonCooldown(item)) {
-        const cooldown = new PoisonKeyError(this.#settings.poisonKey!.cooldownMs);
-        queueMicrotask(() => this.#exhausted(item, cooldown));
+      if (item && item.lane !== null && state.poison?.isCooling(item.lane)) {
+        const cooling = new PoisonKeyError(this.#settings.poisonKey!.cooldownMs);
+        queueMicrotask(() => this.#exhausted(item, cooling));
       } else if (item) {
         this.#run(item);
       }
@@ -488,42 +370,40 @@ export class ControlPlane implements AdapterListener {
     const state = item.partition;
     state.running--;
     if (state.phase === "revoked") return this.#pump();
-    this.#processedTotal++;
+    this.#counts.processed++;
     this.#finish(item);
   }
 
   #attemptFailed(item: WorkItem, error: unknown): void {
     const state = item.partition;
     state.running--;
-    this.#failedAttemptsTotal++;
+    this.#counts.failedAttempts++;
     if (state.phase === "revoked") return this.#pump();
     // While closing or revoking, a failed message stays incomplete: it runs again later.
     if (this.#lifecycle !== "running" || state.phase !== "active") return this.#afterRelease();
     const { retry } = this.#settings;
-    if (item.attempt <= retry.maxRetries && !(error instanceof PoisonKeyError)) {
-      this.#retriesTotal++;
-      state.retryWaiting++;
-      const timer = setTimeout(() => {
-        this.#retryTimers.delete(timer);
-        state.retryWaiting--;
-        if (state.phase !== "active") return this.#afterRelease();
-        state.scheduler.retry(item);
-        this.#joinRotation(state);
-        this.#pump();
-      }, retryDelayMs(retry, item.attempt));
-      this.#retryTimers.add(timer);
-      return this.#pump();
-    }
-    this.#exhausted(item, error);
+    if (item.attempt > retry.maxRetries) return this.#exhausted(item, error);
+    this.#counts.retries++;
+    state.retryWaiting++;
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      state.retryWaiting--;
+      if (state.phase !== "active") return this.#afterRelease();
+      state.scheduler.retry(item);
+      this.#joinRotation(state);
+      this.#pump();
+    }, retryDelayMs(retry, item.attempt));
+    this.#retryTimers.add(timer);
+    this.#pump();
   }
 
   /** Retries are used up: the failure policy decides, and the failure is always reported. */
   #exhausted(item: WorkItem, error: unknown): void {
-    this.#notePoisonFailure(item);
+    if (item.lane !== null) item.partition.poison?.recordFailure(item.lane);
     this.events.emit("error", new MessageFailedError(item.message, item.attempt, error));
     switch (this.#settings.failurePolicy) {
       case "skip":
-        this.#skippedTotal++;
+        this.#counts.skipped++;
         return this.#finish(item);
       case "deadLetter":
         return void this.#deadLetter(item, error);
@@ -545,10 +425,10 @@ export class ControlPlane implements AdapterListener {
       for (let attempt = 1;; attempt++) {
         try {
           await this.#adapter.publish([record]);
-          this.#deadLetteredTotal++;
+          this.#counts.deadLettered++;
           break;
         } catch (publishError) {
-          this.#deadLetterFailuresTotal++;
+          this.#counts.deadLetterFailures++;
           this.events.emit("error", new Error(`dead letter to ${record.topic} failed`, { cause: publishError }));
           if (state.phase !== "active" || this.#lifecycle === "closed") return;
           await new Promise((resolve) => setTimeout(resolve, retryDelayMs(this.#settings.retry, attempt)));
@@ -559,26 +439,6 @@ export class ControlPlane implements AdapterListener {
     }
     if (state.phase === "revoked") return this.#afterRelease();
     this.#finish(item);
-  }
-
-  /** Counts a final failure against the item's key; enough of them open the key's cooldown. */
-  #notePoisonFailure(item: WorkItem): void {
-    const poison = this.#settings.poisonKey;
-    if (!poison || item.lane === null || this.#settings.ordering !== "key") return;
-    const lanes = item.partition.poisonLanes;
-    const entry = lanes.get(item.lane) ?? { failures: 0, coolUntil: 0 };
-    entry.failures++;
-    if (entry.failures >= poison.maxFailures) {
-      entry.failures = 0;
-      entry.coolUntil = this.#now() + poison.cooldownMs;
-    }
-    lanes.set(item.lane, entry);
-  }
-
-  #inPoisonCooldown(item: WorkItem): boolean {
-    if (item.lane === null || !this.#settings.poisonKey) return false;
-    const entry = item.partition.poisonLanes.get(item.lane);
-    return entry !== undefined && entry.coolUntil > this.#now();
   }
 
   #fail(): void {
@@ -593,8 +453,8 @@ export class ControlPlane implements AdapterListener {
     state.scheduler.release(item);
     state.held.delete(item.offset);
     state.heldBytes -= item.bytes;
-    this.#fetchToCompletionSeconds.observe((performance.now() - item.fetchedAt) / 1000);
     this.#budget.remove(1, item.bytes);
+    this.#fetchToCompletionSeconds.observe((performance.now() - item.fetchedAt) / 1000);
     this.#joinRotation(state);
     this.#afterRelease();
   }
@@ -605,7 +465,7 @@ export class ControlPlane implements AdapterListener {
       this.#setPaused(null);
     }
     this.#pump();
-    if (this.#waiters.length > 0) this.#checkWaiters();
+    this.#waiters.check();
   }
 
   #setPaused(reason: PauseReason): void {
@@ -615,28 +475,7 @@ export class ControlPlane implements AdapterListener {
     if (reason === null && wasPaused) this.#adapter.resume();
   }
 
-  /** Resolves once `condition` holds (checked as work finishes), or after `timeoutMs`. */
-  #waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-    if (condition()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = {
-        condition,
-        resolve: () => {
-          clearTimeout(timer);
-          this.#waiters = this.#waiters.filter((other) => other !== waiter);
-          resolve();
-        },
-      };
-      const timer = setTimeout(waiter.resolve, timeoutMs);
-      this.#waiters.push(waiter);
-    });
-  }
-
-  #checkWaiters(): void {
-    for (const waiter of [...this.#waiters]) if (waiter.condition()) waiter.resolve();
-  }
-
-  /** Nothing can make progress: no work running, ready or waiting to retry. */
+  /** Nothing can make progress: no work running, ready, waiting to retry or being dead-lettered. */
   #isDrained(): boolean {
     if (this.#budget.messages === 0) return true;
     for (const state of this.#partitions.values()) {
@@ -647,15 +486,6 @@ export class ControlPlane implements AdapterListener {
     // Only messages waiting behind a failed key remain: they cannot make progress.
     return true;
   }
-}
-
-/** A key for a log line: text when it is printable UTF-8, else hex; never long. */
-function describeKey(key: Uint8Array | null): string {
-  if (key === null) return "null";
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(key.subarray(0, 64));
-  const printable = !/[\u0000-\u001f\ufffd]/.test(text);
-  const shown = printable ? JSON.stringify(text) : `0x${[...key.subarray(0, 32)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-  return key.byteLength > 64 ? `${shown}…` : shown;
 }
 
 /** Offsets are tracked as numbers: exact up to 2^53, which no real partition reaches. */

@@ -4,6 +4,7 @@ import type { PartitionMetrics } from "./metrics.ts";
 import { encodeOffsetMap } from "./offset-map.ts";
 import { OffsetTracker } from "./offset-tracker.ts";
 import { PartitionScheduler } from "./ordering.ts";
+import type { PoisonKeys } from "./poison-keys.ts";
 
 /** One fetched message on its way through the control plane. */
 export interface WorkItem {
@@ -53,8 +54,8 @@ export class PartitionState {
   retryWaiting = 0;
   /** Messages whose dead letter is being published. */
   deadLettering = 0;
-  /** Final failures and cooldowns per key, for poison-key isolation. */
-  readonly poisonLanes: Map<string, { failures: number; coolUntil: number }> = new Map();
+  /** Final failures and cooldowns per key, when poison-key isolation is on. */
+  readonly poison: PoisonKeys | undefined;
   /** Messages held (queued, running or waiting to retry), by offset. */
   readonly held: Map<number, WorkItem> = new Map();
   /** Payload bytes of the held messages. */
@@ -71,10 +72,11 @@ export class PartitionState {
   /** Whether the partition sits in the control plane's ready rotation. */
   inReadyRotation = false;
 
-  constructor(topic: string, partition: number, now: () => number) {
+  constructor(topic: string, partition: number, now: () => number, poison?: PoisonKeys) {
     this.topic = topic;
     this.partition = partition;
     this.tracker = new OffsetTracker(now);
+    this.poison = poison;
   }
 
   /** Whether the position or the offset map changed since the broker last acknowledged them. */

@@ -1,0 +1,42 @@
+import type { DeadLetterSettings } from "./dead-letter.ts";
+import type { Ordering } from "./ordering.ts";
+import type { RetryPolicy } from "./retry-policy.ts";
+
+/**
+ * What to do with a message whose retries are exhausted: publish it to the dead-letter topic and
+ * go on, `stop` the consumer (the offset stays uncommitted), or `skip` it. All emit `error`.
+ */
+export type FailurePolicy = "deadLetter" | "stop" | "skip";
+
+/** Repeated final failures of one key open a cooldown in which its messages fail without running. */
+export interface PoisonKeySettings {
+  readonly maxFailures: number;
+  readonly cooldownMs: number;
+}
+
+/** Where the consumer writes its few log lines (stalls). */
+export interface Logger {
+  warn(message: string): void;
+}
+
+/** Settings of the control plane, already validated. */
+export interface ControlPlaneSettings {
+  readonly ordering: Ordering;
+  readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
+  readonly retry: RetryPolicy;
+  readonly failurePolicy: FailurePolicy;
+  /** Required when `failurePolicy` is `deadLetter`. */
+  readonly deadLetter?: DeadLetterSettings;
+  /** A running message that blocks its partition's commit this long is failed (retry/DLQ path). */
+  readonly maxBlockingMs?: number;
+  readonly poisonKey?: PoisonKeySettings;
+  readonly commitIntervalMs: number;
+  readonly maxCommitMetadataBytes: number;
+  readonly drainTimeoutMs: number;
+  readonly maxRevokeGraceMs: number;
+  /** A blocking offset held longer than this is reported as a stall. */
+  readonly stallThresholdMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}

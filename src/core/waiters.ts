@@ -1,0 +1,27 @@
+/** Promises that resolve when a condition holds (checked on demand) or a timeout passes. */
+export class Waiters {
+  #waiters: { condition: () => boolean; resolve: () => void }[] = [];
+
+  /** Resolves once `condition` holds at a `check()`, or after `timeoutMs`. */
+  until(condition: () => boolean, timeoutMs: number): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        condition,
+        resolve: () => {
+          clearTimeout(timer);
+          this.#waiters = this.#waiters.filter((other) => other !== waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.resolve, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Re-evaluates the conditions; cheap when nobody waits. */
+  check(): void {
+    if (this.#waiters.length === 0) return;
+    for (const waiter of [...this.#waiters]) if (waiter.condition()) waiter.resolve();
+  }
+}
