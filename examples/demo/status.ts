@@ -38,7 +38,23 @@ export function statusLine({ elapsedSec, produced, metrics, rate, violations }: 
     blocking
       ? `blocking p${blocking.partition}@${blocking.blockingOffset} for ${blocking.blockingDurationSec.toFixed(2)}s`
       : "blocking none",
-    `paused ${metrics.isPaused ? `yes (${metrics.pauseReason})` : "no"}`,
+    pausedText(metrics),
     `order violations ${violations}`,
   ].join(" | ");
+}
+
+/**
+ * Fetching: `paused no` or `paused yes (<reason>)` (maxInFlight, maxInFlightBytes, closing,
+ * failed); then partitions that start no new work, with their reason, e.g.
+ * `paused no, p2 p4 commitMetadataFull`.
+ */
+export function pausedText(metrics: ConsumerMetrics): string {
+  const system = `paused ${metrics.isPaused ? `yes (${metrics.pauseReason ?? "unknown"})` : "no"}`;
+  const byReason = new Map<string, number[]>();
+  for (const p of metrics.partitions) {
+    if (p.pauseReason === null) continue;
+    byReason.set(p.pauseReason, [...(byReason.get(p.pauseReason) ?? []), p.partition]);
+  }
+  const partitions = [...byReason].map(([reason, list]) => `${list.map((p) => `p${p}`).join(" ")} ${reason}`);
+  return [system, ...partitions].join(", ");
 }

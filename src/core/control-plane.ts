@@ -443,6 +443,8 @@ export class ControlPlane implements AdapterListener {
 
   #fail(): void {
     this.#failed = true;
+    // Already closing: the reason still has to say the consumer failed.
+    if (this.#pauseReason !== null) this.#pauseReason = "failed";
     void this.close().catch((error: unknown) => this.events.emit("error", error as Error));
   }
 

@@ -42,6 +42,22 @@ export const FAMILIES: readonly Family[] = [
   counter("pyrallel_handler_failures_total", "Handler attempts that failed since start.", (m) => m.failedAttemptsTotal),
   counter("pyrallel_commits_total", "Commits acknowledged by the broker.", (m) => m.commitsTotal),
   counter("pyrallel_commit_failures_total", "Commits refused or failed.", (m) => m.commitFailuresTotal),
+  counter("pyrallel_retries_total", "Retries scheduled after failed handler attempts.", (m) => m.retriesTotal),
+  counter(
+    "pyrallel_dead_lettered_total",
+    "Messages published to the dead-letter topic after their last retry.",
+    (m) => m.deadLetteredTotal,
+  ),
+  counter(
+    "pyrallel_dead_letter_failures_total",
+    "Dead-letter publishes that failed (each is retried).",
+    (m) => m.deadLetterFailuresTotal,
+  ),
+  counter(
+    "pyrallel_messages_skipped_total",
+    "Messages skipped after their last retry (failurePolicy skip).",
+    (m) => m.skippedTotal,
+  ),
   counter(
     "pyrallel_stalls_total",
     "Blocking offsets that held their partition's commit longer than stallThresholdMs.",

@@ -47,9 +47,9 @@ const snapshot = (overrides: Partial<ConsumerMetrics> = {}): ConsumerMetrics => 
   commitsTotal: 7,
   commitFailuresTotal: 1,
   retriesTotal: 2,
-  deadLetteredTotal: 0,
-  deadLetterFailuresTotal: 0,
-  skippedTotal: 0,
+  deadLetteredTotal: 6,
+  deadLetterFailuresTotal: 8,
+  skippedTotal: 9,
   stallsTotal: 5,
   handlerSeconds: smallHistogram(),
   fetchToCompletionSeconds: smallHistogram({ cumulativeCounts: [0, 2], sum: 6.25 }),
@@ -105,6 +105,18 @@ describe("formatPrometheus", () => {
       "# HELP pyrallel_commit_failures_total Commits refused or failed.",
       "# TYPE pyrallel_commit_failures_total counter",
       `pyrallel_commit_failures_total{${c}} 1`,
+      "# HELP pyrallel_retries_total Retries scheduled after failed handler attempts.",
+      "# TYPE pyrallel_retries_total counter",
+      `pyrallel_retries_total{${c}} 2`,
+      "# HELP pyrallel_dead_lettered_total Messages published to the dead-letter topic after their last retry.",
+      "# TYPE pyrallel_dead_lettered_total counter",
+      `pyrallel_dead_lettered_total{${c}} 6`,
+      "# HELP pyrallel_dead_letter_failures_total Dead-letter publishes that failed (each is retried).",
+      "# TYPE pyrallel_dead_letter_failures_total counter",
+      `pyrallel_dead_letter_failures_total{${c}} 8`,
+      "# HELP pyrallel_messages_skipped_total Messages skipped after their last retry (failurePolicy skip).",
+      "# TYPE pyrallel_messages_skipped_total counter",
+      `pyrallel_messages_skipped_total{${c}} 9`,
       "# HELP pyrallel_stalls_total Blocking offsets that held their partition's commit longer than stallThresholdMs.",
       "# TYPE pyrallel_stalls_total counter",
       `pyrallel_stalls_total{${c}} 5`,
@@ -260,8 +272,8 @@ describe("formatPrometheus", () => {
     const text = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
     const help = lines(text).filter((l) => l.startsWith("# HELP "));
     const type = lines(text).filter((l) => l.startsWith("# TYPE "));
-    assert.equal(help.length, 26);
-    assert.equal(new Set(help).size, 26);
+    assert.equal(help.length, 30);
+    assert.equal(new Set(help).size, 30);
     assert.equal(new Set(type).size, type.length);
     assert.deepEqual(series(text, "pyrallel_system_paused"), [
       'pyrallel_system_paused{consumer="c1"} 0',
