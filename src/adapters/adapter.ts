@@ -36,7 +36,10 @@ export interface AdapterListener {
   assigned(partitions: readonly AssignedPartition[]): void;
   /** Partitions no longer owned: their queued work must not run, their in-flight work drains. */
   revoked(partitions: readonly TopicPartition[]): void;
-  /** The group started a rebalance: a good moment to commit. */
+  /**
+   * The group started a rebalance and this member is about to rejoin: the last moment to commit
+   * with the current generation. The listener commits synchronously, within this call.
+   */
   rebalancing(): void;
   /** Fetched messages of owned partitions, in offset order per partition. */
   messages(batch: readonly ConsumerMessage[]): void;

@@ -41,6 +41,8 @@ export class PlatformaticAdapter implements KafkaAdapter {
   readonly #options: ResolvedKafkaOptions;
   #consumer: Consumer | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** Last connection to the group coordinator: lets a commit go out synchronously. */
+  #coordinatorConnection: Connection | undefined;
   /** Created on the first publish (dead letters): most consumers never need one. */
   #producer: Producer | undefined;
   #listener: AdapterListener | undefined;
@@ -75,6 +77,8 @@ export class PlatformaticAdapter implements KafkaAdapter {
         ? MessagesStreamFallbackModes.LATEST
         : MessagesStreamFallbackModes.EARLIEST,
       autocommit: false,
+      // Newly assigned partitions join the fetch loop only when the current long poll returns.
+      maxWaitTime: options.fetchMaxWaitMs,
     });
     this.#stream = stream;
     stream.on("data", (message) => this.#deliver(message));
@@ -102,14 +106,26 @@ export class PlatformaticAdapter implements KafkaAdapter {
         committedMetadata: metadata,
       });
     }
-    await offsetCommitV9.api.async(
-      await this.#coordinator(),
-      consumer.groupId,
-      consumer.generationId,
-      consumer.memberId ?? "",
-      consumer.groupInstanceId,
-      [...topics.values()],
-    );
+    const send = (connection: Connection) =>
+      offsetCommitV9.api.async(
+        connection,
+        consumer.groupId,
+        consumer.generationId,
+        consumer.memberId ?? "",
+        consumer.groupInstanceId,
+        [...topics.values()],
+      );
+    // With a known coordinator the request is queued on its connection right now, in this tick.
+    // That matters when a rebalance starts: the commit must reach the coordinator before the
+    // client's own JoinGroup, which moves the group to a new generation (requests on one
+    // connection are processed in order).
+    const cached = this.#coordinatorConnection;
+    try {
+      await (cached ? send(cached) : send(await this.#coordinator()));
+    } catch (error) {
+      this.#coordinatorConnection = undefined;
+      throw error;
+    }
   }
 
   fetchPositions(): readonly PartitionPosition[] {
@@ -176,7 +192,8 @@ export class PlatformaticAdapter implements KafkaAdapter {
     const metadata = await consumer.metadata({ topics: this.#options.topics });
     const broker = metadata.brokers.get(coordinatorId);
     if (!broker) throw new Error(`group coordinator ${coordinatorId} is not in the cluster metadata`);
-    return consumer.connections.get(broker);
+    this.#coordinatorConnection = await consumer.connections.get(broker);
+    return this.#coordinatorConnection;
   }
 
   #deliver(message: RawMessage): void {

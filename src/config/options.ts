@@ -22,6 +22,8 @@ export interface KafkaOptions {
   rebalanceTimeoutMs?: number;
   /** Heartbeat period. Default 3000. */
   heartbeatIntervalMs?: number;
+  /** Longest wait of one fetch for new data; also how soon newly assigned partitions are fetched. Default 500. */
+  fetchMaxWaitMs?: number;
   /** Static membership id: a restart within the session timeout keeps the assignment. */
   groupInstanceId?: string;
   /** TLS for broker connections; `true` uses the system's trusted certificates. */
@@ -220,6 +222,7 @@ const kafkaSchema = v.strictObject(
     sessionTimeoutMs: positiveInt("kafka.sessionTimeoutMs", 30_000),
     rebalanceTimeoutMs: positiveInt("kafka.rebalanceTimeoutMs", 60_000),
     heartbeatIntervalMs: positiveInt("kafka.heartbeatIntervalMs", 3_000),
+    fetchMaxWaitMs: positiveInt("kafka.fetchMaxWaitMs", 500),
     groupInstanceId: v.optional(nonEmptyString("kafka.groupInstanceId", "omit it for dynamic membership")),
     tls: v.optional(v.union([v.boolean(), v.looseObject({})], "kafka.tls must be true or an object like { ca, cert, key }")),
     sasl: v.optional(
@@ -344,6 +347,14 @@ export function resolveOptions(options: ParallelConsumerOptions): ResolvedOption
   if (rest.deadLetter && failurePolicy !== "deadLetter") {
     throw new ConfigError([`deadLetter is set but failurePolicy is "${failurePolicy}": remove one of them`]);
   }
+  const timing: string[] = [];
+  if (kafka.rebalanceTimeoutMs < kafka.sessionTimeoutMs) {
+    timing.push(`kafka.rebalanceTimeoutMs (${kafka.rebalanceTimeoutMs}) must be at least kafka.sessionTimeoutMs (${kafka.sessionTimeoutMs})`);
+  }
+  if (kafka.heartbeatIntervalMs >= kafka.sessionTimeoutMs) {
+    timing.push(`kafka.heartbeatIntervalMs (${kafka.heartbeatIntervalMs}) must be below kafka.sessionTimeoutMs (${kafka.sessionTimeoutMs}); a third of it is usual`);
+  }
+  if (timing.length > 0) throw new ConfigError(timing);
   if (rest.poisonKey && rest.ordering !== "key") {
     throw new ConfigError([`poisonKey needs ordering "key" (it is "${rest.ordering}"): remove poisonKey or order by key`]);
   }

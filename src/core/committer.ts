@@ -22,13 +22,22 @@ export class Committer {
   /** Commits the states whose position or offset map changed; returns those it tried. */
   async commit(states: Iterable<PartitionState>): Promise<PartitionState[]> {
     while (this.#running) await this.#running;
+    return this.commitNow(states);
+  }
+
+  /**
+   * Sends the commit in this tick, without waiting for one in flight (for a rebalance, where
+   * every moment counts). Still ordered: the adapter sends both on one connection, and the
+   * broker handles a connection's requests in order.
+   */
+  async commitNow(states: Iterable<PartitionState>): Promise<PartitionState[]> {
     const prepared: [PartitionState, PreparedCommit][] = [];
     for (const state of states) {
       const commit = state.prepareCommit(this.#maxMetadataBytes);
       if (commit) prepared.push([state, commit]);
     }
     if (prepared.length === 0) return [];
-    this.#running = this.#adapter.commit(prepared.map(([, commit]) => commit.offset)).then(
+    const running = this.#adapter.commit(prepared.map(([, commit]) => commit.offset)).then(
       () => {
         this.committed++;
         for (const [state, commit] of prepared) state.acknowledge(commit);
@@ -38,10 +47,11 @@ export class Committer {
         this.#onFailure(error);
       },
     );
+    this.#running = running;
     try {
-      await this.#running;
+      await running;
     } finally {
-      this.#running = undefined;
+      if (this.#running === running) this.#running = undefined;
     }
     return prepared.map(([state]) => state);
   }

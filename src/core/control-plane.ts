@@ -199,7 +199,12 @@ export class ControlPlane implements AdapterListener {
     void revocation.finally(() => this.#revocations.delete(revocation));
   }
 
-  /** Gives running work `maxRevokeGraceMs`, commits what completed, then drops the state. */
+  /**
+   * Gives running work `maxRevokeGraceMs` to finish before its signal aborts, then drops the
+   * state. Nothing is committed for a revoked partition: the revoke is known only once the new
+   * owner may be committing, and a late commit would move the group's offset backwards. The
+   * commit at the start of the rebalance (`rebalancing`) is the last one this member makes.
+   */
   async #drainRevoked(states: readonly PartitionState[]): Promise<void> {
     await this.#waiters.until(() => states.every((state) => state.running === 0), this.#settings.maxRevokeGraceMs);
     for (const state of states) {
@@ -207,12 +212,12 @@ export class ControlPlane implements AdapterListener {
       state.abort.abort(new Error(`partition ${state.topic}[${state.partition}] was revoked`));
       this.#budget.remove(state.held.size, state.heldBytes);
     }
-    await this.#commitStates(states);
     this.#afterRelease();
   }
 
+  /** Commits in this very tick: the request must beat the member's own JoinGroup to the coordinator. */
   rebalancing(): void {
-    void this.commit();
+    void this.#committer.commitNow(this.#partitions.values());
   }
 
   messages(batch: readonly ConsumerMessage[]): void {

@@ -86,3 +86,89 @@ export async function waitFor(what: string, condition: () => boolean, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** What a group committed for one partition: the offset (the next to read; -1 when none) and its metadata. */
+export interface CommittedPartition {
+  partition: number;
+  offset: bigint;
+  metadata: string | null;
+}
+
+/**
+ * Committed offset and metadata (the consumer's offset map) of each partition for a group, as the
+ * broker reports them (OffsetFetch through the admin client); offset -1 and metadata null where none.
+ */
+export function committedWithMetadata(groupId: string, topic: string, partitions: number): Promise<CommittedPartition[]> {
+  return withAdmin(async (admin) => {
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+    const result: CommittedPartition[] = Array.from({ length: partitions }, (_, partition) => ({
+      partition,
+      offset: -1n,
+      metadata: null,
+    }));
+    for (const t of group?.topics ?? []) {
+      if (t.name !== topic) continue;
+      for (const p of t.partitions) {
+        result[p.partitionIndex] = { partition: p.partitionIndex, offset: p.committedOffset, metadata: p.metadata ?? null };
+      }
+    }
+    return result;
+  });
+}
+
+/** A producer kept open across several sends (e.g. to write while consumers join and leave). */
+export interface TestProducer {
+  /** Sends the records in one request; resolves once acknowledged. */
+  send(topic: string, records: readonly TestRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openProducer(): TestProducer {
+  const producer = new Producer({ clientId: "pyrallel-tests-producer", bootstrapBrokers: BROKERS, idempotent: true });
+  return {
+    async send(topic, records) {
+      await producer.send({
+        messages: records.map((record) => ({
+          topic,
+          ...(record.key === null ? {} : { key: Buffer.from(record.key) }),
+          value: Buffer.from(record.value),
+          ...(record.partition === undefined ? {} : { partition: record.partition }),
+        })),
+      });
+    },
+    close: () => producer.close(),
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Like `waitFor`, for a condition that needs the broker: polls every `intervalMs`. */
+export async function waitForAsync(
+  what: string,
+  condition: () => Promise<boolean>,
+  timeoutMs = 60_000,
+  intervalMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Rejects with `what` if `promise` does not settle within `timeoutMs` (a hang becomes a clear failure). */
+export async function withTimeout<T>(what: string, promise: Promise<T>, timeoutMs = 30_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

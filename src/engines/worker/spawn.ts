@@ -38,7 +38,8 @@ function spawnNode(url: URL, name: string, events: WorkerThreadEvents): WorkerTh
   // getBuiltinModule (Node ≥ 22.3) loads it synchronously, and never on Deno or Bun.
   const threads = runtime.process?.getBuiltinModule?.("node:worker_threads") as NodeWorkerThreads | undefined;
   if (threads === undefined) throw new Error("no Worker global and no node:worker_threads: unsupported runtime");
-  const worker = new threads.Worker(url, { name });
+  // (A cast: with bun-types installed, Deno's checker sees two different URL types here.)
+  const worker = new threads.Worker(url as ConstructorParameters<NodeWorkerThreads["Worker"]>[0], { name });
   worker.on("message", (data: FromWorker) => events.message(data));
   // Without an "error" listener an uncaught error in the worker would crash this process.
   worker.on("error", (error: unknown) => events.died(error));

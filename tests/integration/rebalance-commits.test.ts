@@ -1,0 +1,173 @@
+// Commits around a rebalance, against the real group coordinator:
+// - when a rebalance starts, the consumer commits its progress ("a good moment to commit"); that
+//   commit should be accepted, not fail and raise an error on every membership change;
+// - a revoked partition drains (up to maxRevokeGraceMs) and then commits what it completed. The
+//   revoke is only known after the group's join, when the new owner already reads and commits the
+//   partition: that late commit must not move the group's committed offset back below the new
+//   owner's progress.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type ConsumerMessage, createParallelConsumer } from "../../mod.ts";
+import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import {
+  BROKERS,
+  committedOffsets,
+  committedWithMetadata,
+  createTopic,
+  endOffsets,
+  produce,
+  sleep,
+  type TestRecord,
+  uniqueName,
+  waitFor,
+  waitForAsync,
+} from "../support/kafka.ts";
+
+const PARTITIONS = 2;
+const PER_PARTITION = 20;
+/** On each partition: a handler that hangs at the old owner, and a message of the same key behind it. */
+const HANGING = 5;
+const BEHIND = 7;
+
+test("a revoked partition's late final commit does not move the new owner's committed offset back", async () => {
+  const topic = uniqueName("revoke-commit");
+  const groupId = uniqueName("group");
+  await createTopic(topic, PARTITIONS);
+  const records: TestRecord[] = [];
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    for (let offset = 0; offset < PER_PARTITION; offset++) {
+      const key = offset === HANGING || offset === BEHIND ? `blocker-${partition}` : `key-${partition}-${offset}`;
+      records.push({ key, value: `${partition}:${offset}`, partition });
+    }
+  }
+  await produce(topic, records);
+  const ends = await endOffsets(topic, PARTITIONS);
+
+  const kafka = (name: string) => ({
+    bootstrapBrokers: BROKERS,
+    groupId,
+    topics: [topic],
+    clientId: `it-revoke-commit-${name}`,
+    sessionTimeoutMs: 6000,
+    heartbeatIntervalMs: 200,
+    rebalanceTimeoutMs: 6000,
+  });
+  // The first owner's handler of HANGING ignores its abort signal until the test releases it.
+  const release: (() => void)[] = [];
+  const hanging = Array.from({ length: PARTITIONS }, (_, partition) => new Promise<void>((resolve) => (release[partition] = resolve)));
+  const ranAtA: string[] = [];
+  const a = createParallelConsumer({
+    kafka: kafka("A"),
+    ordering: "key",
+    commitIntervalMs: 100,
+    maxRevokeGraceMs: 20_000,
+    handler: async (message: ConsumerMessage) => {
+      ranAtA.push(`${message.partition}:${message.offset}`);
+      if (message.offset === BigInt(HANGING)) await hanging[message.partition];
+    },
+  });
+  const ranAtB: string[] = [];
+  const b = createParallelConsumer({
+    kafka: kafka("B"),
+    ordering: "key",
+    commitIntervalMs: 100,
+    handler: (message: ConsumerMessage) => {
+      ranAtB.push(`${message.partition}:${message.offset}`);
+    },
+  });
+  const log: string[] = [];
+  const committedNow = async () => (await committedWithMetadata(groupId, topic, PARTITIONS)).map(({ offset, metadata }) => ({ offset, map: decodeOffsetMap(metadata, Number(offset)) }));
+
+  try {
+    await a.start();
+    // A commits HANGING with the offset map of everything else but BEHIND (queued behind it).
+    const aboveA = Array.from({ length: PER_PARTITION - HANGING - 1 }, (_, i) => HANGING + 1 + i).filter((o) => o !== BEHIND);
+    await waitForAsync("A's commits at the hanging offsets", async () => {
+      const committed = await committedNow();
+      return committed.every(({ offset, map }) => offset === BigInt(HANGING) && map.length === aboveA.length);
+    }, 15_000);
+
+    // B joins: one partition moves to B, which runs only HANGING and BEHIND there and commits the end.
+    await b.start();
+    await waitFor("B to own a partition", () => b.getMetrics().partitions.length === 1, 15_000);
+    const moved = b.getMetrics().partitions[0]!.partition;
+    await waitForAsync("B to commit the end of the moved partition", async () => {
+      return (await committedNow())[moved]!.offset === BigInt(PER_PARTITION);
+    }, 15_000);
+    assert.deepEqual(ranAtB.sort(), [`${moved}:${HANGING}`, `${moved}:${BEHIND}`], "B honoured A's offset map");
+    log.push(`B owns p${moved} and committed it at ${PER_PARTITION}`);
+
+    // A's old handler on the moved partition finishes now: A ends the revoke drain and commits.
+    const commitsBefore = a.getMetrics().commitsTotal;
+    release[moved]!();
+    await waitFor("A's revoke commit", () => a.getMetrics().commitsTotal > commitsBefore, 5_000).catch(() => {});
+    await sleep(300);
+    const afterRevoke = (await committedNow())[moved]!;
+    log.push(`after A's revoke drain: p${moved} committed at ${afterRevoke.offset} with map [${afterRevoke.map}]`);
+
+    // Everyone closes cleanly: the group's committed offsets should be the end offsets.
+    for (const resolve of release) resolve();
+    await b.close();
+    await a.close();
+    const final = await committedOffsets(groupId, topic, PARTITIONS);
+    log.push(`after both closed: committed ${final.join(", ")} (end offsets ${ends.join(", ")})`);
+    console.log(`  ${log.join("\n  ")}`);
+
+    assert.equal(afterRevoke.offset, BigInt(PER_PARTITION), `A's late revoke commit moved p${moved} back`);
+    assert.deepEqual(final, ends);
+  } finally {
+    for (const resolve of release) resolve?.();
+    await Promise.allSettled([a.close(), b.close()]);
+  }
+});
+
+test("the commit made when a rebalance starts is accepted: no commit failure or error event on a member joining", async () => {
+  const topic = uniqueName("rebalance-commit");
+  const groupId = uniqueName("group");
+  await createTopic(topic, PARTITIONS);
+  const records: TestRecord[] = [];
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    for (let offset = 0; offset < PER_PARTITION; offset++) records.push({ key: `key-${offset}`, value: "x", partition });
+  }
+  await produce(topic, records);
+  const kafka = (name: string) => ({
+    bootstrapBrokers: BROKERS,
+    groupId,
+    topics: [topic],
+    clientId: `it-rebalance-commit-${name}`,
+    sessionTimeoutMs: 6000,
+    heartbeatIntervalMs: 200,
+    rebalanceTimeoutMs: 6000,
+  });
+  // A never commits on its interval during the test: only the rebalance can make it commit.
+  const a = createParallelConsumer({ kafka: kafka("A"), commitIntervalMs: 60_000, handler: () => {} });
+  const ranAtB: string[] = [];
+  const b = createParallelConsumer({
+    kafka: kafka("B"),
+    commitIntervalMs: 100,
+    handler: (message: ConsumerMessage) => {
+      ranAtB.push(`${message.partition}:${message.offset}`);
+    },
+  });
+  const errorsA: Error[] = [];
+  a.on("error", (error) => errorsA.push(error));
+  try {
+    await a.start();
+    await waitFor("A to complete everything", () => a.getMetrics().processedTotal === PARTITIONS * PER_PARTITION, 15_000);
+    assert.deepEqual(await committedOffsets(groupId, topic, PARTITIONS), [-1n, -1n], "no commit before the rebalance");
+
+    await b.start();
+    await waitFor("the partitions to be shared", () => a.getMetrics().partitions.length === 1 && b.getMetrics().partitions.length === 1, 15_000);
+    await sleep(500);
+    const metricsA = a.getMetrics();
+    const errors = errorsA.map((error) => `${error.message}: ${String(error.cause)}`);
+    console.log(
+      `  A: commits ${metricsA.commitsTotal}, commit failures ${metricsA.commitFailuresTotal}, errors ${JSON.stringify(errors)}; ` +
+        `B ran again ${ranAtB.length} of the ${PER_PARTITION} messages A had completed on the moved partition`,
+    );
+    assert.deepEqual(errors, [], "error events on a normal rebalance");
+    assert.equal(metricsA.commitFailuresTotal, 0);
+  } finally {
+    await Promise.allSettled([a.close(), b.close()]);
+  }
+});
