@@ -14,6 +14,7 @@ export {
   type ParallelConsumerOptions,
   type RetryOptions,
   type SaslOptions,
+  type WorkerEngineOptions,
   type TlsOptions,
 } from "./src/config/options.ts";
 export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
@@ -24,6 +25,7 @@ export type { ConsumerEvents, StallEvent } from "./src/core/consumer-events.ts";
 export { BlockedTooLongError, MessageFailedError, PoisonKeyError } from "./src/core/errors.ts";
 export type { FailurePolicy, Logger } from "./src/core/settings.ts";
 export { HandlerTimeoutError } from "./src/engines/handler-timeout-error.ts";
+export { WorkerCrashedError } from "./src/engines/worker/errors.ts";
 export type {
   AdapterListener,
   AssignedPartition,

@@ -5,7 +5,7 @@ import { defineConfig } from "tsup";
 //   src/metrics/mod.ts -> dist/metrics.js, dist/metrics.d.ts   (subpath "./metrics", the only one loading Hono)
 // Dependencies stay external: users install them (hono is an optional peer dependency).
 export default defineConfig({
-  entry: { mod: "mod.ts", metrics: "src/metrics/mod.ts" },
+  entry: { mod: "mod.ts", metrics: "src/metrics/mod.ts", worker: "src/worker.ts" },
   outDir: "dist",
   format: ["esm"],
   platform: "node",

@@ -1,9 +1,11 @@
 import { PlatformaticAdapter } from "./adapters/platformatic.ts";
-import { type ParallelConsumerOptions, resolveOptions } from "./config/options.ts";
+import { type ParallelConsumerOptions, type ResolvedOptions, resolveOptions } from "./config/options.ts";
 import type { ConsumerEvents } from "./core/consumer-events.ts";
 import { ControlPlane } from "./core/control-plane.ts";
 import type { ConsumerMetrics } from "./core/metrics.ts";
 import { AsyncEngine } from "./engines/async-engine.ts";
+import type { ExecutionEngine } from "./engines/engine.ts";
+import { WorkerEngine } from "./engines/worker/worker-engine.ts";
 
 /** A running parallel consumer. */
 export interface ParallelConsumer {
@@ -39,10 +41,7 @@ export interface ParallelConsumer {
 export function createParallelConsumer(options: ParallelConsumerOptions): ParallelConsumer {
   const resolved = resolveOptions(options);
   const adapter = resolved.adapter ?? new PlatformaticAdapter(resolved.kafka);
-  const engine = new AsyncEngine(resolved.handler, {
-    concurrency: resolved.engine.concurrency,
-    ...(resolved.handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs: resolved.handlerTimeoutMs }),
-  });
+  const engine = createEngine(resolved);
   const core = new ControlPlane(resolved, adapter, engine);
   return {
     id: resolved.kafka.clientId,
@@ -51,4 +50,11 @@ export function createParallelConsumer(options: ParallelConsumerOptions): Parall
     getMetrics: () => core.metrics(),
     on: (name, listener) => core.events.on(name, listener),
   };
+}
+
+function createEngine({ engine, handlerTimeoutMs }: ResolvedOptions): ExecutionEngine {
+  const timeout = handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs };
+  if (engine.kind === "async") return new AsyncEngine(engine.handler, { concurrency: engine.concurrency, ...timeout });
+  const { kind: _kind, recycleAfterTasks, ...pool } = engine;
+  return new WorkerEngine({ ...pool, ...timeout, ...(recycleAfterTasks === undefined ? {} : { recycleAfterTasks }) });
 }

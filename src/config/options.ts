@@ -59,8 +59,26 @@ export interface AsyncEngineOptions {
   concurrency?: number;
 }
 
+/**
+ * Runs handlers in a pool of Web Workers: for CPU-bound work. The handler lives in `module`, a
+ * worker entry file that calls `runWorker(handler)` from `@pyrallel/consumer/worker`.
+ */
+export interface WorkerEngineOptions {
+  kind: "worker";
+  /** URL of the worker entry module, e.g. `new URL("./worker.ts", import.meta.url)`. */
+  module: string | URL;
+  /** Workers in the pool. Default: the number of CPU cores. */
+  workers?: number;
+  /** Messages one worker holds at once. Default 2 (the next one waits beside the running one). */
+  concurrencyPerWorker?: number;
+  /** Most messages sent to a worker in one postMessage. Default 64. */
+  maxBatchSize?: number;
+  /** Replace each worker after it was given this many messages. Off by default. */
+  recycleAfterTasks?: number;
+}
+
 /** How handlers are executed. */
-export type EngineOptions = AsyncEngineOptions;
+export type EngineOptions = AsyncEngineOptions | WorkerEngineOptions;
 
 /** Retry of failed handler attempts. */
 export interface RetryOptions {
@@ -91,8 +109,11 @@ export interface PoisonKeyOptions {
 /** Options of {@linkcode createParallelConsumer}. */
 export interface ParallelConsumerOptions {
   kafka: KafkaOptions;
-  /** Processes one message; runs concurrently with others as `ordering` allows. */
-  handler: MessageHandler;
+  /**
+   * Processes one message; runs concurrently with others as `ordering` allows. Required with the
+   * async engine; with the worker engine the handler lives in the worker module instead.
+   */
+  handler?: MessageHandler;
   /** `"key"` (default), `"partition"` or `"unordered"`. */
   ordering?: Ordering;
   /** Messages held at once, queued plus processing; fetching pauses at this limit. Default 1000. */
@@ -137,10 +158,9 @@ export interface ParallelConsumerOptions {
 /** Options with every default applied. */
 export interface ResolvedOptions {
   readonly kafka: ResolvedKafkaOptions;
-  readonly handler: MessageHandler;
   readonly ordering: Ordering;
   readonly maxInFlight: number;
-  readonly engine: Required<AsyncEngineOptions>;
+  readonly engine: ResolvedEngine;
   readonly retry: Required<RetryOptions>;
   readonly failurePolicy: FailurePolicy;
   readonly deadLetter?: Required<DeadLetterOptions>;
@@ -156,6 +176,11 @@ export interface ResolvedOptions {
   readonly logger: Logger;
   readonly adapter?: KafkaAdapter;
 }
+
+/** The engine to build, with defaults applied. */
+export type ResolvedEngine =
+  | { readonly kind: "async"; readonly concurrency: number; readonly handler: MessageHandler }
+  | (Required<Omit<WorkerEngineOptions, "recycleAfterTasks">> & Pick<WorkerEngineOptions, "recycleAfterTasks">);
 
 /** Kafka options with defaults applied. */
 export type ResolvedKafkaOptions =
@@ -247,20 +272,36 @@ const kafkaSchema = v.strictObject(
 const optionsSchema = v.strictObject(
   {
     kafka: kafkaSchema,
-    handler: v.function("handler must be a function (message, context) => Promise<void>"),
+    handler: v.optional(v.function("handler must be a function (message, context) => Promise<void>")),
     ordering: v.optional(
       v.picklist(["key", "partition", "unordered"], "ordering must be \"key\", \"partition\" or \"unordered\""),
       "key",
     ),
     maxInFlight: positiveInt("maxInFlight", 1000),
     engine: v.optional(
-      v.strictObject(
-        {
-          kind: v.literal("async", "engine.kind must be \"async\""),
-          concurrency: positiveInt("engine.concurrency", 100),
-        },
-        objectMessage("engine", "like { kind: \"async\", concurrency: 100 }"),
-      ),
+      v.variant("kind", [
+        v.strictObject(
+          {
+            kind: v.literal("async"),
+            concurrency: positiveInt("engine.concurrency", 100),
+          },
+          objectMessage("engine", "like { kind: \"async\", concurrency: 100 }"),
+        ),
+        v.strictObject(
+          {
+            kind: v.literal("worker"),
+            module: v.union(
+              [nonEmptyString("engine.module", "the worker entry file"), v.instance(URL)],
+              "engine.module must be the URL of a worker entry module, e.g. new URL(\"./worker.ts\", import.meta.url)",
+            ),
+            workers: v.optional(positiveIntSchema("engine.workers")),
+            concurrencyPerWorker: positiveInt("engine.concurrencyPerWorker", 2),
+            maxBatchSize: positiveInt("engine.maxBatchSize", 64),
+            recycleAfterTasks: v.optional(positiveIntSchema("engine.recycleAfterTasks")),
+          },
+          objectMessage("engine", "like { kind: \"worker\", module: new URL(\"./worker.ts\", import.meta.url) }"),
+        ),
+      ], "engine.kind must be \"async\" or \"worker\""),
       { kind: "async" },
     ),
     retry: v.optional(
@@ -355,12 +396,29 @@ export function resolveOptions(options: ParallelConsumerOptions): ResolvedOption
     timing.push(`kafka.heartbeatIntervalMs (${kafka.heartbeatIntervalMs}) must be below kafka.sessionTimeoutMs (${kafka.sessionTimeoutMs}); a third of it is usual`);
   }
   if (timing.length > 0) throw new ConfigError(timing);
+  if (rest.engine.kind === "async" && !options.handler) {
+    throw new ConfigError(["handler is required with the async engine: (message, context) => Promise<void>"]);
+  }
+  if (rest.engine.kind === "worker" && options.handler) {
+    throw new ConfigError([
+      "handler is not used by the worker engine: its handler lives in engine.module (runWorker(handler)); remove handler",
+    ]);
+  }
   if (rest.poisonKey && rest.ordering !== "key") {
     throw new ConfigError([`poisonKey needs ordering "key" (it is "${rest.ordering}"): remove poisonKey or order by key`]);
   }
   return {
     ...rest,
-    handler: options.handler,
+    engine: rest.engine.kind === "async"
+      ? { kind: "async", concurrency: rest.engine.concurrency ?? 100, handler: options.handler! }
+      : {
+        kind: "worker",
+        module: rest.engine.module,
+        workers: rest.engine.workers ?? availableCores(),
+        concurrencyPerWorker: rest.engine.concurrencyPerWorker ?? 2,
+        maxBatchSize: rest.engine.maxBatchSize ?? 64,
+        recycleAfterTasks: rest.engine.recycleAfterTasks,
+      },
     logger: rest.logger ?? console,
     failurePolicy,
     deadLetter: failurePolicy === "deadLetter"
@@ -376,11 +434,15 @@ export function resolveOptions(options: ParallelConsumerOptions): ResolvedOption
       tls: options.kafka.tls,
       sasl: options.kafka.sasl,
     },
-    engine: { kind: "async", concurrency: rest.engine.concurrency ?? 100 },
     retry: {
       maxRetries: rest.retry.maxRetries ?? 3,
       initialBackoffMs: rest.retry.initialBackoffMs ?? 100,
       maxBackoffMs: rest.retry.maxBackoffMs ?? 10_000,
     },
   };
+}
+
+/** CPU cores as the Web platform reports them (Node, Deno and Bun all have `navigator`). */
+function availableCores(): number {
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 2;
 }

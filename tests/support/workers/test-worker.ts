@@ -1,0 +1,83 @@
+// Worker entry for the worker engine tests. Header "op" picks the behaviour, header "arg" its argument.
+import { runWorker } from "../../../src/worker.ts";
+import { shaRounds } from "./sha-rounds.ts";
+
+const decoder = new TextDecoder();
+const text = (bytes: Uint8Array | null | undefined): string => (bytes ? decoder.decode(bytes) : "");
+/** Differs per worker thread: tells replaced workers apart. */
+const threadId = Math.random().toString(36).slice(2);
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+/** Checks that each byte field arrived intact, in a buffer of its own exact size. */
+function checkBytes(name: string, bytes: Uint8Array | null, expected: string | null): void {
+  if (expected === null) {
+    if (bytes !== null) throw new Error(`${name}: expected null`);
+    return;
+  }
+  if (bytes === null) throw new Error(`${name}: got null`);
+  if (text(bytes) !== expected) throw new Error(`${name}: got ${JSON.stringify(text(bytes))}, expected ${JSON.stringify(expected)}`);
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) {
+    throw new Error(`${name}: a view of ${bytes.buffer.byteLength} bytes, expected an exact-size buffer`);
+  }
+}
+
+runWorker(async (message, { signal, attempt }) => {
+  const op = text(message.headers.get("op"));
+  const arg = text(message.headers.get("arg"));
+  switch (op) {
+    case "ok":
+      return;
+    case "sha": {
+      const digest = await shaRounds(message.value ?? new Uint8Array(), Number(arg));
+      if (digest !== text(message.headers.get("expect"))) throw new Error(`sha mismatch: ${digest}`);
+      return;
+    }
+    case "sleep":
+      return sleep(Number(arg), signal);
+    case "spin":
+      for (;;) { /* stuck for good: only terminate() ends this */ }
+    case "exit":
+      if (arg === "first" && attempt > 1) return;
+      (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(7);
+    case "close": {
+      // Deno: self.close() ends the worker silently unless runWorker() reports it.
+      const scope = globalThis as unknown as { close?: () => void; process: { exit(code: number): never } };
+      if (typeof scope.close === "function") scope.close();
+      else scope.process.exit(0);
+      return sleep(10_000, signal);
+    }
+    case "uncaught":
+      setTimeout(() => {
+        throw new Error("uncaught boom");
+      }, 0);
+      return sleep(10_000, signal);
+    case "fail":
+      throw new TypeError("bad record");
+    case "attempt":
+      throw new Error(`attempt=${attempt}`);
+    case "whoami":
+      throw new Error(`thread=${threadId}`);
+    case "wait-abort":
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+      throw new Error(`aborted: ${(signal.reason as Error).message}`);
+    case "bytes":
+      checkBytes("key", message.key, arg === "null-key" ? null : `key-${text(message.headers.get("n"))}`);
+      checkBytes("value", message.value, text(message.headers.get("expect")));
+      checkBytes("header h2", message.headers.get("h2") ?? null, "second");
+      if (message.offset !== 2n ** 60n + 5n || message.partition !== 3 || message.topic !== "bytes-topic") {
+        throw new Error(`metadata: ${message.topic}[${message.partition}]@${message.offset}`);
+      }
+      return;
+    default:
+      throw new Error(`unknown op ${JSON.stringify(op)}`);
+  }
+});
