@@ -69,6 +69,10 @@ export class PlatformaticAdapter implements KafkaAdapter {
     });
     this.#consumer = consumer;
     consumer.on("consumer:group:join", ({ assignments }) => this.#reconcile(assignments ?? []));
+    // Background group work (a rejoin) reports here; an unheard 'error' would end the process.
+    consumer.on("error", (error: Error) => {
+      if (this.#consumer === consumer) listener.failed(error);
+    });
     consumer.on("consumer:group:rebalance", () => listener.rebalancing());
     const stream = await consumer.consume({
       topics: options.topics,

@@ -1,0 +1,124 @@
+// Broker access for the chaos suite, with the brokers passed in (the full run uses its own broker
+// on another port, so tests/support/kafka.ts's fixed BROKERS do not fit).
+import { Admin, Consumer, MessagesStreamModes, Producer } from "@platformatic/kafka";
+
+/** One record read back from a topic. */
+export interface LogRecord {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: string | null;
+  timestamp: number;
+  headers: Map<string, string>;
+}
+
+/** Committed position and metadata (the consumer's offset map) of one partition; -1 / null when none. */
+export interface Committed {
+  offset: number;
+  metadata: string | null;
+}
+
+/** Admin operations on one set of brokers; the admin client is replaced after a failure. */
+export class ChaosKafka {
+  readonly brokers: string[];
+  #admin: Admin | undefined;
+
+  constructor(brokers: string[]) {
+    this.brokers = brokers;
+  }
+
+  async #withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    this.#admin ??= new Admin({ clientId: "pyrallel-chaos-admin", bootstrapBrokers: this.brokers, retries: 1, retryDelay: 200, timeout: 3000 });
+    const admin = this.#admin;
+    try {
+      return await fn(admin);
+    } catch (error) {
+      // A broker restart can leave the client's connections or metadata stale: start over next time.
+      if (this.#admin === admin) this.#admin = undefined;
+      void admin.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  createTopic(topic: string, partitions: number): Promise<void> {
+    return this.#withAdmin(async (admin) => {
+      await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+    });
+  }
+
+  /** Log end offset of each partition. */
+  endOffsets(topic: string, partitions: number): Promise<number[]> {
+    return this.#withAdmin(async (admin) => {
+      const [listed] = await admin.listOffsets({
+        topics: [{
+          name: topic,
+          partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+        }],
+      });
+      const offsets = new Array<number>(partitions).fill(-1);
+      for (const { partitionIndex, offset } of listed?.partitions ?? []) offsets[partitionIndex] = Number(offset);
+      return offsets;
+    });
+  }
+
+  /** Committed offset and metadata of each partition for a group. */
+  committed(groupId: string, topic: string, partitions: number): Promise<Committed[]> {
+    return this.#withAdmin(async (admin) => {
+      const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+      const result: Committed[] = Array.from({ length: partitions }, () => ({ offset: -1, metadata: null }));
+      for (const t of group?.topics ?? []) {
+        if (t.name !== topic) continue;
+        for (const p of t.partitions) result[p.partitionIndex] = { offset: Number(p.committedOffset), metadata: p.metadata ?? null };
+      }
+      return result;
+    });
+  }
+
+  /** Reads `count` records of `topic` from the beginning (outside any group), or fails after `timeoutMs`. */
+  async readAll(topic: string, count: number, timeoutMs = 60_000): Promise<LogRecord[]> {
+    const records: LogRecord[] = [];
+    if (count === 0) return records;
+    const consumer = new Consumer({
+      clientId: "pyrallel-chaos-reader",
+      groupId: `chaos-reader-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+      bootstrapBrokers: this.brokers,
+    });
+    try {
+      const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+      const timer = setTimeout(
+        () => stream.destroy(new Error(`read ${records.length}/${count} records of ${topic} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      try {
+        for await (const message of stream) {
+          records.push({
+            partition: message.partition,
+            offset: Number(message.offset),
+            key: message.key ? message.key.toString() : null,
+            value: message.value ? message.value.toString() : null,
+            timestamp: Number(message.timestamp),
+            headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value.toString()])),
+          });
+          if (records.length >= count) break;
+        }
+      } finally {
+        clearTimeout(timer);
+        await stream.close();
+      }
+    } finally {
+      await consumer.close();
+    }
+    return records;
+  }
+
+  async close(): Promise<void> {
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.close();
+  }
+}
+
+/** A producer for the test process: idempotent, so the client's own retries never duplicate a batch. */
+export function chaosProducer(brokers: string[]): Producer {
+  return new Producer({ clientId: "pyrallel-chaos-producer", bootstrapBrokers: brokers, idempotent: true });
+}
