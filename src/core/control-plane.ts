@@ -86,6 +86,9 @@ export class ControlPlane implements AdapterListener {
     } catch (error) {
       clearInterval(this.#tick);
       this.#lifecycle = "closed";
+      // Worker threads keep a process alive: release them even though nothing ran.
+      this.#closed = this.#adapter.close().catch(() => {}).then(() => this.#engine.close());
+      await this.#closed;
       throw error;
     }
   }
@@ -95,7 +98,10 @@ export class ControlPlane implements AdapterListener {
    * commits the final positions and leaves the group. Safe to call more than once.
    */
   close(): Promise<void> {
-    if (this.#lifecycle === "idle") this.#lifecycle = "closed";
+    if (this.#lifecycle === "idle") {
+      this.#lifecycle = "closed";
+      this.#closed = this.#engine.close();
+    }
     if (this.#lifecycle === "running") {
       this.#lifecycle = "closing";
       this.#closed = this.#shutdown();
