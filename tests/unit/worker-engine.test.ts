@@ -169,6 +169,8 @@ describe("WorkerEngine", () => {
 
   test("aborting the context signal aborts the handler's signal in the worker", async () => {
     await withEngine({}, async (engine) => {
+      // Workers up first: the abort must reach a handler that is already running.
+      await Promise.all([run(engine, message("ok")), run(engine, message("ok"))]);
       const controller = new AbortController();
       const attempt = run(engine, message("wait-abort"), 1, controller.signal);
       await new Promise((resolve) => setTimeout(resolve, 100));
