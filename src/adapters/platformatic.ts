@@ -23,6 +23,8 @@ import type {
 
 const NO_HEADERS: ReadonlyMap<string, Uint8Array> = new Map();
 const LOAD_ATTEMPTS = 5;
+/** Messages handed to the control plane at once; small enough to pause within a fetch. */
+const DELIVERY_BATCH = 64;
 
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
@@ -46,6 +48,8 @@ export class PlatformaticAdapter implements KafkaAdapter {
   /** Created on the first publish (dead letters): most consumers never need one. */
   #producer: Producer | undefined;
   #listener: AdapterListener | undefined;
+  /** Delivered messages not yet handed to the listener. */
+  #batch: ConsumerMessage[] = [];
   /** Partitions announced to the listener. */
   #owned = new Map<string, TopicPartition>();
   /** Partitions assigned whose committed state is being read; their messages wait here. */
@@ -83,6 +87,8 @@ export class PlatformaticAdapter implements KafkaAdapter {
       autocommit: false,
       // Newly assigned partitions join the fetch loop only when the current long poll returns.
       maxWaitTime: options.fetchMaxWaitMs,
+      maxBytes: options.fetchMaxBytes,
+      maxBytesPerPartition: options.fetchMaxBytesPerPartition,
     });
     this.#stream = stream;
     stream.on("data", (message) => this.#deliver(message));
@@ -135,7 +141,7 @@ export class PlatformaticAdapter implements KafkaAdapter {
   fetchPositions(): readonly PartitionPosition[] {
     const stream = this.#stream;
     // Messages still buffered in the stream lie below its positions: not safe to report yet.
-    if (!stream || stream.readableLength > 0) return [];
+    if (!stream || stream.readableLength > 0 || this.#batch.length > 0) return [];
     const positions: PartitionPosition[] = [];
     for (const [id, { topic, partition }] of this.#owned) {
       const position = stream.offsetsToFetch.get(id);
@@ -208,8 +214,19 @@ export class PlatformaticAdapter implements KafkaAdapter {
       return;
     }
     if (!this.#owned.has(id)) return;
-    this.#listener!.messages([toConsumerMessage(message)]);
+    // Messages of one fetch arrive in one synchronous burst: hand them over in batches (one
+    // backpressure check and one scheduling pass per batch), flushed at the end of the burst.
+    this.#batch.push(toConsumerMessage(message));
+    if (this.#batch.length >= DELIVERY_BATCH) this.#flush();
+    else if (this.#batch.length === 1) queueMicrotask(this.#flush);
   }
+
+  readonly #flush = (): void => {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#listener?.messages(batch);
+  };
 
   /** Announces the difference between the owned partitions and the client's new assignment. */
   #reconcile(assignments: readonly GroupAssignment[]): void {
@@ -220,6 +237,7 @@ export class PlatformaticAdapter implements KafkaAdapter {
     const revoked = [...this.#owned].filter(([id]) => !next.has(id)).map(([, tp]) => tp);
     for (const id of this.#loading.keys()) if (!next.has(id)) this.#loading.delete(id);
     const added = [...next].filter(([id]) => !this.#owned.has(id) && !this.#loading.has(id)).map(([, tp]) => tp);
+    this.#flush();
     for (const { topic, partition } of revoked) this.#owned.delete(partitionId(topic, partition));
     if (revoked.length > 0) this.#listener?.revoked(revoked);
     if (added.length > 0) void this.#load(added);

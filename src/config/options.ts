@@ -24,6 +24,14 @@ export interface KafkaOptions {
   heartbeatIntervalMs?: number;
   /** Longest wait of one fetch for new data; also how soon newly assigned partitions are fetched. Default 500. */
   fetchMaxWaitMs?: number;
+  /**
+   * Most bytes one fetch returns, over all partitions. Small fetches interleave partitions (so key
+   * lanes of every partition fill the in-flight window) and keep decoded-but-unread data small.
+   * Default 1 MiB.
+   */
+  fetchMaxBytes?: number;
+  /** Most bytes one fetch returns per partition. Default 64 KiB. A larger record still comes whole. */
+  fetchMaxBytesPerPartition?: number;
   /** Static membership id: a restart within the session timeout keeps the assignment. */
   groupInstanceId?: string;
   /** TLS for broker connections; `true` uses the system's trusted certificates. */
@@ -248,6 +256,8 @@ const kafkaSchema = v.strictObject(
     rebalanceTimeoutMs: positiveInt("kafka.rebalanceTimeoutMs", 60_000),
     heartbeatIntervalMs: positiveInt("kafka.heartbeatIntervalMs", 3_000),
     fetchMaxWaitMs: positiveInt("kafka.fetchMaxWaitMs", 500),
+    fetchMaxBytes: positiveInt("kafka.fetchMaxBytes", 1024 * 1024),
+    fetchMaxBytesPerPartition: positiveInt("kafka.fetchMaxBytesPerPartition", 64 * 1024),
     groupInstanceId: v.optional(nonEmptyString("kafka.groupInstanceId", "omit it for dynamic membership")),
     tls: v.optional(v.union([v.boolean(), v.looseObject({})], "kafka.tls must be true or an object like { ca, cert, key }")),
     sasl: v.optional(

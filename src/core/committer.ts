@@ -56,11 +56,15 @@ export class Committer {
     return prepared.map(([state]) => state);
   }
 
-  /** The last commit before leaving the group matters most: tries a few times. */
+  /**
+   * The last commit before leaving the group matters most: tries a few times, until one goes
+   * through (or there is nothing left to commit).
+   */
   async commitUntilClean(states: () => Iterable<PartitionState>, attempts: number): Promise<boolean> {
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      const failuresBefore = this.failed;
       await this.commit(states());
-      if (![...states()].some((state) => state.commitPending)) return true;
+      if (this.failed === failuresBefore) return true;
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
     }
     return false;

@@ -46,6 +46,8 @@ export class ControlPlane implements AdapterListener {
   readonly #waiters = new Waiters();
   #lifecycle: Lifecycle = "idle";
   #failed = false;
+  /** Cleared when close() stops waiting: from then on nothing new starts. */
+  #startingWork = true;
   #pauseReason: PauseReason = null;
   #tick: ReturnType<typeof setInterval> | undefined;
   #closed: Promise<void> = Promise.resolve();
@@ -112,6 +114,8 @@ export class ControlPlane implements AdapterListener {
   async #shutdown(): Promise<void> {
     this.#setPaused(this.#failed ? "failed" : "closing");
     await this.#waiters.until(() => this.#isDrained(), this.#settings.drainTimeoutMs);
+    // The drain time is over: queued work stays queued (it runs again after a restart).
+    this.#startingWork = false;
     this.#advanceFetchPositions();
     clearInterval(this.#tick);
     for (const timer of this.#retryTimers) clearTimeout(timer);
@@ -324,7 +328,7 @@ export class ControlPlane implements AdapterListener {
 
   /** Starts ready work while the engine has room, one message per partition per turn. */
   #pump(): void {
-    if (this.#lifecycle !== "running" && this.#lifecycle !== "closing") return;
+    if (!this.#startingWork || (this.#lifecycle !== "running" && this.#lifecycle !== "closing")) return;
     while (this.#engine.idleSlots > 0 && this.#rotationHead < this.#rotation.length) {
       const state = this.#rotation[this.#rotationHead++]!;
       state.inReadyRotation = false;
@@ -363,10 +367,11 @@ export class ControlPlane implements AdapterListener {
     // Only the current run of an item may report: an abandoned run's late result is ignored.
     this.#engine.execute(item.message, { signal: state.abort.signal, attempt: item.attempt }).then(
       () => {
-        this.#handlerSeconds.observe((performance.now() - run.startedAt) / 1000);
+        const ended = performance.now();
+        this.#handlerSeconds.observe((ended - run.startedAt) / 1000);
         if (item.running !== run) return;
         item.running = undefined;
-        this.#succeeded(item);
+        this.#succeeded(item, ended);
       },
       (error: unknown) => {
         this.#handlerSeconds.observe((performance.now() - run.startedAt) / 1000);
@@ -377,12 +382,12 @@ export class ControlPlane implements AdapterListener {
     );
   }
 
-  #succeeded(item: WorkItem): void {
+  #succeeded(item: WorkItem, ended: number): void {
     const state = item.partition;
     state.running--;
     if (state.phase === "revoked") return this.#pump();
     this.#counts.processed++;
-    this.#finish(item);
+    this.#finish(item, ended);
   }
 
   #attemptFailed(item: WorkItem, error: unknown): void {
@@ -460,14 +465,14 @@ export class ControlPlane implements AdapterListener {
   }
 
   /** The message is done for good: release its lane and move the commit position. */
-  #finish(item: WorkItem): void {
+  #finish(item: WorkItem, now: number = performance.now()): void {
     const state = item.partition;
     state.tracker.complete(item.offset);
     state.scheduler.release(item);
     state.held.delete(item.offset);
     state.heldBytes -= item.bytes;
     this.#budget.remove(1, item.bytes);
-    this.#fetchToCompletionSeconds.observe((performance.now() - item.fetchedAt) / 1000);
+    this.#fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
     this.#joinRotation(state);
     this.#afterRelease();
   }
@@ -502,8 +507,10 @@ export class ControlPlane implements AdapterListener {
 }
 
 /** Offsets are tracked as numbers: exact up to 2^53, which no real partition reaches. */
+const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+
 function toSafeOffset(offset: bigint): number {
-  if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (offset < 0n || offset > MAX_OFFSET) {
     throw new RangeError(`offset ${offset} is outside the supported range 0..2^53-1`);
   }
   return Number(offset);

@@ -27,8 +27,11 @@ interface Laned {
  */
 export class PartitionScheduler<T extends Laned> {
   readonly #ready = new Queue<T>();
-  /** Items waiting behind the running item of their lane. A lane exists while it has a running item. */
-  readonly #lanes = new Map<string, Queue<T>>();
+  /**
+   * Lanes with a running item, and the items waiting behind it; `null` while none waits (the
+   * common case, so no queue is allocated for it).
+   */
+  readonly #lanes = new Map<string, Queue<T> | null>();
   #waiting = 0;
 
   /** Items ready to run now. */
@@ -48,12 +51,18 @@ export class PartitionScheduler<T extends Laned> {
       return;
     }
     const lane = this.#lanes.get(item.lane);
+    if (lane === undefined) {
+      this.#lanes.set(item.lane, null);
+      this.#ready.push(item);
+      return;
+    }
+    this.#waiting++;
     if (lane) {
       lane.push(item);
-      this.#waiting++;
     } else {
-      this.#lanes.set(item.lane, new Queue<T>());
-      this.#ready.push(item);
+      const queue = new Queue<T>();
+      queue.push(item);
+      this.#lanes.set(item.lane, queue);
     }
   }
 
@@ -76,8 +85,8 @@ export class PartitionScheduler<T extends Laned> {
   release(item: T): void {
     if (item.lane === null) return;
     const lane = this.#lanes.get(item.lane);
-    if (!lane) return;
-    const next = lane.shift();
+    if (lane === undefined) return;
+    const next = lane?.shift();
     if (next === undefined) {
       this.#lanes.delete(item.lane);
       return;
