@@ -150,7 +150,7 @@ describe("WorkerEngine", () => {
     await withEngine({ workers: 1, concurrencyPerWorker: 4, handlerTimeoutMs: 300 }, async (engine) => {
       await run(engine, message("ok")); // the worker is up: the next two go out as separate batches
       const started = performance.now();
-      const stuck = run(engine, message("spin"));
+      const stuck = run(engine, message("spin", "3000"));
       await new Promise((resolve) => setTimeout(resolve, 50)); // a later batch on the same worker
       const bystander = run(engine, message("sleep", "5000"));
       await assert.rejects(stuck, (error: unknown) => {
@@ -211,7 +211,7 @@ describe("WorkerEngine", () => {
   test("close() does not wait for work whose signal was aborted", async () => {
     const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1 });
     const controller = new AbortController();
-    const stuck = run(engine, message("spin"), 1, controller.signal);
+    const stuck = run(engine, message("spin", "3000"), 1, controller.signal);
     await new Promise((resolve) => setTimeout(resolve, 100));
     controller.abort(new Error("drain timeout"));
     const failed = assert.rejects(stuck, isCrash(/closed/));

@@ -43,8 +43,13 @@ runWorker(async (message, { signal, attempt }) => {
     }
     case "sleep":
       return sleep(Number(arg), signal);
-    case "spin":
-      for (;;) { /* stuck for good: only terminate() ends this */ }
+    case "spin": {
+      // Busy for `arg` ms (default 5 s): stuck as far as the tests care, but bounded, because
+      // Deno 2.9's terminate() cannot stop a thread in a synchronous loop (denoland/deno#35657).
+      const end = Date.now() + (Number(arg) || 5_000);
+      while (Date.now() < end) { /* busy */ }
+      return;
+    }
     case "exit":
       if (arg === "first" && attempt > 1) return;
       (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(7);
