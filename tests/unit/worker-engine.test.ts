@@ -210,6 +210,7 @@ describe("WorkerEngine", () => {
 
   test("close() does not wait for work whose signal was aborted", async () => {
     const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1 });
+    await run(engine, message("ok")); // the worker is up: the abort reaches running work
     const controller = new AbortController();
     const stuck = run(engine, message("spin", "3000"), 1, controller.signal);
     await new Promise((resolve) => setTimeout(resolve, 100));
