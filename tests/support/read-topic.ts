@@ -7,13 +7,20 @@ export interface ReadRecord {
   offset: bigint;
   key: string | null;
   value: string | null;
+  timestamp: number;
   headers: Map<string, string>;
 }
 
 /** Reads `count` records of `topic` from the beginning, or fails after `timeoutMs`. */
-export async function readTopic(topic: string, count: number, timeoutMs = 20_000): Promise<ReadRecord[]> {
-  const consumer = new Consumer({ clientId: "pyrallel-tests-reader", groupId: uniqueName("reader"), bootstrapBrokers: BROKERS });
+export async function readTopic(
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+  brokers: string[] = BROKERS,
+): Promise<ReadRecord[]> {
   const records: ReadRecord[] = [];
+  if (count === 0) return records;
+  const consumer = new Consumer({ clientId: "pyrallel-tests-reader", groupId: uniqueName("reader"), bootstrapBrokers: brokers });
   try {
     const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
     const timer = setTimeout(() => stream.destroy(new Error(`read ${records.length}/${count} records of ${topic} in ${timeoutMs} ms`)), timeoutMs);
@@ -24,6 +31,7 @@ export async function readTopic(topic: string, count: number, timeoutMs = 20_000
           offset: message.offset,
           key: message.key ? message.key.toString() : null,
           value: message.value ? message.value.toString() : null,
+          timestamp: Number(message.timestamp),
           headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value.toString()])),
         });
         if (records.length >= count) break;

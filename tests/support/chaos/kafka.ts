@@ -1,6 +1,7 @@
 // Broker access for the chaos suite, with the brokers passed in (the full run uses its own broker
 // on another port, so tests/support/kafka.ts's fixed BROKERS do not fit).
-import { Admin, Consumer, MessagesStreamModes, Producer } from "@platformatic/kafka";
+import { Admin, Producer } from "@platformatic/kafka";
+import { readTopic } from "../read-topic.ts";
 
 /** One record read back from a topic. */
 export interface LogRecord {
@@ -76,39 +77,8 @@ export class ChaosKafka {
 
   /** Reads `count` records of `topic` from the beginning (outside any group), or fails after `timeoutMs`. */
   async readAll(topic: string, count: number, timeoutMs = 60_000): Promise<LogRecord[]> {
-    const records: LogRecord[] = [];
-    if (count === 0) return records;
-    const consumer = new Consumer({
-      clientId: "pyrallel-chaos-reader",
-      groupId: `chaos-reader-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
-      bootstrapBrokers: this.brokers,
-    });
-    try {
-      const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
-      const timer = setTimeout(
-        () => stream.destroy(new Error(`read ${records.length}/${count} records of ${topic} in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      try {
-        for await (const message of stream) {
-          records.push({
-            partition: message.partition,
-            offset: Number(message.offset),
-            key: message.key ? message.key.toString() : null,
-            value: message.value ? message.value.toString() : null,
-            timestamp: Number(message.timestamp),
-            headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value.toString()])),
-          });
-          if (records.length >= count) break;
-        }
-      } finally {
-        clearTimeout(timer);
-        await stream.close();
-      }
-    } finally {
-      await consumer.close();
-    }
-    return records;
+    const records = await readTopic(topic, count, timeoutMs, this.brokers);
+    return records.map((record) => ({ ...record, offset: Number(record.offset) }));
   }
 
   async close(): Promise<void> {
