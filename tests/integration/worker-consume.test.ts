@@ -60,15 +60,20 @@ test("worker engine: 2,000 messages through 2 workers, per-key order, crashed wo
   const lastByKey = new Map<string, number>();
   const seen = new Set<number>();
   let retried = 0;
+  let repeated = 0;
   for (const line of lines) {
     const [key, seqText, attemptText] = line.split(" ");
     const seq = Number(seqText);
-    assert.ok(seq > (lastByKey.get(key!) ?? -1), `key ${key}: seq ${seq} completed after ${lastByKey.get(key!)}`);
+    // A message a worker finished just before its worker died is retried (its result never came
+    // back): at-least-once allows that repeat, right after itself, never a step back in the key.
+    const last = lastByKey.get(key!) ?? -1;
+    assert.ok(seq >= last, `key ${key}: seq ${seq} completed after ${last}`);
+    if (seq === last) repeated++;
     lastByKey.set(key!, seq);
-    assert.ok(!seen.has(seq), `seq ${seq} completed twice`);
     seen.add(seq);
     if (Number(attemptText) > 1) retried++;
   }
   assert.equal(seen.size, MESSAGES);
+  assert.ok(repeated <= metrics.failedAttemptsTotal, `repeats (${repeated}) only from failed attempts (${metrics.failedAttemptsTotal})`);
   assert.ok(retried >= MESSAGES / CRASH_EVERY, `messages that succeeded on a retry: ${retried}`);
 });
