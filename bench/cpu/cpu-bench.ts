@@ -1,7 +1,7 @@
 // CPU-bound throughput: sequential baseline vs async engine vs worker engine, in one run, plus the
 // cost of one batch round trip to a worker. Same file on every runtime:
 //   node bench/cpu/cpu-bench.ts | deno run -A bench/cpu/cpu-bench.ts | bun bench/cpu/cpu-bench.ts
-// Options: --messages N (default 4000)  --rounds R (SHA-256 rounds per message, default 500)
+// Options: --messages N (default 8000)  --rounds R (SHA-256 rounds per message, default 500)
 //          --workers W (default 2)  --repeat K (measurements per mode, median reported; default 5)
 // Other processes on the machine skew any CPU benchmark: the "ceiling" line runs the same total
 // work as W messages (one per worker, no per-message traffic), so it shows what the machine gave
@@ -22,7 +22,7 @@ const option = (name: string, fallback: number): number => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
-const MESSAGES = option("messages", 4000);
+const MESSAGES = option("messages", 8000);
 const ROUNDS = option("rounds", 500);
 const WORKERS = option("workers", 2);
 const REPEAT = option("repeat", 5);
@@ -86,7 +86,7 @@ const modes: { name: string; engine?: ExecutionEngine; run: () => Promise<void> 
     const bulk = makeMessages(WORKERS, ROUNDS, MESSAGES / WORKERS);
     return { name: `ceiling (${WORKERS} workers, 1 message each)`, engine, run: () => drive(engine, bulk) };
   })(),
-  ...[1, 2, 4].map((perWorker) => {
+  ...[1, 2, 4, 8].map((perWorker) => {
     const engine = new WorkerEngine({ module: workerModule, workers: WORKERS, concurrencyPerWorker: perWorker });
     return { name: `worker engine (${WORKERS} workers × ${perWorker})`, engine, run: () => drive(engine, messages) };
   }),

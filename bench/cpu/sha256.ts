@@ -11,21 +11,28 @@ const K = new Int32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 const W = new Int32Array(64);
+let padded = new Uint8Array(128);
 
-/** SHA-256 of `data`. */
-export function sha256(data: Uint8Array): Uint8Array {
-  const blocks = (data.length + 9 + 63) >>> 6;
-  const padded = new Uint8Array(blocks * 64);
+/**
+ * SHA-256 of `data`, written into `out` (32 bytes). Allocation-free (one reused padding buffer):
+ * the benchmark measures compute, not each runtime's allocator and garbage collector.
+ */
+export function sha256(data: Uint8Array, out: Uint8Array = new Uint8Array(32)): Uint8Array {
+  const length = (data.length + 9 + 63) & ~63;
+  if (padded.length < length) padded = new Uint8Array(length);
   padded.set(data);
+  padded.fill(0, data.length, length);
   padded[data.length] = 0x80;
   const bits = data.length * 8;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(bits / 0x1_0000_0000));
-  view.setUint32(padded.length - 4, bits >>> 0);
+  writeWord(padded, length - 8, Math.floor(bits / 0x1_0000_0000));
+  writeWord(padded, length - 4, bits);
   let h0 = 0x6a09e667, h1 = 0xbb67ae85 | 0, h2 = 0x3c6ef372, h3 = 0xa54ff53a | 0;
   let h4 = 0x510e527f, h5 = 0x9b05688c | 0, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
-  for (let block = 0; block < padded.length; block += 64) {
-    for (let i = 0; i < 16; i++) W[i] = view.getInt32(block + i * 4);
+  for (let block = 0; block < length; block += 64) {
+    for (let i = 0; i < 16; i++) {
+      const at = block + i * 4;
+      W[i] = (padded[at]! << 24) | (padded[at + 1]! << 16) | (padded[at + 2]! << 8) | padded[at + 3]!;
+    }
     for (let i = 16; i < 64; i++) {
       const w15 = W[i - 15]!, w2 = W[i - 2]!;
       const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
@@ -50,15 +57,22 @@ export function sha256(data: Uint8Array): Uint8Array {
     h0 = (h0 + a) | 0, h1 = (h1 + b) | 0, h2 = (h2 + c) | 0, h3 = (h3 + d) | 0;
     h4 = (h4 + e) | 0, h5 = (h5 + f) | 0, h6 = (h6 + g) | 0, h7 = (h7 + h) | 0;
   }
-  const out = new Uint8Array(32);
-  const outView = new DataView(out.buffer);
-  [h0, h1, h2, h3, h4, h5, h6, h7].forEach((word, i) => outView.setInt32(i * 4, word));
+  writeWord(out, 0, h0), writeWord(out, 4, h1), writeWord(out, 8, h2), writeWord(out, 12, h3);
+  writeWord(out, 16, h4), writeWord(out, 20, h5), writeWord(out, 24, h6), writeWord(out, 28, h7);
   return out;
+}
+
+function writeWord(bytes: Uint8Array, at: number, word: number): void {
+  bytes[at] = word >>> 24;
+  bytes[at + 1] = word >>> 16;
+  bytes[at + 2] = word >>> 8;
+  bytes[at + 3] = word;
 }
 
 /** The benchmark's unit of work: `rounds` chained SHA-256 digests of `bytes`. */
 export function shaRounds(bytes: Uint8Array, rounds: number): Uint8Array {
-  let digest = bytes;
-  for (let round = 0; round < rounds; round++) digest = sha256(digest);
+  let digest: Uint8Array = new Uint8Array(bytes);
+  let spare: Uint8Array = new Uint8Array(32);
+  for (let round = 0; round < rounds; round++) [digest, spare] = [sha256(digest, spare), digest];
   return digest;
 }

@@ -177,6 +177,13 @@ describe("WorkerEngine", () => {
       controller.abort(new Error("partition revoked"));
       await assert.rejects(attempt, /aborted: partition revoked/);
 
+      // A handler that reads its signal only after the cancel still sees it aborted.
+      const late = new AbortController();
+      const lateAttempt = run(engine, message("late-signal", "300"), 1, late.signal);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      late.abort(new Error("revoked early"));
+      await assert.rejects(lateAttempt, /late: aborted=true revoked early/);
+
       // Aborted before it was posted: fails with the reason and never reaches a worker.
       const early = new AbortController();
       const dropped = run(engine, message("spin"), 1, early.signal);

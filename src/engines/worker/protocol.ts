@@ -22,8 +22,12 @@ export interface WireError {
   readonly stack?: string;
 }
 
-/** Main → worker. */
+/**
+ * Main → worker. `init` comes first: `posted` counts (Int32 at index 0) the messages posted to
+ * this worker so far, which tells the worker how much work is queued for it (see Reporter).
+ */
 export type ToWorker =
+  | { readonly type: "init"; readonly posted: SharedArrayBuffer; readonly lowWater: number }
   | { readonly type: "run"; readonly tasks: WireTask[] }
   | { readonly type: "cancel"; readonly ids: number[]; readonly reason: WireError };
 

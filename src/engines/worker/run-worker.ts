@@ -1,17 +1,18 @@
 // Worker side of the worker engine: receives batches, runs the user's handler, reports results.
 import type { ConsumerMessage, HandlerContext } from "../../core/message.ts";
-import { openParentPort, type ParentPort } from "./port.ts";
+import { openParentPort } from "./port.ts";
 import { decodeTask, fromWireError, type ToWorker, toWireError, type WireError, type WireTask } from "./protocol.ts";
+import { Reporter } from "./reporter.ts";
 
 /** The handler a worker entry module passes to {@linkcode runWorker}. */
 export type WorkerHandler = (message: ConsumerMessage, context: HandlerContext) => Promise<void> | void;
 
-/**
- * Results are posted together once per microtask, so a batch of quick handlers costs one message
- * back. A result that has waited this long (CPU-bound handlers running back to back) goes out at
- * once, so the parent can send the next message while this worker computes the rest.
- */
-const EAGER_REPORT_MS = 0.2;
+/** A message whose handler is running; its signal exists once the handler asked for it. */
+interface Running {
+  controller: AbortController | undefined;
+  /** Set when the parent cancelled the attempt. */
+  reason: Error | undefined;
+}
 
 let started = false;
 
@@ -32,54 +33,52 @@ let started = false;
 export function runWorker(handler: WorkerHandler): void {
   if (started) throw new Error("runWorker() was already called in this worker");
   started = true;
-  const running = new Map<number, AbortController>();
-  let ok: number[] = [];
-  let failed: { id: number; error: WireError }[] = [];
-  let reportQueued = false;
-  let lastReport = performance.now();
-
-  const flush = (): void => {
-    reportQueued = false;
-    if (ok.length === 0 && failed.length === 0) return;
-    port.post({ type: "done", ok, failed });
-    ok = [];
-    failed = [];
-    lastReport = performance.now();
-  };
-
+  const running = new Map<number, Running>();
   const finish = (id: number, error?: WireError): void => {
     running.delete(id);
-    if (error === undefined) ok.push(id);
-    else failed.push({ id, error });
-    if (performance.now() - lastReport >= EAGER_REPORT_MS) flush();
-    else if (!reportQueued) {
-      reportQueued = true;
-      queueMicrotask(flush);
-    }
+    reporter.add(id, error);
   };
 
   const start = (task: WireTask): void => {
-    const controller = new AbortController();
-    running.set(task.id, controller);
+    const entry: Running = { controller: undefined, reason: undefined };
+    running.set(task.id, entry);
+    const context: HandlerContext = {
+      attempt: task.attempt,
+      // Created on first use: an AbortController per message costs tens of µs in a Bun worker.
+      get signal(): AbortSignal {
+        if (entry.controller === undefined) {
+          entry.controller = new AbortController();
+          if (entry.reason !== undefined) entry.controller.abort(entry.reason);
+        }
+        return entry.controller.signal;
+      },
+    };
     let result: Promise<void> | void;
     try {
-      result = handler(decodeTask(task), { signal: controller.signal, attempt: task.attempt });
+      result = handler(decodeTask(task), context);
     } catch (error) {
       return finish(task.id, toWireError(error));
     }
-    // A synchronous handler reports at once: see EAGER_REPORT_MS.
     if (result === undefined || typeof result.then !== "function") return finish(task.id);
     result.then(() => finish(task.id), (error: unknown) => finish(task.id, toWireError(error)));
   };
 
-  const port: ParentPort = openParentPort((message: ToWorker) => {
+  const port = openParentPort((message: ToWorker) => {
     if (message.type === "run") {
-      lastReport = performance.now();
+      reporter.turnStarted();
       for (const task of message.tasks) start(task);
+    } else if (message.type === "init") {
+      reporter.configure(new Int32Array(message.posted), message.lowWater);
     } else {
       const reason = fromWireError(message.reason);
-      for (const id of message.ids) running.get(id)?.abort(reason);
+      for (const id of message.ids) {
+        const entry = running.get(id);
+        if (entry === undefined) continue;
+        entry.reason = reason;
+        entry.controller?.abort(reason);
+      }
     }
   });
+  const reporter = new Reporter(port);
   port.post({ type: "ready" });
 }

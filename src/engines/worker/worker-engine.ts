@@ -12,9 +12,10 @@ export interface WorkerEngineOptions {
   /** Worker threads in the pool. */
   workers: number;
   /**
-   * Messages held by one worker at once. 1 suits CPU-bound handlers but leaves the worker idle
-   * while its next message travels; 2 (the default) keeps the next one queued beside it. Raise it
-   * for handlers that await I/O.
+   * Messages held by one worker at once. Default 4: the worker always has its next messages
+   * queued (it never idles while more travel to it), and reports results in groups once it gets
+   * down to half of them, so one round trip serves about two messages. Raise it for handlers that
+   * await I/O; 1 keeps the least work queued behind a slow message.
    */
   concurrencyPerWorker?: number;
   /**
@@ -75,13 +76,15 @@ interface Member {
   readonly held: Map<number, Task>;
   /** Held but not yet posted (posted on the next microtask, or once ready). */
   outbox: Task[];
+  /** Messages posted to this worker so far, shared with it: it reports early when running low. */
+  readonly posted: Int32Array;
   assigned: number;
   /** Restart delay, then the deadline for becoming ready. */
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const DEFAULT_BATCH = 64;
-const DEFAULT_CONCURRENCY_PER_WORKER = 2;
+const DEFAULT_CONCURRENCY_PER_WORKER = 4;
 const READY_TIMEOUT_MS = 30_000;
 const MAX_RESTART_DELAY_MS = 5_000;
 
@@ -224,6 +227,7 @@ export class WorkerEngine implements ExecutionEngine {
       for (const task of tasks) task.batch = batch;
       const timeoutMs = this.#timeoutMs;
       if (timeoutMs !== undefined) batch.timer = setTimeout(() => this.#timedOut(member, batch, timeoutMs), timeoutMs);
+      Atomics.add(member.posted, 0, tasks.length);
       try {
         member.thread!.post({ type: "run", tasks: wire }, transfer);
       } catch (error) {
@@ -237,6 +241,13 @@ export class WorkerEngine implements ExecutionEngine {
     if (data.type === "ready") {
       member.ready = true;
       clearTimeout(member.timer);
+      // The worker groups its results while more than half its capacity is still queued for it.
+      const lowWater = Math.floor(this.#capacity / 2);
+      try {
+        member.thread!.post({ type: "init", posted: member.posted.buffer as SharedArrayBuffer, lowWater }, []);
+      } catch (error) {
+        return this.#died(member, error);
+      }
       this.#send(member);
     } else if (data.type === "done") {
       for (const id of data.ok) this.#settle(member, id, undefined);
@@ -302,6 +313,7 @@ export class WorkerEngine implements ExecutionEngine {
       dead: false,
       held: new Map(),
       outbox: [],
+      posted: new Int32Array(new SharedArrayBuffer(4)),
       assigned: 0,
       timer: undefined,
     };

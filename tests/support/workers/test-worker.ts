@@ -30,7 +30,9 @@ function checkBytes(name: string, bytes: Uint8Array | null, expected: string | n
   }
 }
 
-runWorker(async (message, { signal, attempt }) => {
+runWorker(async (message, context) => {
+  // context.signal is read only where needed: runWorker creates it on first use.
+  const { attempt } = context;
   const op = text(message.headers.get("op"));
   const arg = text(message.headers.get("arg"));
   switch (op) {
@@ -42,7 +44,7 @@ runWorker(async (message, { signal, attempt }) => {
       return;
     }
     case "sleep":
-      return sleep(Number(arg), signal);
+      return sleep(Number(arg), context.signal);
     case "spin": {
       // Busy for `arg` ms (default 5 s): stuck as far as the tests care, but bounded, because
       // Deno 2.9's terminate() cannot stop a thread in a synchronous loop (denoland/deno#35657).
@@ -58,22 +60,28 @@ runWorker(async (message, { signal, attempt }) => {
       const scope = globalThis as unknown as { close?: () => void; process: { exit(code: number): never } };
       if (typeof scope.close === "function") scope.close();
       else scope.process.exit(0);
-      return sleep(10_000, signal);
+      return sleep(10_000, context.signal);
     }
     case "uncaught":
       setTimeout(() => {
         throw new Error("uncaught boom");
       }, 0);
-      return sleep(10_000, signal);
+      return sleep(10_000, context.signal);
     case "fail":
       throw new TypeError("bad record");
     case "attempt":
       throw new Error(`attempt=${attempt}`);
     case "whoami":
       throw new Error(`thread=${threadId}`);
-    case "wait-abort":
+    case "wait-abort": {
+      const { signal } = context;
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
       throw new Error(`aborted: ${(signal.reason as Error).message}`);
+    }
+    case "late-signal":
+      // Reads the signal only after the cancel arrived: it must already be aborted.
+      await new Promise((resolve) => setTimeout(resolve, Number(arg)));
+      throw new Error(`late: aborted=${context.signal.aborted} ${(context.signal.reason as Error | undefined)?.message}`);
     case "bytes":
       checkBytes("key", message.key, arg === "null-key" ? null : `key-${text(message.headers.get("n"))}`);
       checkBytes("value", message.value, text(message.headers.get("expect")));
