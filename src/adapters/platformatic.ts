@@ -11,7 +11,8 @@ import {
   Producer,
 } from "@platformatic/kafka";
 import type { ResolvedKafkaOptions, TlsOptions } from "../config/options.ts";
-import { type ConsumerMessage, partitionId, type TopicPartition } from "../core/message.ts";
+import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
+import { PartitionMap } from "../core/partition-map.ts";
 import type {
   AdapterListener,
   AssignedPartition,
@@ -51,9 +52,9 @@ export class PlatformaticAdapter implements KafkaAdapter {
   /** Delivered messages not yet handed to the listener. */
   #batch: ConsumerMessage[] = [];
   /** Partitions announced to the listener. */
-  #owned = new Map<string, TopicPartition>();
+  readonly #owned = new PartitionMap<true>();
   /** Partitions assigned whose committed state is being read; their messages wait here. */
-  readonly #loading = new Map<string, RawMessage[]>();
+  readonly #loading = new PartitionMap<RawMessage[]>();
 
   constructor(options: ResolvedKafkaOptions) {
     this.#options = options;
@@ -143,8 +144,9 @@ export class PlatformaticAdapter implements KafkaAdapter {
     // Messages still buffered in the stream lie below its positions: not safe to report yet.
     if (!stream || stream.readableLength > 0 || this.#batch.length > 0) return [];
     const positions: PartitionPosition[] = [];
-    for (const [id, { topic, partition }] of this.#owned) {
-      const position = stream.offsetsToFetch.get(id);
+    for (const [{ topic, partition }] of this.#owned.entries()) {
+      // The client keys its positions as "topic:partition".
+      const position = stream.offsetsToFetch.get(`${topic}:${partition}`);
       if (position !== undefined) positions.push({ topic, partition, position });
     }
     return positions;
@@ -207,13 +209,12 @@ export class PlatformaticAdapter implements KafkaAdapter {
   }
 
   #deliver(message: RawMessage): void {
-    const id = partitionId(message.topic, message.partition);
-    const held = this.#loading.get(id);
+    const held = this.#loading.get(message.topic, message.partition);
     if (held) {
       held.push(message);
       return;
     }
-    if (!this.#owned.has(id)) return;
+    if (!this.#owned.has(message.topic, message.partition)) return;
     // Messages of one fetch arrive in one synchronous burst: hand them over in batches (one
     // backpressure check and one scheduling pass per batch), flushed at the end of the burst.
     this.#batch.push(toConsumerMessage(message));
@@ -230,22 +231,25 @@ export class PlatformaticAdapter implements KafkaAdapter {
 
   /** Announces the difference between the owned partitions and the client's new assignment. */
   #reconcile(assignments: readonly GroupAssignment[]): void {
-    const next = new Map<string, TopicPartition>();
+    const next = new PartitionMap<true>();
     for (const { topic, partitions } of assignments) {
-      for (const partition of partitions) next.set(partitionId(topic, partition), { topic, partition });
+      for (const partition of partitions) next.set(topic, partition, true);
     }
-    const revoked = [...this.#owned].filter(([id]) => !next.has(id)).map(([, tp]) => tp);
-    for (const id of this.#loading.keys()) if (!next.has(id)) this.#loading.delete(id);
-    const added = [...next].filter(([id]) => !this.#owned.has(id) && !this.#loading.has(id)).map(([, tp]) => tp);
+    const isGone = ([{ topic, partition }]: [TopicPartition, unknown]) => !next.has(topic, partition);
+    const revoked = [...this.#owned.entries()].filter(isGone).map(([tp]) => tp);
+    for (const [{ topic, partition }] of [...this.#loading.entries()].filter(isGone)) this.#loading.delete(topic, partition);
+    const added = [...next.entries()]
+      .filter(([{ topic, partition }]) => !this.#owned.has(topic, partition) && !this.#loading.has(topic, partition))
+      .map(([tp]) => tp);
     this.#flush();
-    for (const { topic, partition } of revoked) this.#owned.delete(partitionId(topic, partition));
+    for (const { topic, partition } of revoked) this.#owned.delete(topic, partition);
     if (revoked.length > 0) this.#listener?.revoked(revoked);
     if (added.length > 0) void this.#load(added);
   }
 
   /** Reads committed offsets and maps, then announces the partitions and releases their messages. */
   async #load(partitions: readonly TopicPartition[]): Promise<void> {
-    for (const { topic, partition } of partitions) this.#loading.set(partitionId(topic, partition), []);
+    for (const { topic, partition } of partitions) this.#loading.set(topic, partition, []);
     let committed: AssignedPartition[] | undefined;
     for (let attempt = 1; !committed; attempt++) {
       try {
@@ -259,13 +263,12 @@ export class PlatformaticAdapter implements KafkaAdapter {
       }
     }
     // Partitions revoked while loading are gone from #loading: skip them.
-    const still = committed.filter(({ topic, partition }) => this.#loading.has(partitionId(topic, partition)));
-    for (const { topic, partition } of still) this.#owned.set(partitionId(topic, partition), { topic, partition });
+    const still = committed.filter(({ topic, partition }) => this.#loading.has(topic, partition));
+    for (const { topic, partition } of still) this.#owned.set(topic, partition, true);
     this.#listener?.assigned(still);
     for (const { topic, partition } of still) {
-      const id = partitionId(topic, partition);
-      const held = this.#loading.get(id) ?? [];
-      this.#loading.delete(id);
+      const held = this.#loading.get(topic, partition) ?? [];
+      this.#loading.delete(topic, partition);
       if (held.length > 0) this.#listener?.messages(held.map(toConsumerMessage));
     }
   }
@@ -287,14 +290,14 @@ export class PlatformaticAdapter implements KafkaAdapter {
       }],
       false,
     );
-    const found = new Map<string, { offset: bigint; metadata: string | null }>();
+    const found = new PartitionMap<{ offset: bigint; metadata: string | null }>();
     for (const topic of response.groups[0]?.topics ?? []) {
       for (const p of topic.partitions) {
-        found.set(partitionId(topic.name, p.partitionIndex), { offset: p.committedOffset, metadata: p.metadata ?? null });
+        found.set(topic.name, p.partitionIndex, { offset: p.committedOffset, metadata: p.metadata ?? null });
       }
     }
     return partitions.map(({ topic, partition }) => {
-      const entry = found.get(partitionId(topic, partition));
+      const entry = found.get(topic, partition);
       const hasOffset = entry !== undefined && entry.offset >= 0n;
       return {
         topic,

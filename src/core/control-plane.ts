@@ -7,7 +7,8 @@ import { deadLetterRecord } from "./dead-letter.ts";
 import { BlockedTooLongError, MessageFailedError, PoisonKeyError } from "./errors.ts";
 import { Emitter } from "./events.ts";
 import { Histogram } from "./histogram.ts";
-import { type ConsumerMessage, partitionId, type TopicPartition } from "./message.ts";
+import type { ConsumerMessage, TopicPartition } from "./message.ts";
+import { PartitionMap } from "./partition-map.ts";
 import type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./metrics.ts";
 import { decodeOffsetMap } from "./offset-map.ts";
 import { laneOf } from "./ordering.ts";
@@ -35,7 +36,7 @@ export class ControlPlane implements AdapterListener {
   readonly #now: () => number;
   readonly #budget: InFlightBudget;
   readonly #committer: Committer;
-  readonly #partitions = new Map<string, PartitionState>();
+  readonly #partitions = new PartitionMap<PartitionState>();
   /** Partitions with ready work, taking turns one message at a time. */
   readonly #rotation: PartitionState[] = [];
   #rotationHead = 0;
@@ -195,11 +196,10 @@ export class ControlPlane implements AdapterListener {
   revoked(partitions: readonly TopicPartition[]): void {
     const states: PartitionState[] = [];
     for (const { topic, partition } of partitions) {
-      const id = partitionId(topic, partition);
-      const state = this.#partitions.get(id);
+      const state = this.#partitions.get(topic, partition);
       if (!state) continue;
       // A new assignment of the same partition gets a fresh state; this one only drains.
-      this.#partitions.delete(id);
+      this.#partitions.delete(topic, partition);
       state.phase = "revoking";
       states.push(state);
     }
@@ -231,8 +231,14 @@ export class ControlPlane implements AdapterListener {
   }
 
   messages(batch: readonly ConsumerMessage[]): void {
+    // One clock read per batch: its messages were fetched together.
+    const fetchedAt = performance.now();
+    let state: PartitionState | undefined;
     for (const message of batch) {
-      const state = this.#stateOf(message.topic, message.partition);
+      // A batch is mostly runs of one partition.
+      if (state?.partition !== message.partition || state.topic !== message.topic) {
+        state = this.#stateOf(message.topic, message.partition);
+      }
       const offset = toSafeOffset(message.offset);
       // Without a committed offset, fetching starts at the first offset: nothing to commit before it.
       state.committedPosition ??= offset;
@@ -245,7 +251,7 @@ export class ControlPlane implements AdapterListener {
         bytes,
         partition: state,
         attempt: 0,
-        fetchedAt: performance.now(),
+        fetchedAt,
       };
       state.scheduler.enqueue(item);
       state.held.set(offset, item);
@@ -268,7 +274,7 @@ export class ControlPlane implements AdapterListener {
   /** Lets commits pass offsets the client skipped (transaction markers), once all below are delivered. */
   #advanceFetchPositions(): void {
     for (const { topic, partition, position } of this.#adapter.fetchPositions()) {
-      this.#partitions.get(partitionId(topic, partition))?.tracker.advanceTo(toSafeOffset(position));
+      this.#partitions.get(topic, partition)?.tracker.advanceTo(toSafeOffset(position));
     }
   }
 
@@ -310,12 +316,11 @@ export class ControlPlane implements AdapterListener {
   // ---- scheduling ----
 
   #stateOf(topic: string, partition: number): PartitionState {
-    const id = partitionId(topic, partition);
-    let state = this.#partitions.get(id);
+    let state = this.#partitions.get(topic, partition);
     if (!state) {
       const { poisonKey } = this.#settings;
       state = new PartitionState(topic, partition, this.#now, poisonKey && new PoisonKeys(poisonKey, this.#now));
-      this.#partitions.set(id, state);
+      this.#partitions.set(topic, partition, state);
     }
     return state;
   }
@@ -506,12 +511,15 @@ export class ControlPlane implements AdapterListener {
   }
 }
 
-/** Offsets are tracked as numbers: exact up to 2^53, which no real partition reaches. */
-const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
-
+/**
+ * Offsets are tracked as numbers: exact up to 2^53, which no real partition reaches. Converting
+ * first and checking the number is cheaper than comparing bigints, and as strict: anything above
+ * 2^53 - 1 converts to at least 2^53.
+ */
 function toSafeOffset(offset: bigint): number {
-  if (offset < 0n || offset > MAX_OFFSET) {
+  const value = Number(offset);
+  if (value < 0 || value > Number.MAX_SAFE_INTEGER) {
     throw new RangeError(`offset ${offset} is outside the supported range 0..2^53-1`);
   }
-  return Number(offset);
+  return value;
 }

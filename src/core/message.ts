@@ -26,8 +26,3 @@ export interface TopicPartition {
   readonly topic: string;
   readonly partition: number;
 }
-
-/** Stable map key for a topic-partition. */
-export function partitionId(topic: string, partition: number): string {
-  return `${topic}:${partition}`;
-}

@@ -169,6 +169,9 @@ export class OffsetTracker {
   }
 
   #indexOf(offset: number): number {
+    // Offsets are usually contiguous (compaction and transaction markers leave holes): guess first.
+    const guess = this.#head + offset - this.#offsets[this.#head]!;
+    if (this.#offsets[guess] === offset) return guess;
     let low = this.#head;
     let high = this.#offsets.length - 1;
     while (low <= high) {
