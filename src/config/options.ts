@@ -3,6 +3,7 @@ import type { KafkaAdapter } from "../adapters/adapter.ts";
 import type { FailurePolicy, Logger } from "../core/settings.ts";
 import type { MessageHandler } from "../core/message.ts";
 import type { Ordering } from "../core/ordering.ts";
+import { WORKER_DEFAULTS } from "../engines/worker/worker-engine.ts";
 
 /** Connection and group settings passed to the Kafka client. */
 export interface KafkaOptions {
@@ -82,7 +83,10 @@ export interface WorkerEngineOptions {
   module: string | URL;
   /** Workers in the pool. Default: the number of CPU cores. */
   workers?: number;
-  /** Messages one worker holds at once. Default 2 (the next one waits beside the running one). */
+  /**
+   * Messages one worker holds at once. Default 4: its next messages wait beside the running one,
+   * and results go back in groups. 1 queues the least behind a slow message.
+   */
   concurrencyPerWorker?: number;
   /** Most messages sent to a worker in one postMessage. Default 64. */
   maxBatchSize?: number;
@@ -310,8 +314,8 @@ const optionsSchema = v.strictObject(
               "engine.module must be the URL of a worker entry module, e.g. new URL(\"./worker.ts\", import.meta.url)",
             ),
             workers: v.optional(positiveIntSchema("engine.workers")),
-            concurrencyPerWorker: positiveInt("engine.concurrencyPerWorker", 2),
-            maxBatchSize: positiveInt("engine.maxBatchSize", 64),
+            concurrencyPerWorker: positiveInt("engine.concurrencyPerWorker", WORKER_DEFAULTS.concurrencyPerWorker),
+            maxBatchSize: positiveInt("engine.maxBatchSize", WORKER_DEFAULTS.maxBatchSize),
             recycleAfterTasks: v.optional(positiveIntSchema("engine.recycleAfterTasks")),
           },
           objectMessage("engine", "like { kind: \"worker\", module: new URL(\"./worker.ts\", import.meta.url) }"),
@@ -430,8 +434,8 @@ export function resolveOptions(options: ParallelConsumerOptions): ResolvedOption
         kind: "worker",
         module: rest.engine.module,
         workers: rest.engine.workers ?? availableCores(),
-        concurrencyPerWorker: rest.engine.concurrencyPerWorker ?? 2,
-        maxBatchSize: rest.engine.maxBatchSize ?? 64,
+        concurrencyPerWorker: rest.engine.concurrencyPerWorker ?? WORKER_DEFAULTS.concurrencyPerWorker,
+        maxBatchSize: rest.engine.maxBatchSize ?? WORKER_DEFAULTS.maxBatchSize,
         recycleAfterTasks: rest.engine.recycleAfterTasks,
       },
     logger: rest.logger ?? console,

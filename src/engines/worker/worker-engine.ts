@@ -83,8 +83,11 @@ interface Member {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-const DEFAULT_BATCH = 64;
-const DEFAULT_CONCURRENCY_PER_WORKER = 4;
+/** Defaults of the pool's sizes (the consumer's option validation applies the same ones). */
+export const WORKER_DEFAULTS: { readonly concurrencyPerWorker: number; readonly maxBatchSize: number } = {
+  concurrencyPerWorker: 4,
+  maxBatchSize: 64,
+};
 const READY_TIMEOUT_MS = 30_000;
 const MAX_RESTART_DELAY_MS = 5_000;
 
@@ -116,8 +119,8 @@ export class WorkerEngine implements ExecutionEngine {
 
   constructor(options: WorkerEngineOptions) {
     const workers = positiveInt("workers", options.workers);
-    this.#capacity = positiveInt("concurrencyPerWorker", options.concurrencyPerWorker ?? DEFAULT_CONCURRENCY_PER_WORKER);
-    this.#maxBatch = positiveInt("maxBatchSize", options.maxBatchSize ?? DEFAULT_BATCH);
+    this.#capacity = positiveInt("concurrencyPerWorker", options.concurrencyPerWorker ?? WORKER_DEFAULTS.concurrencyPerWorker);
+    this.#maxBatch = positiveInt("maxBatchSize", options.maxBatchSize ?? WORKER_DEFAULTS.maxBatchSize);
     this.#timeoutMs = options.handlerTimeoutMs === undefined ? undefined : positiveInt("handlerTimeoutMs", options.handlerTimeoutMs);
     this.#recycleAfter = options.recycleAfterTasks === undefined ? undefined : positiveInt("recycleAfterTasks", options.recycleAfterTasks);
     this.#url = moduleUrl(options.module);
