@@ -9,7 +9,8 @@
 #   broker.sh logs [N]  last N (default 100) lines of the server log
 #
 # Env: PYRALLEL_KAFKA_CACHE (default ~/.cache/pyrallel-kafka), PYRALLEL_KAFKA_PORT (default 9092;
-# the controller listens on port+1). A non-default port gets its own run dir, so two brokers can coexist.
+# the controller listens on port+1, a SASL listener on port+2, a TLS listener on port+3, whose CA
+# certificate is <run dir>/tls/ca.pem). A non-default port gets its own run dir, so two brokers can coexist.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -19,6 +20,8 @@ CACHE="${PYRALLEL_KAFKA_CACHE:-$HOME/.cache/pyrallel-kafka}"
 LIB="$CACHE/$KAFKA_VERSION/lib"
 PORT="${PYRALLEL_KAFKA_PORT:-9092}"
 CONTROLLER_PORT=$((PORT + 1))
+SASL_PORT=$((PORT + 2))
+TLS_PORT=$((PORT + 3))
 if [[ "$PORT" == 9092 ]]; then RUN="$CACHE/run"; else RUN="$CACHE/run-$PORT"; fi
 PID_FILE="$RUN/broker.pid"
 SERVER_LOG="$RUN/logs/server.log"
@@ -82,6 +85,17 @@ cmd_install() {
 JAVA=(java -Xms256m -Xmx512m -Djava.awt.headless=true -Djava.io.tmpdir="$RUN/tmp"
   -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dkafka.logs.dir="$RUN/logs" -cp "$LIB/*")
 
+# A self-signed certificate for the TLS listener (127.0.0.1 and localhost), and its PEM for clients.
+make_certificate() {
+  command -v keytool >/dev/null || die "keytool not found (it comes with Java 17+)"
+  keytool -genkeypair -alias broker -keyalg EC -groupname secp256r1 -validity 3650 -dname "CN=127.0.0.1" \
+    -ext "SAN=IP:127.0.0.1,DNS:localhost" -storetype PKCS12 -keystore "$RUN/tls/broker.p12" \
+    -storepass pyrallel-test -keypass pyrallel-test >"$RUN/logs/keytool.out" 2>&1 \
+    || { cat "$RUN/logs/keytool.out" >&2; die "keytool could not make the TLS certificate"; }
+  keytool -exportcert -rfc -alias broker -keystore "$RUN/tls/broker.p12" -storepass pyrallel-test \
+    >"$RUN/tls/ca.pem" 2>>"$RUN/logs/keytool.out" || die "keytool could not export the TLS certificate"
+}
+
 cmd_start() {
   local t0 pid cluster_id
   t0="$(now)"
@@ -94,16 +108,21 @@ cmd_start() {
     cmd_stop
   fi
   port_open "$PORT" && die "port $PORT is already in use by another process (not our broker; pid file $PID_FILE)"
-  port_open "$CONTROLLER_PORT" && die "controller port $CONTROLLER_PORT is already in use by another process"
+  local extra
+  for extra in "$CONTROLLER_PORT" "$SASL_PORT" "$TLS_PORT"; do
+    port_open "$extra" && die "port $extra (controller, SASL or TLS listener) is already in use by another process"
+  done
   command -v java >/dev/null || die "java not found (Java 17+ is needed)"
 
   cmd_install
 
   # Fresh state every start: tests must not see topics or offsets of an earlier run.
   rm -rf "$RUN"
-  mkdir -p "$RUN/data" "$RUN/logs" "$RUN/tmp"
+  mkdir -p "$RUN/data" "$RUN/logs" "$RUN/tmp" "$RUN/tls"
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@DATA_DIR@|$RUN/data|g" \
+    -e "s|@SASL_PORT@|$SASL_PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" -e "s|@TLS_DIR@|$RUN/tls|g" \
     "$HERE/server.properties" >"$RUN/server.properties"
+  make_certificate
 
   # Cluster id: 16 random bytes, base64url without padding, not starting with '-'.
   # (Bash instead of `StorageTool random-uuid` saves a JVM start.)
@@ -114,6 +133,8 @@ cmd_start() {
   # Static quorum (controller.quorum.voters), so no --standalone.
   if ! "${JAVA[@]}" -Dpyrallel.log.name=format kafka.tools.StorageTool format \
       --cluster-id "$cluster_id" --config "$RUN/server.properties" --ignore-formatted \
+      --add-scram 'SCRAM-SHA-256=[name=pyrallel,password=pyrallel-secret]' \
+      --add-scram 'SCRAM-SHA-512=[name=pyrallel,password=pyrallel-secret]' \
       >"$RUN/logs/format.out" 2>&1; then
     cat "$RUN/logs/format.out" >&2
     die "formatting the KRaft storage failed"

@@ -13,6 +13,7 @@ import {
 import type { ResolvedKafkaOptions, TlsOptions } from "../config/options.ts";
 import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
 import { PartitionMap } from "../core/partition-map.ts";
+import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
 import type {
   AdapterListener,
   AssignedPartition,
@@ -79,21 +80,43 @@ export class PlatformaticAdapter implements KafkaAdapter {
       if (this.#consumer === consumer) listener.failed(error);
     });
     consumer.on("consumer:group:rebalance", () => listener.rebalancing());
-    const stream = await consumer.consume({
-      topics: options.topics,
-      mode: MessagesStreamModes.COMMITTED,
-      fallbackMode: options.startFrom === "latest"
-        ? MessagesStreamFallbackModes.LATEST
-        : MessagesStreamFallbackModes.EARLIEST,
-      autocommit: false,
-      // Newly assigned partitions join the fetch loop only when the current long poll returns.
-      maxWaitTime: options.fetchMaxWaitMs,
-      maxBytes: options.fetchMaxBytes,
-      maxBytesPerPartition: options.fetchMaxBytesPerPartition,
-    });
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+    try {
+      await this.#checkAccess(consumer);
+      stream = await consumer.consume({
+        topics: options.topics,
+        mode: MessagesStreamModes.COMMITTED,
+        fallbackMode: options.startFrom === "latest"
+          ? MessagesStreamFallbackModes.LATEST
+          : MessagesStreamFallbackModes.EARLIEST,
+        autocommit: false,
+        // Newly assigned partitions join the fetch loop only when the current long poll returns.
+        maxWaitTime: options.fetchMaxWaitMs,
+        maxBytes: options.fetchMaxBytes,
+        maxBytesPerPartition: options.fetchMaxBytesPerPartition,
+      });
+    } catch (error) {
+      throw new Error(
+        `could not join group "${options.groupId}" on ${options.bootstrapBrokers.join(", ")}: ${describeConnectionFailure(error)}`,
+        { cause: error },
+      );
+    }
     this.#stream = stream;
     stream.on("data", (message) => this.#deliver(message));
     stream.on("error", (error) => listener.failed(error));
+  }
+
+  /**
+   * One connection attempt per bootstrap broker before joining: rejected credentials or an
+   * untrusted certificate fail at once, where the client would retry them for 15–20 s. Other
+   * failures (a broker still starting) are left to the client's retries.
+   */
+  async #checkAccess(consumer: Consumer): Promise<void> {
+    try {
+      await consumer.connections.getFirstAvailable(this.#options.bootstrapBrokers.map(toBroker));
+    } catch (error) {
+      if (rootCauses(error).some((cause) => fixFor(cause) !== undefined)) throw error;
+    }
   }
 
   pause(): void {
@@ -158,6 +181,9 @@ export class PlatformaticAdapter implements KafkaAdapter {
       clientId: `${this.#options.clientId}-dlq`,
       // Idempotent: a retried send must not write a dead letter twice.
       idempotent: true,
+      // A missing dead-letter topic is created where the cluster allows it (otherwise the
+      // client's idempotent send waits for the topic to appear: create it beforehand).
+      autocreateTopics: true,
     });
     await this.#producer.send({
       messages: records.map((record) => ({
@@ -307,6 +333,12 @@ export class PlatformaticAdapter implements KafkaAdapter {
       };
     });
   }
+}
+
+/** "host:port" (as validated with the options) as the client's broker object. */
+function toBroker(address: string): { host: string; port: number } {
+  const separator = address.lastIndexOf(":");
+  return { host: address.slice(0, separator), port: Number(address.slice(separator + 1)) };
 }
 
 /** Our runtime-neutral TLS options, in the Buffer form the client's `node:tls` expects. */

@@ -1,8 +1,25 @@
 // Helpers for integration tests against the real local broker (scripts/kafka/broker.sh).
 import { Admin, Producer } from "@platformatic/kafka";
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 
-const port = Number(globalThis.process?.env?.PYRALLEL_KAFKA_PORT ?? 9092);
+const env = globalThis.process?.env ?? {};
+const port = Number(env.PYRALLEL_KAFKA_PORT ?? 9092);
 export const BROKERS: string[] = [`127.0.0.1:${port}`];
+
+// The broker's secured listeners, as scripts/kafka/broker.sh sets them up.
+/** SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
+export const SASL_BROKERS: string[] = [`127.0.0.1:${port + 2}`];
+/** The user every SASL mechanism knows. */
+export const SASL_USER = { username: "pyrallel", password: "pyrallel-secret" } as const;
+/** TLS listener, with a self-signed certificate for 127.0.0.1. */
+export const TLS_BROKERS: string[] = [`127.0.0.1:${port + 3}`];
+
+/** The TLS listener's certificate (PEM), which clients must trust. */
+export function brokerCaPem(): string {
+  const cache = env.PYRALLEL_KAFKA_CACHE ?? `${homedir()}/.cache/pyrallel-kafka`;
+  return readFileSync(`${cache}/${port === 9092 ? "run" : `run-${port}`}/tls/ca.pem`, "utf8");
+}
 
 /** A name no other test run uses, so runs never see each other's data. */
 export function uniqueName(prefix: string): string {
