@@ -92,6 +92,7 @@ describe("WorkerEngine", () => {
             ["n", put(String(n))],
             ["expect", encoder.encode(expect)],
             ["h2", put("second")],
+            ["shared-size", encoder.encode(String(shared.buffer.byteLength))],
           ]),
           timestamp: 1_700_000_000_000,
         };

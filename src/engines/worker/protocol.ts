@@ -1,16 +1,24 @@
 // The messages exchanged between the WorkerEngine (main side) and runWorker() (worker side).
-// Everything here is structured-cloneable; payload bytes travel as transferred ArrayBuffers.
+// Everything here is structured-cloneable. The payload bytes of a batch travel together in one
+// transferred ArrayBuffer: transferring costs per buffer (about 5 µs each on Node), copying
+// small payloads into one buffer costs next to nothing.
 import type { ConsumerMessage } from "../../core/message.ts";
 
-/** One message to run, as sent to a worker. */
+/**
+ * One message to run, as sent to a worker. Payloads are spans of the batch's buffer: a start
+ * and a length, the length -1 for a null key or value.
+ */
 export interface WireTask {
   readonly id: number;
   readonly topic: string;
   readonly partition: number;
   readonly offset: bigint;
-  readonly key: ArrayBuffer | null;
-  readonly value: ArrayBuffer | null;
-  readonly headers: [string, ArrayBuffer][];
+  readonly keyStart: number;
+  readonly keyLength: number;
+  readonly valueStart: number;
+  readonly valueLength: number;
+  /** Name, start, length. */
+  readonly headers: [string, number, number][];
   readonly timestamp: number;
   readonly attempt: number;
 }
@@ -28,7 +36,7 @@ export interface WireError {
  */
 export type ToWorker =
   | { readonly type: "init"; readonly posted: SharedArrayBuffer; readonly lowWater: number }
-  | { readonly type: "run"; readonly tasks: WireTask[] }
+  | { readonly type: "run"; readonly tasks: WireTask[]; readonly payloads: ArrayBuffer }
   | { readonly type: "cancel"; readonly ids: number[]; readonly reason: WireError };
 
 /** Worker → main. `exit` is sent by a Deno worker that ends itself (Deno reports nothing else). */
@@ -37,45 +45,62 @@ export type FromWorker =
   | { readonly type: "done"; readonly ok: number[]; readonly failed: { id: number; error: WireError }[] }
   | { readonly type: "exit" };
 
+/** A message to send, with its id and attempt number. */
+export interface OutgoingTask {
+  readonly id: number;
+  readonly message: ConsumerMessage;
+  readonly context: { readonly attempt: number };
+}
+
 /**
- * Copies `bytes` into a fresh, exact-size ArrayBuffer and adds it to `transfer`. Never transfer
- * or clone `bytes.buffer` itself: a fetched message is a view into a large buffer shared with
- * other messages (cloning would copy all of it, transferring would detach the others).
+ * Main side: a batch as sent to a worker, its payloads copied into one fresh buffer (to be
+ * transferred). Never send a message's own `bytes.buffer`: a fetched message is a view into a
+ * large buffer shared with other messages (cloning would copy all of it, transferring would
+ * detach the others).
  */
-function copyOut(bytes: Uint8Array, transfer: ArrayBuffer[]): ArrayBuffer {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  transfer.push(copy.buffer);
-  return copy.buffer;
-}
-
-/** Main side: a message as sent to a worker; its payload buffers are appended to `transfer`. */
-export function encodeTask(id: number, attempt: number, message: ConsumerMessage, transfer: ArrayBuffer[]): WireTask {
-  const headers: [string, ArrayBuffer][] = [];
-  for (const [name, bytes] of message.headers) headers.push([name, copyOut(bytes, transfer)]);
-  return {
-    id,
-    topic: message.topic,
-    partition: message.partition,
-    offset: message.offset,
-    key: message.key === null ? null : copyOut(message.key, transfer),
-    value: message.value === null ? null : copyOut(message.value, transfer),
-    headers,
-    timestamp: message.timestamp,
-    attempt,
+export function encodeBatch(batch: readonly OutgoingTask[]): { tasks: WireTask[]; payloads: ArrayBuffer } {
+  let size = 0;
+  for (const { message } of batch) {
+    size += (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
+    for (const bytes of message.headers.values()) size += bytes.byteLength;
+  }
+  const payloads = new Uint8Array(size);
+  let end = 0;
+  const place = (bytes: Uint8Array): number => {
+    payloads.set(bytes, end);
+    end += bytes.byteLength;
+    return end - bytes.byteLength;
   };
+  const tasks = batch.map(({ id, message, context }): WireTask => {
+    const headers: [string, number, number][] = [];
+    for (const [name, bytes] of message.headers) headers.push([name, place(bytes), bytes.byteLength]);
+    return {
+      id,
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      keyStart: message.key === null ? 0 : place(message.key),
+      keyLength: message.key === null ? -1 : message.key.byteLength,
+      valueStart: message.value === null ? 0 : place(message.value),
+      valueLength: message.value === null ? -1 : message.value.byteLength,
+      headers,
+      timestamp: message.timestamp,
+      attempt: context.attempt,
+    };
+  });
+  return { tasks, payloads: payloads.buffer };
 }
 
-/** Worker side: the message handed to the user's handler. */
-export function decodeTask(task: WireTask): ConsumerMessage {
+/** Worker side: the message handed to the user's handler; its bytes are views of `payloads`. */
+export function decodeTask(task: WireTask, payloads: ArrayBuffer): ConsumerMessage {
   const headers = new Map<string, Uint8Array>();
-  for (const [name, buffer] of task.headers) headers.set(name, new Uint8Array(buffer));
+  for (const [name, start, length] of task.headers) headers.set(name, new Uint8Array(payloads, start, length));
   return {
     topic: task.topic,
     partition: task.partition,
     offset: task.offset,
-    key: task.key === null ? null : new Uint8Array(task.key),
-    value: task.value === null ? null : new Uint8Array(task.value),
+    key: task.keyLength < 0 ? null : new Uint8Array(payloads, task.keyStart, task.keyLength),
+    value: task.valueLength < 0 ? null : new Uint8Array(payloads, task.valueStart, task.valueLength),
     headers,
     timestamp: task.timestamp,
   };

@@ -39,7 +39,7 @@ export function runWorker(handler: WorkerHandler): void {
     reporter.add(id, error);
   };
 
-  const start = (task: WireTask): void => {
+  const start = (task: WireTask, payloads: ArrayBuffer): void => {
     const entry: Running = { controller: undefined, reason: undefined };
     running.set(task.id, entry);
     const context: HandlerContext = {
@@ -55,7 +55,7 @@ export function runWorker(handler: WorkerHandler): void {
     };
     let result: Promise<void> | void;
     try {
-      result = handler(decodeTask(task), context);
+      result = handler(decodeTask(task, payloads), context);
     } catch (error) {
       return finish(task.id, toWireError(error));
     }
@@ -66,7 +66,7 @@ export function runWorker(handler: WorkerHandler): void {
   const port = openParentPort((message: ToWorker) => {
     if (message.type === "run") {
       reporter.turnStarted();
-      for (const task of message.tasks) start(task);
+      for (const task of message.tasks) start(task, message.payloads);
     } else if (message.type === "init") {
       reporter.configure(new Int32Array(message.posted), message.lowWater);
     } else {

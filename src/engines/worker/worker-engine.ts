@@ -2,7 +2,7 @@ import type { ConsumerMessage, HandlerContext } from "../../core/message.ts";
 import type { ExecutionEngine } from "../engine.ts";
 import { HandlerTimeoutError } from "../handler-timeout-error.ts";
 import { WorkerCrashedError } from "./errors.ts";
-import { encodeTask, type FromWorker, fromWireError, toWireError } from "./protocol.ts";
+import { encodeBatch, type FromWorker, fromWireError, toWireError } from "./protocol.ts";
 import { spawnWorker, type WorkerThread } from "./spawn.ts";
 
 /** Options of {@linkcode WorkerEngine}. */
@@ -224,15 +224,14 @@ export class WorkerEngine implements ExecutionEngine {
     while (member.ready && !member.dead && member.outbox.length > 0) {
       const tasks = member.outbox.length <= this.#maxBatch ? member.outbox : member.outbox.slice(0, this.#maxBatch);
       member.outbox = tasks === member.outbox ? [] : member.outbox.slice(tasks.length);
-      const transfer: ArrayBuffer[] = [];
-      const wire = tasks.map((task) => encodeTask(task.id, task.context.attempt, task.message, transfer));
+      const wire = encodeBatch(tasks);
       const batch: Batch = { pending: tasks.length, timer: undefined };
       for (const task of tasks) task.batch = batch;
       const timeoutMs = this.#timeoutMs;
       if (timeoutMs !== undefined) batch.timer = setTimeout(() => this.#timedOut(member, batch, timeoutMs), timeoutMs);
       Atomics.add(member.posted, 0, tasks.length);
       try {
-        member.thread!.post({ type: "run", tasks: wire }, transfer);
+        member.thread!.post({ type: "run", tasks: wire.tasks, payloads: wire.payloads }, [wire.payloads]);
       } catch (error) {
         this.#died(member, error);
       }

@@ -17,16 +17,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Checks that each byte field arrived intact, in a buffer of its own exact size. */
-function checkBytes(name: string, bytes: Uint8Array | null, expected: string | null): void {
+/**
+ * Checks that a byte field arrived intact, in a buffer smaller than the sender's shared one
+ * (`sharedSize`): the worker gets its batch's payloads, never the whole fetch buffer.
+ */
+function checkBytes(name: string, bytes: Uint8Array | null, expected: string | null, sharedSize: number): void {
   if (expected === null) {
     if (bytes !== null) throw new Error(`${name}: expected null`);
     return;
   }
   if (bytes === null) throw new Error(`${name}: got null`);
   if (text(bytes) !== expected) throw new Error(`${name}: got ${JSON.stringify(text(bytes))}, expected ${JSON.stringify(expected)}`);
-  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) {
-    throw new Error(`${name}: a view of ${bytes.buffer.byteLength} bytes, expected an exact-size buffer`);
+  if (bytes.buffer.byteLength >= sharedSize) {
+    throw new Error(`${name}: a view of ${bytes.buffer.byteLength} bytes, the size of the sender's whole shared buffer`);
   }
 }
 
@@ -82,14 +85,16 @@ runWorker(async (message, context) => {
       // Reads the signal only after the cancel arrived: it must already be aborted.
       await new Promise((resolve) => setTimeout(resolve, Number(arg)));
       throw new Error(`late: aborted=${context.signal.aborted} ${(context.signal.reason as Error | undefined)?.message}`);
-    case "bytes":
-      checkBytes("key", message.key, arg === "null-key" ? null : `key-${text(message.headers.get("n"))}`);
-      checkBytes("value", message.value, text(message.headers.get("expect")));
-      checkBytes("header h2", message.headers.get("h2") ?? null, "second");
+    case "bytes": {
+      const sharedSize = Number(text(message.headers.get("shared-size")));
+      checkBytes("key", message.key, arg === "null-key" ? null : `key-${text(message.headers.get("n"))}`, sharedSize);
+      checkBytes("value", message.value, text(message.headers.get("expect")), sharedSize);
+      checkBytes("header h2", message.headers.get("h2") ?? null, "second", sharedSize);
       if (message.offset !== 2n ** 60n + 5n || message.partition !== 3 || message.topic !== "bytes-topic") {
         throw new Error(`metadata: ${message.topic}[${message.partition}]@${message.offset}`);
       }
       return;
+    }
     default:
       throw new Error(`unknown op ${JSON.stringify(op)}`);
   }
