@@ -14,7 +14,7 @@
 // default 1-10), --sample-seconds N (SOAK_SAMPLE_S, default 10), --brokers host:port (SOAK_BROKERS),
 // --max-slope MiB/min (SOAK_MAX_SLOPE, default 1: the flatness threshold), --engine async|worker
 // (SOAK_ENGINE, default async), --recycle N (SOAK_RECYCLE: worker engine, replace each worker after
-// N messages; default 20000), --keep-topic.
+// N messages; default 20000, 0 = never), --keep-topic.
 // Exit code: 0 when flat and the consumer kept up, 1 otherwise.
 import { Admin, Producer } from "@platformatic/kafka";
 import { readFileSync } from "node:fs";
@@ -55,7 +55,9 @@ const topic = `pyrallel-soak-${Date.now().toString(36)}`;
 const partitions = 4;
 const admin = new Admin({ clientId: "pyrallel-soak-admin", bootstrapBrokers: brokers });
 await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
-const engineText = engineKind === "async" ? "async engine" : `worker engine (2 workers, recycled every ${int(recycleAfterTasks)} messages)`;
+const engineText = engineKind === "async"
+  ? "async engine"
+  : `worker engine (2 workers, ${recycleAfterTasks > 0 ? `recycled every ${int(recycleAfterTasks)} messages` : "never recycled"})`;
 log(`${runtimeVersion}; topic ${topic} (${partitions} partitions); ${rate} msg/s over ${keys} keys; handler ${handlerMin}-${handlerMax} ms; ${engineText}; ${minutes} min; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
 
 // ---- producer: a batch every 100 ms ----
@@ -103,7 +105,7 @@ const consumer = engineKind === "async"
     kafka,
     ordering: "key",
     maxInFlight: 2000,
-    engine: { kind: "worker", module: new URL("./soak-worker.ts", import.meta.url), workers: 2, concurrencyPerWorker: 100, recycleAfterTasks },
+    engine: { kind: "worker", module: new URL("./soak-worker.ts", import.meta.url), workers: 2, concurrencyPerWorker: 100, ...(recycleAfterTasks > 0 ? { recycleAfterTasks } : {}) },
   });
 const processedNow = () => consumer.getMetrics().processedTotal;
 let consumerErrors = 0;

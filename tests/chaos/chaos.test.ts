@@ -4,9 +4,7 @@
 //   - every offset of the log was processed at least once (from the processes' records),
 //   - within one ownership (process + assignment), each key ran in offset order, one at a time,
 //   - duplicates stay within what was at risk at the kills (in flight + one commit interval),
-//   - the poison message is in <topic>.dlq, and no commit passed its offset before that (the .dlq
-//     topic is created only seconds after the poison message, so its dead letter cannot be written
-//     until then, and the sampled commits of its partition must hold all that time),
+//   - the poison message is in <topic>.dlq, and no sampled commit passed its offset before that,
 //   - the committed offsets are the log end offsets,
 //   - no consumer process crashes, and a graceful close() exits cleanly.
 //
@@ -60,7 +58,6 @@ const config: ChaosConfig = full
     restartDelayMs: [500, 4000],
     brokerRestarts: Number(env.CHAOS_BROKER_RESTARTS ?? 1),
     brokerDownMs: 5000,
-    dlqDelayMs: 5000,
     commitIntervalMs: 1000,
     finalDrainTimeoutMs: 120_000,
   }
@@ -72,7 +69,6 @@ const config: ChaosConfig = full
     restartDelayMs: [300, 1500],
     brokerRestarts: 0,
     brokerDownMs: 0,
-    dlqDelayMs: 2000,
     commitIntervalMs: 500,
     finalDrainTimeoutMs: 30_000,
   };

@@ -40,12 +40,6 @@ export interface ChaosConfig {
   brokerRestarts: number;
   /** How long the broker stays down. */
   brokerDownMs: number;
-  /**
-   * The dead-letter topic is created this long after the poison message was produced (0: at the
-   * start). Until then every dead-letter publish fails (the client does not auto-create topics), so
-   * the poison offset must hold its partition's commit back all that time.
-   */
-  dlqDelayMs: number;
   commitIntervalMs: number;
   sampleMs: number;
   /** Handler time range per message. */
@@ -384,7 +378,8 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
 
   try {
     await kafka.createTopic(topic, config.partitions);
-    if (config.dlqDelayMs === 0) await kafka.createTopic(`${topic}.dlq`, 1);
+    // One partition, so the dead letters are read back in order (auto-creation would use the broker's default).
+    await kafka.createTopic(`${topic}.dlq`, 1);
     note(`topic ${topic} (${config.partitions} partitions), group ${groupId}, records in ${recordsDir}`);
 
     // ---- consumers ----
@@ -420,7 +415,6 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     producer = chaosProducer(config.brokers);
     let producedAcked = 0;
     let producerResends = 0;
-    let dlqCreated: Promise<void> = Promise.resolve();
     const produceStart = Date.now();
     const batchEveryMs = 50;
     const batches = Math.max(1, Math.round(config.produceMs / batchEveryMs));
@@ -451,22 +445,7 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
           }
         }
         if (keys.slice(sent, sent + count).includes(poisonKey)) {
-          note(`produced the poison message (#${poisonIndex})${config.dlqDelayMs ? `; ${topic}.dlq is created in ${config.dlqDelayMs} ms` : ""}`);
-          if (config.dlqDelayMs > 0) {
-            dlqCreated = (async () => {
-              await sleep(config.dlqDelayMs);
-              for (let attempt = 1;; attempt++) {
-                try {
-                  await kafka.createTopic(`${topic}.dlq`, 1);
-                  note(`created ${topic}.dlq`);
-                  return;
-                } catch (error) {
-                  if (attempt >= 100) throw error;
-                  await sleep(300); // e.g. the broker is restarting
-                }
-              }
-            })();
-          }
+          note(`produced the poison message (#${poisonIndex})`);
         }
         sent += count;
         producedAcked += count;
@@ -519,7 +498,6 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     })();
 
     await Promise.all([producing, chaos]);
-    await dlqCreated;
     timings.produceMs = Date.now() - produceStart;
     await producer.close();
     producer = undefined;
