@@ -33,19 +33,21 @@ export function sampleQuantile(samples: number[] | Float64Array, q: number): num
   return samples[index]!;
 }
 
-/** Least-squares slope of y over x. */
+/**
+ * Theil–Sen slope of y over x: the median of the slopes between every pair of points. Unlike a
+ * least-squares fit it ignores a few outliers and a sawtooth (e.g. RSS while workers are recycled).
+ */
 export function slope(xs: readonly number[], ys: readonly number[]): number {
-  const n = xs.length;
-  if (n < 2) return 0;
-  const meanX = xs.reduce((a, b) => a + b, 0) / n;
-  const meanY = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    num += (xs[i]! - meanX) * (ys[i]! - meanY);
-    den += (xs[i]! - meanX) ** 2;
+  const slopes: number[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    for (let j = i + 1; j < xs.length; j++) {
+      if (xs[j] !== xs[i]) slopes.push((ys[j]! - ys[i]!) / (xs[j]! - xs[i]!));
+    }
   }
-  return den === 0 ? 0 : num / den;
+  if (slopes.length === 0) return 0;
+  slopes.sort((a, b) => a - b);
+  const middle = slopes.length >> 1;
+  return slopes.length % 2 === 1 ? slopes[middle]! : (slopes[middle - 1]! + slopes[middle]!) / 2;
 }
 
 export const int = (value: number): string =>
