@@ -1,6 +1,7 @@
 // Input topics for the benchmarks: produced once, then reused by every workload, run and runtime
 // (the name says what is in it; a topic whose log end offsets do not add up is produced again).
-import { Admin, Producer } from "@platformatic/kafka";
+import { Producer } from "@platformatic/kafka";
+import { endOffsets, withAdmin } from "../../tests/support/kafka.ts";
 
 export interface TopicSpec {
   name: string;
@@ -34,29 +35,6 @@ export function slowCount(spec: TopicSpec): number {
   return spec.slowKey ? Math.floor((spec.messages - spec.keys - 1) / (spec.keys + 1)) + 1 : 0;
 }
 
-async function withAdmin<T>(brokers: string[], fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ clientId: "pyrallel-bench-admin", bootstrapBrokers: brokers });
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.close();
-  }
-}
-
-export async function endOffsets(brokers: string[], topic: string, partitions: number): Promise<bigint[]> {
-  return await withAdmin(brokers, async (admin) => {
-    const [listed] = await admin.listOffsets({
-      topics: [{
-        name: topic,
-        partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
-      }],
-    });
-    const offsets = new Array<bigint>(partitions).fill(-1n);
-    for (const { partitionIndex, offset } of listed?.partitions ?? []) offsets[partitionIndex] = offset;
-    return offsets;
-  });
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -68,22 +46,20 @@ export async function ensureTopic(
   spec: TopicSpec,
   log: (line: string) => void,
 ): Promise<number[]> {
-  const exists = await withAdmin(brokers, async (admin) => (await admin.listTopics()).includes(spec.name));
+  const exists = await withAdmin(async (admin) => (await admin.listTopics()).includes(spec.name), brokers);
   if (exists) {
-    const ends = await endOffsets(brokers, spec.name, spec.partitions);
+    const ends = await endOffsets(spec.name, spec.partitions, brokers);
     const total = ends.reduce((sum, end) => sum + Number(end), 0);
     if (total === spec.messages) {
       log(`topic ${spec.name}: reused (${total.toLocaleString("en-US")} messages)`);
       return ends.map(Number);
     }
     log(`topic ${spec.name}: has ${total} messages, not ${spec.messages}: producing it again`);
-    await withAdmin(brokers, (admin) => admin.deleteTopics({ topics: [spec.name] }));
+    await withAdmin((admin) => admin.deleteTopics({ topics: [spec.name] }), brokers);
   }
   for (let attempt = 1;; attempt++) {
     try {
-      await withAdmin(brokers, (admin) =>
-        admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 })
-      );
+      await withAdmin((admin) => admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 }), brokers);
       break;
     } catch (error) {
       // Right after a delete the broker may still report the topic: wait for it to go away.
@@ -92,7 +68,7 @@ export async function ensureTopic(
     }
   }
   await produce(brokers, spec, log);
-  const ends = await endOffsets(brokers, spec.name, spec.partitions);
+  const ends = await endOffsets(spec.name, spec.partitions, brokers);
   const total = ends.reduce((sum, end) => sum + Number(end), 0);
   if (total !== spec.messages) throw new Error(`topic ${spec.name}: produced ${total} messages, expected ${spec.messages}`);
   return ends.map(Number);

@@ -26,8 +26,9 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ clientId: "pyrallel-tests-admin", bootstrapBrokers: BROKERS });
+/** Runs `fn` with a short-lived admin client (also used by the benchmarks, with their brokers). */
+export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>, brokers: string[] = BROKERS): Promise<T> {
+  const admin = new Admin({ clientId: "pyrallel-tests-admin", bootstrapBrokers: brokers });
   try {
     return await fn(admin);
   } finally {
@@ -68,7 +69,7 @@ export async function produce(topic: string, records: readonly TestRecord[]): Pr
 }
 
 /** Log end offset (high watermark) of each partition. */
-export function endOffsets(topic: string, partitions: number): Promise<bigint[]> {
+export function endOffsets(topic: string, partitions: number, brokers: string[] = BROKERS): Promise<bigint[]> {
   return withAdmin(async (admin) => {
     const [listed] = await admin.listOffsets({
       topics: [{
@@ -79,7 +80,7 @@ export function endOffsets(topic: string, partitions: number): Promise<bigint[]>
     const offsets = new Array<bigint>(partitions).fill(-1n);
     for (const { partitionIndex, offset } of listed?.partitions ?? []) offsets[partitionIndex] = offset;
     return offsets;
-  });
+  }, brokers);
 }
 
 /** Committed offset of each partition for a group; -1 where none. */
