@@ -346,6 +346,33 @@ async function closeStream(consumer: Consumer, stream: MessagesStream<Buffer, Bu
   }
 }
 
+type OpenedStream = Awaited<ReturnType<typeof openStream>>;
+
+/**
+ * Runs a baseline on a plain stream opened for it, then closes the stream. A failure becomes a
+ * failed result (described as `what`), after `cleanup` stopped the run's watchers.
+ */
+async function onPlainStream(
+  ctx: Context,
+  name: string,
+  topic: string,
+  what: string,
+  cleanup: () => void,
+  body: (opened: OpenedStream) => Promise<RunResult>,
+): Promise<RunResult> {
+  let opened: OpenedStream | undefined;
+  try {
+    opened = await openStream(ctx, name, topic);
+    const result = await body(opened);
+    await closeStream(opened.consumer, opened.stream);
+    return result;
+  } catch (error) {
+    cleanup();
+    if (opened) await closeStream(opened.consumer, opened.stream).catch(() => {});
+    return failed(name, what, error);
+  }
+}
+
 /** Baseline (a): a plain consume stream in a fresh group, counting messages, no processing. */
 export async function runRaw(ctx: Context, name: string, topic: string, target: number): Promise<RunResult> {
   const finished = deferred();
@@ -354,22 +381,23 @@ export async function runRaw(ctx: Context, name: string, topic: string, target: 
   let firstAt = 0;
   const sampler = new Sampler();
   const stop = watch(ctx, name, target, () => count, finished.reject);
-  let opened: Awaited<ReturnType<typeof openStream>> | undefined;
-  try {
-    opened = await openStream(ctx, name, topic);
+  const cleanup = () => {
+    stop();
+    sampler.stop();
+  };
+  return onPlainStream(ctx, name, topic, "raw consumption", cleanup, async ({ stream }) => {
     const startedAt = performance.now();
-    opened.stream.on("data", () => {
+    stream.on("data", () => {
       if (count === 0) firstAt = performance.now();
       if (++count === target) {
         endAt = performance.now();
         finished.resolve();
       }
     });
-    opened.stream.on("error", (error: Error) => finished.reject(error));
+    stream.on("error", (error: Error) => finished.reject(error));
     await finished.promise;
     stop();
     const sampled = sampler.stop();
-    await closeStream(opened.consumer, opened.stream);
     const seconds = (endAt - startedAt) / 1000;
     return {
       name,
@@ -383,12 +411,7 @@ export async function runRaw(ctx: Context, name: string, topic: string, target: 
       firstMessageSeconds: (firstAt - startedAt) / 1000,
       notes: [],
     };
-  } catch (error) {
-    stop();
-    sampler.stop();
-    if (opened) await closeStream(opened.consumer, opened.stream).catch(() => {});
-    return failed(name, "raw consumption", error);
-  }
+  });
 }
 
 /**
@@ -411,9 +434,13 @@ export async function runSequential(
   const latencies = new Float64Array(target);
   const sampler = new Sampler();
   const stop = watch(ctx, name, target, () => done, finished.reject);
-  let opened: Awaited<ReturnType<typeof openStream>> | undefined;
-  try {
-    opened = await openStream(ctx, name, topic);
+  const cleanup = () => {
+    stopped = true;
+    stop();
+    sampler.stop();
+  };
+  // When it returns, the chains still hold what was fetched and not processed: it is skipped (stopped).
+  return onPlainStream(ctx, name, topic, "sequential per partition", cleanup, async ({ stream }) => {
     const startedAt = performance.now();
     const chains = new Map<number, Promise<void>>();
     const sinceCommit = new Map<number, number>();
@@ -432,18 +459,16 @@ export async function runSequential(
       }
     };
     let firstAt = 0;
-    opened.stream.on("data", (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+    stream.on("data", (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
       const fetchedAt = performance.now();
       if (firstAt === 0) firstAt = fetchedAt;
       const previous = chains.get(message.partition) ?? Promise.resolve();
       chains.set(message.partition, previous.then(() => process(message, fetchedAt)));
     });
-    opened.stream.on("error", (error: Error) => finished.reject(error));
+    stream.on("error", (error: Error) => finished.reject(error));
     await finished.promise;
     stop();
     const sampled = sampler.stop();
-    // The chains still hold what was fetched and not processed: it is skipped (stopped).
-    await closeStream(opened.consumer, opened.stream);
     const seconds = (endAt - startedAt) / 1000;
     const measured = latencies.subarray(0, done);
     return {
@@ -461,13 +486,7 @@ export async function runSequential(
       peakRss: sampled.peakRss,
       notes: [],
     };
-  } catch (error) {
-    stopped = true;
-    stop();
-    sampler.stop();
-    if (opened) await closeStream(opened.consumer, opened.stream).catch(() => {});
-    return failed(name, "sequential per partition", error);
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,10 +502,8 @@ export async function memoryRaw(ctx: Context, name: string, topic: string, targe
   const held: unknown[] = [];
   const finished = deferred();
   const stop = watch(ctx, name, target, () => held.length, finished.reject);
-  let opened: Awaited<ReturnType<typeof openStream>> | undefined;
-  try {
-    opened = await openStream(ctx, name, topic);
-    opened.stream.on("data", (message: unknown) => {
+  return onPlainStream(ctx, name, topic, "raw messages held", stop, async ({ stream }) => {
+    stream.on("data", (message: unknown) => {
       if (held.length >= target) return;
       held.push(message);
       if (held.length === target) finished.resolve();
@@ -497,13 +514,8 @@ export async function memoryRaw(ctx: Context, name: string, topic: string, targe
     const after = memory();
     const result = memoryResult(name, "plain stream, messages kept in an array", target, before, after);
     held.length = 0;
-    await closeStream(opened.consumer, opened.stream);
     return result;
-  } catch (error) {
-    stop();
-    if (opened) await closeStream(opened.consumer, opened.stream).catch(() => {});
-    return failed(name, "raw messages held", error);
-  }
+  });
 }
 
 /**
