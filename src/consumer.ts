@@ -1,5 +1,9 @@
-import { PlatformaticAdapter } from "./adapters/platformatic.ts";
+import { GroupAdapter } from "./adapters/group-adapter.ts";
+import { PlatformaticClient } from "./adapters/platformatic-client.ts";
+import type { KafkaAdapter } from "./adapters/adapter.ts";
+import type { KafkaClient } from "./adapters/kafka-client.ts";
 import { type ParallelConsumerOptions, type ResolvedOptions, resolveOptions } from "./config/options.ts";
+import { type Clock, systemClock } from "./core/clock.ts";
 import type { ConsumerEvents } from "./core/consumer-events.ts";
 import { ControlPlane } from "./core/control-plane.ts";
 import type { ConsumerMetrics } from "./core/metrics.ts";
@@ -39,10 +43,27 @@ export interface ParallelConsumer {
  * @throws {ConfigError} when an option is invalid, naming each bad field.
  */
 export function createParallelConsumer(options: ParallelConsumerOptions): ParallelConsumer {
-  const resolved = resolveOptions(options);
-  const adapter = resolved.adapter ?? new PlatformaticAdapter(resolved.kafka);
-  const engine = createEngine(resolved);
-  const core = new ControlPlane(resolved, adapter, engine);
+  return composeConsumer(resolveOptions(options));
+}
+
+/** What the simulation puts in place of the real parts. */
+export interface ConsumerParts {
+  readonly clock?: Clock;
+  /** Replaces the @platformatic/kafka client under the group adapter. */
+  readonly client?: KafkaClient;
+  /** Replaces the worker engine's thread spawning (the simulation runs fake threads). */
+  readonly spawnWorker?: ConstructorParameters<typeof WorkerEngine>[0]["spawn"];
+}
+
+/**
+ * Builds the consumer from validated options: the one place where options become each layer's
+ * settings. Internal; the simulation calls it with a virtual clock and a fake client.
+ */
+export function composeConsumer(resolved: ResolvedOptions, parts: ConsumerParts = {}): ParallelConsumer {
+  const clock = parts.clock ?? systemClock;
+  const adapter = resolved.adapter ?? createAdapter(resolved, clock, parts.client);
+  const engine = createEngine(resolved, clock, parts.spawnWorker);
+  const core = new ControlPlane({ ...resolved, clock }, adapter, engine);
   return {
     id: resolved.kafka.clientId,
     start: () => core.start(),
@@ -52,9 +73,44 @@ export function createParallelConsumer(options: ParallelConsumerOptions): Parall
   };
 }
 
-function createEngine({ engine, handlerTimeoutMs }: ResolvedOptions): ExecutionEngine {
-  const timeout = handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs };
-  if (engine.kind === "async") return new AsyncEngine(engine.handler, { concurrency: engine.concurrency, ...timeout });
+function createAdapter({ kafka }: ResolvedOptions, clock: Clock, given: KafkaClient | undefined): KafkaAdapter {
+  const client = given ?? new PlatformaticClient({
+    clientId: kafka.clientId,
+    bootstrapBrokers: kafka.bootstrapBrokers,
+    groupId: kafka.groupId,
+    groupInstanceId: kafka.groupInstanceId,
+    sessionTimeoutMs: kafka.sessionTimeoutMs,
+    rebalanceTimeoutMs: kafka.rebalanceTimeoutMs,
+    heartbeatIntervalMs: kafka.heartbeatIntervalMs,
+    tls: kafka.tls === false ? undefined : kafka.tls,
+    sasl: kafka.sasl,
+  });
+  return new GroupAdapter(client, {
+    topics: kafka.topics,
+    startFrom: kafka.startFrom,
+    isolationLevel: kafka.isolationLevel,
+    fetchMaxWaitMs: kafka.fetchMaxWaitMs,
+    fetchMaxBytes: kafka.fetchMaxBytes,
+    fetchMaxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
+    joinTimeoutMs: kafka.rebalanceTimeoutMs,
+    clock,
+  });
+}
+
+function createEngine(
+  { engine, handlerTimeoutMs }: ResolvedOptions,
+  clock: Clock,
+  spawn: ConsumerParts["spawnWorker"],
+): ExecutionEngine {
+  if (engine.kind === "async") {
+    return new AsyncEngine(engine.handler, { concurrency: engine.concurrency, handlerTimeoutMs, clock });
+  }
   const { kind: _kind, recycleAfterTasks, ...pool } = engine;
-  return new WorkerEngine({ ...pool, ...timeout, ...(recycleAfterTasks === undefined ? {} : { recycleAfterTasks }) });
+  return new WorkerEngine({
+    ...pool,
+    clock,
+    ...(spawn === undefined ? {} : { spawn }),
+    ...(handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs }),
+    ...(recycleAfterTasks === undefined ? {} : { recycleAfterTasks }),
+  });
 }

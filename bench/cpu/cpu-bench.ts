@@ -9,6 +9,7 @@
 // "CPU µs/msg" is process CPU time (all threads, main-thread dispatch included) per message: on a
 // quiet machine it shows what the engine adds to the handler's own cost. (On a busy VM it varies
 // too: sibling hyperthreads and steal time change how much work a CPU second does.)
+import { Attempt } from "../../src/core/attempt.ts";
 import type { ConsumerMessage } from "../../src/core/message.ts";
 import { AsyncEngine } from "../../src/engines/async-engine.ts";
 import type { ExecutionEngine } from "../../src/engines/engine.ts";
@@ -26,7 +27,6 @@ const MESSAGES = option("messages", 8000);
 const ROUNDS = option("rounds", 500);
 const WORKERS = option("workers", 2);
 const REPEAT = option("repeat", 5);
-const signal = new AbortController().signal;
 let sink = 0;
 
 const handler = (message: ConsumerMessage): void => {
@@ -40,7 +40,7 @@ function drive(engine: ExecutionEngine, messages: readonly ConsumerMessage[]): P
   return new Promise((resolve, reject) => {
     const pump = () => {
       while (engine.idleSlots > 0 && next < messages.length) {
-        engine.execute(messages[next++]!, { signal, attempt: 1 }).then(() => {
+        engine.execute(messages[next++]!, new Attempt(1, 0)).then(() => {
           if (++done === messages.length) resolve();
           else pump();
         }, reject);
@@ -123,7 +123,7 @@ for (const batch of [1, 64]) {
   const engine = new WorkerEngine({ module: noop, workers: 1, concurrencyPerWorker: batch, maxBatchSize: batch });
   const sample = makeMessages(batch, 0);
   const trips = batch === 1 ? 20_000 : 2_000;
-  const once = () => Promise.all(sample.map((message) => engine.execute(message, { signal, attempt: 1 })));
+  const once = () => Promise.all(sample.map((message) => engine.execute(message, new Attempt(1, 0))));
   for (let i = 0; i < trips / 4; i++) await once(); // warm-up
   const ms = await timed(async () => {
     for (let i = 0; i < trips; i++) await once();

@@ -6,6 +6,16 @@ export interface AssignedPartition extends TopicPartition {
   readonly committedOffset: bigint | null;
   /** The metadata committed with it (our offset map), or `null`. */
   readonly committedMetadata: string | null;
+  /**
+   * Where fetching starts: the committed offset, or without one the earliest or latest offset
+   * (`startFrom`). Everything below it counts as done for this assignment.
+   */
+  readonly startOffset: bigint;
+}
+
+/** A partition an operation failed for, and why. */
+export interface PartitionError extends TopicPartition {
+  readonly error: Error;
 }
 
 /** A commit for one partition: the next offset to read and the offset map of done offsets above it. */
@@ -24,7 +34,7 @@ export interface OutgoingRecord {
   readonly topic: string;
   readonly key: Uint8Array | null;
   readonly value: Uint8Array | null;
-  readonly headers: ReadonlyMap<string, Uint8Array>;
+  readonly headers: ReadonlyMap<string, Uint8Array | null>;
 }
 
 /** What an adapter reports to the control plane. Calls arrive on the event loop, in order. */
@@ -54,19 +64,28 @@ export interface AdapterListener {
 export interface KafkaAdapter {
   /** Connects, joins the group and starts delivering to `listener`. Resolves once joined. */
   start(listener: AdapterListener): Promise<void>;
-  /** Stops fetching; delivered messages stay valid. */
-  pause(): void;
-  /** Fetches again after `pause`. */
-  resume(): void;
-  /** Commits offsets with their metadata. Rejects when the broker refuses. */
-  commit(offsets: readonly PartitionOffset[]): Promise<void>;
+  /**
+   * Stops fetching `partitions` (all partitions when omitted); delivered messages stay valid.
+   * Pausing all and pausing some are independent: a partition is fetched only when neither holds.
+   */
+  pause(partitions?: readonly TopicPartition[]): void;
+  /** Undoes `pause` for `partitions` (for all partitions, the whole-consumer pause, when omitted). */
+  resume(partitions?: readonly TopicPartition[]): void;
+  /**
+   * Commits offsets with their metadata. Resolves with the partitions the broker refused (empty
+   * when all were committed); rejects when the request as a whole failed.
+   */
+  commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]>;
   /**
    * Next fetch offset of each owned partition, when every message below it has been delivered
    * (empty while delivered-but-unread messages are buffered). It moves past offsets that carry
    * no message, like transaction markers, so commits can reach the end of such a log.
    */
   fetchPositions(): readonly PartitionPosition[];
-  /** Publishes records; resolves once every one is acknowledged by all in-sync replicas. */
+  /**
+   * Publishes records; resolves once every one is acknowledged by all in-sync replicas. Rejects
+   * after `close()` (and creates no producer then).
+   */
   publish(records: readonly OutgoingRecord[]): Promise<void>;
   /** Leaves the group and disconnects. */
   close(): Promise<void>;

@@ -17,6 +17,12 @@ export interface KafkaOptions {
   clientId?: string;
   /** Where a partition without a committed offset starts. Default `"earliest"`. */
   startFrom?: "earliest" | "latest";
+  /**
+   * `"read_committed"` (default, as librdkafka and Kafka's Java consumer with transactions): records
+   * of aborted transactions never reach the handler, and nothing past an open transaction is read
+   * until it ends. `"read_uncommitted"` delivers every data record, aborted ones included.
+   */
+  isolationLevel?: "read_committed" | "read_uncommitted";
   /** Group session timeout: a member silent for this long is removed. Default 30000. */
   sessionTimeoutMs?: number;
   /** Time members get to rejoin during a rebalance (the guide's `max_poll_interval_ms`). Default 60000. */
@@ -135,6 +141,13 @@ export interface ParallelConsumerOptions {
   ordering?: Ordering;
   /** Messages held at once, queued plus processing; fetching pauses at this limit. Default 1000. */
   maxInFlight?: number;
+  /**
+   * Per partition: fetched offsets not yet passed by the commit position (done or not), e.g. behind
+   * one long-blocking offset. At this limit the partition stops being fetched (its `pauseReason`
+   * is `"maxUncommittedOffsets"`) until the window falls below 80% of it; other partitions go on.
+   * Bounds the memory and commit cost of a stuck partition. Default 100000.
+   */
+  maxUncommittedOffsets?: number;
   /** Execution engine. Default `{ kind: "async", concurrency: 100 }`. */
   engine?: EngineOptions;
   retry?: RetryOptions;
@@ -177,6 +190,7 @@ export interface ResolvedOptions {
   readonly kafka: ResolvedKafkaOptions;
   readonly ordering: Ordering;
   readonly maxInFlight: number;
+  readonly maxUncommittedOffsets: number;
   readonly engine: ResolvedEngine;
   readonly retry: Required<RetryOptions>;
   readonly failurePolicy: FailurePolicy;
@@ -261,6 +275,13 @@ const kafkaSchema = v.strictObject(
     ),
     clientId: v.optional(nonEmptyString("kafka.clientId", "omit it for the default")),
     startFrom: v.optional(v.picklist(["earliest", "latest"], "kafka.startFrom must be \"earliest\" or \"latest\""), "earliest"),
+    isolationLevel: v.optional(
+      v.picklist(
+        ["read_committed", "read_uncommitted"],
+        "kafka.isolationLevel must be \"read_committed\" or \"read_uncommitted\"",
+      ),
+      "read_committed",
+    ),
     sessionTimeoutMs: positiveInt("kafka.sessionTimeoutMs", 30_000),
     rebalanceTimeoutMs: positiveInt("kafka.rebalanceTimeoutMs", 60_000),
     heartbeatIntervalMs: positiveInt("kafka.heartbeatIntervalMs", 3_000),
@@ -288,6 +309,8 @@ const kafkaSchema = v.strictObject(
   objectMessage("kafka", "with bootstrapBrokers, groupId and topics"),
 );
 
+const ADAPTER_METHODS = ["start", "pause", "resume", "commit", "fetchPositions", "publish", "close"] as const;
+
 const optionsSchema = v.strictObject(
   {
     kafka: kafkaSchema,
@@ -297,6 +320,7 @@ const optionsSchema = v.strictObject(
       "key",
     ),
     maxInFlight: positiveInt("maxInFlight", 1000),
+    maxUncommittedOffsets: positiveInt("maxUncommittedOffsets", 100_000),
     engine: v.optional(
       v.variant("kind", [
         v.strictObject(
@@ -378,7 +402,7 @@ const optionsSchema = v.strictObject(
       "logger must have a warn(message) method, like console",
     )),
     adapter: v.optional(
-      v.custom<KafkaAdapter>(isAdapter, "adapter must implement start, pause, resume, commit and close"),
+      v.custom<KafkaAdapter>(isAdapter, `adapter must implement the KafkaAdapter methods ${ADAPTER_METHODS.join(", ")}`),
     ),
   },
   objectMessage("", "with kafka and handler"),
@@ -387,7 +411,7 @@ const optionsSchema = v.strictObject(
 function isAdapter(value: unknown): boolean {
   if (typeof value !== "object" || value === null) return false;
   const candidate = value as Record<string, unknown>;
-  return ["start", "pause", "resume", "commit", "close"].every((name) => typeof candidate[name] === "function");
+  return ADAPTER_METHODS.every((name) => typeof candidate[name] === "function");
 }
 
 /**

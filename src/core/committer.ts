@@ -1,21 +1,29 @@
-import type { KafkaAdapter } from "../adapters/adapter.ts";
+import type { KafkaAdapter, PartitionError } from "../adapters/adapter.ts";
+import { type Clock, sleep } from "./clock.ts";
+import { CommitFailedError } from "./errors.ts";
+import { PartitionMap } from "./partition-map.ts";
 import type { PartitionState, PreparedCommit } from "./partition-state.ts";
 
 /**
  * Sends commits one request at a time, so an older position never lands after a newer one, and
- * counts them. A failed commit leaves its partitions pending: the next commit sends them again.
+ * counts them. A partition the broker refused stays pending (the next commit sends it again);
+ * the others of the same request are acknowledged.
  */
 export class Committer {
   readonly #adapter: KafkaAdapter;
   readonly #maxMetadataBytes: number;
-  readonly #onFailure: (error: unknown) => void;
+  readonly #clock: Clock;
+  readonly #onFailure: (error: Error) => void;
   #running: Promise<void> | undefined;
+  /** Partitions refused by the last request (empty when it went through or failed as a whole). */
+  #refused: readonly PartitionError[] = [];
   committed = 0;
   failed = 0;
 
-  constructor(adapter: KafkaAdapter, maxMetadataBytes: number, onFailure: (error: unknown) => void) {
+  constructor(adapter: KafkaAdapter, maxMetadataBytes: number, clock: Clock, onFailure: (error: Error) => void) {
     this.#adapter = adapter;
     this.#maxMetadataBytes = maxMetadataBytes;
+    this.#clock = clock;
     this.#onFailure = onFailure;
   }
 
@@ -37,14 +45,30 @@ export class Committer {
       if (commit) prepared.push([state, commit]);
     }
     if (prepared.length === 0) return [];
-    const running = this.#adapter.commit(prepared.map(([, commit]) => commit.offset)).then(
-      () => {
+    let request: Promise<readonly PartitionError[]>;
+    try {
+      request = this.#adapter.commit(prepared.map(([, commit]) => commit.offset));
+    } catch (error) {
+      request = Promise.reject(error);
+    }
+    const running = request.then(
+      (refused) => {
         this.committed++;
-        for (const [state, commit] of prepared) state.acknowledge(commit);
+        this.#refused = refused;
+        const refusedMap = new PartitionMap<true>();
+        for (const { topic, partition } of refused) refusedMap.set(topic, partition, true);
+        for (const [state, commit] of prepared) {
+          if (!refusedMap.has(state.topic, state.partition)) state.acknowledge(commit);
+        }
+        if (refused.length > 0) {
+          this.failed++;
+          this.#onFailure(new CommitFailedError(refused));
+        }
       },
       (error: unknown) => {
         this.failed++;
-        this.#onFailure(error);
+        this.#refused = [];
+        this.#onFailure(new Error("offset commit failed", { cause: error }));
       },
     );
     this.#running = running;
@@ -58,15 +82,18 @@ export class Committer {
 
   /**
    * The last commit before leaving the group matters most: tries a few times, until one goes
-   * through (or there is nothing left to commit).
+   * through (or there is nothing left to commit). Resolves with what still failed: `undefined`
+   * when everything was committed, else the error of the last attempt.
    */
-  async commitUntilClean(states: () => Iterable<PartitionState>, attempts: number): Promise<boolean> {
+  async commitUntilClean(states: () => Iterable<PartitionState>, attempts: number): Promise<Error | undefined> {
+    let lastError: Error | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const failuresBefore = this.failed;
       await this.commit(states());
-      if (this.failed === failuresBefore) return true;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      if (this.failed === failuresBefore) return undefined;
+      lastError = this.#refused.length > 0 ? new CommitFailedError(this.#refused) : new Error("the offset commit request failed");
+      if (attempt < attempts) await sleep(this.#clock, 100 * attempt);
     }
-    return false;
+    return lastError;
   }
 }

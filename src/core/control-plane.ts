@@ -1,56 +1,75 @@
 import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../adapters/adapter.ts";
 import type { ExecutionEngine } from "../engines/engine.ts";
+import { Attempt } from "./attempt.ts";
 import { InFlightBudget } from "./backpressure.ts";
+import type { Clock, Timer } from "./clock.ts";
 import { Committer } from "./committer.ts";
+import { Delays } from "./delays.ts";
 import { type ConsumerEvents, describeStall, type StallEvent } from "./consumer-events.ts";
 import { deadLetterRecord } from "./dead-letter.ts";
-import { BlockedTooLongError, MessageFailedError, PoisonKeyError } from "./errors.ts";
+import {
+  BlockedTooLongError,
+  ConsumerClosedError,
+  EngineFailedError,
+  MessageFailedError,
+  PartitionRevokedError,
+  PoisonKeyError,
+} from "./errors.ts";
 import { Emitter } from "./events.ts";
 import { Histogram } from "./histogram.ts";
 import type { ConsumerMessage, TopicPartition } from "./message.ts";
-import { PartitionMap } from "./partition-map.ts";
 import type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./metrics.ts";
 import { decodeOffsetMap } from "./offset-map.ts";
 import { laneOf } from "./ordering.ts";
+import { PartitionMap } from "./partition-map.ts";
 import { PartitionState, type WorkItem } from "./partition-state.ts";
 import { PoisonKeys } from "./poison-keys.ts";
+import { Queue } from "./queue.ts";
 import { retryDelayMs } from "./retry-policy.ts";
 import type { ControlPlaneSettings } from "./settings.ts";
+import { toError } from "./thrown.ts";
 import { Waiters } from "./waiters.ts";
 
-type Lifecycle = "idle" | "running" | "closing" | "closed";
+/** `starting`: start() runs; `closing`: close() drains and commits; both end in `closed` or `running`. */
+type Lifecycle = "idle" | "starting" | "running" | "closing" | "closed";
 
 const FINAL_COMMIT_ATTEMPTS = 3;
 
 /**
  * The heart of the consumer: accepts fetched messages, runs them through the engine in the order
  * the ordering mode allows, tracks completions per partition, commits only contiguous progress
- * (with an offset map of what is done above it), and pauses fetching while too much is in
- * flight. It knows neither the Kafka client nor where handlers run.
+ * (with an offset map of what is done above it), and pauses fetching while too much is held. It
+ * knows neither the Kafka client nor where handlers run.
  */
 export class ControlPlane implements AdapterListener {
   readonly events: Emitter<ConsumerEvents> = new Emitter<ConsumerEvents>();
   readonly #settings: ControlPlaneSettings;
   readonly #adapter: KafkaAdapter;
   readonly #engine: ExecutionEngine;
+  readonly #clock: Clock;
   readonly #now: () => number;
   readonly #budget: InFlightBudget;
   readonly #committer: Committer;
   readonly #partitions = new PartitionMap<PartitionState>();
   /** Partitions with ready work, taking turns one message at a time. */
-  readonly #rotation: PartitionState[] = [];
-  #rotationHead = 0;
-  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
-  /** Revoked partitions still draining, until their final commit. */
+  readonly #rotation = new Queue<PartitionState>();
+  /** Retry delays and dead-letter backoffs: each ends early (with `false`) when the consumer shuts down. */
+  readonly #delays: Delays;
+  /** Revoked partitions still draining. */
   readonly #revocations = new Set<Promise<void>>();
+  /** The drain of each revoked partition still running: a returning partition waits for it. */
+  readonly #draining = new PartitionMap<Promise<void>>();
   /** Conditions awaited by close and revocations, checked whenever work finishes. */
-  readonly #waiters = new Waiters();
+  readonly #waiters: Waiters;
   #lifecycle: Lifecycle = "idle";
+  /** close() was called while start() ran: start rejects, close shuts down what started. */
+  #closeRequested = false;
+  #starting: Promise<void> = Promise.resolve();
   #failed = false;
-  /** Cleared when close() stops waiting: from then on nothing new starts. */
+  /** Cleared when close() stops waiting or the engine failed: from then on nothing new starts. */
   #startingWork = true;
   #pauseReason: PauseReason = null;
-  #tick: ReturnType<typeof setInterval> | undefined;
+  #tick: Timer | undefined;
   #closed: Promise<void> = Promise.resolve();
   readonly #counts = {
     processed: 0,
@@ -68,46 +87,75 @@ export class ControlPlane implements AdapterListener {
     this.#settings = settings;
     this.#adapter = adapter;
     this.#engine = engine;
-    this.#now = settings.now ?? Date.now;
+    this.#clock = settings.clock;
+    this.#now = () => this.#clock.now();
+    this.#waiters = new Waiters(settings.clock);
+    this.#delays = new Delays(settings.clock);
     this.#budget = new InFlightBudget(settings.maxInFlight, settings.maxInFlightBytes);
-    this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, (error) => {
-      this.events.emit("error", new Error("offset commit failed", { cause: error }));
+    this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, settings.clock, (error) => {
+      this.events.emit("error", error);
     });
   }
 
-  /** Joins the group and starts consuming. */
-  async start(): Promise<void> {
-    if (this.#lifecycle !== "idle") throw new Error("the consumer was already started");
-    this.#lifecycle = "running";
-    this.#tick = setInterval(() => {
-      this.#checkBlocking();
-      this.#advanceFetchPositions();
-      void this.commit();
-    }, this.#settings.commitIntervalMs);
+  // ---- lifecycle ----
+
+  /** Starts the engine, joins the group and starts consuming. */
+  start(): Promise<void> {
+    if (this.#lifecycle !== "idle") return Promise.reject(new Error("the consumer was already started"));
+    this.#lifecycle = "starting";
+    const started = this.#startUp();
+    this.#starting = started.then(() => undefined, () => undefined);
+    return started;
+  }
+
+  async #startUp(): Promise<void> {
     try {
+      await this.#engine.start();
+      if (this.#closeRequested) throw this.#closedWhileStarting();
       await this.#adapter.start(this);
     } catch (error) {
-      clearInterval(this.#tick);
       this.#lifecycle = "closed";
-      // Worker threads keep a process alive: release them even though nothing ran.
-      this.#closed = this.#adapter.close().catch(() => {}).then(() => this.#engine.close());
-      await this.#closed;
+      // Worker threads keep a process alive: release everything even though nothing ran.
+      await this.#adapter.close().catch(() => {});
+      await this.#engine.close().catch(() => {});
       throw error;
     }
+    this.#lifecycle = "running";
+    this.#scheduleTick();
+    if (this.#closeRequested) throw this.#closedWhileStarting();
+  }
+
+  #closedWhileStarting(): Error {
+    return new Error(
+      this.#failed
+        ? "the consumer failed while starting (its error event says why) and is closed"
+        : "close() was called while start() was in progress: the consumer is closed",
+    );
   }
 
   /**
    * Stops fetching, lets accepted work finish for up to `drainTimeoutMs`, aborts what still runs,
-   * commits the final positions and leaves the group. Safe to call more than once.
+   * commits the final positions and leaves the group. Safe to call more than once, and while
+   * start() is in progress (start then rejects).
    */
   close(): Promise<void> {
-    if (this.#lifecycle === "idle") {
-      this.#lifecycle = "closed";
-      this.#closed = this.#engine.close();
-    }
-    if (this.#lifecycle === "running") {
-      this.#lifecycle = "closing";
-      this.#closed = this.#shutdown();
+    switch (this.#lifecycle) {
+      case "idle":
+        this.#lifecycle = "closed";
+        this.#closed = this.#engine.close();
+        break;
+      case "starting":
+        if (!this.#closeRequested) {
+          this.#closeRequested = true;
+          // Cuts a join in progress short (a join may retry for a while); start() then rejects.
+          void this.#adapter.close().catch(() => {});
+          this.#closed = this.#starting.then(() => (this.#lifecycle === "running" ? this.close() : undefined));
+        }
+        break;
+      case "running":
+        this.#lifecycle = "closing";
+        this.#closed = this.#shutdown();
+        break;
     }
     return this.#closed;
   }
@@ -118,19 +166,33 @@ export class ControlPlane implements AdapterListener {
     // The drain time is over: queued work stays queued (it runs again after a restart).
     this.#startingWork = false;
     this.#advanceFetchPositions();
-    clearInterval(this.#tick);
-    for (const timer of this.#retryTimers) clearTimeout(timer);
-    this.#retryTimers.clear();
-    for (const state of this.#partitions.values()) state.abort.abort(new Error("consumer closed"));
+    this.#clock.clearTimeout(this.#tick);
+    this.#delays.cancelAll();
+    for (const state of this.#partitions.values()) this.#abortRunning(state, new ConsumerClosedError());
     await Promise.all(this.#revocations);
-    const committed = await this.#committer.commitUntilClean(() => this.#partitions.values(), FINAL_COMMIT_ATTEMPTS);
+    const failure = await this.#committer.commitUntilClean(() => this.#partitions.values(), FINAL_COMMIT_ATTEMPTS);
     try {
       await this.#adapter.close();
     } finally {
       await this.#engine.close();
       this.#lifecycle = "closed";
     }
-    if (!committed) throw new Error("close: the final offset commit failed; completed work may run again");
+    if (failure) {
+      throw new Error(`close: the final offset commit failed; completed work may run again (${failure.message})`, {
+        cause: failure,
+      });
+    }
+  }
+
+  #scheduleTick(): void {
+    this.#tick = this.#clock.setTimeout(() => {
+      if (this.#lifecycle !== "running" && this.#lifecycle !== "closing") return;
+      this.#checkBlocking();
+      this.#advanceFetchPositions();
+      for (const state of this.#partitions.values()) state.poison?.prune();
+      void this.commit();
+      this.#scheduleTick();
+    }, this.#settings.commitIntervalMs);
   }
 
   /** Commits every owned partition whose position or offset map changed. */
@@ -183,13 +245,20 @@ export class ControlPlane implements AdapterListener {
   // ---- AdapterListener ----
 
   assigned(partitions: readonly AssignedPartition[]): void {
-    for (const { topic, partition, committedOffset, committedMetadata } of partitions) {
+    for (const { topic, partition, committedOffset, committedMetadata, startOffset } of partitions) {
       const state = this.#stateOf(topic, partition);
-      if (committedOffset === null || committedOffset < 0n) continue;
-      const position = toSafeOffset(committedOffset);
-      state.tracker.seed(position, decodeOffsetMap(committedMetadata, position));
-      state.committedPosition = position;
-      state.committedVersion = state.tracker.version;
+      state.assigned = true;
+      const position = toSafeOffset(startOffset);
+      // The map is trusted only beside the offset it was written with.
+      const done = committedOffset === startOffset
+        ? decodeOffsetMap(committedMetadata, position, this.#settings.maxUncommittedOffsets)
+        : [];
+      state.tracker.seed(position, done);
+      // Without a committed offset, the start position is committed on the next tick.
+      if (committedOffset !== null) {
+        state.committedPosition = toSafeOffset(committedOffset);
+        state.committedVersion = state.tracker.version;
+      }
     }
   }
 
@@ -206,11 +275,17 @@ export class ControlPlane implements AdapterListener {
     if (states.length === 0) return;
     const revocation = this.#drainRevoked(states);
     this.#revocations.add(revocation);
-    void revocation.finally(() => this.#revocations.delete(revocation));
+    for (const state of states) this.#draining.set(state.topic, state.partition, revocation);
+    void revocation.finally(() => {
+      this.#revocations.delete(revocation);
+      for (const { topic, partition } of states) {
+        if (this.#draining.get(topic, partition) === revocation) this.#draining.delete(topic, partition);
+      }
+    });
   }
 
   /**
-   * Gives running work `maxRevokeGraceMs` to finish before its signal aborts, then drops the
+   * Gives running work `maxRevokeGraceMs` to finish before its attempts abort, then drops the
    * state. Nothing is committed for a revoked partition: the revoke is known only once the new
    * owner may be committing, and a late commit would move the group's offset backwards. The
    * commit at the start of the rebalance (`rebalancing`) is the last one this member makes.
@@ -219,7 +294,7 @@ export class ControlPlane implements AdapterListener {
     await this.#waiters.until(() => states.every((state) => state.running === 0), this.#settings.maxRevokeGraceMs);
     for (const state of states) {
       state.phase = "revoked";
-      state.abort.abort(new Error(`partition ${state.topic}[${state.partition}] was revoked`));
+      this.#abortRunning(state, new PartitionRevokedError(state.topic, state.partition));
       this.#budget.remove(state.held.size, state.heldBytes);
     }
     this.#afterRelease();
@@ -232,16 +307,18 @@ export class ControlPlane implements AdapterListener {
 
   messages(batch: readonly ConsumerMessage[]): void {
     // One clock read per batch: its messages were fetched together.
-    const fetchedAt = performance.now();
+    const fetchedAt = this.#now();
+    const windowLimit = this.#settings.maxUncommittedOffsets;
     let state: PartitionState | undefined;
     for (const message of batch) {
       // A batch is mostly runs of one partition.
       if (state?.partition !== message.partition || state.topic !== message.topic) {
+        if (state) this.#checkWindow(state, windowLimit);
         state = this.#stateOf(message.topic, message.partition);
       }
       const offset = toSafeOffset(message.offset);
-      // Without a committed offset, fetching starts at the first offset: nothing to commit before it.
-      state.committedPosition ??= offset;
+      // Never announced (an adapter that does not announce): nothing before the first offset to commit.
+      if (!state.assigned) state.committedPosition ??= offset;
       if (state.tracker.track(offset) !== "new") continue;
       const bytes = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
       const item: WorkItem = {
@@ -259,6 +336,7 @@ export class ControlPlane implements AdapterListener {
       this.#budget.add(bytes);
       this.#joinRotation(state);
     }
+    if (state) this.#checkWindow(state, windowLimit);
     const limit = this.#budget.limitReached;
     if (this.#pauseReason === null && limit) this.#setPaused(limit);
     this.#pump();
@@ -278,12 +356,12 @@ export class ControlPlane implements AdapterListener {
     }
   }
 
-  /** Per partition: fails a blocker running past `maxBlockingMs`, reports a stall once per offset. */
+  /** Per partition: aborts a blocker running past `maxBlockingMs`, reports a stall once per offset. */
   #checkBlocking(): void {
     for (const state of this.#partitions.values()) {
       const offset = state.tracker.blockingOffset;
       if (offset === null) continue;
-      this.#failIfBlockedTooLong(state, offset);
+      this.#abortIfBlockedTooLong(state, offset);
       const blockedMs = state.tracker.blockingDurationMs();
       if (offset === state.stallReportedOffset || blockedMs < this.#settings.stallThresholdMs) continue;
       state.stallReportedOffset = offset;
@@ -301,16 +379,15 @@ export class ControlPlane implements AdapterListener {
   }
 
   /**
-   * Gives up on the blocker's running attempt: it takes the retry/DLQ path. A function cannot be
-   * killed, so a late result of the abandoned attempt is ignored.
+   * Gives up on the blocker's running attempt: its signal aborts, and once the handler returns the
+   * attempt counts as failed (retry/DLQ path). A function cannot be stopped, so the retry waits for
+   * it: two attempts of one message never run at once.
    */
-  #failIfBlockedTooLong(state: PartitionState, offset: number): void {
+  #abortIfBlockedTooLong(state: PartitionState, offset: number): void {
     const limit = this.#settings.maxBlockingMs;
-    const item = state.held.get(offset);
-    if (limit === undefined || !item?.running) return;
-    if (performance.now() - item.running.startedAt < limit) return;
-    item.running = undefined;
-    this.#attemptFailed(item, new BlockedTooLongError(limit));
+    const attempt = state.held.get(offset)?.running;
+    if (limit === undefined || attempt === undefined || attempt.aborted) return;
+    if (this.#now() - attempt.startedAt >= limit) attempt.abort(new BlockedTooLongError(limit));
   }
 
   // ---- scheduling ----
@@ -321,8 +398,31 @@ export class ControlPlane implements AdapterListener {
       const { poisonKey } = this.#settings;
       state = new PartitionState(topic, partition, this.#now, poisonKey && new PoisonKeys(poisonKey, this.#now));
       this.#partitions.set(topic, partition, state);
+      this.#afterDrainOf(state);
     }
     return state;
+  }
+
+  /**
+   * A partition that comes back while its previous ownership still drains starts no work until
+   * that drain ends (bounded by `maxRevokeGraceMs`): two epochs never run a key at once here.
+   */
+  #afterDrainOf(state: PartitionState): void {
+    const draining = this.#draining.get(state.topic, state.partition);
+    if (draining === undefined) return;
+    state.waitingForDrain = true;
+    void draining.then(() => {
+      state.waitingForDrain = false;
+      this.#joinRotation(state);
+      this.#pump();
+    });
+  }
+
+  /** Stops fetching a partition whose uncommitted window is full, and fetches it again once it shrank. */
+  #checkWindow(state: PartitionState, limit: number): void {
+    const crossed = state.windowCrossed(limit);
+    if (crossed === true) this.#adapter.pause([state]);
+    else if (crossed === false && state.phase === "active") this.#adapter.resume([state]);
   }
 
   #joinRotation(state: PartitionState): void {
@@ -334,26 +434,20 @@ export class ControlPlane implements AdapterListener {
   /** Starts ready work while the engine has room, one message per partition per turn. */
   #pump(): void {
     if (!this.#startingWork || (this.#lifecycle !== "running" && this.#lifecycle !== "closing")) return;
-    while (this.#engine.idleSlots > 0 && this.#rotationHead < this.#rotation.length) {
-      const state = this.#rotation[this.#rotationHead++]!;
+    while (this.#engine.idleSlots > 0) {
+      const state = this.#rotation.shift();
+      if (state === undefined) break;
       state.inReadyRotation = false;
-      if (state.phase !== "active") continue;
+      if (state.phase !== "active" || state.waitingForDrain) continue;
       const item = state.mapFull ? this.#nextBlocking(state) : state.scheduler.next();
       if (item && item.lane !== null && state.poison?.isCooling(item.lane)) {
         const cooling = new PoisonKeyError(this.#settings.poisonKey!.cooldownMs);
-        queueMicrotask(() => this.#exhausted(item, cooling));
+        queueMicrotask(() => this.#exhausted(item, cooling, false));
       } else if (item) {
         this.#run(item);
       }
       // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
       if (!state.mapFull) this.#joinRotation(state);
-    }
-    if (this.#rotationHead === this.#rotation.length) {
-      this.#rotation.length = 0;
-      this.#rotationHead = 0;
-    } else if (this.#rotationHead > 1024) {
-      this.#rotation.splice(0, this.#rotationHead);
-      this.#rotationHead = 0;
     }
   }
 
@@ -365,69 +459,92 @@ export class ControlPlane implements AdapterListener {
 
   #run(item: WorkItem): void {
     const state = item.partition;
-    item.attempt++;
+    const attempt = new Attempt(++item.attempt, this.#now());
+    item.running = attempt;
     state.running++;
-    const run = { startedAt: performance.now() };
-    item.running = run;
-    // Only the current run of an item may report: an abandoned run's late result is ignored.
-    this.#engine.execute(item.message, { signal: state.abort.signal, attempt: item.attempt }).then(
-      () => {
-        const ended = performance.now();
-        this.#handlerSeconds.observe((ended - run.startedAt) / 1000);
-        if (item.running !== run) return;
-        item.running = undefined;
-        this.#succeeded(item, ended);
-      },
-      (error: unknown) => {
-        this.#handlerSeconds.observe((performance.now() - run.startedAt) / 1000);
-        if (item.running !== run) return;
-        item.running = undefined;
-        this.#attemptFailed(item, error);
-      },
+    let outcome: Promise<void>;
+    try {
+      outcome = this.#engine.execute(item.message, attempt);
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(
+      () => this.#settled(item, attempt, false, undefined),
+      (error: unknown) => this.#settled(item, attempt, true, error),
     );
   }
 
-  #succeeded(item: WorkItem, ended: number): void {
+  /**
+   * An attempt ended. An aborted attempt (timeout, blocked too long, closing, revoked) counts as
+   * failed even when its handler returned normally: a handler that gives up on its signal must not
+   * have its message counted as done.
+   */
+  #settled(item: WorkItem, attempt: Attempt, failed: boolean, error: unknown): void {
+    const ended = this.#now();
+    this.#handlerSeconds.observe((ended - attempt.startedAt) / 1000);
+    if (item.running !== attempt) return;
+    item.running = undefined;
     const state = item.partition;
     state.running--;
-    if (state.phase === "revoked") return this.#pump();
+    if (error instanceof EngineFailedError) return this.#engineFailed(item, error);
+    if (!failed && !attempt.aborted) return this.#succeeded(item, ended);
+    this.#attemptFailed(item, attempt.aborted ? attempt.reason : error);
+  }
+
+  /** The engine cannot run handlers: the consumer stops; the message was not attempted. */
+  #engineFailed(item: WorkItem, error: EngineFailedError): void {
+    item.attempt--;
+    item.partition.scheduler.retry(item);
+    if (this.#startingWork) {
+      this.#startingWork = false;
+      this.events.emit("error", error);
+      this.#fail();
+    }
+    this.#afterRelease();
+  }
+
+  #succeeded(item: WorkItem, ended: number): void {
+    if (item.partition.phase === "revoked") return this.#pump();
     this.#counts.processed++;
     this.#finish(item, ended);
   }
 
   #attemptFailed(item: WorkItem, error: unknown): void {
     const state = item.partition;
-    state.running--;
     this.#counts.failedAttempts++;
     if (state.phase === "revoked") return this.#pump();
     // While closing or revoking, a failed message stays incomplete: it runs again later.
     if (this.#lifecycle !== "running" || state.phase !== "active") return this.#afterRelease();
     const { retry } = this.#settings;
-    if (item.attempt > retry.maxRetries) return this.#exhausted(item, error);
+    if (item.attempt > retry.maxRetries) return this.#exhausted(item, error, true);
     this.#counts.retries++;
     state.retryWaiting++;
-    const timer = setTimeout(() => {
-      this.#retryTimers.delete(timer);
+    void this.#delays.wait(retryDelayMs(retry, item.attempt)).then((fired) => {
       state.retryWaiting--;
-      if (state.phase !== "active") return this.#afterRelease();
+      if (!fired || state.phase !== "active") return this.#afterRelease();
       state.scheduler.retry(item);
       this.#joinRotation(state);
       this.#pump();
-    }, retryDelayMs(retry, item.attempt));
-    this.#retryTimers.add(timer);
+    });
     this.#pump();
   }
 
-  /** Retries are used up: the failure policy decides, and the failure is always reported. */
-  #exhausted(item: WorkItem, error: unknown): void {
-    if (item.lane !== null) item.partition.poison?.recordFailure(item.lane);
-    this.events.emit("error", new MessageFailedError(item.message, item.attempt, error));
+  /**
+   * Retries are used up, or the message was refused without running (a cooling poison key): the
+   * failure policy decides, and the failure is always reported. Only messages that ran count
+   * towards a key's cooldown.
+   */
+  #exhausted(item: WorkItem, error: unknown, ran: boolean): void {
+    if (ran && item.lane !== null) item.partition.poison?.recordFailure(item.lane);
+    this.events.emit("error", new MessageFailedError(item.message, ran ? item.attempt : 0, error));
     switch (this.#settings.failurePolicy) {
       case "skip":
         this.#counts.skipped++;
         return this.#finish(item);
       case "deadLetter":
-        return void this.#deadLetter(item, error);
+        return void this.#deadLetter(item, error, ran ? item.attempt : 0).catch((failure: unknown) => {
+          this.events.emit("error", toError(failure));
+        });
       case "stop":
         // The offset stays uncommitted so the message runs again after a restart.
         return this.#fail();
@@ -435,12 +552,13 @@ export class ControlPlane implements AdapterListener {
   }
 
   /**
-   * Publishes the dead letter, retrying with backoff while the partition is owned; the offset
-   * completes only once the broker acknowledged it, so until then it is the blocking offset.
+   * Publishes the dead letter, retrying with backoff while the partition is owned and the
+   * consumer still works; the offset completes only once the broker acknowledged it, so until
+   * then it is the blocking offset.
    */
-  async #deadLetter(item: WorkItem, error: unknown): Promise<void> {
+  async #deadLetter(item: WorkItem, error: unknown, attempts: number): Promise<void> {
     const state = item.partition;
-    const record = deadLetterRecord(this.#settings.deadLetter!, item.message, item.attempt, error);
+    const record = deadLetterRecord(this.#settings.deadLetter!, item.message, attempts, error);
     state.deadLettering++;
     try {
       for (let attempt = 1;; attempt++) {
@@ -451,12 +569,14 @@ export class ControlPlane implements AdapterListener {
         } catch (publishError) {
           this.#counts.deadLetterFailures++;
           this.events.emit("error", new Error(`dead letter to ${record.topic} failed`, { cause: publishError }));
-          if (state.phase !== "active" || this.#lifecycle === "closed") return;
-          await new Promise((resolve) => setTimeout(resolve, retryDelayMs(this.#settings.retry, attempt)));
+          if (state.phase !== "active" || !this.#startingWork) return;
+          if (!(await this.#delays.wait(retryDelayMs(this.#settings.retry, attempt)))) return;
+          if (state.phase !== "active" || !this.#startingWork) return;
         }
       }
     } finally {
       state.deadLettering--;
+      this.#waiters.check();
     }
     if (state.phase === "revoked") return this.#afterRelease();
     this.#finish(item);
@@ -466,11 +586,17 @@ export class ControlPlane implements AdapterListener {
     this.#failed = true;
     // Already closing: the reason still has to say the consumer failed.
     if (this.#pauseReason !== null) this.#pauseReason = "failed";
-    void this.close().catch((error: unknown) => this.events.emit("error", error as Error));
+    void this.close().catch((error: unknown) => this.events.emit("error", toError(error)));
+  }
+
+  /** Aborts every running attempt of a partition (closing, or its revoke grace is over). */
+  #abortRunning(state: PartitionState, reason: Error): void {
+    if (state.running === 0) return;
+    for (const item of state.held.values()) item.running?.abort(reason);
   }
 
   /** The message is done for good: release its lane and move the commit position. */
-  #finish(item: WorkItem, now: number = performance.now()): void {
+  #finish(item: WorkItem, now: number = this.#now()): void {
     const state = item.partition;
     state.tracker.complete(item.offset);
     state.scheduler.release(item);
@@ -478,6 +604,7 @@ export class ControlPlane implements AdapterListener {
     state.heldBytes -= item.bytes;
     this.#budget.remove(1, item.bytes);
     this.#fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
+    if (state.windowFull) this.#checkWindow(state, this.#settings.maxUncommittedOffsets);
     this.#joinRotation(state);
     this.#afterRelease();
   }
@@ -498,13 +625,15 @@ export class ControlPlane implements AdapterListener {
     if (reason === null && wasPaused) this.#adapter.resume();
   }
 
-  /** Nothing can make progress: no work running, ready, waiting to retry or being dead-lettered. */
+  /**
+   * Nothing can make progress: no work running or being dead-lettered, and (while work may still
+   * start) none ready or waiting to retry.
+   */
   #isDrained(): boolean {
     if (this.#budget.messages === 0) return true;
     for (const state of this.#partitions.values()) {
-      if (state.running > 0 || state.scheduler.readyCount > 0 || state.retryWaiting > 0 || state.deadLettering > 0) {
-        return false;
-      }
+      if (state.running > 0 || state.deadLettering > 0) return false;
+      if (this.#startingWork && (state.scheduler.readyCount > 0 || state.retryWaiting > 0)) return false;
     }
     // Only messages waiting behind a failed key remain: they cannot make progress.
     return true;

@@ -1,5 +1,6 @@
 import type { OutgoingRecord } from "../adapters/adapter.ts";
 import type { ConsumerMessage } from "./message.ts";
+import { describeThrown, nameOfThrown } from "./thrown.ts";
 
 /** Where failed messages go once their retries are exhausted. */
 export interface DeadLetterSettings {
@@ -31,11 +32,10 @@ export function deadLetterRecord(
   error: unknown,
 ): OutgoingRecord {
   const full = settings.payload === "full";
-  const headers = new Map<string, Uint8Array>(full ? message.headers : []);
+  const headers = new Map<string, Uint8Array | null>(full ? message.headers : []);
   const text = (name: string, value: string): void => void headers.set(name, encoder.encode(value));
-  const failure = error instanceof Error ? error : new Error(String(error));
-  text(DEAD_LETTER_HEADERS.errorMessage, failure.message.slice(0, 2048));
-  text(DEAD_LETTER_HEADERS.errorName, failure.name);
+  text(DEAD_LETTER_HEADERS.errorMessage, describeThrown(error).slice(0, 2048));
+  text(DEAD_LETTER_HEADERS.errorName, nameOfThrown(error));
   text(DEAD_LETTER_HEADERS.attempts, String(attempts));
   text(DEAD_LETTER_HEADERS.sourceTopic, message.topic);
   text(DEAD_LETTER_HEADERS.sourcePartition, String(message.partition));

@@ -5,7 +5,11 @@ export interface ConsumerMessage {
   readonly offset: bigint;
   readonly key: Uint8Array | null;
   readonly value: Uint8Array | null;
-  readonly headers: ReadonlyMap<string, Uint8Array>;
+  /**
+   * Header values by name; a value is `null` when the record carries a header without a value.
+   * When a record repeats a header name, the last value is kept.
+   */
+  readonly headers: ReadonlyMap<string, Uint8Array | null>;
   /** Record timestamp in milliseconds since the epoch. */
   readonly timestamp: number;
 }

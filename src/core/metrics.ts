@@ -29,12 +29,21 @@ export interface PartitionMetrics {
   readonly lastFetchedOffset: bigint | null;
   /** Size of the offset map sent with the last commit, in bytes. */
   readonly commitMetadataBytes: number;
-  /**
-   * Why this partition starts no new work: `"commitMetadataFull"` when its offset map nears
-   * `maxCommitMetadataBytes` (only the blocking offset may start until it completes).
-   */
-  readonly pauseReason: "commitMetadataFull" | null;
+  /** Fetched offsets not yet passed by the commit position (done or not): the uncommitted window. */
+  readonly uncommittedOffsets: number;
+  /** Why this partition is held back, or `null`. */
+  readonly pauseReason: PartitionPauseReason;
 }
+
+/**
+ * Why one partition is held back while others go on:
+ * - `"commitMetadataFull"`: its offset map nears `maxCommitMetadataBytes`; it starts no new work
+ *   except its blocking offset until a commit shows the map below half the limit.
+ * - `"maxUncommittedOffsets"`: its uncommitted window (`uncommittedOffsets`) reached
+ *   `maxUncommittedOffsets`, usually behind one long-blocking offset; it is not fetched until the
+ *   window falls below 80% of the limit. Its queued work still runs.
+ */
+export type PartitionPauseReason = "commitMetadataFull" | "maxUncommittedOffsets" | null;
 
 /** Why fetching is paused, or `null` when it runs. */
 export type PauseReason = "maxInFlight" | "maxInFlightBytes" | "closing" | "failed" | null;

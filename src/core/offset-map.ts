@@ -8,122 +8,226 @@
  * - run-length: alternating run lengths, starting with a not-done run (the position itself is
  *   never done), each a varint.
  * - bitset: a varint bit count, then one bit per offset from the position, least significant first.
+ *
+ * Neither direction ever visits the offsets of a range one by one, except bits of a bitset, whose
+ * count the size limit (encoding) or the metadata length (decoding) bounds.
  */
 
 import { bytesToBinaryString } from "./binary-string.ts";
 
-const PREFIX = "pc1";
+/** A run of done offsets, both ends included. */
+export type DoneRange = readonly [first: number, last: number];
 
 /** Result of encoding under a size limit. */
 export interface EncodedOffsetMap {
-  /** The metadata string; empty when nothing above the position is done. */
+  /** The metadata string; empty when nothing above the position is done (or nothing fits). */
   readonly metadata: string;
-  /** How many done offsets the map holds; fewer than given when the limit cut it short. */
-  readonly encodedCount: number;
+  /** False when the size limit cut the map short (the highest done offsets were left out). */
+  readonly complete: boolean;
+}
+
+const PREFIX = "pc1";
+/** Characters before the base64 payload: the prefix and the kind letter. */
+const HEADER_CHARS = PREFIX.length + 1;
+
+/**
+ * Encodes done ranges (ascending, non-overlapping, all above `position`) in at most maxBytes characters,
+ * pulling ranges from the iterable only as far as they can still fit: the cost is bounded by maxBytes,
+ * not by how many ranges the iterable could yield.
+ *
+ * When the set does not fit, the highest done offsets are left out (possibly part of a range): they
+ * would run again after a restart, which is a duplicate, never a loss. Ranges that reach down to the
+ * position or overlap an earlier one are clipped, never widened.
+ */
+export function encodeOffsetMap(position: number, ranges: Iterable<DoneRange>, maxBytes: number): EncodedOffsetMap {
+  // base64 turns every started group of 3 payload bytes into 4 characters.
+  const plan = planPrefix(position, ranges, Math.floor((maxBytes - HEADER_CHARS) / 4) * 3);
+  if (plan.firsts.length === 0) return { metadata: "", complete: plan.complete };
+  const metadata = plan.runBytes <= plan.bitBytes
+    ? `${PREFIX}r${toBase64(runLengthPayload(position, plan))}`
+    : `${PREFIX}b${toBase64(bitsetPayload(position, plan))}`;
+  return { metadata, complete: plan.complete };
 }
 
 /**
- * Encodes `done` (sorted ascending, all above `position`) in at most `maxBytes` characters. When
- * it does not fit, the highest done offsets are left out: they would run again after a restart,
- * which is a duplicate, never a loss.
+ * Decodes a map written for `position`: its done ranges, ascending. [] for empty, foreign, corrupt or
+ * other-position metadata. Ranges are clipped to offsets below position + maxSpan (dropping done
+ * offsets is always safe: they run again; marking an offset done that is not would lose it). Cost is
+ * O(metadata length).
  */
-export function encodeOffsetMap(position: number, done: readonly number[], maxBytes: number): EncodedOffsetMap {
-  if (done.length === 0) return { metadata: "", encodedCount: 0 };
-  const full = encodeSmallest(position, done, done.length);
-  if (full.length <= maxBytes) return { metadata: full, encodedCount: done.length };
-  // Largest prefix that fits: encoded size grows with the count, so binary search.
-  let low = 0;
-  let high = done.length - 1;
-  let best = "";
-  while (low <= high) {
-    const mid = (low + high) >>> 1;
-    const candidate = mid === 0 ? "" : encodeSmallest(position, done, mid);
-    if (candidate.length <= maxBytes) {
-      best = candidate;
-      low = mid + 1;
-    } else {
-      high = mid - 1;
-    }
-  }
-  return { metadata: best, encodedCount: Math.max(0, low - 1) };
-}
-
-/**
- * Decodes a map written for `position`. Returns the done offsets, or `[]` when the metadata is
- * empty, foreign (another tool's string) or was written for another position.
- */
-export function decodeOffsetMap(metadata: string | null | undefined, position: number): number[] {
-  if (!metadata || !metadata.startsWith(PREFIX) || metadata.length < PREFIX.length + 1) return [];
+export function decodeOffsetMap(metadata: string | null | undefined, position: number, maxSpan: number): DoneRange[] {
+  if (!metadata || !metadata.startsWith(PREFIX) || metadata.length <= HEADER_CHARS || !(maxSpan > 0)) return [];
+  const kind = metadata[PREFIX.length];
+  if (kind !== "r" && kind !== "b") return [];
   try {
-    const reader = { bytes: fromBase64(metadata.slice(PREFIX.length + 1)), at: 0 };
+    const reader = { bytes: fromBase64(metadata.slice(HEADER_CHARS)), at: 0 };
     if (readVarint(reader) !== position) return [];
-    const kind = metadata[PREFIX.length];
-    if (kind === "r") return decodeRuns(reader, position);
-    if (kind === "b") return decodeBits(reader, position);
-    return [];
+    // The position itself is never done; nothing at or past the span is trusted.
+    const out = new RangeCollector(position + 1, position + maxSpan - 1);
+    if (kind === "r") readRuns(reader, position, out);
+    else readBits(reader, position, maxSpan, out);
+    return out.ranges;
   } catch {
     return []; // corrupt or foreign metadata: the map is an optimisation, the offset alone is safe
   }
 }
 
-function encodeSmallest(position: number, done: readonly number[], count: number): string {
-  const runs = runLengthPayload(position, done, count);
-  const bits = bitsetPayload(position, done, count);
-  return runs.length <= bits.length ? `${PREFIX}r${toBase64(runs)}` : `${PREFIX}b${toBase64(bits)}`;
+/** The largest prefix of the done offsets that fits, as merged ranges, and both encodings' sizes. */
+interface Plan {
+  readonly firsts: number[];
+  readonly lasts: number[];
+  /** Gap (not-done run) before each range, as the run-length payload writes it. */
+  readonly gaps: number[];
+  runBytes: number;
+  bitBytes: number;
+  complete: boolean;
 }
 
-function runLengthPayload(position: number, done: readonly number[], count: number): Uint8Array {
-  const out: number[] = [];
-  writeVarint(out, position);
-  let cursor = position; // first offset not yet described
-  let i = 0;
-  while (i < count) {
-    const start = done[i]!;
-    let end = start;
-    while (i + 1 < count && done[i + 1] === end + 1) end = done[++i]!;
-    i++;
-    writeVarint(out, start - cursor); // not-done run
-    writeVarint(out, end - start + 1); // done run
-    cursor = end + 1;
+/**
+ * Pulls ranges while the smaller encoding still fits `maxPayload` bytes. Both sizes only grow as offsets
+ * are added, so the first range that does not fit whole ends the map: its largest fitting part (binary
+ * search over its last offset, each step O(1)) is the last range taken, and the iterable is left there.
+ * A range that does not continue the previous one adds at least two bits to the bitset and two bytes to
+ * the runs, so at most about 4 × maxPayload ranges are pulled (when the iterable merges adjacent ones).
+ */
+function planPrefix(position: number, ranges: Iterable<DoneRange>, maxPayload: number): Plan {
+  const plan: Plan = { firsts: [], lasts: [], gaps: [], runBytes: 0, bitBytes: 0, complete: true };
+  const positionBytes = varintLength(position);
+  /** Run-length bytes of every range but the last, which may still grow. */
+  let closedBytes = positionBytes;
+  /** Payload bytes of the smaller encoding when the map ends with the run `start..last`. */
+  const size = (base: number, start: number, last: number): number =>
+    Math.min(base + varintLength(last - start + 1), bitsetBytes(position, positionBytes, last));
+  for (const [rawFirst, rawLast] of ranges) {
+    const n = plan.firsts.length;
+    const previousLast = n === 0 ? position : plan.lasts[n - 1]!;
+    const first = Math.max(rawFirst, previousLast + 1);
+    if (first > rawLast) continue;
+    // An adjacent range continues the last run; otherwise the last run is closed and a new one starts.
+    const extend = n > 0 && first === previousLast + 1;
+    const closed = extend || n === 0 ? closedBytes : closedBytes + runPairBytes(plan, n - 1);
+    const start = extend ? plan.firsts[n - 1]! : first;
+    const gap = extend ? plan.gaps[n - 1]! : first - (n === 0 ? position : previousLast + 1);
+    const base = closed + varintLength(gap);
+    let last = rawLast;
+    if (size(base, start, last) > maxPayload) {
+      plan.complete = false;
+      let low = first;
+      let high = rawLast - 1;
+      last = first - 1;
+      while (low <= high) {
+        const mid = Math.floor((low + high) / 2);
+        if (size(base, start, mid) <= maxPayload) {
+          last = mid;
+          low = mid + 1;
+        } else {
+          high = mid - 1;
+        }
+      }
+      if (last < first) break;
+    }
+    if (extend) {
+      plan.lasts[n - 1] = last;
+    } else {
+      closedBytes = closed;
+      plan.firsts.push(first);
+      plan.lasts.push(last);
+      plan.gaps.push(gap);
+    }
+    plan.runBytes = base + varintLength(last - start + 1);
+    plan.bitBytes = bitsetBytes(position, positionBytes, last);
+    if (!plan.complete) break;
   }
-  return Uint8Array.from(out);
+  return plan;
 }
 
-function bitsetPayload(position: number, done: readonly number[], count: number): Uint8Array {
-  const bitCount = done[count - 1]! - position + 1;
-  const header: number[] = [];
-  writeVarint(header, position);
-  writeVarint(header, bitCount);
-  const out = new Uint8Array(header.length + Math.ceil(bitCount / 8));
-  out.set(header);
-  for (let i = 0; i < count; i++) {
-    const bit = done[i]! - position;
-    out[header.length + (bit >>> 3)]! |= 1 << (bit & 7);
+function runPairBytes(plan: Plan, index: number): number {
+  return varintLength(plan.gaps[index]!) + varintLength(plan.lasts[index]! - plan.firsts[index]! + 1);
+}
+
+function bitsetBytes(position: number, positionBytes: number, last: number): number {
+  const bitCount = last - position + 1;
+  return positionBytes + varintLength(bitCount) + Math.ceil(bitCount / 8);
+}
+
+function runLengthPayload(position: number, plan: Plan): Uint8Array {
+  const writer = { bytes: new Uint8Array(plan.runBytes), at: 0 };
+  writeVarint(writer, position);
+  for (let i = 0; i < plan.firsts.length; i++) {
+    writeVarint(writer, plan.gaps[i]!); // not-done run
+    writeVarint(writer, plan.lasts[i]! - plan.firsts[i]! + 1); // done run
   }
-  return out;
+  return writer.bytes;
 }
 
-function decodeRuns(reader: Reader, position: number): number[] {
-  const done: number[] = [];
+function bitsetPayload(position: number, plan: Plan): Uint8Array {
+  const writer = { bytes: new Uint8Array(plan.bitBytes), at: 0 };
+  writeVarint(writer, position);
+  writeVarint(writer, plan.lasts[plan.lasts.length - 1]! - position + 1);
+  const bits = writer.bytes.subarray(writer.at);
+  for (let i = 0; i < plan.firsts.length; i++) setBits(bits, plan.firsts[i]! - position, plan.lasts[i]! - position);
+  return writer.bytes;
+}
+
+/** Sets bits `from..to` (both included): whole bytes at once in the middle. */
+function setBits(bits: Uint8Array, from: number, to: number): void {
+  let bit = from;
+  while (bit <= to && (bit & 7) !== 0) bits[bit >>> 3]! |= 1 << (bit++ & 7);
+  while (bit + 7 <= to) {
+    bits[bit >>> 3] = 0xff;
+    bit += 8;
+  }
+  while (bit <= to) bits[bit >>> 3]! |= 1 << (bit++ & 7);
+}
+
+/** Collects decoded ranges, clipped to `[low, high]` and merged when adjacent, in ascending order. */
+class RangeCollector {
+  readonly ranges: [number, number][] = [];
+  readonly #low: number;
+  readonly #high: number;
+
+  constructor(low: number, high: number) {
+    this.#low = low;
+    this.#high = high;
+  }
+
+  add(rawFirst: number, rawLast: number): void {
+    const first = Math.max(rawFirst, this.#low);
+    const last = Math.min(rawLast, this.#high);
+    if (first > last) return;
+    const previous = this.ranges[this.ranges.length - 1];
+    if (previous !== undefined && first <= previous[1] + 1) previous[1] = Math.max(previous[1], last);
+    else this.ranges.push([first, last]);
+  }
+}
+
+/** O(payload bytes): each run costs at least two bytes, whatever length it claims. */
+function readRuns(reader: Reader, position: number, out: RangeCollector): void {
   let cursor = position;
   while (reader.at < reader.bytes.length) {
     cursor += readVarint(reader);
     const length = readVarint(reader);
-    for (let k = 0; k < length; k++) done.push(cursor + k);
+    // Clipped, so a huge run costs nothing; past the span, reading goes on only to reject a truncated map.
+    out.add(cursor, cursor + length - 1);
     cursor += length;
   }
-  return done;
 }
 
-function decodeBits(reader: Reader, position: number): number[] {
+/** O(payload bytes): the bit count is checked against the bytes present before any bit is read. */
+function readBits(reader: Reader, position: number, maxSpan: number, out: RangeCollector): void {
   const bitCount = readVarint(reader);
-  const done: number[] = [];
-  for (let bit = 0; bit < bitCount; bit++) {
-    const byte = reader.bytes[reader.at + (bit >>> 3)];
-    if (byte === undefined) throw new RangeError("truncated offset map");
-    if (byte & (1 << (bit & 7))) done.push(position + bit);
+  if (Math.ceil(bitCount / 8) > reader.bytes.length - reader.at) throw new RangeError("truncated offset map");
+  const end = Math.min(bitCount, maxSpan);
+  let runStart = -1;
+  for (let bit = 0; bit < end; bit++) {
+    const set = (reader.bytes[reader.at + (bit >>> 3)]! & (1 << (bit & 7))) !== 0;
+    if (set && runStart < 0) runStart = bit;
+    if (!set && runStart >= 0) {
+      out.add(position + runStart, position + bit - 1);
+      runStart = -1;
+    }
   }
-  return done;
+  if (runStart >= 0) out.add(position + runStart, position + end - 1);
 }
 
 interface Reader {
@@ -131,13 +235,20 @@ interface Reader {
   at: number;
 }
 
+/** Bytes of `value` as an unsigned LEB128 varint. */
+function varintLength(value: number): number {
+  let length = 1;
+  for (let limit = 0x80; value >= limit; limit *= 0x80) length++;
+  return length;
+}
+
 /** Unsigned LEB128 with arithmetic, not bit operators: offsets exceed 32 bits. */
-function writeVarint(out: number[], value: number): void {
+function writeVarint(writer: Reader, value: number): void {
   while (value >= 0x80) {
-    out.push((value % 0x80) | 0x80);
+    writer.bytes[writer.at++] = (value % 0x80) | 0x80;
     value = Math.floor(value / 0x80);
   }
-  out.push(value);
+  writer.bytes[writer.at++] = value;
 }
 
 function readVarint(reader: Reader): number {

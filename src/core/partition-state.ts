@@ -1,6 +1,7 @@
 import type { PartitionOffset } from "../adapters/adapter.ts";
+import type { Attempt } from "./attempt.ts";
 import type { ConsumerMessage } from "./message.ts";
-import type { PartitionMetrics } from "./metrics.ts";
+import type { PartitionMetrics, PartitionPauseReason } from "./metrics.ts";
 import { encodeOffsetMap } from "./offset-map.ts";
 import { OffsetTracker } from "./offset-tracker.ts";
 import { PartitionScheduler } from "./ordering.ts";
@@ -16,10 +17,10 @@ export interface WorkItem {
   readonly partition: PartitionState;
   /** Attempts started so far. */
   attempt: number;
-  /** `performance.now()` when the message was accepted. */
+  /** `Clock.now()` when the message was accepted. */
   readonly fetchedAt: number;
-  /** The attempt running now, if any; replaced or cleared when it settles or is abandoned. */
-  running?: { readonly startedAt: number } | undefined;
+  /** The attempt running now, if any. At most one runs per message, aborted or not. */
+  running?: Attempt | undefined;
 }
 
 /** A commit ready to send for one partition, and what to record once the broker has it. */
@@ -33,6 +34,8 @@ export interface PreparedCommit {
 const MAP_THROTTLE_AT = 0.9;
 /** Offset-map size below which it starts new work again. */
 const MAP_RESUME_AT = 0.5;
+/** A partition paused for its window fetches again below this share of the window limit. */
+const WINDOW_RESUME_AT = 0.8;
 
 /**
  * Everything the control plane knows about one owned partition during one assignment epoch. A
@@ -44,8 +47,8 @@ export class PartitionState {
   readonly partition: number;
   readonly tracker: OffsetTracker;
   readonly scheduler: PartitionScheduler<WorkItem> = new PartitionScheduler<WorkItem>();
-  /** Aborted when the partition is revoked or the consumer shuts down. */
-  readonly abort: AbortController = new AbortController();
+  /** The adapter announced it (`assigned`): the tracker was seeded with its start offset. */
+  assigned = false;
   /** `revoking`: no new work starts, running work may finish; `revoked`: completions are ignored. */
   phase: "active" | "revoking" | "revoked" = "active";
   /** Attempts running now. */
@@ -69,6 +72,10 @@ export class PartitionState {
   metadataBytes = 0;
   /** Set when the offset map nears `maxCommitMetadataBytes`: only the blocking offset may start. */
   mapFull = false;
+  /** Set while the uncommitted window is at its limit: the partition is not fetched. */
+  windowFull = false;
+  /** Its previous ownership by this consumer still drains: no work starts until it ended. */
+  waitingForDrain = false;
   /** Whether the partition sits in the control plane's ready rotation. */
   inReadyRotation = false;
 
@@ -86,14 +93,24 @@ export class PartitionState {
       (position !== this.committedPosition || this.tracker.version !== this.committedVersion);
   }
 
+  /**
+   * Whether the window of fetched, uncommitted offsets crossed `limit` (the partition stops being
+   * fetched) or fell back below 80% of it (it is fetched again). `undefined` when nothing changed.
+   */
+  windowCrossed(limit: number): boolean | undefined {
+    const size = this.tracker.windowSize;
+    if (!this.windowFull && size >= limit) return (this.windowFull = true);
+    if (this.windowFull && size < limit * WINDOW_RESUME_AT) return (this.windowFull = false);
+    return undefined;
+  }
+
   /** Builds the commit (position and offset map) and updates the map-size pressure. */
   prepareCommit(maxMetadataBytes: number): PreparedCommit | undefined {
     const position = this.tracker.commitPosition;
     if (position === undefined || !this.commitPending) return undefined;
-    const done = this.tracker.doneAboveCommit();
-    const { metadata, encodedCount } = encodeOffsetMap(position, done, maxMetadataBytes);
+    const { metadata, complete } = encodeOffsetMap(position, this.tracker.doneRanges(), maxMetadataBytes);
     this.metadataBytes = metadata.length;
-    if (encodedCount < done.length || metadata.length > maxMetadataBytes * MAP_THROTTLE_AT) this.mapFull = true;
+    if (!complete || metadata.length > maxMetadataBytes * MAP_THROTTLE_AT) this.mapFull = true;
     else if (metadata.length < maxMetadataBytes * MAP_RESUME_AT) this.mapFull = false;
     return {
       offset: { topic: this.topic, partition: this.partition, offset: BigInt(position), metadata },
@@ -105,6 +122,13 @@ export class PartitionState {
   acknowledge(commit: PreparedCommit): void {
     this.committedPosition = commit.position;
     this.committedVersion = commit.version;
+  }
+
+  /** Why the partition is held back: its offset map first (it stops work), then its window (fetching). */
+  get pauseReason(): PartitionPauseReason {
+    if (this.mapFull) return "commitMetadataFull";
+    if (this.windowFull) return "maxUncommittedOffsets";
+    return null;
   }
 
   metrics(): PartitionMetrics {
@@ -125,7 +149,8 @@ export class PartitionState {
       committedOffset: this.committedPosition === undefined ? null : BigInt(this.committedPosition),
       lastFetchedOffset: lastFetched === undefined ? null : BigInt(lastFetched),
       commitMetadataBytes: this.metadataBytes,
-      pauseReason: this.mapFull ? "commitMetadataFull" : null,
+      uncommittedOffsets: tracker.windowSize,
+      pauseReason: this.pauseReason,
     };
   }
 }

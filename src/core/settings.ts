@@ -1,3 +1,4 @@
+import type { Clock } from "./clock.ts";
 import type { DeadLetterSettings } from "./dead-letter.ts";
 import type { Ordering } from "./ordering.ts";
 import type { RetryPolicy } from "./retry-policy.ts";
@@ -24,6 +25,8 @@ export interface ControlPlaneSettings {
   readonly ordering: Ordering;
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
+  /** Per partition: fetched offsets not yet passed by the commit position before it stops being fetched. */
+  readonly maxUncommittedOffsets: number;
   readonly retry: RetryPolicy;
   readonly failurePolicy: FailurePolicy;
   /** Required when `failurePolicy` is `deadLetter`. */
@@ -38,5 +41,6 @@ export interface ControlPlaneSettings {
   /** A blocking offset held longer than this is reported as a stall. */
   readonly stallThresholdMs: number;
   readonly logger: Logger;
-  readonly now?: () => number;
+  /** Time and timers (the simulation passes a virtual clock). */
+  readonly clock: Clock;
 }

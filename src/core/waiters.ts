@@ -1,6 +1,13 @@
+import type { Clock } from "./clock.ts";
+
 /** Promises that resolve when a condition holds (checked on demand) or a timeout passes. */
 export class Waiters {
+  readonly #clock: Clock;
   #waiters: { condition: () => boolean; resolve: () => void }[] = [];
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   /** Resolves once `condition` holds at a `check()`, or after `timeoutMs`. */
   until(condition: () => boolean, timeoutMs: number): Promise<void> {
@@ -9,12 +16,12 @@ export class Waiters {
       const waiter = {
         condition,
         resolve: () => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           this.#waiters = this.#waiters.filter((other) => other !== waiter);
           resolve();
         },
       };
-      const timer = setTimeout(waiter.resolve, timeoutMs);
+      const timer = this.#clock.setTimeout(waiter.resolve, timeoutMs);
       this.#waiters.push(waiter);
     });
   }

@@ -1,42 +1,86 @@
-import type { ConsumerMessage, HandlerContext, MessageHandler } from "../core/message.ts";
+import type { Attempt } from "../core/attempt.ts";
+import { type Clock, systemClock, type Timer } from "../core/clock.ts";
+import type { ConsumerMessage, MessageHandler } from "../core/message.ts";
 import type { ExecutionEngine } from "./engine.ts";
 import { HandlerTimeoutError } from "./handler-timeout-error.ts";
 
 const DONE: Promise<void> = Promise.resolve();
 
-/** Runs handlers on the event loop, at most `concurrency` at a time. For I/O-bound handlers. */
+/** Options of {@linkcode AsyncEngine}. */
+export interface AsyncEngineSettings {
+  /** Handlers running at once. */
+  readonly concurrency: number;
+  /** Per attempt: the attempt's signal aborts after this long. */
+  readonly handlerTimeoutMs?: number | undefined;
+  readonly clock?: Clock | undefined;
+}
+
+/**
+ * Runs handlers on the event loop, at most `concurrency` at a time. For I/O-bound handlers.
+ *
+ * A function cannot be stopped: on `handlerTimeoutMs` the attempt's signal aborts and the attempt
+ * counts as failed once the handler returns; a handler that ignores its signal keeps its slot (and
+ * its key) until it returns. The worker engine can terminate a stuck handler's thread instead.
+ */
 export class AsyncEngine implements ExecutionEngine {
   readonly #handler: MessageHandler;
   readonly #concurrency: number;
   readonly #timeoutMs: number | undefined;
+  readonly #clock: Clock;
+  /** Timeout timers of running attempts: close() clears those of handlers that never return. */
+  readonly #timers = new Set<Timer>();
   #running = 0;
 
-  constructor(handler: MessageHandler, options: { concurrency: number; handlerTimeoutMs?: number }) {
+  constructor(handler: MessageHandler, settings: AsyncEngineSettings) {
     this.#handler = handler;
-    this.#concurrency = options.concurrency;
-    this.#timeoutMs = options.handlerTimeoutMs;
+    this.#concurrency = settings.concurrency;
+    this.#timeoutMs = settings.handlerTimeoutMs;
+    this.#clock = settings.clock ?? systemClock;
   }
 
   get idleSlots(): number {
     return this.#concurrency - this.#running;
   }
 
+  start(): Promise<void> {
+    return DONE;
+  }
+
   /** Not `async`: a synchronous handler costs no extra promise, an async one a single `then`. */
-  execute(message: ConsumerMessage, context: HandlerContext): Promise<void> {
-    if (this.#timeoutMs !== undefined) return this.#executeWithTimeout(message, context, this.#timeoutMs);
+  execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
+    const timeoutMs = this.#timeoutMs;
     this.#running++;
-    let result: Promise<void> | void;
+    let result: unknown;
     try {
-      result = this.#handler(message, context);
+      result = this.#handler(message, attempt);
     } catch (error) {
       this.#running--;
       return Promise.reject(error);
     }
-    if (result === undefined || typeof (result as Promise<void>).then !== "function") {
-      this.#running--;
-      return DONE;
+    if (timeoutMs === undefined) {
+      if (result === undefined || result === null) {
+        this.#running--;
+        return DONE;
+      }
+      // Native promises settle through one `then`; anything else (a thenable whose `then` throws,
+      // or never calls back) is adopted by Promise.resolve, which cannot throw here.
+      const pending = result instanceof Promise ? result : Promise.resolve(result);
+      return pending.then(this.#settled, this.#rejected);
     }
-    return result.then(this.#settled, this.#rejected);
+    const timer = this.#clock.setTimeout(() => {
+      this.#timers.delete(timer);
+      attempt.abort(new HandlerTimeoutError(timeoutMs));
+    }, timeoutMs);
+    this.#timers.add(timer);
+    const settle = () => {
+      this.#clock.clearTimeout(timer);
+      this.#timers.delete(timer);
+      this.#running--;
+    };
+    return Promise.resolve(result).then(settle, (error: unknown) => {
+      settle();
+      throw error;
+    });
   }
 
   readonly #settled = (): void => {
@@ -48,28 +92,9 @@ export class AsyncEngine implements ExecutionEngine {
     throw error;
   };
 
-  /**
-   * A function cannot be killed: on timeout the attempt's signal aborts, and the attempt counts as
-   * failed once the handler returns (handlers should honour `signal`).
-   */
-  async #executeWithTimeout(message: ConsumerMessage, context: HandlerContext, timeoutMs: number): Promise<void> {
-    this.#running++;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new HandlerTimeoutError(timeoutMs)), timeoutMs);
-    const signal = AbortSignal.any([context.signal, timeout.signal]);
-    try {
-      await this.#handler(message, { attempt: context.attempt, signal });
-    } catch (error) {
-      // A handler that gave up because of the timeout failed because of the timeout.
-      throw timeout.signal.aborted ? timeout.signal.reason : error;
-    } finally {
-      clearTimeout(timer);
-      this.#running--;
-    }
-    if (timeout.signal.aborted) throw timeout.signal.reason;
-  }
-
   close(): Promise<void> {
+    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
+    this.#timers.clear();
     return DONE;
   }
 }

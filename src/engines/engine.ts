@@ -1,4 +1,6 @@
-import type { ConsumerMessage, HandlerContext } from "../core/message.ts";
+import type { Attempt } from "../core/attempt.ts";
+import type { ConsumerMessage } from "../core/message.ts";
+import type { EngineFailedError } from "../core/errors.ts";
 
 /**
  * Runs handler attempts. The control plane decides what runs and when; an engine only decides
@@ -7,8 +9,18 @@ import type { ConsumerMessage, HandlerContext } from "../core/message.ts";
 export interface ExecutionEngine {
   /** How many more attempts the engine can start right now. */
   readonly idleSlots: number;
-  /** Runs one attempt; rejects with the handler's error. */
-  execute(message: ConsumerMessage, context: HandlerContext): Promise<void>;
+  /**
+   * Gets ready to run handlers (e.g. the worker engine starts its pool and waits for a worker
+   * to load the module). Rejects with {@linkcode EngineFailedError} when it cannot.
+   */
+  start(): Promise<void>;
+  /**
+   * Runs one attempt; `attempt` is the handler's context. Rejects with the handler's error, or
+   * with {@linkcode EngineFailedError} when the engine itself cannot run handlers any more: that
+   * is the consumer's failure, not the message's, and does not count as an attempt. Never throws
+   * synchronously.
+   */
+  execute(message: ConsumerMessage, attempt: Attempt): Promise<void>;
   /** Releases the engine's resources once no attempt is running. */
   close(): Promise<void>;
 }

@@ -1,6 +1,21 @@
-import { consumerGauge, counter, type Family, histogram, infoGauge, partitionGauge } from "./family-types.ts";
+import {
+  consumerGauge,
+  counter,
+  type Family,
+  histogram,
+  infoGauge,
+  partitionGauge,
+  partitionInfoGauge,
+} from "./family-types.ts";
 
-export type { ConsumerFamily, Family, HistogramFamily, InfoFamily, PartitionFamily } from "./family-types.ts";
+export type {
+  ConsumerFamily,
+  Family,
+  HistogramFamily,
+  InfoFamily,
+  PartitionFamily,
+  PartitionInfoFamily,
+} from "./family-types.ts";
 
 /**
  * Every exported family, in output order. Names are binding: the operations guide names
@@ -116,8 +131,19 @@ export const FAMILIES: readonly Family[] = [
     (p) => p.commitMetadataBytes,
   ),
   partitionGauge(
+    "pyrallel_partition_uncommitted_offsets",
+    "Fetched offsets not yet passed by the commit position: the uncommitted window, bounded by maxUncommittedOffsets.",
+    (p) => p.uncommittedOffsets,
+  ),
+  partitionGauge(
     "pyrallel_partition_paused",
-    "1 while the partition starts no new work because its offset map nears maxCommitMetadataBytes, else 0.",
+    "1 while the partition is held back (offset map near maxCommitMetadataBytes, or window at maxUncommittedOffsets), else 0.",
     (p) => (p.pauseReason === null ? 0 : 1),
+  ),
+  partitionInfoGauge(
+    "pyrallel_partition_pause_reason_info",
+    "1 with label reason (commitMetadataFull, maxUncommittedOffsets) while the partition is held back; no series otherwise.",
+    "reason",
+    (p) => p.pauseReason,
   ),
 ];

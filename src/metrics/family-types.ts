@@ -32,6 +32,16 @@ export interface InfoFamily {
   readonly value: (metrics: ConsumerMetrics) => string | null;
 }
 
+/** An info-style gauge per owned partition: value 1 with the state in label `label`, no series while `null`. */
+export interface PartitionInfoFamily {
+  readonly scope: "partitionInfo";
+  readonly name: string;
+  readonly type: "gauge";
+  readonly help: string;
+  readonly label: string;
+  readonly value: (partition: PartitionMetrics) => string | null;
+}
+
 /** A histogram per consumer: `_bucket{le=...}` (cumulative, ending at `+Inf`), `_sum`, `_count`. */
 export interface HistogramFamily {
   readonly scope: "histogram";
@@ -42,7 +52,7 @@ export interface HistogramFamily {
 }
 
 /** One Prometheus metric family: name, type, help and how to read it from a snapshot. */
-export type Family = ConsumerFamily | PartitionFamily | InfoFamily | HistogramFamily;
+export type Family = ConsumerFamily | PartitionFamily | InfoFamily | PartitionInfoFamily | HistogramFamily;
 
 /** A gauge with one series per consumer. */
 export const consumerGauge = (name: string, help: string, value: ConsumerFamily["value"]): ConsumerFamily => ({
@@ -80,6 +90,14 @@ export const infoGauge = (name: string, help: string, label: string, value: Info
   label,
   value,
 });
+
+/** A partition info gauge: value 1 with the state in label `label`, no series while the state is `null`. */
+export const partitionInfoGauge = (
+  name: string,
+  help: string,
+  label: string,
+  value: PartitionInfoFamily["value"],
+): PartitionInfoFamily => ({ scope: "partitionInfo", name, type: "gauge", help, label, value });
 
 /** A latency histogram with one set of series per consumer. */
 export const histogram = (name: string, help: string, value: HistogramFamily["value"]): HistogramFamily => ({

@@ -52,6 +52,14 @@ export function familySamples(family: Family, snapshots: readonly Snapshot[]): s
           lines.push(sampleLine(family.name, labels, value));
         }
         break;
+      case "partitionInfo":
+        for (const p of metrics.partitions) {
+          const state = family.value(p);
+          if (state === null) continue;
+          const labels: LabelPairs = [...consumer, ["topic", p.topic], ["partition", String(p.partition)], [family.label, state]];
+          lines.push(sampleLine(family.name, labels, 1));
+        }
+        break;
     }
   }
   return lines;

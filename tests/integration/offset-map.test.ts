@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type ConsumerMessage, createParallelConsumer, type HandlerContext, type Ordering } from "../../mod.ts";
-import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import { doneOffsets } from "../support/offset-map.ts";
 import {
   BROKERS,
   committedOffsets,
@@ -119,10 +119,10 @@ for (const ordering of ["key", "unordered"] as const) {
     await waitForAsync("the offset map of every completion to be committed", async () => {
       committed = (await committedWithMetadata(groupId, topic, 1))[0]!;
       return committed.offset === BigInt(FIRST_SLOW) &&
-        decodeOffsetMap(committed.metadata, FIRST_SLOW).length === expectedMap.length;
+        doneOffsets(committed.metadata, FIRST_SLOW).length === expectedMap.length;
     }, 10_000);
     assert.ok(committed.metadata?.startsWith("pc1"), `metadata ${committed.metadata} is an offset map`);
-    assert.deepEqual(decodeOffsetMap(committed.metadata, FIRST_SLOW), expectedMap);
+    assert.deepEqual(doneOffsets(committed.metadata, FIRST_SLOW), expectedMap);
 
     const metrics = first.getMetrics();
     const partition = metrics.partitions[0]!;
@@ -147,7 +147,7 @@ for (const ordering of ["key", "unordered"] as const) {
     assert.ok(closeMs >= 250 && closeMs < 5000, `close() took ${closeMs.toFixed(0)} ms (drainTimeoutMs 300)`);
     const [afterClose] = await committedWithMetadata(groupId, topic, 1);
     assert.equal(afterClose!.offset, BigInt(FIRST_SLOW));
-    assert.deepEqual(decodeOffsetMap(afterClose!.metadata, FIRST_SLOW), expectedMap);
+    assert.deepEqual(doneOffsets(afterClose!.metadata, FIRST_SLOW), expectedMap);
 
     // The next member of the group runs exactly the unfinished offsets, each once.
     const again = await drainWithNewMember(topic, groupId, ordering);
@@ -202,7 +202,7 @@ test("offset map: a consumer process killed with SIGKILL; the next member runs o
   const [committed] = await committedWithMetadata(groupId, topic, 1);
   assert.equal(committed!.offset, BigInt(FIRST_SLOW));
   assert.ok(committed!.metadata?.startsWith("pc1"), `metadata ${committed!.metadata} is an offset map`);
-  const map = decodeOffsetMap(committed!.metadata, FIRST_SLOW);
+  const map = doneOffsets(committed!.metadata, FIRST_SLOW);
   assert.ok(map.length > 0, "the last commit carries an offset map");
   // A commit never covers work that did not complete.
   const covered = [...range(0, FIRST_SLOW), ...map];

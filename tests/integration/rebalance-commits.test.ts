@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type ConsumerMessage, createParallelConsumer } from "../../mod.ts";
-import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import { doneOffsets } from "../support/offset-map.ts";
 import {
   BROKERS,
   committedOffsets,
@@ -76,7 +76,7 @@ test("a revoked partition's late final commit does not move the new owner's comm
     },
   });
   const log: string[] = [];
-  const committedNow = async () => (await committedWithMetadata(groupId, topic, PARTITIONS)).map(({ offset, metadata }) => ({ offset, map: decodeOffsetMap(metadata, Number(offset)) }));
+  const committedNow = async () => (await committedWithMetadata(groupId, topic, PARTITIONS)).map(({ offset, metadata }) => ({ offset, map: doneOffsets(metadata, Number(offset)) }));
 
   try {
     await a.start();

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type ConsumerMessage, createParallelConsumer, type HandlerContext } from "../../mod.ts";
-import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import { doneOffsets } from "../support/offset-map.ts";
 import {
   BROKERS,
   committedOffsets,
@@ -52,7 +52,7 @@ test("a partition given back to the same member ignores the completion of its ol
   });
   const committedAt = async (partition: number) => {
     const committed = (await committedWithMetadata(groupId, topic, PARTITIONS))[partition]!;
-    return { offset: committed.offset, map: decodeOffsetMap(committed.metadata, Number(committed.offset)) };
+    return { offset: committed.offset, map: doneOffsets(committed.metadata, Number(committed.offset)) };
   };
 
   // A: the first run of HANGING on each partition ignores its abort signal until `zombie` opens;

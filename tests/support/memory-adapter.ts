@@ -5,6 +5,7 @@ import type {
   AssignedPartition,
   KafkaAdapter,
   OutgoingRecord,
+  PartitionError,
   PartitionOffset,
   PartitionPosition,
 } from "../../src/adapters/adapter.ts";
@@ -29,6 +30,8 @@ export class MemoryAdapter implements KafkaAdapter {
   listener: AdapterListener | undefined;
   paused = false;
   pauses = 0;
+  /** Partitions paused one by one ("topic:partition"). */
+  readonly pausedPartitions: Set<string> = new Set();
   closed = false;
   /** Every commit request, in order. */
   readonly commits: PartitionOffset[][] = [];
@@ -46,27 +49,42 @@ export class MemoryAdapter implements KafkaAdapter {
     return Promise.resolve();
   }
 
-  pause(): void {
+  pause(partitions?: readonly TopicPartition[]): void {
+    if (partitions) {
+      for (const { topic, partition } of partitions) this.pausedPartitions.add(`${topic}:${partition}`);
+      return;
+    }
     this.paused = true;
     this.pauses++;
   }
 
-  resume(): void {
+  resume(partitions?: readonly TopicPartition[]): void {
+    if (partitions) {
+      for (const { topic, partition } of partitions) this.pausedPartitions.delete(`${topic}:${partition}`);
+      return;
+    }
     this.paused = false;
   }
 
-  commit(offsets: readonly PartitionOffset[]): Promise<void> {
+  /** Partitions ("topic:partition") whose commits the broker refuses, one partition at a time. */
+  readonly refusePartitions: Set<string> = new Set();
+
+  commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]> {
     if (this.failNextCommits > 0) {
       this.failNextCommits--;
       return Promise.reject(new Error("REBALANCE_IN_PROGRESS (simulated)"));
     }
-    this.onCommit?.(offsets);
-    this.commits.push([...offsets]);
-    for (const { topic, partition, offset, metadata } of offsets) {
+    const refused = offsets.filter(({ topic, partition }) => this.refusePartitions.has(`${topic}:${partition}`));
+    const accepted = offsets.filter((offset) => !refused.includes(offset));
+    this.onCommit?.(accepted);
+    this.commits.push([...accepted]);
+    for (const { topic, partition, offset, metadata } of accepted) {
       this.committed.set(`${topic}:${partition}`, offset);
       this.committedMetadata.set(`${topic}:${partition}`, metadata);
     }
-    return Promise.resolve();
+    return Promise.resolve(
+      refused.map(({ topic, partition }) => ({ topic, partition, error: new Error("UNKNOWN_TOPIC_OR_PARTITION (simulated)") })),
+    );
   }
 
   /** What `fetchPositions` reports; tests set it. */
@@ -82,6 +100,10 @@ export class MemoryAdapter implements KafkaAdapter {
   failNextPublishes = 0;
 
   publish(records: readonly OutgoingRecord[]): Promise<void> {
+    if (this.closed) {
+      this.publishedAfterClose++;
+      return Promise.reject(new Error("the adapter is closed"));
+    }
     if (this.failNextPublishes > 0) {
       this.failNextPublishes--;
       return Promise.reject(new Error("NOT_ENOUGH_REPLICAS (simulated)"));
@@ -95,13 +117,23 @@ export class MemoryAdapter implements KafkaAdapter {
     return Promise.resolve();
   }
 
-  /** Assigns partitions as a group join would, with what the group committed (if anything). */
+  /** Publishes attempted after close() (a consumer must make none). */
+  publishedAfterClose = 0;
+
+  /**
+   * Assigns partitions as a group join would, with what the group committed (if anything); without
+   * a committed offset fetching starts at `startOffset` (default 0).
+   */
   assign(...partitions: (TopicPartition & Partial<AssignedPartition>)[]): void {
-    this.listener!.assigned(partitions.map((p) => ({
-      committedOffset: this.committed.get(`${p.topic}:${p.partition}`) ?? null,
-      committedMetadata: this.committedMetadata.get(`${p.topic}:${p.partition}`) ?? null,
-      ...p,
-    })));
+    this.listener!.assigned(partitions.map((p) => {
+      const committedOffset = p.committedOffset !== undefined ? p.committedOffset : this.committed.get(`${p.topic}:${p.partition}`) ?? null;
+      return {
+        committedMetadata: this.committedMetadata.get(`${p.topic}:${p.partition}`) ?? null,
+        ...p,
+        committedOffset,
+        startOffset: p.startOffset ?? committedOffset ?? 0n,
+      };
+    }));
   }
 
   revoke(...partitions: TopicPartition[]): void {

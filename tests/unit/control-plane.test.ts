@@ -9,7 +9,7 @@ import {
   type Ordering,
   type ParallelConsumerOptions,
 } from "../../mod.ts";
-import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import { doneOffsets } from "../support/offset-map.ts";
 import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
 
 const decoder = new TextDecoder();
@@ -286,7 +286,7 @@ describe("control plane", () => {
     adapter.listener!.rebalancing();
     assert.equal(adapter.commits.length, 1, "sent synchronously, before the member rejoins");
     assert.equal(adapter.committed.get("t:0"), 1n);
-    assert.deepEqual(decodeOffsetMap(adapter.committedMetadata.get("t:0"), 1), [2]);
+    assert.deepEqual(doneOffsets(adapter.committedMetadata.get("t:0"), 1), [2]);
     gate.calls[1]!.finish();
     await consumer.close();
   });
@@ -491,5 +491,151 @@ describe("control plane", () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  // Defect 7: a thenable that throws in then(), or never calls back, threw out of the pump.
+  test("handlers may return any thenable: a throwing then() fails the attempt, a silent one keeps it running", async () => {
+    const throwing = { then: () => { throw new Error("then() threw"); } };
+    const silent = { then: () => undefined };
+    const resolving = { then: (resolve: () => void) => resolve() };
+    const ran: number[] = [];
+    const { adapter, consumer } = setup({
+      ordering: "unordered",
+      failurePolicy: "skip",
+      drainTimeoutMs: 10,
+      handler: ((m: ConsumerMessage) => {
+        ran.push(Number(m.offset));
+        return [throwing, silent, resolving, undefined][Number(m.offset) % 4];
+      }) as unknown as ParallelConsumerOptions["handler"],
+    });
+    const errors: Error[] = [];
+    consumer.on("error", (error) => errors.push(error));
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 });
+    adapter.deliver(...[0, 1, 2, 3, 4, 5, 6, 7].map((offset) => message(0, offset, null)));
+    await settle(5);
+    assert.deepEqual(ran, [0, 1, 2, 3, 4, 5, 6, 7], "the rest of the batch ran");
+    assert.equal(consumer.getMetrics().processing, 2, "the two silent thenables keep running");
+    assert.equal(errors.length, 2);
+    assert.match(String((errors[0]!.cause as Error).message), /then\(\) threw/);
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 1n, "offset 1 never finished: nothing at or above it is committed");
+  });
+
+  // Defect 13: close() during start() did not wait for it; start() resolved as if nothing happened.
+  test("close() during start(): start rejects, the adapter ends closed, nothing is consumed", async () => {
+    const adapter = new MemoryAdapter();
+    let release!: () => void;
+    const joined = new Promise<void>((resolve) => (release = resolve));
+    adapter.start = async (listener) => {
+      adapter.listener = listener;
+      await joined;
+    };
+    const consumer = createParallelConsumer({
+      kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+      commitIntervalMs: 5,
+      handler: () => {},
+      adapter,
+    });
+    const started = consumer.start();
+    const closed = consumer.close();
+    release();
+    await assert.rejects(started, /close\(\) was called while start\(\) was in progress/);
+    await closed;
+    assert.equal(adapter.closed, true);
+    await settle(20);
+    assert.equal(adapter.commits.length, 0, "no commit tick runs after close");
+    await assert.rejects(consumer.start(), /already started/);
+  });
+
+  test("close() before start() finished joining, when the join then fails: start rejects with the join error", async () => {
+    const adapter = new MemoryAdapter();
+    let fail!: (error: Error) => void;
+    adapter.start = () => new Promise((_resolve, reject) => (fail = reject));
+    const consumer = createParallelConsumer({
+      kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+      handler: () => {},
+      adapter,
+    });
+    const started = consumer.start();
+    await settle();
+    const closed = consumer.close();
+    fail(new Error("could not join"));
+    await assert.rejects(started, /could not join/);
+    await closed;
+    assert.equal(adapter.closed, true);
+  });
+
+  // Defect 10: done offsets left the in-flight budget, so one stuck offset let the window grow without bound.
+  test("a partition whose uncommitted window reaches maxUncommittedOffsets stops being fetched; others go on", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({
+      ordering: "unordered",
+      maxUncommittedOffsets: 10,
+      handler: (m, context) => (m.offset === 0n && m.partition === 0 ? gate.handler(m, context) : undefined),
+    });
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 }, { topic: "t", partition: 1 });
+    adapter.deliver(...Array.from({ length: 12 }, (_, offset) => message(0, offset, null)));
+    adapter.deliver(...Array.from({ length: 12 }, (_, offset) => message(1, offset, null)));
+    await settle();
+    assert.deepEqual([...adapter.pausedPartitions], ["t:0"]);
+    const metrics = consumer.getMetrics();
+    const held = metrics.partitions.find((p) => p.partition === 0)!;
+    assert.equal(held.pauseReason, "maxUncommittedOffsets");
+    assert.equal(held.uncommittedOffsets, 12);
+    assert.equal(metrics.partitions.find((p) => p.partition === 1)!.pauseReason, null);
+    assert.equal(metrics.isPaused, false, "the consumer as a whole keeps fetching");
+    gate.calls[0]!.finish();
+    await settle();
+    assert.deepEqual([...adapter.pausedPartitions], [], "fetched again once the window shrank");
+    assert.equal(consumer.getMetrics().partitions.find((p) => p.partition === 0)!.pauseReason, null);
+    await consumer.close();
+  });
+
+  // To verify: one shared AbortSignal per partition collected the abort listeners of every attempt.
+  test("every attempt has its own signal, with or without handlerTimeoutMs; closing aborts the running ones", async () => {
+    for (const handlerTimeoutMs of [undefined, 60_000]) {
+      const signals: AbortSignal[] = [];
+      let hold = false;
+      const { adapter, consumer } = setup({
+        drainTimeoutMs: 5,
+        ...(handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs }),
+        handler: (_m, { signal }) => {
+          signals.push(signal);
+          signal.addEventListener("abort", () => {});
+          return hold ? new Promise<void>(() => {}) : undefined;
+        },
+      });
+      await consumer.start();
+      adapter.assign({ topic: "t", partition: 0 });
+      adapter.deliver(...[0, 1, 2].map((offset) => message(0, offset, "k")));
+      await settle();
+      hold = true;
+      adapter.deliver(message(0, 3, "k"));
+      await settle();
+      assert.equal(new Set(signals).size, 4, `distinct signals (handlerTimeoutMs ${handlerTimeoutMs})`);
+      assert.deepEqual(signals.map((signal) => signal.aborted), [false, false, false, false]);
+      await consumer.close();
+      assert.equal(signals[3]!.aborted, true);
+      assert.equal((signals[3]!.reason as Error).name, "ConsumerClosedError");
+      assert.equal(signals[0]!.aborted, false, "finished attempts are not aborted later");
+    }
+  });
+
+  // To verify: one partition refused by the broker failed the whole commit and close().
+  test("a partition the broker refuses does not hold back the others' commits; close names only it", async () => {
+    const { adapter, consumer } = setup({ handler: () => {} });
+    const errors: Error[] = [];
+    consumer.on("error", (error) => errors.push(error));
+    await consumer.start();
+    adapter.assign({ topic: "t", partition: 0 }, { topic: "t", partition: 1 });
+    adapter.deliver(message(0, 0, "a"), message(1, 0, "b"));
+    await settle();
+    adapter.refusePartitions.add("t:1");
+    await assert.rejects(consumer.close(), (error: Error) => /t\[1\]/.test(error.message) && !/t\[0\]/.test(error.message));
+    assert.equal(adapter.committed.get("t:0"), 1n);
+    assert.equal(adapter.committed.has("t:1"), false);
+    assert.ok(errors.every((error) => error.name === "CommitFailedError"));
   });
 });

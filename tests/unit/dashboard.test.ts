@@ -123,6 +123,7 @@ const partition = (index: number, overrides: Partial<PartitionMetrics> = {}): Pa
   committedOffset: 100n,
   lastFetchedOffset: 111n,
   commitMetadataBytes: 120,
+  uncommittedOffsets: 12,
   pauseReason: null,
   ...overrides,
 });

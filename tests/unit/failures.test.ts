@@ -4,7 +4,7 @@ import { createParallelConsumer, type ParallelConsumerOptions } from "../../mod.
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
 import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
 
-const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
+const text = (bytes: Uint8Array | null | undefined) => (bytes == null ? undefined : new TextDecoder().decode(bytes));
 
 function setup(options: Partial<ParallelConsumerOptions> & Pick<ParallelConsumerOptions, "handler">) {
   const adapter = new MemoryAdapter();
@@ -114,12 +114,15 @@ describe("failure handling", () => {
     assert.equal(adapter.committed.get("t:0"), 1n);
   });
 
-  test("maxBlockingMs fails a message that holds the commit; it takes the retry path, then the DLQ", async () => {
+  test("maxBlockingMs aborts a message that holds the commit; it takes the retry path, then the DLQ", async () => {
     const { adapter, consumer } = setup({
       maxBlockingMs: 20,
       commitIntervalMs: 5,
       deadLetter: {},
-      handler: (m) => (m.offset === 0n ? new Promise<void>(() => {}) : undefined),
+      handler: (m, { signal }) =>
+        m.offset === 0n
+          ? new Promise<void>((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
+          : undefined,
     });
     await consumer.start();
     adapter.deliver(message(0, 0, "stuck"), message(0, 1, "fine"));
@@ -129,6 +132,33 @@ describe("failure handling", () => {
     assert.equal(consumer.getMetrics().retriesTotal, 1);
     await consumer.close();
     assert.equal(adapter.committed.get("t:0"), 2n);
+  });
+
+  // Defect 5: the abandoned attempt's signal was not aborted and its retry ran alongside it.
+  test("maxBlockingMs never runs two attempts of one message at once: the retry waits for the aborted one", async () => {
+    const events: string[] = [];
+    let running = 0;
+    let overlapped = false;
+    const { adapter, consumer } = setup({
+      maxBlockingMs: 10,
+      commitIntervalMs: 5,
+      retry: { maxRetries: 1, initialBackoffMs: 0, maxBackoffMs: 0 },
+      handler: async (_m, { attempt, signal }) => {
+        if (++running > 1) overlapped = true;
+        events.push(`start ${attempt}`);
+        // Ignores its signal for a while (as handlers stuck in a call do), then gives up.
+        await new Promise((resolve) => setTimeout(resolve, attempt === 1 ? 60 : 0));
+        events.push(`end ${attempt} aborted=${signal.aborted}`);
+        running--;
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "k"));
+    await settle(150);
+    assert.equal(overlapped, false);
+    assert.deepEqual(events, ["start 1", "end 1 aborted=true", "start 2", "end 2 aborted=false"]);
+    await consumer.close();
+    assert.equal(adapter.committed.get("t:0"), 1n);
   });
 
   test("poison-key isolation: after repeated final failures a key's messages fail without running", async () => {
@@ -169,5 +199,107 @@ describe("failure handling", () => {
     assert.equal(failing.blockingOffset, 0n);
     assert.equal(failing.gapCount, 1, "offset 1 of partition 1 completed beside the failing key");
     await consumer.close();
+  });
+
+  // Defect 3: messages refused because their key was cooling counted as failures and renewed the cooldown.
+  test("a poison-key cooldown ends under steady traffic: refused messages do not renew it", async () => {
+    let healthy = false;
+    const ran: number[] = [];
+    const { adapter, consumer } = setup({
+      failurePolicy: "skip",
+      retry: { maxRetries: 0 },
+      poisonKey: { maxFailures: 1, cooldownMs: 40 },
+      handler: (m) => {
+        ran.push(Number(m.offset));
+        if (!healthy) throw new Error("downstream down");
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "k"));
+    await settle(5);
+    healthy = true; // the downstream recovers at once
+    for (let offset = 1; offset <= 15; offset++) {
+      adapter.deliver(message(0, offset, "k"));
+      await settle(8);
+    }
+    await consumer.close();
+    assert.ok(ran.length > 2, `after the cooldown the key's messages run again (ran ${ran.join(",")})`);
+    assert.equal(adapter.committed.get("t:0"), 16n);
+  });
+
+  test("a message refused during a cooldown is reported as not run, with 0 attempts", async () => {
+    const { adapter, consumer, errors } = setup({
+      deadLetter: {},
+      retry: { maxRetries: 0 },
+      poisonKey: { maxFailures: 1, cooldownMs: 60_000 },
+      handler: () => {
+        throw new Error("bad");
+      },
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "k"), message(0, 1, "k"));
+    await settle(10);
+    await consumer.close();
+    assert.equal(text(adapter.published[1]!.headers.get(DEAD_LETTER_HEADERS.attempts)), "0");
+    assert.match(errors[1]!.message, /was not run: .*cooling down/);
+    assert.doesNotMatch(errors[1]!.message, /failed 0 time/);
+  });
+
+  // Defect 8: String(Object.create(null)) throws; the dead-letter path rejected unhandled.
+  test("anything thrown reaches the dead-letter topic described, even values String() cannot convert", async () => {
+    const thrown: unknown[] = [Object.create(null), undefined, 42, "text", Symbol("s"), { toString: () => { throw new Error("no"); } }];
+    const { adapter, consumer } = setup({
+      deadLetter: {},
+      retry: { maxRetries: 0 },
+      ordering: "unordered",
+      handler: (m) => {
+        throw thrown[Number(m.offset)];
+      },
+    });
+    await consumer.start();
+    adapter.deliver(...thrown.map((_, offset) => message(0, offset, "k")));
+    await settle(10);
+    await consumer.close();
+    assert.equal(adapter.published.length, thrown.length);
+    assert.equal(adapter.committed.get("t:0"), BigInt(thrown.length));
+    const names = adapter.published.map((letter) => text(letter.headers.get(DEAD_LETTER_HEADERS.errorName)));
+    assert.deepEqual(new Set(names), new Set(["NonErrorThrown"]));
+    assert.equal(text(adapter.published[0]!.headers.get(DEAD_LETTER_HEADERS.errorMessage)), "[object Object]");
+  });
+
+  // Defect 12: the dead-letter backoff timer was not tracked: publish() was called on a closed adapter.
+  test("dead-letter retries stop at close(): nothing is published after the adapter closed", async () => {
+    const { adapter, consumer } = setup({
+      deadLetter: {},
+      retry: { maxRetries: 0, initialBackoffMs: 30, maxBackoffMs: 30 },
+      drainTimeoutMs: 10,
+      handler: () => {
+        throw new Error("bad");
+      },
+    });
+    adapter.failNextPublishes = 1_000;
+    await consumer.start();
+    adapter.deliver(message(0, 0, "k"));
+    await settle(5);
+    await consumer.close();
+    const publishesAtClose = adapter.failNextPublishes;
+    await settle(120);
+    assert.equal(adapter.publishedAfterClose, 0);
+    assert.equal(adapter.failNextPublishes, publishesAtClose, "no publish attempt after close()");
+    assert.equal(adapter.committed.has("t:0"), false, "the undelivered dead letter keeps its offset uncommitted");
+  });
+
+  test("poison-key bookkeeping forgets keys that stopped failing", async () => {
+    const { PoisonKeys } = await import("../../src/core/poison-keys.ts");
+    let now = 0;
+    const keys = new PoisonKeys({ maxFailures: 3, cooldownMs: 100 }, () => now);
+    for (let i = 0; i < 1000; i++) keys.recordFailure(`key-${i}`);
+    assert.equal(keys.size, 1000);
+    now = 50;
+    keys.prune();
+    assert.equal(keys.size, 1000, "recent failures are kept");
+    now = 150;
+    keys.prune();
+    assert.equal(keys.size, 0);
   });
 });

@@ -45,6 +45,7 @@ function exposition(): string {
       committedOffset: 5n,
       lastFetchedOffset: 5n,
       commitMetadataBytes: 0,
+      uncommittedOffsets: 1,
       pauseReason: "commitMetadataFull",
     }],
   };

@@ -45,7 +45,7 @@ const snapshot: ConsumerMetrics = {
   handlerSeconds: histogram, fetchToCompletionSeconds: histogram,
   partitions: [{
     topic: "orders", partition: 0, trueLag: 3, gapCount: 1, blockingOffset: 7n, blockingDurationSec: 0.5, queuedCount: 1,
-    inFlight: 2, highestContiguousOffset: 6n, committedOffset: 7n, lastFetchedOffset: 9n, commitMetadataBytes: 8, pauseReason: null,
+    inFlight: 2, highestContiguousOffset: 6n, committedOffset: 7n, lastFetchedOffset: 9n, commitMetadataBytes: 8, uncommittedOffsets: 3, pauseReason: null,
   }],
 };
 

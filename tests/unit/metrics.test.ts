@@ -20,6 +20,7 @@ const partition = (overrides: Partial<PartitionMetrics> = {}): PartitionMetrics 
   committedOffset: 11n,
   lastFetchedOffset: 14n,
   commitMetadataBytes: 37,
+  uncommittedOffsets: 3,
   pauseReason: null,
   ...overrides,
 });
@@ -164,9 +165,14 @@ describe("formatPrometheus", () => {
       "# HELP pyrallel_partition_commit_metadata_bytes Size of the offset map sent with the last commit; limited by maxCommitMetadataBytes.",
       "# TYPE pyrallel_partition_commit_metadata_bytes gauge",
       `pyrallel_partition_commit_metadata_bytes{${p}} 37`,
-      "# HELP pyrallel_partition_paused 1 while the partition starts no new work because its offset map nears maxCommitMetadataBytes, else 0.",
+      "# HELP pyrallel_partition_uncommitted_offsets Fetched offsets not yet passed by the commit position: the uncommitted window, bounded by maxUncommittedOffsets.",
+      "# TYPE pyrallel_partition_uncommitted_offsets gauge",
+      `pyrallel_partition_uncommitted_offsets{${p}} 3`,
+      "# HELP pyrallel_partition_paused 1 while the partition is held back (offset map near maxCommitMetadataBytes, or window at maxUncommittedOffsets), else 0.",
       "# TYPE pyrallel_partition_paused gauge",
       `pyrallel_partition_paused{${p}} 0`,
+      "# HELP pyrallel_partition_pause_reason_info 1 with label reason (commitMetadataFull, maxUncommittedOffsets) while the partition is held back; no series otherwise.",
+      "# TYPE pyrallel_partition_pause_reason_info gauge",
       "",
     ].join("\n");
     assert.equal(formatPrometheus([fake("c1")]), expected);
@@ -188,15 +194,26 @@ describe("formatPrometheus", () => {
     assert.ok(lines(running).includes("# TYPE pyrallel_system_pause_reason_info gauge"));
   });
 
-  test("pyrallel_partition_paused is 1 exactly for partitions with a pause reason", () => {
+  test("pyrallel_partition_paused is 1 exactly for partitions with a pause reason, which the info series names", () => {
     const text = formatPrometheus([
-      fake("c1", snapshot({ partitions: [partition(), partition({ partition: 1, pauseReason: "commitMetadataFull" })] })),
+      fake("c1", snapshot({
+        partitions: [
+          partition(),
+          partition({ partition: 1, pauseReason: "commitMetadataFull" }),
+          partition({ partition: 2, pauseReason: "maxUncommittedOffsets" }),
+        ],
+      })),
     ]);
     assert.deepEqual(series(text, "pyrallel_partition_paused"), [
       'pyrallel_partition_paused{consumer="c1",topic="orders",partition="0"} 0',
       'pyrallel_partition_paused{consumer="c1",topic="orders",partition="1"} 1',
+      'pyrallel_partition_paused{consumer="c1",topic="orders",partition="2"} 1',
     ]);
-    assert.deepEqual(series(text, "pyrallel_partition_commit_metadata_bytes").length, 2);
+    assert.deepEqual(series(text, "pyrallel_partition_pause_reason_info"), [
+      'pyrallel_partition_pause_reason_info{consumer="c1",topic="orders",partition="1",reason="commitMetadataFull"} 1',
+      'pyrallel_partition_pause_reason_info{consumer="c1",topic="orders",partition="2",reason="maxUncommittedOffsets"} 1',
+    ]);
+    assert.deepEqual(series(text, "pyrallel_partition_commit_metadata_bytes").length, 3);
   });
 
   test("histograms of a real Histogram: cumulative buckets ending at +Inf = count, then _sum and _count", () => {
@@ -272,8 +289,8 @@ describe("formatPrometheus", () => {
     const text = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
     const help = lines(text).filter((l) => l.startsWith("# HELP "));
     const type = lines(text).filter((l) => l.startsWith("# TYPE "));
-    assert.equal(help.length, 30);
-    assert.equal(new Set(help).size, 30);
+    assert.equal(help.length, 32);
+    assert.equal(new Set(help).size, 32);
     assert.equal(new Set(type).size, type.length);
     assert.deepEqual(series(text, "pyrallel_system_paused"), [
       'pyrallel_system_paused{consumer="c1"} 0',

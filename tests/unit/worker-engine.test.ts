@@ -1,26 +1,61 @@
 // The worker engine on its own (no broker): pool, batching, transfer, crashes, timeouts, cancel, close.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { Attempt } from "../../src/core/attempt.ts";
+import { EngineFailedError } from "../../src/core/errors.ts";
 import type { ConsumerMessage } from "../../src/core/message.ts";
 import { HandlerTimeoutError } from "../../src/engines/handler-timeout-error.ts";
 import { WorkerCrashedError } from "../../src/engines/worker/errors.ts";
 import { WorkerEngine, type WorkerEngineOptions } from "../../src/engines/worker/worker-engine.ts";
+import { describeMessage } from "../support/workers/describe-message.ts";
 import { shaRounds } from "../support/workers/sha-rounds.ts";
 
 const encoder = new TextEncoder();
 const TEST_WORKER = new URL("../support/workers/test-worker.ts", import.meta.url);
-const never = new AbortController().signal;
+const BROKEN_WORKER = new URL("../support/workers/broken-worker.ts", import.meta.url);
+const GATED_WORKER = new URL("../support/workers/gated-worker.ts", import.meta.url);
 
 /** A message whose worker behaviour is `op` (see tests/support/workers/test-worker.ts). */
 function message(op: string, arg = "", extra: Record<string, string> = {}, value: Uint8Array | null = null): ConsumerMessage {
-  const headers = new Map<string, Uint8Array>([["op", encoder.encode(op)], ["arg", encoder.encode(arg)]]);
+  const headers = new Map<string, Uint8Array | null>([["op", encoder.encode(op)], ["arg", encoder.encode(arg)]]);
   for (const [name, text] of Object.entries(extra)) headers.set(name, encoder.encode(text));
   return { topic: "t", partition: 0, offset: 0n, key: null, value, headers, timestamp: 0 };
 }
 
-function run(engine: WorkerEngine, m: ConsumerMessage, attempt = 1, signal = never): Promise<void> {
-  return engine.execute(m, { signal, attempt });
+function run(engine: WorkerEngine, m: ConsumerMessage, attempt: number | Attempt = 1): Promise<void> {
+  return engine.execute(m, typeof attempt === "number" ? new Attempt(attempt, 0) : attempt);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects when `promise` has not settled within `ms` (a hang fails the test instead of stalling it). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once `condition()` holds (polled); rejects after `ms`. */
+async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not after ${ms} ms`);
+    await sleep(10);
+  }
+}
+
+/** Whether `promise` is still pending after the current macrotask queue drained. */
+async function isPending(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  promise.then(() => (settled = true), () => (settled = true));
+  await sleep(0);
+  return !settled;
 }
 
 /** Runs `body` with an engine that is always closed afterwards. */
@@ -39,6 +74,24 @@ const isCrash = (pattern?: RegExp) => (error: unknown): boolean => {
   if (pattern) assert.match(error.message, pattern);
   return true;
 };
+
+const isEngineFailure = (pattern?: RegExp) => (error: unknown): boolean => {
+  assert.ok(error instanceof EngineFailedError, `expected EngineFailedError, got ${String(error)}`);
+  if (pattern) assert.match(error.message, pattern);
+  return true;
+};
+
+/** A fresh start gate (see tests/support/workers/start-gate.ts): GATED_WORKER loads `loads` times. */
+function withStartGate(loads: number, body: () => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "pyrallel-start-gate-"));
+  process.env.PYRALLEL_START_GATE = join(dir, "load");
+  process.env.PYRALLEL_START_GATE_LOADS = String(loads);
+  return body().finally(() => {
+    delete process.env.PYRALLEL_START_GATE;
+    delete process.env.PYRALLEL_START_GATE_LOADS;
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
 
 describe("WorkerEngine", () => {
   test("runs CPU-bound handlers across the pool", async () => {
@@ -105,6 +158,65 @@ describe("WorkerEngine", () => {
     });
   });
 
+  test("null and empty keys, values and header values arrive exactly as sent", async () => {
+    await withEngine({ workers: 1 }, async (engine) => {
+      const empty = new Uint8Array(0);
+      const fields: [Uint8Array | null, Uint8Array | null][] = [
+        [null, null],
+        [empty, empty],
+        [null, empty],
+        [empty, null],
+      ];
+      const messages: ConsumerMessage[] = fields.map(([key, value], n) => ({
+        topic: "nulls",
+        partition: n,
+        offset: BigInt(n),
+        key,
+        value,
+        headers: new Map<string, Uint8Array | null>([
+          ["op", encoder.encode("describe")],
+          ["no-value", null],
+          ["empty", empty],
+          ["text", encoder.encode(`h${n}`)],
+          ["also-null", null],
+        ]),
+        timestamp: n,
+      }));
+      // One batch: null spans must not shift the payloads of the messages after them.
+      const outcomes = await Promise.allSettled(messages.map((m) => run(engine, m)));
+      outcomes.forEach((outcome, n) => {
+        assert.equal(outcome.status, "rejected");
+        const error = (outcome as PromiseRejectedResult).reason as Error;
+        assert.equal(error.name, "Described", error.message);
+        assert.deepEqual(JSON.parse(error.message), JSON.parse(describeMessage(messages[n]!)));
+      });
+      assert.equal(engine.stats().crashes, 0);
+    });
+  });
+
+  test("thenables with odd `then`s and undescribable thrown values fail their message, not the worker", async () => {
+    await withEngine({ workers: 1 }, async (engine) => {
+      await run(engine, message("thenable-ok"));
+      await assert.rejects(run(engine, message("thenable-throws")), { name: "RangeError", message: "then threw" });
+      const getterThrew = { name: "RangeError", message: "then getter threw" };
+      await assert.rejects(run(engine, message("thenable-getter-throws")), getterThrew);
+      const nullProto = { name: "NonErrorThrown", message: "[object Object]" };
+      await assert.rejects(run(engine, message("throw-null-proto")), nullProto);
+      await assert.rejects(run(engine, message("thenable-rejects-null-proto")), { name: "NonErrorThrown" });
+      await assert.rejects(run(engine, message("throw-unreadable")), { name: "Error", message: "[object Error]" });
+      // A thenable that never calls back keeps its message running; the worker runs others meanwhile.
+      const attempt = new Attempt(1, 0);
+      const forever = run(engine, message("thenable-never"), attempt);
+      await run(engine, message("ok"));
+      assert.ok(await isPending(forever));
+      assert.equal(engine.stats().crashes, 0);
+      attempt.abort(new Error("given up")); // close() does not wait for it
+      const closed = assert.rejects(forever, isCrash(/closed/));
+      await engine.close();
+      await closed;
+    });
+  });
+
   test("a worker that exits mid-batch is replaced; every message it held fails with WorkerCrashedError", async () => {
     await withEngine({ workers: 1, concurrencyPerWorker: 8 }, async (engine) => {
       const held = [run(engine, message("sleep", "2000")), run(engine, message("exit")), run(engine, message("sleep", "2000"))];
@@ -139,25 +251,76 @@ describe("WorkerEngine", () => {
     });
   });
 
-  test("a module that throws at top level fails its messages and is restarted with a delay", async () => {
-    const engine = new WorkerEngine({ module: new URL("../support/workers/broken-worker.ts", import.meta.url), workers: 1 });
-    await assert.rejects(run(engine, message("ok")), isCrash(/failed to start.*broken worker module/s));
-    await assert.rejects(run(engine, message("ok")), isCrash(/broken worker module/));
-    assert.ok(engine.stats().crashes >= 2);
-    await engine.close(); // clears the pending restart
+  test("start() rejects with EngineFailedError naming the module and the cause when the module throws", async () => {
+    const engine = new WorkerEngine({ module: BROKEN_WORKER, workers: 2 });
+    const started = performance.now();
+    await assert.rejects(engine.start(), isEngineFailure(/broken-worker\.ts.*failed to start.*broken worker module/s));
+    assert.ok(performance.now() - started < 10_000, "no restarts before giving up");
+    // Nothing was attempted: later messages fail the same way, never with WorkerCrashedError.
+    await assert.rejects(run(engine, message("ok")), isEngineFailure(/broken worker module/));
+    await engine.close();
+  });
+
+  test("a message sent before start() waits for the pool; a failed first start fails it", async () => {
+    const engine = new WorkerEngine({ module: BROKEN_WORKER, workers: 1 });
+    const held = run(engine, message("ok"));
+    await assert.rejects(held, isEngineFailure(/broken worker module/));
+    await assert.rejects(engine.start(), isEngineFailure());
+    assert.equal(engine.stats().workersStarted, 1, "not restarted");
+    await engine.close();
+  });
+
+  test("after the pool was ready, failed restarts never fail messages; 5 in a row break the engine", async () => {
+    await withStartGate(1, async () => {
+      await withEngine({ module: GATED_WORKER, workers: 1 }, async (engine) => {
+        await engine.start();
+        await run(engine, message("ok"));
+        // Attempted on a ready worker: a crash fails it (the control plane retries it).
+        await assert.rejects(run(engine, message("exit")), isCrash(/worker 0 crashed/));
+        // From here on every restart of slot 0 fails while loading: these messages never run.
+        const started = performance.now();
+        const held = [run(engine, message("ok")), run(engine, message("ok"))];
+        const brokenSlot = /worker 0 failed to start 5 times in a row.*gated-worker\.ts.*load \d refused/s;
+        for (const attempt of held) await assert.rejects(attempt, isEngineFailure(brokenSlot));
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed >= 1_400, `restart delays 100 + 200 + 400 + 800 ms, broken after ${elapsed} ms`);
+        await assert.rejects(run(engine, message("ok")), isEngineFailure(/5 times in a row/));
+        await assert.rejects(engine.start(), isEngineFailure());
+        assert.deepEqual([engine.stats().workersStarted, engine.stats().crashes], [6, 6]);
+      });
+    });
+  });
+
+  test("a message held by a worker that fails to start moves to a ready worker", async () => {
+    await withStartGate(2, async () => {
+      await withEngine({ module: GATED_WORKER, workers: 2, concurrencyPerWorker: 1 }, async (engine) => {
+        await Promise.all([run(engine, message("ok")), run(engine, message("ok"))]); // both ready
+        await assert.rejects(run(engine, message("exit")), isCrash(/worker 0 crashed/));
+        // Worker 1 is busy for a while, so the next message goes to worker 0's failing replacement
+        // and is moved on each failed start, until worker 1 is free again.
+        const busy = run(engine, message("sleep", "300"));
+        const moved = run(engine, message("ok"));
+        await within(Promise.all([busy, moved]), 5_000, "the moved message");
+        // Slot 0 keeps failing: its 5th failed start in a row breaks the engine.
+        await waitFor(() => engine.stats().crashes === 6, 10_000, "the 5th failed start");
+        await assert.rejects(run(engine, message("ok")), isEngineFailure(/worker 0 failed to start 5 times/));
+      });
+    });
   });
 
   test("handlerTimeoutMs: the slow message fails with HandlerTimeoutError, its worker's others with WorkerCrashedError", async () => {
     await withEngine({ workers: 1, concurrencyPerWorker: 4, handlerTimeoutMs: 300 }, async (engine) => {
       await run(engine, message("ok")); // the worker is up: the next two go out as separate batches
       const started = performance.now();
-      const stuck = run(engine, message("spin", "3000"));
+      const stuckAttempt = new Attempt(1, 0);
+      const stuck = run(engine, message("spin", "3000"), stuckAttempt);
       await new Promise((resolve) => setTimeout(resolve, 50)); // a later batch on the same worker
       const bystander = run(engine, message("sleep", "5000"));
       await assert.rejects(stuck, (error: unknown) => {
         assert.ok(error instanceof HandlerTimeoutError);
         assert.equal(error.name, "HandlerTimeoutError");
         assert.equal(error.timeoutMs, 300);
+        assert.equal(stuckAttempt.reason, error, "the attempt was aborted with the timeout, for the control plane");
         return true;
       });
       await assert.rejects(bystander, isCrash(/exceeded handlerTimeoutMs/));
@@ -168,28 +331,36 @@ describe("WorkerEngine", () => {
     });
   });
 
-  test("aborting the context signal aborts the handler's signal in the worker", async () => {
+  test("aborting the attempt aborts the handler's signal in the worker", async () => {
     await withEngine({}, async (engine) => {
       // Workers up first: the abort must reach a handler that is already running.
+      await engine.start();
       await Promise.all([run(engine, message("ok")), run(engine, message("ok"))]);
-      const controller = new AbortController();
-      const attempt = run(engine, message("wait-abort"), 1, controller.signal);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      controller.abort(new Error("partition revoked"));
-      await assert.rejects(attempt, /aborted: partition revoked/);
+      const revoked = new Attempt(1, 0);
+      const running = run(engine, message("wait-abort"), revoked);
+      assert.ok(revoked.onAbort !== undefined, "the engine set the attempt's abort hook");
+      await sleep(100);
+      revoked.abort(new Error("partition revoked"));
+      await assert.rejects(running, /aborted: partition revoked/);
+      assert.equal(revoked.onAbort, undefined, "cleared once the task settled");
 
       // A handler that reads its signal only after the cancel still sees it aborted.
-      const late = new AbortController();
-      const lateAttempt = run(engine, message("late-signal", "300"), 1, late.signal);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      const late = new Attempt(1, 0);
+      const lateAttempt = run(engine, message("late-signal", "300"), late);
+      await sleep(100);
       late.abort(new Error("revoked early"));
       await assert.rejects(lateAttempt, /late: aborted=true revoked early/);
 
       // Aborted before it was posted: fails with the reason and never reaches a worker.
-      const early = new AbortController();
-      const dropped = run(engine, message("spin"), 1, early.signal);
+      const early = new Attempt(1, 0);
+      const dropped = run(engine, message("spin"), early);
       early.abort(new Error("closing"));
       await assert.rejects(dropped, /closing/);
+      // Aborted before execute(): rejected with the reason, not sent.
+      const gone = new Attempt(1, 0);
+      gone.abort(new Error("already revoked"));
+      await assert.rejects(run(engine, message("spin"), gone), /already revoked/);
+      assert.equal(gone.onAbort, undefined);
       await run(engine, message("ok"));
       assert.equal(engine.stats().crashes, 0);
     });
@@ -206,6 +377,19 @@ describe("WorkerEngine", () => {
     });
   });
 
+  test("recycleAfterTasks: a retiring worker whose last message was cancelled before posting is replaced", async () => {
+    await withEngine({ workers: 1, recycleAfterTasks: 2 }, async (engine) => {
+      await run(engine, message("ok")); // 1 of 2: the worker is up
+      const cancelled = new Attempt(1, 0);
+      const dropped = run(engine, message("ok"), cancelled); // 2 of 2: the worker retires
+      cancelled.abort(new Error("revoked")); // same tick: never posted
+      await assert.rejects(dropped, /revoked/);
+      assert.equal(engine.idleSlots, 4, "the replacement takes work");
+      await within(run(engine, message("ok")), 5_000, "a message after the cancelled one");
+      assert.equal(engine.stats().recycles, 1);
+    });
+  });
+
   test("close() lets held work finish, then refuses new work", async () => {
     const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1 });
     const held = run(engine, message("sleep", "200"));
@@ -216,13 +400,13 @@ describe("WorkerEngine", () => {
     await assert.rejects(run(engine, message("ok")), /closed/);
   });
 
-  test("close() does not wait for work whose signal was aborted", async () => {
+  test("close() does not wait for work whose attempt was aborted", async () => {
     const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1 });
     await run(engine, message("ok")); // the worker is up: the abort reaches running work
-    const controller = new AbortController();
-    const stuck = run(engine, message("spin", "3000"), 1, controller.signal);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    controller.abort(new Error("drain timeout"));
+    const attempt = new Attempt(1, 0);
+    const stuck = run(engine, message("spin", "3000"), attempt);
+    await sleep(100);
+    attempt.abort(new Error("drain timeout"));
     const failed = assert.rejects(stuck, isCrash(/closed/));
     await engine.close();
     await failed;

@@ -3,10 +3,11 @@
 // transferred ArrayBuffer: transferring costs per buffer (about 5 µs each on Node), copying
 // small payloads into one buffer costs next to nothing.
 import type { ConsumerMessage } from "../../core/message.ts";
+import { describeThrown, nameOfThrown } from "../../core/thrown.ts";
 
 /**
  * One message to run, as sent to a worker. Payloads are spans of the batch's buffer: a start
- * and a length, the length -1 for a null key or value.
+ * and a length, the length -1 for a null key, value or header value.
  */
 export interface WireTask {
   readonly id: number;
@@ -17,7 +18,7 @@ export interface WireTask {
   readonly keyLength: number;
   readonly valueStart: number;
   readonly valueLength: number;
-  /** Name, start, length. */
+  /** Name, start, length (-1: a header without a value). */
   readonly headers: [string, number, number][];
   readonly timestamp: number;
   readonly attempt: number;
@@ -62,27 +63,31 @@ export function encodeBatch(batch: readonly OutgoingTask[]): { tasks: WireTask[]
   let size = 0;
   for (const { message } of batch) {
     size += (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
-    for (const bytes of message.headers.values()) size += bytes.byteLength;
+    for (const bytes of message.headers.values()) size += bytes?.byteLength ?? 0;
   }
   const payloads = new Uint8Array(size);
   let end = 0;
-  const place = (bytes: Uint8Array): number => {
+  // A missing value (null, or undefined from an untyped caller) is the span [0, -1].
+  const place = (bytes: Uint8Array | null | undefined): [start: number, length: number] => {
+    if (!bytes) return [0, -1];
     payloads.set(bytes, end);
     end += bytes.byteLength;
-    return end - bytes.byteLength;
+    return [end - bytes.byteLength, bytes.byteLength];
   };
   const tasks = batch.map(({ id, message, context }): WireTask => {
     const headers: [string, number, number][] = [];
-    for (const [name, bytes] of message.headers) headers.push([name, place(bytes), bytes.byteLength]);
+    for (const [name, bytes] of message.headers) headers.push([name, ...place(bytes)]);
+    const [keyStart, keyLength] = place(message.key);
+    const [valueStart, valueLength] = place(message.value);
     return {
       id,
       topic: message.topic,
       partition: message.partition,
       offset: message.offset,
-      keyStart: message.key === null ? 0 : place(message.key),
-      keyLength: message.key === null ? -1 : message.key.byteLength,
-      valueStart: message.value === null ? 0 : place(message.value),
-      valueLength: message.value === null ? -1 : message.value.byteLength,
+      keyStart,
+      keyLength,
+      valueStart,
+      valueLength,
       headers,
       timestamp: message.timestamp,
       attempt: context.attempt,
@@ -93,8 +98,10 @@ export function encodeBatch(batch: readonly OutgoingTask[]): { tasks: WireTask[]
 
 /** Worker side: the message handed to the user's handler; its bytes are views of `payloads`. */
 export function decodeTask(task: WireTask, payloads: ArrayBuffer): ConsumerMessage {
-  const headers = new Map<string, Uint8Array>();
-  for (const [name, start, length] of task.headers) headers.set(name, new Uint8Array(payloads, start, length));
+  const headers = new Map<string, Uint8Array | null>();
+  for (const [name, start, length] of task.headers) {
+    headers.set(name, length < 0 ? null : new Uint8Array(payloads, start, length));
+  }
   return {
     topic: task.topic,
     partition: task.partition,
@@ -106,12 +113,23 @@ export function decodeTask(task: WireTask, payloads: ArrayBuffer): ConsumerMessa
   };
 }
 
-/** Flattens anything thrown into name, message and stack. */
+/**
+ * Flattens anything thrown into name, message and stack (strings only, so any runtime can clone
+ * it). Never throws: a handler may throw an object whose String() or `stack` getter throws.
+ */
 export function toWireError(error: unknown): WireError {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, ...(error.stack === undefined ? {} : { stack: error.stack }) };
+  const flat = { name: nameOfThrown(error), message: describeThrown(error) };
+  const stack = stackOf(error);
+  return stack === undefined ? flat : { ...flat, stack };
+}
+
+function stackOf(error: unknown): string | undefined {
+  try {
+    const stack: unknown = error instanceof Error ? error.stack : undefined;
+    return typeof stack === "string" ? stack : undefined;
+  } catch {
+    return undefined;
   }
-  return { name: "Error", message: String(error) };
 }
 
 /** Rebuilds an Error from its flattened form, keeping the worker's name and stack. */

@@ -1,6 +1,7 @@
 // Worker side: when to post completed results back to the parent. Every post wakes the parent
 // thread (tens of µs of CPU on each side), so results are grouped whenever the worker has enough
 // work in hand, and posted at once when it is running low.
+import { type Clock, systemClock, type Timer } from "../../core/clock.ts";
 import type { ParentPort } from "./port.ts";
 import type { WireError } from "./protocol.ts";
 
@@ -12,6 +13,7 @@ const MAX_HOLD_MS = 1;
 /** Collects results and decides when to post them. */
 export class Reporter {
   readonly #port: ParentPort;
+  readonly #clock: Clock;
   #ok: number[] = [];
   #failed: { id: number; error: WireError }[] = [];
   /** Messages the parent has posted to this worker so far (shared memory the parent updates). */
@@ -19,13 +21,16 @@ export class Reporter {
   /** Report once no more than this many messages are posted but not completed. */
   #lowWater = 0;
   #completed = 0;
-  #lastReport = performance.now();
+  #lastReport: number;
   #oldestPending = 0;
   #microtaskQueued = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
 
-  constructor(port: ParentPort) {
+  /** `clock`: the system clock in a real worker, the simulation's in a fake one. */
+  constructor(port: ParentPort, clock: Clock = systemClock) {
     this.#port = port;
+    this.#clock = clock;
+    this.#lastReport = clock.now();
   }
 
   configure(posted: Int32Array, lowWater: number): void {
@@ -35,11 +40,11 @@ export class Reporter {
 
   /** A batch arrived: the eager delay counts from now. */
   turnStarted(): void {
-    this.#lastReport = performance.now();
+    this.#lastReport = this.#clock.now();
   }
 
   add(id: number, error: WireError | undefined): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     if (this.#ok.length + this.#failed.length === 0) this.#oldestPending = now;
     if (error === undefined) this.#ok.push(id);
     else this.#failed.push({ id, error });
@@ -56,18 +61,18 @@ export class Reporter {
     } else if (now - this.#oldestPending >= MAX_HOLD_MS) {
       this.flush();
     } else {
-      this.#timer ??= setTimeout(() => this.flush(), MAX_HOLD_MS);
+      this.#timer ??= this.#clock.setTimeout(() => this.flush(), MAX_HOLD_MS);
     }
   }
 
   flush(): void {
     this.#microtaskQueued = false;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#ok.length + this.#failed.length === 0) return;
     this.#port.post({ type: "done", ok: this.#ok, failed: this.#failed });
     this.#ok = [];
     this.#failed = [];
-    this.#lastReport = performance.now();
+    this.#lastReport = this.#clock.now();
   }
 }

@@ -85,3 +85,6 @@ function spawnWeb(Worker: WebWorkerConstructor, url: URL, name: string, events: 
     },
   };
 }
+
+/** Starts a thread for the pool: {@linkcode spawnWorker}, or the simulation's fake threads. */
+export type SpawnWorker = (url: URL, name: string, events: WorkerThreadEvents) => WorkerThread;

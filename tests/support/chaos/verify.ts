@@ -1,7 +1,7 @@
 // The chaos suite's checks, as pure functions over what a run left behind: the log read back from
 // the broker, the attempt records of every consumer process, the kills, and the committed offsets
 // sampled during the run.
-import { decodeOffsetMap } from "../../../src/core/offset-map.ts";
+import { doneOffsets } from "../offset-map.ts";
 import type { Committed, LogRecord } from "./kafka.ts";
 
 /** One finished handler attempt, as tests/support/chaos/child.ts records it. */
@@ -335,7 +335,7 @@ export function verify(input: VerifyInput): VerifyReport {
       const committed = sample.committed[poison.partition];
       if (!committed || committed.offset < 0) continue;
       const byOffset = committed.offset > poison.offset;
-      const byMap = !byOffset && decodeOffsetMap(committed.metadata, committed.offset).includes(poison.offset);
+      const byMap = !byOffset && doneOffsets(committed.metadata, committed.offset).includes(poison.offset);
       if (byOffset || byMap) {
         firstPassingSample = { tReq: sample.tReq, tRes: sample.tRes, offset: committed.offset, byMap };
         break;

@@ -1,5 +1,6 @@
 // Child-process check: runs a few messages through a WorkerEngine, closes it, and must then exit
 // on its own (no leaked worker, timer or listener). Prints "closed" when close() resolved.
+import { Attempt } from "../../../src/core/attempt.ts";
 import { WorkerEngine } from "../../../src/engines/worker/worker-engine.ts";
 
 const engine = new WorkerEngine({
@@ -8,9 +9,9 @@ const engine = new WorkerEngine({
   handlerTimeoutMs: 10_000,
   recycleAfterTasks: 3,
 });
-const signal = new AbortController().signal;
+await engine.start();
 const op = new Map([["op", new TextEncoder().encode("ok")]]);
 const message = (offset: number) => ({ topic: "t", partition: 0, offset: BigInt(offset), key: null, value: null, headers: op, timestamp: 0 });
-await Promise.all(Array.from({ length: 10 }, (_, i) => engine.execute(message(i), { signal, attempt: 1 })));
+await Promise.all(Array.from({ length: 10 }, (_, i) => engine.execute(message(i), new Attempt(1, 0))));
 await engine.close();
 console.log("closed");

@@ -1,5 +1,8 @@
 // Worker entry for the worker engine tests. Header "op" picks the behaviour, header "arg" its argument.
+import type { ConsumerMessage, HandlerContext } from "../../../src/worker.ts";
 import { runWorker } from "../../../src/worker.ts";
+import { describeMessage } from "./describe-message.ts";
+import { ODD_RESULTS } from "./odd-results.ts";
 import { shaRounds } from "./sha-rounds.ts";
 
 const decoder = new TextDecoder();
@@ -33,14 +36,27 @@ function checkBytes(name: string, bytes: Uint8Array | null, expected: string | n
   }
 }
 
-runWorker(async (message, context) => {
+runWorker((message, context) => {
+  const op = text(message.headers.get("op"));
+  // Not awaited: runWorker must see these results as they are.
+  const odd = ODD_RESULTS[op];
+  if (odd !== undefined) return odd() as Promise<void>;
+  return handle(op, message, context);
+});
+
+async function handle(op: string, message: ConsumerMessage, context: HandlerContext): Promise<void> {
   // context.signal is read only where needed: runWorker creates it on first use.
   const { attempt } = context;
-  const op = text(message.headers.get("op"));
   const arg = text(message.headers.get("arg"));
   switch (op) {
     case "ok":
       return;
+    case "describe": {
+      // What this worker received, for the test to compare with what it sent.
+      const error = new Error(describeMessage(message));
+      error.name = "Described";
+      throw error;
+    }
     case "sha": {
       const digest = await shaRounds(message.value ?? new Uint8Array(), Number(arg));
       if (digest !== text(message.headers.get("expect"))) throw new Error(`sha mismatch: ${digest}`);
@@ -98,4 +114,4 @@ runWorker(async (message, context) => {
     default:
       throw new Error(`unknown op ${JSON.stringify(op)}`);
   }
-});
+}

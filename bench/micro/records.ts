@@ -1,0 +1,66 @@
+// Cost of decodePartition per record: 100-byte values, 16-byte keys, no headers, 100 records per
+// batch, 10 000 records per fetched partition. Same file on every runtime:
+//   node bench/micro/records.ts | deno run -A bench/micro/records.ts | bun bench/micro/records.ts
+import type { FetchedPartition, KafkaRecord, RecordBatch } from "../../src/adapters/kafka-client.ts";
+import { decodePartition } from "../../src/adapters/records.ts";
+
+const RECORDS_PER_BATCH = 100;
+const BATCHES = 100;
+const ROUNDS = 300;
+
+function batch(firstOffset: bigint, transactional: boolean): RecordBatch {
+  const records: KafkaRecord[] = [];
+  for (let i = 0; i < RECORDS_PER_BATCH; i++) {
+    records.push({
+      offsetDelta: i,
+      timestampDelta: BigInt(i),
+      key: new Uint8Array(16),
+      value: new Uint8Array(100),
+      headers: [],
+    });
+  }
+  return {
+    firstOffset,
+    lastOffsetDelta: RECORDS_PER_BATCH - 1,
+    firstTimestamp: 1_750_000_000_000n,
+    producerId: transactional ? 7n : -1n,
+    isTransactional: transactional,
+    isControl: false,
+    records,
+  };
+}
+
+function partition(transactional: boolean): FetchedPartition {
+  const batches: RecordBatch[] = [];
+  for (let b = 0; b < BATCHES; b++) batches.push(batch(1_000_000n + BigInt(b * RECORDS_PER_BATCH), transactional));
+  return {
+    topic: "bench",
+    partition: 0,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: 0n,
+    // An aborted transaction of another producer keeps the read_committed bookkeeping on.
+    abortedTransactions: transactional ? [{ producerId: 8n, firstOffset: 1_000_000n }] : [],
+    batches,
+  };
+}
+
+let sink = 0;
+function measure(label: string, fetched: FetchedPartition, isolation: "read_committed" | "read_uncommitted"): void {
+  const from = fetched.batches[0]!.firstOffset;
+  const perRound = BATCHES * RECORDS_PER_BATCH;
+  for (let i = 0; i < 50; i++) sink += decodePartition(fetched, from, isolation).messages.length; // warm-up
+  const samples: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const started = performance.now();
+    for (let i = 0; i < ROUNDS; i++) sink += decodePartition(fetched, from, isolation).messages.length;
+    samples.push(((performance.now() - started) * 1e6) / (ROUNDS * perRound));
+  }
+  samples.sort((a, b) => a - b);
+  const [min, median, max] = [samples[0]!, samples[2]!, samples[4]!].map((ns) => ns.toFixed(1));
+  console.log(`${label}: median ${median} ns/record (min ${min}, max ${max})`);
+}
+
+measure("plain, read_uncommitted", partition(false), "read_uncommitted");
+measure("transactional, read_committed", partition(true), "read_committed");
+if (sink === 0) console.log("");

@@ -1,0 +1,325 @@
+import { type Clock, type Timer } from "../core/clock.ts";
+import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
+import { PartitionMap } from "../core/partition-map.ts";
+import { Queue } from "../core/queue.ts";
+import type { PartitionPosition } from "./adapter.ts";
+import type { ClientError, FetchedPartition, IsolationLevel, KafkaClient } from "./kafka-client.ts";
+import { decodePartition } from "./records.ts";
+
+/** Messages handed over at once: small enough to pause within a fetch response. */
+const DELIVERY_BATCH = 64;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/** How the fetcher fetches. */
+export interface FetcherSettings {
+  readonly topics: readonly string[];
+  readonly startFrom: "earliest" | "latest";
+  readonly isolationLevel: IsolationLevel;
+  readonly maxWaitMs: number;
+  readonly maxBytes: number;
+  readonly maxBytesPerPartition: number;
+  readonly clock: Clock;
+}
+
+/** Where the fetcher's results go. */
+export interface FetcherSink {
+  /** Fetched messages of owned partitions, in offset order per partition. */
+  messages(batch: ConsumerMessage[]): void;
+  /**
+   * The log no longer has the partition's position and starting over moved it backwards (the
+   * log was truncated or recreated): the partition starts a new assignment at `offset`.
+   */
+  restart(partition: TopicPartition, offset: bigint): void;
+  /** Fetching cannot go on (e.g. not authorized). */
+  failed(error: Error): void;
+}
+
+/** One partition being fetched, for one assignment: a revoked and returning partition is a new object. */
+interface Fetching extends TopicPartition {
+  /** Next offset to fetch. Everything below it is delivered once `buffer` is empty. */
+  position: bigint;
+  /** Fetched messages not yet delivered, from `head`. */
+  buffer: ConsumerMessage[];
+  head: number;
+  paused: boolean;
+  /** Part of a fetch request in flight. */
+  requested: boolean;
+  /** Waiting in the delivery rotation. */
+  queued: boolean;
+}
+
+/**
+ * Fetches the owned partitions from their leaders (one request in flight per broker) and hands
+ * the messages over in small batches, partitions taking turns. The positions are its own, per
+ * assignment: a partition that comes back starts from what the group committed, never from where
+ * this member's earlier ownership had fetched to. Paused partitions are left out of requests and
+ * keep their undelivered messages; the whole-consumer pause stops fetching and delivering.
+ */
+export class Fetcher {
+  readonly #client: KafkaClient;
+  readonly #settings: FetcherSettings;
+  readonly #sink: FetcherSink;
+  readonly #partitions = new PartitionMap<Fetching>();
+  /** Partitions with undelivered messages, in turn. */
+  readonly #ready = new Queue<Fetching>();
+  readonly #nodesInFlight = new Set<number>();
+  #paused = false;
+  #closed = false;
+  #delivering = false;
+  #roundQueued = false;
+  #refreshLeaders = false;
+  #failures = 0;
+  #retryTimer: Timer | undefined;
+
+  constructor(client: KafkaClient, settings: FetcherSettings, sink: FetcherSink) {
+    this.#client = client;
+    this.#settings = settings;
+    this.#sink = sink;
+  }
+
+  /** Starts fetching a newly owned partition at `offset`. */
+  add({ topic, partition }: TopicPartition, offset: bigint): void {
+    this.#partitions.set(topic, partition, {
+      topic,
+      partition,
+      position: offset,
+      buffer: [],
+      head: 0,
+      paused: false,
+      requested: false,
+      queued: false,
+    });
+    this.#kick();
+  }
+
+  /** Stops fetching a partition no longer owned and drops what it had not delivered. */
+  remove({ topic, partition }: TopicPartition): void {
+    this.#partitions.delete(topic, partition);
+  }
+
+  pause(partitions?: readonly TopicPartition[]): void {
+    if (partitions === undefined) {
+      this.#paused = true;
+      return;
+    }
+    for (const { topic, partition } of partitions) {
+      const state = this.#partitions.get(topic, partition);
+      if (state) state.paused = true;
+    }
+  }
+
+  resume(partitions?: readonly TopicPartition[]): void {
+    if (partitions === undefined) {
+      this.#paused = false;
+    } else {
+      for (const { topic, partition } of partitions) {
+        const state = this.#partitions.get(topic, partition);
+        if (!state?.paused) continue;
+        state.paused = false;
+        this.#enqueue(state);
+      }
+    }
+    this.#deliver();
+    this.#kick();
+  }
+
+  /** Next fetch offset of each partition whose fetched messages were all delivered. */
+  positions(): PartitionPosition[] {
+    const positions: PartitionPosition[] = [];
+    for (const state of this.#partitions.values()) {
+      if (state.head === state.buffer.length) {
+        positions.push({ topic: state.topic, partition: state.partition, position: state.position });
+      }
+    }
+    return positions;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#settings.clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
+  // ---- delivery ----
+
+  #enqueue(state: Fetching): void {
+    if (state.queued || state.head === state.buffer.length) return;
+    state.queued = true;
+    this.#ready.push(state);
+  }
+
+  /** Hands buffered messages over, one batch per partition per turn, until paused or empty. */
+  #deliver(): void {
+    // The listener may pause or resume (and so call back here) while it takes a batch.
+    if (this.#delivering) return;
+    this.#delivering = true;
+    try {
+      while (!this.#paused && !this.#closed) {
+        const state = this.#ready.shift();
+        if (state === undefined) break;
+        state.queued = false;
+        if (state.paused || this.#partitions.get(state.topic, state.partition) !== state) continue;
+        const end = Math.min(state.head + DELIVERY_BATCH, state.buffer.length);
+        const batch = state.buffer.slice(state.head, end);
+        state.head = end;
+        if (end === state.buffer.length) {
+          state.buffer = [];
+          state.head = 0;
+          // Drained: it can be fetched again.
+          this.#kick();
+        } else {
+          this.#enqueue(state);
+        }
+        this.#sink.messages(batch);
+      }
+    } finally {
+      this.#delivering = false;
+    }
+  }
+
+  // ---- fetching ----
+
+  /** Runs a fetch round soon (once per tick, however many reasons there are). */
+  #kick(): void {
+    if (this.#roundQueued || this.#closed) return;
+    this.#roundQueued = true;
+    queueMicrotask(() => {
+      this.#roundQueued = false;
+      void this.#round();
+    });
+  }
+
+  #fetchable(state: Fetching): boolean {
+    return !state.paused && !state.requested && state.head === state.buffer.length;
+  }
+
+  /** Sends one request to every leader that has fetchable partitions and none in flight. */
+  async #round(): Promise<void> {
+    if (this.#paused || this.#closed || this.#retryTimer !== undefined) return;
+    if (![...this.#partitions.values()].some((state) => this.#fetchable(state))) return;
+    let leaders;
+    try {
+      leaders = await this.#client.leaders(this.#settings.topics, this.#refreshLeaders);
+      this.#refreshLeaders = false;
+    } catch (error) {
+      return this.#failedRequest(error);
+    }
+    if (this.#paused || this.#closed) return;
+    const byNode = new Map<number, Fetching[]>();
+    for (const { topic, partition, node } of leaders) {
+      const state = this.#partitions.get(topic, partition);
+      if (state === undefined || !this.#fetchable(state) || this.#nodesInFlight.has(node)) continue;
+      let states = byNode.get(node);
+      if (!states) byNode.set(node, (states = []));
+      states.push(state);
+    }
+    for (const [node, states] of byNode) void this.#fetchFrom(node, states);
+  }
+
+  async #fetchFrom(node: number, states: readonly Fetching[]): Promise<void> {
+    const { isolationLevel, maxWaitMs, maxBytes, maxBytesPerPartition } = this.#settings;
+    const requested = new PartitionMap<{ state: Fetching; offset: bigint }>();
+    for (const state of states) {
+      state.requested = true;
+      requested.set(state.topic, state.partition, { state, offset: state.position });
+    }
+    this.#nodesInFlight.add(node);
+    let fetched: readonly FetchedPartition[];
+    try {
+      fetched = await this.#client.fetch({
+        node,
+        partitions: states.map((state) => ({
+          topic: state.topic,
+          partition: state.partition,
+          offset: state.position,
+          maxBytes: maxBytesPerPartition,
+        })),
+        maxWaitMs,
+        maxBytes,
+        isolationLevel,
+      });
+    } catch (error) {
+      return this.#failedRequest(error);
+    } finally {
+      for (const state of states) state.requested = false;
+      this.#nodesInFlight.delete(node);
+    }
+    if (this.#closed) return;
+    this.#failures = 0;
+    for (const partition of fetched) {
+      const entry = requested.get(partition.topic, partition.partition);
+      // Not requested (a broker's fetch session may add partitions), revoked meanwhile, or moved.
+      if (entry === undefined) continue;
+      const { state, offset } = entry;
+      if (this.#partitions.get(state.topic, state.partition) !== state || state.position !== offset) continue;
+      if (partition.error !== undefined) {
+        this.#partitionError(state, partition.error);
+        continue;
+      }
+      const { messages, nextOffset } = decodePartition(partition, state.position, isolationLevel);
+      state.position = nextOffset;
+      if (messages.length > 0) {
+        state.buffer = messages;
+        state.head = 0;
+        this.#enqueue(state);
+      }
+    }
+    this.#deliver();
+    this.#kick();
+  }
+
+  #partitionError(state: Fetching, error: NonNullable<FetchedPartition["error"]>): void {
+    if (error.kind === "fatal") return this.#sink.failed(error.error);
+    if (error.kind === "retriable") {
+      this.#refreshLeaders = true;
+      return this.#backOff();
+    }
+    void this.#resetPosition(state);
+  }
+
+  /** The position is outside the log: start again per `startFrom`, as Kafka's auto.offset.reset. */
+  async #resetPosition(state: Fetching): Promise<void> {
+    const { startFrom, isolationLevel } = this.#settings;
+    const from = state.position;
+    state.requested = true;
+    let offset: bigint;
+    try {
+      const [listed] = await this.#client.listOffsets([state], startFrom, isolationLevel);
+      offset = listed!.offset;
+    } catch (error) {
+      return this.#failedRequest(error);
+    } finally {
+      state.requested = false;
+    }
+    if (this.#closed || this.#partitions.get(state.topic, state.partition) !== state || state.position !== from) return;
+    if (offset < from) {
+      this.#partitions.delete(state.topic, state.partition);
+      this.#sink.restart(state, offset);
+      return;
+    }
+    // Forward: the offsets in between are gone from the log (retention): nothing to deliver.
+    state.position = offset;
+    this.#kick();
+  }
+
+  #failedRequest(error: unknown): void {
+    if (this.#closed) return;
+    if ((error as ClientError).retriable !== true) {
+      this.#sink.failed(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.#refreshLeaders = true;
+    this.#backOff();
+  }
+
+  /** Waits before the next round: doubling from 100 ms to 5 s while requests keep failing. */
+  #backOff(): void {
+    if (this.#retryTimer !== undefined || this.#closed) return;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.#failures++, 10));
+    this.#retryTimer = this.#settings.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#kick();
+    }, delay);
+  }
+}

@@ -1,0 +1,219 @@
+import type { Clock } from "../core/clock.ts";
+import { Delays } from "../core/delays.ts";
+import type { TopicPartition } from "../core/message.ts";
+import { PartitionMap } from "../core/partition-map.ts";
+import type {
+  AdapterListener,
+  AssignedPartition,
+  KafkaAdapter,
+  OutgoingRecord,
+  PartitionError,
+  PartitionOffset,
+  PartitionPosition,
+} from "./adapter.ts";
+import { Fetcher } from "./fetcher.ts";
+import type { ClientError, GroupAssignment, IsolationLevel, KafkaClient } from "./kafka-client.ts";
+
+/** Backoff of join and committed-offset retries: doubling from 200 ms to 5 s. */
+const retryDelay = (attempt: number): number => Math.min(5_000, 200 * 2 ** Math.min(attempt, 10));
+
+/** How the adapter consumes. */
+export interface GroupAdapterSettings {
+  readonly topics: readonly string[];
+  /** Where a partition without a committed offset starts. */
+  readonly startFrom: "earliest" | "latest";
+  readonly isolationLevel: IsolationLevel;
+  readonly fetchMaxWaitMs: number;
+  readonly fetchMaxBytes: number;
+  readonly fetchMaxBytesPerPartition: number;
+  /** How long start() keeps retrying a join the cluster refuses for now (a coordinator moving). */
+  readonly joinTimeoutMs: number;
+  readonly clock: Clock;
+}
+
+/** One partition owned in one assignment epoch; a returning partition gets a new one. */
+interface Ownership {
+  /** The listener heard `assigned` for it (and will hear `revoked`). */
+  announced: boolean;
+}
+
+/**
+ * The consumer-group adapter: turns a {@linkcode KafkaClient}'s membership, fetches and offsets
+ * into the control plane's events.
+ *
+ * - Ownership comes from the member's assignments. A partition kept from one generation to the
+ *   next by the same member stays as it is; after a gap (the member was fenced and rejoined under
+ *   a new id, or generations passed it by) every partition is revoked and assigned afresh, since
+ *   another member may have owned and committed it meanwhile.
+ * - A newly owned partition's committed offset and offset map are read before it is announced
+ *   and fetched; a read that finishes after the partition was revoked (or revoked and assigned
+ *   again) is dropped, so a stale commit never seeds a newer assignment. Reads are retried while
+ *   the partition is owned: a coordinator can take a while after a failover.
+ */
+export class GroupAdapter implements KafkaAdapter {
+  readonly #client: KafkaClient;
+  readonly #settings: GroupAdapterSettings;
+  readonly #owned = new PartitionMap<Ownership>();
+  #listener: AdapterListener | undefined;
+  #fetcher: Fetcher | undefined;
+  #membership: { generation: number; memberId: string } | undefined;
+  /** Backoffs of join and load retries: they end at close(). */
+  readonly #delays: Delays;
+  #closed = false;
+
+  constructor(client: KafkaClient, settings: GroupAdapterSettings) {
+    this.#client = client;
+    this.#settings = settings;
+    this.#delays = new Delays(settings.clock);
+  }
+
+  async start(listener: AdapterListener): Promise<void> {
+    if (this.#closed) throw new Error("the Kafka adapter was closed before it started");
+    const settings = this.#settings;
+    this.#listener = listener;
+    this.#fetcher = new Fetcher(this.#client, {
+      topics: settings.topics,
+      startFrom: settings.startFrom,
+      isolationLevel: settings.isolationLevel,
+      maxWaitMs: settings.fetchMaxWaitMs,
+      maxBytes: settings.fetchMaxBytes,
+      maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
+      clock: settings.clock,
+    }, {
+      messages: (batch) => listener.messages(batch),
+      restart: (partition, offset) => this.#restart(partition, offset),
+      failed: (error) => this.#fail(error),
+    });
+    const events = {
+      joined: (assignment: GroupAssignment) => this.#joined(assignment),
+      rebalancing: () => {
+        if (!this.#closed) listener.rebalancing();
+      },
+      failed: (error: Error) => this.#fail(error),
+    };
+    const deadline = settings.clock.now() + settings.joinTimeoutMs;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#client.join(settings.topics, events);
+      } catch (error) {
+        const retriable = (error as ClientError).retriable === true;
+        if (!retriable || this.#closed || settings.clock.now() >= deadline) throw error;
+      }
+      if (!(await this.#delays.wait(retryDelay(attempt)))) {
+        throw new Error("the Kafka adapter was closed while joining the group");
+      }
+    }
+  }
+
+  pause(partitions?: readonly TopicPartition[]): void {
+    this.#fetcher?.pause(partitions);
+  }
+
+  resume(partitions?: readonly TopicPartition[]): void {
+    this.#fetcher?.resume(partitions);
+  }
+
+  commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]> {
+    if (this.#closed) return Promise.reject(new Error("the Kafka adapter is closed"));
+    return this.#client.commit(offsets);
+  }
+
+  fetchPositions(): readonly PartitionPosition[] {
+    return this.#fetcher?.positions() ?? [];
+  }
+
+  publish(records: readonly OutgoingRecord[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("the consumer is closed: the dead letter was not published"));
+    return this.#client.produce(records);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#delays.cancelAll();
+    this.#fetcher?.close();
+    await this.#client.close();
+  }
+
+  #fail(error: Error): void {
+    if (!this.#closed) this.#listener?.failed(error);
+  }
+
+  /** Announces what the new assignment revokes, and starts loading what it adds. */
+  #joined({ generation, memberId, partitions }: GroupAssignment): void {
+    if (this.#closed) return;
+    const previous = this.#membership;
+    this.#membership = { generation, memberId };
+    const continuous = previous !== undefined && previous.memberId === memberId && generation === previous.generation + 1;
+    const next = new PartitionMap<true>();
+    for (const { topic, partition } of partitions) next.set(topic, partition, true);
+    const revoked: TopicPartition[] = [];
+    for (const [tp, ownership] of [...this.#owned.entries()]) {
+      if (continuous && next.has(tp.topic, tp.partition)) continue;
+      this.#owned.delete(tp.topic, tp.partition);
+      this.#fetcher!.remove(tp);
+      if (ownership.announced) revoked.push(tp);
+    }
+    if (revoked.length > 0) this.#listener!.revoked(revoked);
+    const added: [TopicPartition, Ownership][] = [];
+    for (const [tp] of next.entries()) {
+      if (this.#owned.has(tp.topic, tp.partition)) continue;
+      const ownership: Ownership = { announced: false };
+      this.#owned.set(tp.topic, tp.partition, ownership);
+      added.push([tp, ownership]);
+    }
+    if (added.length > 0) void this.#load(added);
+  }
+
+  /** The log restarted below the partition's position: a new assignment epoch from `offset`. */
+  #restart(partition: TopicPartition, offset: bigint): void {
+    const ownership = this.#owned.get(partition.topic, partition.partition);
+    if (ownership === undefined || this.#closed) return;
+    const fresh: Ownership = { announced: true };
+    this.#owned.set(partition.topic, partition.partition, fresh);
+    this.#listener!.revoked([partition]);
+    this.#listener!.assigned([{ ...partition, committedOffset: null, committedMetadata: null, startOffset: offset }]);
+    this.#fetcher!.add(partition, offset);
+  }
+
+  /** Reads committed offsets (or the start per `startFrom`), then announces and fetches. */
+  async #load(entries: readonly [TopicPartition, Ownership][]): Promise<void> {
+    const { startFrom, isolationLevel } = this.#settings;
+    const current = () => entries.filter(([tp, ownership]) => this.#owned.get(tp.topic, tp.partition) === ownership);
+    let assigned: AssignedPartition[] | undefined;
+    for (let attempt = 0; assigned === undefined; attempt++) {
+      const wanted = current().map(([tp]) => tp);
+      if (wanted.length === 0 || this.#closed) return;
+      try {
+        const committed = await this.#client.committed(wanted);
+        const missing = committed.filter(({ offset }) => offset === null);
+        const listed = missing.length === 0 ? [] : await this.#client.listOffsets(missing, startFrom, isolationLevel);
+        const starts = new PartitionMap<bigint>();
+        for (const { topic, partition, offset } of listed) starts.set(topic, partition, offset);
+        assigned = committed.map(({ topic, partition, offset, metadata }) => ({
+          topic,
+          partition,
+          committedOffset: offset,
+          committedMetadata: offset === null ? null : metadata,
+          startOffset: offset ?? starts.get(topic, partition)!,
+        }));
+      } catch (error) {
+        if ((error as ClientError).retriable !== true) {
+          this.#fail(new Error("could not read the group's committed offsets", { cause: error }));
+          return;
+        }
+        if (!(await this.#delays.wait(retryDelay(attempt)))) return;
+      }
+    }
+    if (this.#closed) return;
+    // Revoked (or revoked and assigned again) while loading: this read is not theirs any more.
+    const still = current();
+    const announce = assigned.filter(({ topic, partition }) =>
+      still.some(([tp]) => tp.topic === topic && tp.partition === partition)
+    );
+    if (announce.length === 0) return;
+    for (const [, ownership] of still) ownership.announced = true;
+    this.#listener!.assigned(announce);
+    for (const partition of announce) this.#fetcher!.add(partition, partition.startOffset);
+  }
+}

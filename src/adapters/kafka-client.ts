@@ -1,0 +1,162 @@
+// The small part of a Kafka client library the group adapter needs: group membership, leaders,
+// fetch, offset commit/fetch, list offsets and produce, in the shapes of the Kafka protocol.
+// `platformatic-client.ts` implements it with @platformatic/kafka; the seeded simulation
+// implements it with a model of a broker, so the real adapter, control plane and engines run
+// against inputs and timings no broker on this machine produces on demand.
+import type { TopicPartition } from "../core/message.ts";
+import type { OutgoingRecord, PartitionError, PartitionOffset } from "./adapter.ts";
+
+/** Whether fetches return records of aborted and open transactions. */
+export type IsolationLevel = "read_committed" | "read_uncommitted";
+
+/** What this member owns after a join: every partition, not a difference. */
+export interface GroupAssignment {
+  /** The group's generation; it grows by one per rebalance. */
+  readonly generation: number;
+  /** This member's id; a new id means the member was fenced and rejoined as a new member. */
+  readonly memberId: string;
+  readonly partitions: readonly TopicPartition[];
+}
+
+/** Group membership events, on the event loop, in order. */
+export interface GroupEvents {
+  /** The member joined or rejoined and received its assignment. */
+  joined(assignment: GroupAssignment): void;
+  /**
+   * A rebalance started and the member is about to rejoin. A commit sent synchronously from this
+   * call reaches the coordinator before the rejoin, with the current generation.
+   */
+  rebalancing(): void;
+  /** Membership failed for good: the member can no longer join or heartbeat. */
+  failed(error: Error): void;
+}
+
+/** The broker leading one partition. */
+export interface PartitionLeader extends TopicPartition {
+  readonly node: number;
+}
+
+/** One partition of a fetch request. */
+export interface FetchPartitionRequest extends TopicPartition {
+  /** First offset wanted. */
+  readonly offset: bigint;
+  /** Most bytes returned for this partition (a larger first batch still comes whole). */
+  readonly maxBytes: number;
+}
+
+/** A fetch from one broker. */
+export interface FetchRequest {
+  readonly node: number;
+  readonly partitions: readonly FetchPartitionRequest[];
+  /** Longest the broker waits for data. */
+  readonly maxWaitMs: number;
+  /** Most bytes over all partitions. */
+  readonly maxBytes: number;
+  readonly isolationLevel: IsolationLevel;
+}
+
+/** Why one partition of a fetch returned no data. */
+export type FetchPartitionError =
+  /** The offset is below the log start or above the log end: reset per `startFrom`. */
+  | { readonly kind: "offsetOutOfRange" }
+  /** Leadership moved or a replica is not available: find the leader again and retry. */
+  | { readonly kind: "retriable"; readonly error: Error }
+  /** Retrying cannot help (e.g. not authorized): the consumer fails. */
+  | { readonly kind: "fatal"; readonly error: Error };
+
+/** A transaction aborted in a fetched range (read_committed only). */
+export interface AbortedTransaction {
+  readonly producerId: bigint;
+  /** Offset of the transaction's first record. */
+  readonly firstOffset: bigint;
+}
+
+/** A record as stored: offsets and timestamps relative to its batch. */
+export interface KafkaRecord {
+  readonly offsetDelta: number;
+  readonly timestampDelta: bigint;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  /** Header names and values as bytes; a value (and, in a malformed record, a name) may be null. */
+  readonly headers: readonly (readonly [Uint8Array | null, Uint8Array | null])[];
+}
+
+/**
+ * A record batch as the broker returns it. A control batch holds one transaction marker (key:
+ * int16 version, int16 type, 0 = ABORT, 1 = COMMIT) and no data.
+ */
+export interface RecordBatch {
+  readonly firstOffset: bigint;
+  readonly lastOffsetDelta: number;
+  readonly firstTimestamp: bigint;
+  readonly producerId: bigint;
+  readonly isTransactional: boolean;
+  readonly isControl: boolean;
+  readonly records: readonly KafkaRecord[];
+}
+
+/** One partition of a fetch response. */
+export interface FetchedPartition extends TopicPartition {
+  readonly error?: FetchPartitionError;
+  /** Log end offset visible to consumers; `-1n` when unknown. */
+  readonly highWatermark: bigint;
+  /** read_committed: first offset of the oldest open transaction (data stops there); `-1n` when unknown. */
+  readonly lastStableOffset: bigint;
+  readonly logStartOffset: bigint;
+  /** read_committed: transactions aborted in the returned range, in any order; `[]` otherwise. */
+  readonly abortedTransactions: readonly AbortedTransaction[];
+  /** Batches in offset order; the first may start below the requested offset. */
+  readonly batches: readonly RecordBatch[];
+}
+
+/** The group's committed offset of one partition. */
+export interface CommittedOffset extends TopicPartition {
+  /** The next offset to read, or `null` when the group has none. */
+  readonly offset: bigint | null;
+  readonly metadata: string | null;
+}
+
+/** An offset of one partition (e.g. its earliest or latest). */
+export interface ListedOffset extends TopicPartition {
+  readonly offset: bigint;
+}
+
+/**
+ * Errors a client rejects with carry `retriable` when trying again later can succeed (a broker
+ * restarting, a coordinator moving); anything else is final.
+ */
+export interface ClientError extends Error {
+  readonly retriable?: boolean;
+}
+
+/** A consumer-group member's connection to the cluster. */
+export interface KafkaClient {
+  /**
+   * Checks the connection (rejecting at once on bad credentials or an untrusted certificate),
+   * subscribes to `topics` and joins the group. Resolves once the first assignment was passed to
+   * `events.joined`; from then on `events` hear every rebalance.
+   */
+  join(topics: readonly string[], events: GroupEvents): Promise<void>;
+  /** The leader of every partition of `topics`; `refresh` asks the cluster again instead of a cache. */
+  leaders(topics: readonly string[], refresh: boolean): Promise<readonly PartitionLeader[]>;
+  /** One fetch from one broker. Rejects when the request as a whole failed. */
+  fetch(request: FetchRequest): Promise<readonly FetchedPartition[]>;
+  /**
+   * Commits offsets with their metadata, with this member's current generation. Resolves with the
+   * partitions the coordinator refused (empty when all were committed); rejects when the request
+   * as a whole failed.
+   */
+  commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]>;
+  /** The group's committed offsets and metadata. */
+  committed(partitions: readonly TopicPartition[]): Promise<readonly CommittedOffset[]>;
+  /** The earliest or latest offset of each partition (latest: read_committed's last stable offset). */
+  listOffsets(
+    partitions: readonly TopicPartition[],
+    at: "earliest" | "latest",
+    isolationLevel: IsolationLevel,
+  ): Promise<readonly ListedOffset[]>;
+  /** Publishes records, acknowledged by all in-sync replicas, idempotently. */
+  produce(records: readonly OutgoingRecord[]): Promise<void>;
+  /** Leaves the group and disconnects everything, the producer included. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,333 @@
+// The simulation's invariants, checked as things happen: every handler call against the log (was
+// the record visible, is it what was written, may it run now), every commit request against what
+// was finished, every step against the consumers' bounds, and the end state.
+import type { PartitionOffset } from "../../src/adapters/adapter.ts";
+import type { IsolationLevel, KafkaRecord } from "../../src/adapters/kafka-client.ts";
+import type { ConsumerMessage, HandlerContext, Ordering, TopicPartition } from "../../mod.ts";
+import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import type { FakeCluster, PartitionView } from "./fake-cluster.ts";
+
+const decoder = new TextDecoder();
+
+/** What the checker needs to know of the consumers' settings. */
+export interface CheckedSettings {
+  readonly ordering: Ordering;
+  readonly isolationLevel: IsolationLevel;
+  /** With "latest", a group's first commit of a partition may skip what the log held before. */
+  readonly startFrom: "earliest" | "latest";
+  readonly maxInFlight: number;
+  readonly maxUncommittedOffsets: number;
+  readonly maxCommitMetadataBytes: number;
+}
+
+/** One handler call, from start to end. */
+export interface Call {
+  readonly member: string;
+  readonly message: ConsumerMessage;
+  readonly context: HandlerContext;
+  ended: boolean;
+}
+
+interface IndexedRecord {
+  readonly record: KafkaRecord;
+  readonly timestamp: bigint;
+  readonly producerId: bigint;
+  readonly transactional: boolean;
+}
+
+/**
+ * Aborting for these reasons abandons an attempt: the consumer no longer waits for it. ThreadGone:
+ * the fake worker thread running it was terminated or crashed (a real thread takes its handlers with it).
+ */
+const ABANDONED = new Set(["PartitionRevokedError", "ConsumerClosedError", "ThreadGone"]);
+/** A delivery batch may overshoot a limit that pauses at its end. */
+const DELIVERY_BATCH = 64;
+const MAX_VIOLATIONS = 5;
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+export class Checker {
+  readonly violations: string[] = [];
+  readonly #cluster: FakeCluster;
+  readonly #settings: CheckedSettings;
+  readonly #now: () => number;
+  /** Offsets finished for good (handled, skipped or dead-lettered) by anyone, per partition. */
+  readonly #finished = new Map<string, Set<bigint>>();
+  /** Every record ever written, by partition and offset (compaction and retention do not erase it here). */
+  readonly #records = new Map<string, Map<bigint, IndexedRecord>>();
+  /** Per partition: records below this offset are indexed. */
+  readonly #indexedUpTo = new Map<string, bigint>();
+  /** Per partition, with startFrom "latest": where the group started; nothing below it is required. */
+  readonly #floor = new Map<string, bigint>();
+  /** Per partition: every required offset below this was found finished by an earlier commit check. */
+  readonly #verifiedUpTo = new Map<string, bigint>();
+  /** Live calls per member and slot (offset, key or partition). */
+  readonly #running = new Map<string, Map<string, Call[]>>();
+  /** Last offset started per member and lane, for the order check; cleared on a new assignment epoch. */
+  readonly #lastStarted = new Map<string, Map<string, bigint>>();
+  /** Statistics. */
+  calls = 0;
+  commitsChecked = 0;
+
+  constructor(cluster: FakeCluster, settings: CheckedSettings, now: () => number) {
+    this.#cluster = cluster;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  get ok(): boolean {
+    return this.violations.length === 0;
+  }
+
+  fail(text: string): void {
+    if (this.violations.length < MAX_VIOLATIONS) this.violations.push(`t=${this.#now()}ms: ${text}`);
+  }
+
+  /** Indexes batches appended since the last call. */
+  index(): void {
+    for (const { name, partitions } of this.#cluster.topics()) {
+      for (let partition = 0; partition < partitions; partition++) {
+        const key = tpKey(name, partition);
+        const log = this.#cluster.log(name, partition);
+        let records = this.#records.get(key);
+        if (!records) this.#records.set(key, (records = new Map()));
+        const next = this.#indexedUpTo.get(key) ?? 0n;
+        if (log.highWatermark <= next) continue;
+        for (const batch of log.batches) {
+          const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+          if (last < next || batch.isControl) continue;
+          for (const record of batch.records) {
+            const offset = batch.firstOffset + BigInt(record.offsetDelta);
+            if (offset < next) continue;
+            records.set(offset, {
+              record,
+              timestamp: batch.firstTimestamp + record.timestampDelta,
+              producerId: batch.producerId,
+              transactional: batch.isTransactional,
+            });
+          }
+        }
+        this.#indexedUpTo.set(key, log.highWatermark);
+      }
+    }
+  }
+
+  /** Whether the record at `offset` is one the consumer may see (now). */
+  #visible(log: PartitionView, entry: IndexedRecord, offset: bigint): boolean {
+    if (!entry.transactional || this.#settings.isolationLevel === "read_uncommitted") return true;
+    const transaction = [...log.transactions].reverse().find((tx) =>
+      tx.producerId === entry.producerId && tx.firstOffset <= offset && (tx.markerOffset === null || offset < tx.markerOffset)
+    );
+    return transaction?.state === "committed";
+  }
+
+  // ---- handler calls ----
+
+  started(member: string, message: ConsumerMessage, context: HandlerContext): Call {
+    this.calls++;
+    const { topic, partition, offset } = message;
+    const where = `${member} ${topic}[${partition}]@${offset}`;
+    const entry = this.#records.get(tpKey(topic, partition))?.get(offset) ?? (this.index(), this.#records.get(tpKey(topic, partition))?.get(offset));
+    if (entry === undefined) this.fail(`${where}: handler got an offset that holds no data record`);
+    else {
+      if (!this.#visible(this.#cluster.log(topic, partition), entry, offset)) {
+        this.fail(`${where}: handler got a record of an aborted or open transaction (${this.#settings.isolationLevel})`);
+      }
+      const problem = differs(message, entry);
+      if (problem) this.fail(`${where}: handler got a record that differs from the log: ${problem}`);
+    }
+    const call: Call = { member, message, context, ended: false };
+    const slots = this.#slots(message);
+    let running = this.#running.get(member);
+    if (!running) this.#running.set(member, (running = new Map()));
+    for (const slot of slots) {
+      const live = (running.get(slot) ?? []).filter((other) => !other.ended && !abandoned(other));
+      if (live.length > 0) {
+        const other = live[0]!;
+        const state = other.context.signal.aborted ? `aborted: ${(other.context.signal.reason as Error)?.name}` : "not aborted";
+        this.fail(`${where}: started while ${slot.startsWith("o") ? "another attempt of it" : `offset ${other.message.offset} of its ${slot.startsWith("k") ? "key" : "partition"}`} still runs (${state}, attempt ${other.context.attempt})`);
+      }
+      running.set(slot, [...live, call]);
+    }
+    this.#checkOrder(member, message, where);
+    return call;
+  }
+
+  ended(call: Call, succeeded: boolean): void {
+    call.ended = true;
+    // An aborted attempt counts as failed even if its handler returned normally.
+    if (succeeded && !call.context.signal.aborted) this.finished(call.message);
+  }
+
+  /** The message is done for good (handled, skipped or dead-lettered). */
+  finished({ topic, partition, offset }: TopicPartition & { readonly offset: bigint }): void {
+    const key = tpKey(topic, partition);
+    let set = this.#finished.get(key);
+    if (!set) this.#finished.set(key, (set = new Set()));
+    set.add(offset);
+  }
+
+  /** The member's partitions start a new epoch (a new assignment, not a continuation). */
+  newEpoch(member: string, partitions?: readonly TopicPartition[]): void {
+    const last = this.#lastStarted.get(member);
+    if (!last) return;
+    if (partitions === undefined) return void last.clear();
+    for (const { topic, partition } of partitions) {
+      const prefix = `${tpKey(topic, partition)}\u0000`;
+      for (const lane of [...last.keys()]) if (lane.startsWith(prefix)) last.delete(lane);
+    }
+  }
+
+  #slots(message: ConsumerMessage): string[] {
+    const base = tpKey(message.topic, message.partition);
+    const slots = [`o${base}\u0000${message.offset}`];
+    const { ordering } = this.#settings;
+    if (ordering === "partition") slots.push(`p${base}`);
+    if (ordering === "key" && message.key !== null) slots.push(`k${base}\u0000${decoder.decode(message.key)}`);
+    return slots;
+  }
+
+  #checkOrder(member: string, message: ConsumerMessage, where: string): void {
+    const { ordering } = this.#settings;
+    if (ordering === "unordered" || (ordering === "key" && message.key === null)) return;
+    const lane = `${tpKey(message.topic, message.partition)}\u0000${ordering === "key" ? decoder.decode(message.key!) : ""}`;
+    let last = this.#lastStarted.get(member);
+    if (!last) this.#lastStarted.set(member, (last = new Map()));
+    const previous = last.get(lane);
+    if (previous !== undefined && message.offset < previous) {
+      this.fail(`${where}: ${ordering} order went back from offset ${previous} to ${message.offset} within one assignment`);
+    }
+    last.set(lane, message.offset);
+  }
+
+  // ---- commits ----
+
+  /** A commit request, checked before the coordinator sees it. */
+  commitRequested(member: string, offsets: readonly PartitionOffset[]): void {
+    this.index();
+    for (const { topic, partition, offset, metadata } of offsets) {
+      this.commitsChecked++;
+      const where = `${member} commit ${topic}[${partition}] at ${offset}`;
+      if (metadata.length > this.#settings.maxCommitMetadataBytes) {
+        this.fail(`${where}: metadata of ${metadata.length} bytes exceeds maxCommitMetadataBytes`);
+      }
+      const log = this.#cluster.log(topic, partition);
+      if (this.#settings.isolationLevel === "read_committed" && offset > log.lastStableOffset) {
+        this.fail(`${where}: beyond the last stable offset ${log.lastStableOffset} (records may still become visible)`);
+      }
+      const key = tpKey(topic, partition);
+      if (this.#settings.startFrom === "latest" && this.#cluster.committedOffset(topic, partition) === undefined) {
+        // Where the group starts on a partition it never committed: anything below is skipped by choice.
+        const latest = this.#settings.isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
+        if (offset <= latest && offset > (this.#floor.get(key) ?? 0n)) this.#floor.set(key, offset);
+      }
+      const floor = this.#floor.get(key);
+      if (floor !== undefined && floor > (this.#verifiedUpTo.get(key) ?? 0n)) this.#verifiedUpTo.set(key, floor);
+      const from = this.#verifiedUpTo.get(key) ?? 0n;
+      const unfinished = this.#unfinished(log, from, offset);
+      if (unfinished !== undefined) {
+        this.fail(`${where}: passes offset ${unfinished}, which nobody finished`);
+      } else if (offset > from) {
+        this.#verifiedUpTo.set(key, offset);
+      }
+      for (const [first, last] of decodeOffsetMap(metadata, Number(offset), Number.MAX_SAFE_INTEGER)) {
+        const open = this.#unfinished(log, BigInt(first), BigInt(last) + 1n);
+        if (open !== undefined) this.fail(`${where}: its offset map marks ${open} done, which nobody finished`);
+      }
+    }
+  }
+
+  /** The first record in [from, to) that must be finished and is not. */
+  #unfinished(log: PartitionView, from: bigint, to: bigint): bigint | undefined {
+    const records = this.#records.get(tpKey(log.topic, log.partition));
+    const finished = this.#finished.get(tpKey(log.topic, log.partition));
+    if (!records) return undefined;
+    const start = from > log.logStartOffset ? from : log.logStartOffset;
+    const present = presentOffsets(log);
+    for (let offset = start; offset < to; offset++) {
+      const entry = records.get(offset);
+      if (entry === undefined || !present.has(offset) || !this.#visible(log, entry, offset)) continue;
+      if (!finished?.has(offset)) return offset;
+    }
+    return undefined;
+  }
+
+  // ---- bounds and end state ----
+
+  /** After each step: the consumer's limits hold (`limits` when they differ from the scenario's). */
+  bounds(member: string, limits: Pick<CheckedSettings, "maxInFlight" | "maxUncommittedOffsets"> | undefined, metrics: {
+    readonly totalInFlight: number;
+    readonly partitions: readonly { topic: string; partition: number; uncommittedOffsets: number; commitMetadataBytes: number }[];
+  }): void {
+    const settings = { ...this.#settings, ...limits };
+    if (metrics.totalInFlight > settings.maxInFlight + DELIVERY_BATCH) {
+      this.fail(`${member}: ${metrics.totalInFlight} in flight, maxInFlight is ${settings.maxInFlight}`);
+    }
+    for (const p of metrics.partitions) {
+      if (p.uncommittedOffsets > settings.maxUncommittedOffsets + DELIVERY_BATCH) {
+        this.fail(`${member} ${p.topic}[${p.partition}]: window of ${p.uncommittedOffsets}, maxUncommittedOffsets is ${settings.maxUncommittedOffsets}`);
+      }
+      if (p.commitMetadataBytes > settings.maxCommitMetadataBytes) {
+        this.fail(`${member} ${p.topic}[${p.partition}]: offset map of ${p.commitMetadataBytes} bytes`);
+      }
+    }
+  }
+
+  /** At the end: every visible record of the log was finished, and the group committed to the end. */
+  complete(): void {
+    this.index();
+    for (const { name, partitions } of this.#cluster.topics()) {
+      if (name.endsWith(".dlq")) continue;
+      for (let partition = 0; partition < partitions; partition++) {
+        const log = this.#cluster.log(name, partition);
+        const end = this.#settings.isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
+        const committed = this.#cluster.committedOffset(name, partition)?.offset;
+        if (committed === undefined || committed < end) {
+          this.fail(`${name}[${partition}]: the group committed ${committed ?? "nothing"}, the log ends at ${end}`);
+        }
+        const unfinished = this.#unfinished(log, this.#floor.get(tpKey(name, partition)) ?? 0n, end);
+        if (unfinished !== undefined) this.fail(`${name}[${partition}]: offset ${unfinished} was never finished`);
+      }
+    }
+  }
+}
+
+function abandoned(call: Call): boolean {
+  const signal = call.context.signal;
+  return signal.aborted && ABANDONED.has((signal.reason as Error | undefined)?.name ?? "");
+}
+
+/** Offsets still in the log (compaction removes some). */
+function presentOffsets(log: PartitionView): Set<bigint> {
+  const present = new Set<bigint>();
+  for (const batch of log.batches) {
+    if (batch.isControl) continue;
+    for (const record of batch.records) present.add(batch.firstOffset + BigInt(record.offsetDelta));
+  }
+  return present;
+}
+
+/** How a delivered message differs from the record in the log, if it does. */
+function differs(message: ConsumerMessage, { record, timestamp }: IndexedRecord): string | undefined {
+  if (!sameBytes(message.key, record.key)) return `key ${show(message.key)} instead of ${show(record.key)}`;
+  if (!sameBytes(message.value, record.value)) return `value of ${show(message.value)} instead of ${show(record.value)}`;
+  if (message.timestamp !== Number(timestamp)) return `timestamp ${message.timestamp} instead of ${timestamp}`;
+  const expected = new Map<string, Uint8Array | null>();
+  for (const [name, value] of record.headers) expected.set(name === null ? "" : decoder.decode(name), value);
+  if (expected.size !== message.headers.size) return `${message.headers.size} headers instead of ${expected.size}`;
+  for (const [name, value] of expected) {
+    if (!message.headers.has(name) || !sameBytes(message.headers.get(name)!, value)) return `header ${name} differs`;
+  }
+  return undefined;
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function show(bytes: Uint8Array | null): string {
+  return bytes === null ? "null" : `${bytes.byteLength} bytes`;
+}

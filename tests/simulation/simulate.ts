@@ -1,0 +1,450 @@
+// One seeded run: a fake cluster with generated content, one to three consumers (the real
+// adapter, control plane and engines) with generated options and handlers, faults at random
+// virtual times, then a clean member that drains what is left. The checker watches throughout.
+import type { ParallelConsumerOptions } from "../../mod.ts";
+import type { GroupAssignment, KafkaClient } from "../../src/adapters/kafka-client.ts";
+import { resolveOptions } from "../../src/config/options.ts";
+import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
+import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
+import { MessageFailedError } from "../../src/core/errors.ts";
+import { type Call, Checker } from "./checker.ts";
+import { contentProfile, ContentWriter } from "./content.ts";
+import { FakeCluster, type FakeClient } from "./fake-cluster.ts";
+import { fakeSpawn } from "./fake-worker-thread.ts";
+import { cleanHandler, handlerProfile, simulatedHandler } from "./handlers.ts";
+import { Random } from "./random.ts";
+import { flushMicrotasks, VirtualClock } from "./virtual-clock.ts";
+
+/** What one run found. */
+export interface SimulationResult {
+  readonly seed: number;
+  readonly violations: readonly string[];
+  /** One line describing the run's shape. */
+  readonly description: string;
+  readonly stats: { readonly virtualMs: number; readonly steps: number; readonly calls: number; readonly commits: number };
+  readonly trace?: readonly string[];
+}
+
+export interface SimulationOptions {
+  /** Keep the cluster's event trace (for replaying one failing seed). */
+  readonly trace?: boolean;
+}
+
+const decoder = new TextDecoder();
+/** Virtual time the drain member gets to reach the end of every partition. */
+const DRAIN_DEADLINE_MS = 300_000;
+
+interface Member {
+  readonly name: string;
+  readonly client: FakeClient;
+  readonly consumer: ParallelConsumer;
+  /** The drain member, with default limits. */
+  readonly clean: boolean;
+  started: boolean;
+  closing: Promise<void> | undefined;
+  closed: boolean;
+}
+
+export async function simulate(seed: number, options: SimulationOptions = {}): Promise<SimulationResult> {
+  const random = new Random(seed);
+  const time = new VirtualClock();
+  time.debug = options.trace ?? false;
+  const driver = time.clock("driver");
+  const nodes = random.pick([1, 1, 2, 3]);
+  const topics = Array.from({ length: random.chance(0.2) ? 2 : 1 }, (_, i) => ({ name: `t${i}`, partitions: random.int(1, 4) }));
+  const maxCommitMetadataBytes = random.pick([4096, 4096, 256, 64]);
+  const cluster = new FakeCluster({
+    clock: time,
+    seed: random.fork(),
+    nodes,
+    offsetMetadataMaxBytes: maxCommitMetadataBytes,
+    trace: options.trace ?? false,
+  });
+  const startOffset = random.chance(0.1) ? BigInt(random.int(1, 2 ** 40)) : 0n;
+  for (const { name, partitions } of topics) cluster.createTopic(name, partitions, { startOffset });
+
+  // ---- content: written before the group starts, then while it runs ----
+  const writer = new ContentWriter(cluster, random.fork(), contentProfile(random), topics);
+  writer.write(random.pick([0, 20, 200, 600]));
+  writer.settle(false);
+  if (random.chance(0.2)) compactSome(cluster, random, topics);
+  if (random.chance(0.15)) truncateSome(cluster, random, topics);
+
+  // ---- the consumers' options ----
+  const ordering = random.pick(["key", "key", "partition", "unordered"] as const);
+  const isolationLevel = random.chance(0.85) ? "read_committed" as const : "read_uncommitted" as const;
+  const failurePolicy = random.weighted([[4, "skip"], [4, "deadLetter"], [1, "stop"]] as const);
+  const worker = random.chance(0.25);
+  const base: Omit<ParallelConsumerOptions, "kafka" | "handler"> = {
+    ordering,
+    maxInFlight: random.pick([1, 5, 50, 500]),
+    maxInFlightBytes: random.pick([64 * 1024 * 1024, 1024 * 1024, 10_000]),
+    maxUncommittedOffsets: random.pick([100_000, 300, 40]),
+    maxCommitMetadataBytes,
+    commitIntervalMs: random.pick([5, 50, 500]),
+    retry: { maxRetries: random.int(0, 3), initialBackoffMs: random.pick([0, 5, 50]), maxBackoffMs: 200 },
+    failurePolicy,
+    ...(failurePolicy === "deadLetter" ? { deadLetter: {} } : {}),
+    ...(ordering === "key" && random.chance(0.2)
+      ? { poisonKey: { maxFailures: random.int(1, 3), cooldownMs: random.int(20, 500) } }
+      : {}),
+    ...(random.chance(0.2) ? { maxBlockingMs: random.int(5, 300) } : {}),
+    ...(random.chance(0.2) ? { handlerTimeoutMs: random.int(5, 300) } : {}),
+    drainTimeoutMs: random.pick([0, 50, 1000]),
+    maxRevokeGraceMs: random.pick([0, 50, 1000]),
+    stallThresholdMs: 1000,
+    logger: { warn: () => {} },
+    engine: worker
+      ? {
+        kind: "worker",
+        module: "file:///simulated-worker.ts",
+        workers: random.int(1, 2),
+        concurrencyPerWorker: random.int(1, 4),
+        ...(random.chance(0.2) ? { recycleAfterTasks: random.int(1, 20) } : {}),
+      }
+      : { kind: "async", concurrency: random.pick([1, 4, 32]) },
+  };
+  const startFrom = random.chance(0.8) ? "earliest" as const : "latest" as const;
+  const kafka = {
+    bootstrapBrokers: ["simulated:9092"],
+    groupId: cluster.groupId,
+    topics: topics.map(({ name }) => name),
+    startFrom,
+    isolationLevel,
+    fetchMaxWaitMs: random.pick([10, 100, 500]),
+    fetchMaxBytes: random.pick([1024 * 1024, 2000]),
+    fetchMaxBytesPerPartition: random.pick([16 * 1024, 500]),
+  };
+  const checker = new Checker(cluster, {
+    ordering,
+    isolationLevel,
+    startFrom,
+    maxInFlight: base.maxInFlight!,
+    maxUncommittedOffsets: base.maxUncommittedOffsets!,
+    maxCommitMetadataBytes,
+  }, () => time.now);
+  const profile = handlerProfile(random);
+  const handlerRandom = random.fork();
+  const handlerClock = time.clock("handler");
+
+  // ---- unhandled rejections anywhere in the run are violations ----
+  const unhandled = (reason: unknown) => checker.fail(`unhandled rejection: ${describe(reason)}`);
+  const stopWatching = watchUnhandled(unhandled);
+
+  const members: Member[] = [];
+  const addMember = (name: string, clean: boolean): Member => {
+    const client = cluster.client(name);
+    const memberClock = time.clock(name);
+    const handler = clean ? cleanHandler(name, handlerClock, checker) : simulatedHandler(name, handlerClock, handlerRandom, profile, checker);
+    const memberOptions: ParallelConsumerOptions = clean
+      ? {
+        kafka: { ...kafka, startFrom: "earliest" },
+        ordering,
+        commitIntervalMs: 20,
+        maxCommitMetadataBytes,
+        logger: { warn: () => {} },
+        handler: handler as ParallelConsumerOptions["handler"],
+      }
+      : {
+        ...base,
+        kafka,
+        ...(worker ? {} : { handler: handler as ParallelConsumerOptions["handler"] }),
+      };
+    const threads = random.fork();
+    const consumer = composeConsumer(resolveOptions(memberOptions), {
+      clock: memberClock,
+      client: instrument(client, name, checker),
+      ...(worker && !clean
+        ? {
+          spawnWorker: fakeSpawn(time.clock(`${name}:threads`), ({ start }) => {
+            // A thread takes its running handlers with it when it stops.
+            const calls: Call[] = [];
+            const handle = simulatedHandler(name, handlerClock, handlerRandom, profile, checker, (call) => calls.push(call));
+            return {
+              loadMs: threads.int(0, 20),
+              loads: !(start === 0 && threads.chance(0.03)),
+              handle: handle as never,
+              crashAfterMs: () => (threads.chance(0.02) ? threads.int(0, 50) : undefined),
+              stopped: () => {
+                for (const call of calls) call.ended = true;
+              },
+            };
+          }),
+        }
+        : {}),
+    });
+    consumer.on("error", (error) => {
+      if (error instanceof MessageFailedError && failurePolicy === "skip" && !clean) checker.finished(error);
+      if (["TypeError", "RangeError", "ReferenceError", "SyntaxError"].includes(error.name)) {
+        checker.fail(`${name} emitted a programming error: ${describe(error)}`);
+      }
+    });
+    const member: Member = { name, client, consumer, clean, started: false, closing: undefined, closed: false };
+    members.push(member);
+    return member;
+  };
+  const start = (member: Member) => {
+    if (member.closed) return; // the chaos phase ended before its start time
+    member.started = true;
+    member.consumer.start().catch((error: unknown) => expectedFailure(checker, member.name, "start", error));
+  };
+  const close = (member: Member) => {
+    member.closing ??= member.consumer.close().catch((error: unknown) => expectedFailure(checker, member.name, "close", error))
+      .finally(() => (member.closed = true));
+    return member.closing;
+  };
+
+  // ---- the chaos phase ----
+  const chaosMs = random.pick([300, 1500, 5000]);
+  const memberCount = random.int(1, 3);
+  for (let i = 0; i < memberCount; i++) {
+    const member = addMember(`m${i}`, false);
+    const startAt = i === 0 ? 0 : random.int(0, chaosMs / 2);
+    driver.setTimeout(() => start(member), startAt);
+    if (random.chance(0.3)) {
+      const closeAt = startAt + random.pick([0, 1, random.int(0, chaosMs)]);
+      driver.setTimeout(() => void close(member), closeAt);
+      if (random.chance(0.5)) {
+        const replacement = addMember(`m${i}r`, false);
+        driver.setTimeout(() => start(replacement), closeAt + random.int(0, chaosMs / 2));
+      }
+    }
+  }
+  scheduleFaults(cluster, random, driver, chaosMs, topics, memberCount, nodes);
+  const writes = random.pick([0, 5, 50]);
+  for (let i = 0; i < writes; i++) driver.setTimeout(() => writer.write(random.int(1, 20)), random.int(0, chaosMs));
+
+  const checkBounds = () => {
+    for (const member of members) {
+      if (!member.started || member.closed) continue;
+      checker.bounds(member.name, member.clean ? { maxInFlight: 1000, maxUncommittedOffsets: 100_000 } : undefined, member.consumer.getMetrics());
+    }
+  };
+  await runFor(time, chaosMs, checkBounds, checker);
+
+  // ---- quiesce: every chaos member closes; nothing of theirs may be left running ----
+  for (const member of members) if (!member.started) member.closed = true;
+  const closing = members.filter((member) => member.started).map((member) => close(member));
+  await runUntil(time, () => members.every((member) => member.closed), time.now + 600_000, checkBounds, checker);
+  if (checker.ok && !members.every((member) => member.closed)) checker.fail("close() did not finish within 600 s of virtual time");
+  await Promise.race([Promise.all(closing), flushMicrotasks()]);
+  if (checker.ok) for (const member of members) checkReleased(checker, time, member);
+  writer.settle(true);
+
+  // ---- drain: a clean member must finish everything and commit to the end ----
+  if (checker.ok) {
+    const drain = addMember("drain", true);
+    start(drain);
+    const done = () => checker.ok && topics.every(({ name, partitions }) =>
+      Array.from({ length: partitions }, (_, p) => p).every((p) => {
+        const log = cluster.log(name, p);
+        const end = isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
+        return (cluster.committedOffset(name, p)?.offset ?? -1n) >= end;
+      })
+    );
+    await runUntil(time, done, time.now + DRAIN_DEADLINE_MS, checkBounds, checker);
+    if (!done() && options.trace) {
+      const metrics = drain.consumer.getMetrics();
+      console.log(`drain member when its time ran out: ${JSON.stringify({ ...metrics, handlerSeconds: undefined, fetchToCompletionSeconds: undefined }, (_k, v) => typeof v === "bigint" ? String(v) : v)}`);
+    }
+    void close(drain);
+    await runUntil(time, () => drain.closed, time.now + 60_000, checkBounds, checker);
+    if (checker.ok) checkReleased(checker, time, drain);
+    if (checker.ok) checker.complete();
+  }
+  if (cluster.producedAfterClose > 0) checker.fail(`${cluster.producedAfterClose} produce call(s) after close()`);
+  stopWatching();
+  return {
+    seed,
+    violations: checker.violations,
+    description: `${nodes} node(s), ${topics.map((t) => `${t.name}×${t.partitions}`).join(" ")}, ${memberCount} member(s), ` +
+      `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms`,
+    stats: { virtualMs: time.now, steps: time.fired, calls: checker.calls, commits: checker.commitsChecked },
+    ...(options.trace ? { trace: cluster.trace } : {}),
+  };
+}
+
+/** Steps virtual time for `ms`, checking the bounds after every step. */
+async function runFor(time: VirtualClock, ms: number, check: () => void, checker: Checker): Promise<void> {
+  await runUntil(time, () => false, time.now + ms, check, checker);
+}
+
+async function runUntil(
+  time: VirtualClock,
+  until: () => boolean,
+  deadline: number,
+  check: () => void,
+  checker: Checker,
+): Promise<void> {
+  while (!until() && checker.ok) {
+    let next = time.nextAt;
+    if (next === undefined || next > deadline) {
+      await flushMicrotasks();
+      next = time.nextAt;
+      if (until() || next === undefined || next > deadline) return;
+    }
+    await time.step();
+    check();
+  }
+}
+
+/** Wraps the member's client so the checker sees its assignments, commits and dead letters. */
+function instrument(client: FakeClient, name: string, checker: Checker): KafkaClient {
+  const join = client.join.bind(client);
+  const commit = client.commit.bind(client);
+  const produce = client.produce.bind(client);
+  let previous: GroupAssignment | undefined;
+  return {
+    join: (topics, events) =>
+      join(topics, {
+        joined: (assignment) => {
+          const continuous = previous !== undefined && previous.memberId === assignment.memberId &&
+            assignment.generation === previous.generation + 1;
+          if (!continuous) checker.newEpoch(name);
+          else {
+            const owned = new Set(previous!.partitions.map((p) => `${p.topic}:${p.partition}`));
+            checker.newEpoch(name, assignment.partitions.filter((p) => !owned.has(`${p.topic}:${p.partition}`)));
+          }
+          previous = assignment;
+          events.joined(assignment);
+        },
+        rebalancing: () => events.rebalancing(),
+        failed: (error) => events.failed(error),
+      }),
+    leaders: (topics, refresh) => client.leaders(topics, refresh),
+    fetch: (request) => client.fetch(request),
+    commit: (offsets) => {
+      checker.commitRequested(name, offsets);
+      return commit(offsets);
+    },
+    committed: (partitions) => client.committed(partitions),
+    listOffsets: (partitions, at, isolation) => client.listOffsets(partitions, at, isolation),
+    produce: async (records) => {
+      await produce(records);
+      for (const record of records) {
+        const header = (name: string) => {
+          const value = record.headers.get(name);
+          return value == null ? undefined : decoder.decode(value);
+        };
+        const topic = header(DEAD_LETTER_HEADERS.sourceTopic);
+        if (topic === undefined) continue;
+        checker.finished({
+          topic,
+          partition: Number(header(DEAD_LETTER_HEADERS.sourcePartition)),
+          offset: BigInt(header(DEAD_LETTER_HEADERS.sourceOffset)!),
+        });
+      }
+    },
+    close: () => client.close(),
+  };
+}
+
+/** After close(): no timer of the member left, its producer closed. */
+function checkReleased(checker: Checker, time: VirtualClock, member: Member): void {
+  const timers = time.pending(member.name);
+  if (timers > 0) {
+    checker.fail(`${member.name}: ${timers} timer(s) left after close()${time.debug ? `\n${time.pendingStacks(member.name).join("\n---\n")}` : ""}`);
+  }
+  if (member.client.producerCreated && !member.client.producerClosed) checker.fail(`${member.name}: producer left open after close()`);
+}
+
+/** start() and close() may reject for reasons the scenario caused; a programming error is never one. */
+function expectedFailure(checker: Checker, member: string, what: string, error: unknown): void {
+  const name = error instanceof Error ? error.name : typeof error;
+  if (["TypeError", "RangeError", "ReferenceError", "SyntaxError"].includes(name) || !(error instanceof Error)) {
+    checker.fail(`${member} ${what}() rejected with ${describe(error)}`);
+  }
+}
+
+function scheduleFaults(
+  cluster: FakeCluster,
+  random: Random,
+  driver: ReturnType<VirtualClock["clock"]>,
+  chaosMs: number,
+  topics: readonly { name: string; partitions: number }[],
+  members: number,
+  nodes: number,
+): void {
+  const at = () => random.int(0, chaosMs);
+  if (random.chance(0.2)) driver.setTimeout(() => cluster.coordinatorOutage(random.int(10, 3000)), at());
+  if (random.chance(0.3)) driver.setTimeout(() => cluster.failNextCommits(random.int(1, 5), random.pick(["request", "partition"])), at());
+  if (random.chance(0.2)) driver.setTimeout(() => cluster.failNextProduces(random.int(1, 10)), at());
+  if (random.chance(0.15)) driver.setTimeout(() => cluster.fetchErrors(random.int(10, 2000)), at());
+  if (nodes > 1 && random.chance(0.3)) {
+    const { name, partitions } = random.pick(topics);
+    driver.setTimeout(() => cluster.moveLeader(name, random.int(0, partitions - 1), random.int(1, nodes)), at());
+  }
+  for (let i = 0; i < members; i++) {
+    if (random.chance(0.15)) {
+      driver.setTimeout(() => {
+        const member = cluster.clients.find((client) => client.name === `m${i}` && !client.closed);
+        if (member) cluster.fence(member.name);
+      }, at());
+    }
+  }
+  if (random.chance(0.1)) {
+    const { name, partitions } = random.pick(topics);
+    const partition = random.int(0, partitions - 1);
+    driver.setTimeout(() => {
+      const log = cluster.log(name, partition);
+      const span = log.highWatermark - log.logStartOffset;
+      if (span > 0n) cluster.truncateLogStart(name, partition, log.logStartOffset + BigInt(random.int(0, Number(span))));
+    }, at());
+  }
+}
+
+function compactSome(cluster: FakeCluster, random: Random, topics: readonly { name: string; partitions: number }[]): void {
+  for (const { name, partitions } of topics) {
+    for (let partition = 0; partition < partitions; partition++) {
+      // Kafka never cleans the active segment: the log's last batch stays whole.
+      const log = cluster.log(name, partition);
+      const last = log.batches.at(-1);
+      const offsets = log.visibleOffsets("read_uncommitted")
+        .filter((offset) => last === undefined || offset < last.firstOffset)
+        .filter(() => random.chance(0.1));
+      cluster.compact(name, partition, offsets);
+    }
+  }
+}
+
+function truncateSome(cluster: FakeCluster, random: Random, topics: readonly { name: string; partitions: number }[]): void {
+  const { name, partitions } = random.pick(topics);
+  const partition = random.int(0, partitions - 1);
+  const log = cluster.log(name, partition);
+  const span = Number(log.highWatermark - log.logStartOffset);
+  if (span > 0) cluster.truncateLogStart(name, partition, log.logStartOffset + BigInt(random.int(0, span)));
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}${value.stack ? `\n${value.stack.split("\n").slice(1, 6).join("\n")}` : ""}`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+type Unwatch = () => void;
+
+/** Listens for unhandled promise rejections on Node, Bun and Deno. */
+function watchUnhandled(report: (reason: unknown) => void): Unwatch {
+  const runtime = globalThis as unknown as {
+    process?: { on(event: string, listener: (reason: unknown) => void): void; off(event: string, listener: (reason: unknown) => void): void };
+    addEventListener?: (type: string, listener: (event: Event) => void) => void;
+    removeEventListener?: (type: string, listener: (event: Event) => void) => void;
+    Deno?: unknown;
+  };
+  if (runtime.Deno !== undefined && runtime.addEventListener) {
+    const listener = (event: Event) => {
+      event.preventDefault();
+      report((event as PromiseRejectionEvent).reason);
+    };
+    runtime.addEventListener("unhandledrejection", listener);
+    return () => runtime.removeEventListener!("unhandledrejection", listener);
+  }
+  const listener = (reason: unknown) => report(reason);
+  runtime.process?.on("unhandledRejection", listener);
+  return () => runtime.process?.off("unhandledRejection", listener);
+}
+
+export type { Call };

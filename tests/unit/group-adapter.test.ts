@@ -1,0 +1,205 @@
+// The group adapter and control plane together, against a client whose joins and offset reads the
+// test scripts: partitions that come back, loads that finish late, fenced members.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { ConsumerMessage, HandlerContext, ParallelConsumerOptions } from "../../mod.ts";
+import { resolveOptions } from "../../src/config/options.ts";
+import { composeConsumer } from "../../src/consumer.ts";
+import { settle } from "../support/memory-adapter.ts";
+import { retriableError, ScriptedClient } from "../support/scripted-client.ts";
+import { VirtualClock } from "../simulation/virtual-clock.ts";
+
+const P0 = { topic: "t", partition: 0 };
+
+function consumerOn(client: ScriptedClient, options: Partial<ParallelConsumerOptions>, clock?: VirtualClock) {
+  return composeConsumer(
+    resolveOptions({
+      kafka: { bootstrapBrokers: ["scripted:9092"], groupId: "g", topics: ["t"], fetchMaxWaitMs: 10 },
+      commitIntervalMs: 5,
+      logger: { warn: () => {} },
+      handler: () => {},
+      ...options,
+    }),
+    { client, ...(clock ? { clock: clock.clock("consumer") } : {}) },
+  );
+}
+
+/** A handler whose calls for the offsets in `held` wait until released. */
+function holding(held: Set<number>) {
+  const waiting = new Map<number, () => void>();
+  const handled: number[] = [];
+  const handler = (message: ConsumerMessage, _context: HandlerContext) => {
+    const offset = Number(message.offset);
+    if (!held.has(offset)) {
+      handled.push(offset);
+      return;
+    }
+    return new Promise<void>((resolve) => waiting.set(offset, () => {
+      handled.push(offset);
+      resolve();
+    }));
+  };
+  return { handler, handled, release: (offset: number) => waiting.get(offset)?.() };
+}
+
+const committedOf = (client: ScriptedClient) => client.committedOffsets.get("t:0")?.offset;
+const allCommits = (client: ScriptedClient) => client.commits.flat().filter((c) => c.partition === 0).map((c) => c.offset);
+
+describe("group adapter", () => {
+  // Defect 1: the stream kept its fetch position across ownerships; the returning partition was
+  // committed up to where this member had fetched before (900), losing 600..899.
+  test("a partition that comes back starts from the group's commit, never from this member's old fetch position", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 1000);
+    client.committedOffsets.set("t:0", { offset: 480n, metadata: "" });
+    const gate = holding(new Set([480, 600]));
+    const consumer = consumerOn(client, { ordering: "unordered", maxInFlight: 10_000, maxRevokeGraceMs: 20, handler: gate.handler });
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    await settle(30);
+    assert.equal(consumer.getMetrics().partitions[0]!.lastFetchedOffset, 999n, "fetched far beyond the blocked 480");
+    assert.equal(committedOf(client), 480n);
+    client.assign(2, "a", []);
+    // Another member owned it meanwhile and committed 600.
+    client.committedOffsets.set("t:0", { offset: 600n, metadata: "" });
+    const before = client.commits.length;
+    client.assign(3, "a", [P0]);
+    await settle(80);
+    assert.ok(client.fetches.includes("t:0@600"), "fetching restarts at the group's 600");
+    assert.ok(gate.handled.filter((offset) => offset === 899).length === 2, "600..999 run again in the new assignment");
+    const after = client.commits.slice(before).flat().map((c) => c.offset);
+    assert.ok(after.every((offset) => offset <= 600n), `commits after the return: ${after.join(", ")}`);
+    gate.release(600);
+    await settle(30);
+    assert.equal(committedOf(client), 1000n);
+    assert.ok(gate.handled.includes(899) && gate.handled.includes(600));
+    await consumer.close();
+  });
+
+  test("closing right after the partition came back commits nothing beyond the group's offset", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 1000);
+    client.committedOffsets.set("t:0", { offset: 480n, metadata: "" });
+    const gate = holding(new Set([480]));
+    const consumer = consumerOn(client, { ordering: "unordered", maxInFlight: 10_000, drainTimeoutMs: 0, handler: gate.handler });
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    await settle(30);
+    client.assign(2, "a", []);
+    client.committedOffsets.set("t:0", { offset: 600n, metadata: "" });
+    client.holdLoads = true;
+    client.assign(3, "a", [P0]);
+    await consumer.close();
+    assert.ok(allCommits(client).every((offset) => offset <= 600n), allCommits(client).join(", "));
+    assert.equal(committedOf(client), 600n);
+  });
+
+  // To verify: a member fenced (new member id) that got the same partitions back kept its state.
+  test("a fenced member that gets the same partition back reloads it: its old progress is not committed over the new owner's", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 100);
+    const gate = holding(new Set([10]));
+    const consumer = consumerOn(client, { ordering: "unordered", maxRevokeGraceMs: 20, handler: gate.handler });
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    await settle(30);
+    assert.equal(committedOf(client), 10n);
+    // Fenced: another member owned p0 in generations 2..4 and committed 5 (it had not done 5..9 yet).
+    client.committedOffsets.set("t:0", { offset: 5n, metadata: "" });
+    const before = client.commits.length;
+    client.assign(5, "a-rejoined", [P0]);
+    await settle(80);
+    assert.ok(client.fetches.includes("t:0@5"), "fetched again from the group's 5");
+    const after = client.commits.slice(before).flat().map((c) => c.offset);
+    assert.ok(after.every((offset) => offset <= 10n), `commits after the rejoin: ${after.join(", ")}`);
+    assert.ok(gate.handled.filter((offset) => offset === 5).length >= 2, "5 runs again under the new assignment");
+    gate.release(10);
+    await settle(30);
+    await consumer.close();
+    assert.equal(committedOf(client), 100n);
+  });
+
+  test("a member kept in the group from one generation to the next keeps its partitions' state", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 50);
+    const consumer = consumerOn(client, {});
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    await settle(30);
+    const fetches = client.fetches.length;
+    client.assign(2, "a", [P0]);
+    await settle(10);
+    assert.equal(client.fetches.slice(fetches).filter((f) => f === "t:0@0").length, 0, "no refetch from the start");
+    await consumer.close();
+    assert.equal(committedOf(client), 50n);
+  });
+
+  // To verify: overlapping loads for a partition revoked and re-added could seed a stale committed offset.
+  test("a committed-offset read that finishes after its partition was revoked and assigned again is dropped", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 300);
+    client.holdLoads = true;
+    const gate = holding(new Set());
+    const consumer = consumerOn(client, { handler: gate.handler });
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    client.assign(2, "a", []);
+    client.assign(3, "a", [P0]);
+    await settle();
+    assert.equal(client.loads.length, 2);
+    client.loads[1]!.answer({ "t:0": 200n });
+    client.loads[0]!.answer({ "t:0": 100n });
+    await settle(30);
+    assert.ok(!client.fetches.includes("t:0@100"), "the stale read never seeds the partition");
+    assert.equal(Math.min(...gate.handled), 200);
+    await consumer.close();
+    assert.equal(committedOf(client), 300n);
+  });
+
+  // To verify: #load gave up after ~2 s (5 tries) while a coordinator can take longer after a failover.
+  test("committed offsets are read again until the coordinator answers, however long it takes", async () => {
+    const time = new VirtualClock();
+    const client = new ScriptedClient();
+    client.extend(P0, 10);
+    client.holdLoads = true;
+    const errors: Error[] = [];
+    const consumer = consumerOn(client, {}, time);
+    consumer.on("error", (error) => errors.push(error));
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    const startedAt = time.now;
+    while (time.now - startedAt < 30_000) {
+      await time.runUntil(() => client.loads.length > 0, time.now + 60_000);
+      client.loads.shift()!.fail(retriableError("COORDINATOR_NOT_AVAILABLE"));
+    }
+    await time.runUntil(() => client.loads.length > 0, time.now + 60_000);
+    client.loads.shift()!.answer({ "t:0": null });
+    await time.runUntil(() => committedOf(client) === 10n, time.now + 10_000);
+    assert.equal(committedOf(client), 10n);
+    assert.deepEqual(errors, []);
+    const closed = consumer.close();
+    await time.runUntil(() => false, time.now + 100);
+    await closed;
+    assert.equal(time.pending("consumer"), 0, "no timer left after close()");
+  });
+
+  test("a join the cluster refuses for now is retried; close() during the retries ends start() at once", async () => {
+    const time = new VirtualClock();
+    const client = new ScriptedClient();
+    let attempts = 0;
+    client.join = () => {
+      attempts++;
+      return Promise.reject(retriableError("COORDINATOR_NOT_AVAILABLE"));
+    };
+    const consumer = consumerOn(client, {}, time);
+    const started = consumer.start();
+    await time.runUntil(() => attempts >= 4, time.now + 60_000);
+    assert.ok(attempts >= 4);
+    const closed = consumer.close();
+    await assert.rejects(started);
+    await closed;
+    await time.runUntil(() => false, time.now + 60_000);
+    assert.equal(attempts <= 5, true, "no join attempt after close()");
+    assert.equal(time.pending("consumer"), 0);
+  });
+});
