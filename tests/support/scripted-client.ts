@@ -27,10 +27,10 @@ export interface PendingLoad {
 export class ScriptedClient implements KafkaClient {
   events: GroupEvents | undefined;
   /** Records per "topic:partition": offset i holds key `k${i % keys}`. */
-  readonly logs = new Map<string, number>();
+  readonly logs: Map<string, number> = new Map();
   keys: number = 10;
   /** The group's committed offsets and metadata, by "topic:partition". */
-  readonly committedOffsets = new Map<string, { offset: bigint; metadata: string }>();
+  readonly committedOffsets: Map<string, { offset: bigint; metadata: string }> = new Map();
   /** Every commit request, in order. */
   readonly commits: PartitionOffset[][] = [];
   /** Every fetch request's offsets, in order, as "topic:partition@offset". */

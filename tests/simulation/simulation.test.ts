@@ -1,0 +1,33 @@
+// The seeded simulation as part of `npm test`: a fixed set of seeds on every runtime, plus a few
+// random ones (printed, so a failure replays with `node tests/simulation/cli.ts --seed N --trace`).
+// More seeds: `node tests/simulation/cli.ts --seeds 0..9999`.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { simulate } from "./simulate.ts";
+
+const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+const FIXED = Number(env.PYRALLEL_SIM_SEEDS ?? 1000);
+const RANDOM = Number(env.PYRALLEL_SIM_RANDOM ?? 5);
+
+test(`seeded simulation: ${FIXED} fixed seeds and ${RANDOM} random ones hold every invariant`, async () => {
+  const seeds = Array.from({ length: FIXED }, (_, seed) => seed);
+  for (let i = 0; i < RANDOM; i++) seeds.push(1_000_000 + Math.floor(Math.random() * 1_000_000_000));
+  const failures: string[] = [];
+  const started = performance.now();
+  let steps = 0;
+  for (const seed of seeds) {
+    const result = await simulate(seed);
+    steps += result.stats.steps;
+    if (result.violations.length > 0) {
+      failures.push(
+        `seed ${seed} (${result.description}):\n    ${result.violations.join("\n    ")}\n` +
+          `    replay: node tests/simulation/cli.ts --seed ${seed} --trace`,
+      );
+    }
+  }
+  console.log(
+    `  simulation: ${seeds.length} seeds (random: ${seeds.slice(FIXED).join(", ") || "none"}), ` +
+      `${steps} steps, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  assert.deepEqual(failures, []);
+});
