@@ -49,6 +49,8 @@ export function createParallelConsumer(options: ParallelConsumerOptions): Parall
 /** What the simulation puts in place of the real parts. */
 export interface ConsumerParts {
   readonly clock?: Clock;
+  /** Randomness (retry jitter), in [0, 1). */
+  readonly random?: () => number;
   /** Replaces the @platformatic/kafka client under the group adapter. */
   readonly client?: KafkaClient;
   /** Replaces the worker engine's thread spawning (the simulation runs fake threads). */
@@ -63,7 +65,7 @@ export function composeConsumer(resolved: ResolvedOptions, parts: ConsumerParts 
   const clock = parts.clock ?? systemClock;
   const adapter = resolved.adapter ?? createAdapter(resolved, clock, parts.client);
   const engine = createEngine(resolved, clock, parts.spawnWorker);
-  const core = new ControlPlane({ ...resolved, clock }, adapter, engine);
+  const core = new ControlPlane({ ...resolved, clock, random: parts.random ?? Math.random }, adapter, engine);
   return {
     id: resolved.kafka.clientId,
     start: () => core.start(),

@@ -519,7 +519,7 @@ export class ControlPlane implements AdapterListener {
     if (item.attempt > retry.maxRetries) return this.#exhausted(item, error, true);
     this.#counts.retries++;
     state.retryWaiting++;
-    void this.#delays.wait(retryDelayMs(retry, item.attempt)).then((fired) => {
+    void this.#delays.wait(retryDelayMs(retry, item.attempt, this.#settings.random)).then((fired) => {
       state.retryWaiting--;
       if (!fired || state.phase !== "active") return this.#afterRelease();
       state.scheduler.retry(item);
@@ -570,7 +570,7 @@ export class ControlPlane implements AdapterListener {
           this.#counts.deadLetterFailures++;
           this.events.emit("error", new Error(`dead letter to ${record.topic} failed`, { cause: publishError }));
           if (state.phase !== "active" || !this.#startingWork) return;
-          if (!(await this.#delays.wait(retryDelayMs(this.#settings.retry, attempt)))) return;
+          if (!(await this.#delays.wait(retryDelayMs(this.#settings.retry, attempt, this.#settings.random)))) return;
           if (state.phase !== "active" || !this.#startingWork) return;
         }
       }

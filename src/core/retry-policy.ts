@@ -12,7 +12,7 @@ export interface RetryPolicy {
  * Delay before attempt `attempt + 1`, after `attempt` failed: exponential with a cap, then "equal
  * jitter" (half fixed, half random) so retries of many messages do not fire in lockstep.
  */
-export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number): number {
   const exponential = policy.initialBackoffMs * 2 ** Math.max(0, attempt - 1);
   const capped = Math.min(policy.maxBackoffMs, exponential);
   return capped / 2 + random() * (capped / 2);

@@ -43,4 +43,6 @@ export interface ControlPlaneSettings {
   readonly logger: Logger;
   /** Time and timers (the simulation passes a virtual clock). */
   readonly clock: Clock;
+  /** Randomness of retry jitter, in [0, 1) (the simulation passes a seeded one). */
+  readonly random: () => number;
 }

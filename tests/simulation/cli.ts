@@ -4,6 +4,7 @@
 //   node tests/simulation/cli.ts --seeds 0..2999    a range of seeds (the CI set)
 //   node tests/simulation/cli.ts --random 20        plus 20 seeds drawn at random (printed, so they replay)
 //   node tests/simulation/cli.ts --seed 123 --trace one seed, with the cluster's event trace
+//   node tests/simulation/cli.ts --first-failure    stop at the first failing seed (mutation checks)
 //
 // Prints each failing seed with its violations and the command that replays it; exits 1 if any failed.
 import { simulate } from "./simulate.ts";
@@ -16,6 +17,7 @@ const option = (name: string): string | undefined => {
 };
 const trace = args.includes("--trace");
 const verbose = args.includes("--verbose");
+const firstFailure = args.includes("--first-failure");
 
 const seeds: number[] = [];
 const single = option("seed");
@@ -46,6 +48,10 @@ for (const seed of seeds) {
   console.log(`\nFAILED seed ${seed} (${result.description}):`);
   for (const violation of result.violations) console.log(`  - ${violation}`);
   console.log(`  replay: node tests/simulation/cli.ts --seed ${seed} --trace`);
+  if (firstFailure) {
+    console.log(`first failure at seed ${seed}, after ${seeds.indexOf(seed) + 1} seed(s)`);
+    break;
+  }
 }
 const seconds = (performance.now() - started) / 1000;
 console.log(

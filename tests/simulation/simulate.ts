@@ -151,8 +151,10 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
         ...(worker ? {} : { handler: handler as ParallelConsumerOptions["handler"] }),
       };
     const threads = random.fork();
+    const jitter = random.fork();
     const consumer = composeConsumer(resolveOptions(memberOptions), {
       clock: memberClock,
+      random: () => jitter.next(),
       client: instrument(client, name, checker),
       ...(worker && !clean
         ? {

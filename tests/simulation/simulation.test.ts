@@ -31,3 +31,12 @@ test(`seeded simulation: ${FIXED} fixed seeds and ${RANDOM} random ones hold eve
   );
   assert.deepEqual(failures, []);
 });
+
+test("one seed replays one run exactly", async () => {
+  for (const seed of [3, 17, 101, 555]) {
+    const first = await simulate(seed);
+    const second = await simulate(seed);
+    assert.deepEqual(second.stats, first.stats, `seed ${seed}`);
+    assert.equal(second.description, first.description);
+  }
+});
