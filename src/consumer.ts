@@ -53,6 +53,8 @@ export interface ConsumerParts {
   readonly random?: () => number;
   /** Replaces the @platformatic/kafka client under the group adapter. */
   readonly client?: KafkaClient;
+  /** Wraps the engine (the simulation observes what the control plane dispatches, and when). */
+  readonly wrapEngine?: (engine: ExecutionEngine) => ExecutionEngine;
   /** Replaces the worker engine's thread spawning (the simulation runs fake threads). */
   readonly spawnWorker?: ConstructorParameters<typeof WorkerEngine>[0]["spawn"];
 }
@@ -64,7 +66,8 @@ export interface ConsumerParts {
 export function composeConsumer(resolved: ResolvedOptions, parts: ConsumerParts = {}): ParallelConsumer {
   const clock = parts.clock ?? systemClock;
   const adapter = resolved.adapter ?? createAdapter(resolved, clock, parts.client);
-  const engine = createEngine(resolved, clock, parts.spawnWorker);
+  const created = createEngine(resolved, clock, parts.spawnWorker);
+  const engine = parts.wrapEngine ? parts.wrapEngine(created) : created;
   const core = new ControlPlane({ ...resolved, clock, random: parts.random ?? Math.random }, adapter, engine);
   return {
     id: resolved.kafka.clientId,

@@ -174,6 +174,9 @@ export class ControlPlane implements AdapterListener {
     try {
       await this.#adapter.close();
     } finally {
+      // A rebalance during the final commit may have revoked partitions: nothing waits for them now.
+      this.#waiters.releaseAll();
+      await Promise.all(this.#revocations);
       await this.#engine.close();
       this.#lifecycle = "closed";
     }
@@ -275,13 +278,16 @@ export class ControlPlane implements AdapterListener {
     if (states.length === 0) return;
     const revocation = this.#drainRevoked(states);
     this.#revocations.add(revocation);
-    for (const state of states) this.#draining.set(state.topic, state.partition, revocation);
-    void revocation.finally(() => {
-      this.#revocations.delete(revocation);
-      for (const { topic, partition } of states) {
-        if (this.#draining.get(topic, partition) === revocation) this.#draining.delete(topic, partition);
-      }
-    });
+    void revocation.finally(() => this.#revocations.delete(revocation));
+    for (const { topic, partition } of states) {
+      // An earlier ownership may still drain too (revoked again before it started): wait for both.
+      const earlier = this.#draining.get(topic, partition);
+      const drained = earlier === undefined ? revocation : Promise.all([earlier, revocation]).then(() => {});
+      this.#draining.set(topic, partition, drained);
+      void drained.then(() => {
+        if (this.#draining.get(topic, partition) === drained) this.#draining.delete(topic, partition);
+      });
+    }
   }
 
   /**

@@ -26,6 +26,11 @@ export class Waiters {
     });
   }
 
+  /** Ends every wait now (its owner shut down): nothing is left waiting, no timer left behind. */
+  releaseAll(): void {
+    for (const waiter of [...this.#waiters]) waiter.resolve();
+  }
+
   /** Re-evaluates the conditions; cheap when nobody waits. */
   check(): void {
     if (this.#waiters.length === 0) return;

@@ -25,7 +25,11 @@ export interface Call {
   readonly member: string;
   readonly message: ConsumerMessage;
   readonly context: HandlerContext;
+  readonly startedAt: number;
+  /** The member's assignment epoch of the partition when the call started. */
+  readonly epoch: string;
   ended: boolean;
+  endedAt?: number;
 }
 
 interface IndexedRecord {
@@ -63,7 +67,9 @@ export class Checker {
   readonly #verifiedUpTo = new Map<string, bigint>();
   /** Live calls per member and slot (offset, key or partition). */
   readonly #running = new Map<string, Map<string, Call[]>>();
-  /** Last offset started per member and lane, for the order check; cleared on a new assignment epoch. */
+  /** Assignment epochs per member: "" for the member as a whole, else per partition. */
+  readonly #epochs = new Map<string, Map<string, number>>();
+  /** Last offset dispatched per member and lane, for the order check; cleared on a new assignment epoch. */
   readonly #lastStarted = new Map<string, Map<string, bigint>>();
   /** Statistics. */
   calls = 0;
@@ -136,25 +142,25 @@ export class Checker {
       const problem = differs(message, entry);
       if (problem) this.fail(`${where}: handler got a record that differs from the log: ${problem}`);
     }
-    const call: Call = { member, message, context, ended: false };
+    const call: Call = { member, message, context, startedAt: this.#now(), epoch: this.#epochOf(member, message), ended: false };
     const slots = this.#slots(message);
     let running = this.#running.get(member);
     if (!running) this.#running.set(member, (running = new Map()));
     for (const slot of slots) {
-      const live = (running.get(slot) ?? []).filter((other) => !other.ended && !abandoned(other));
+      const live = (running.get(slot) ?? []).filter((other) => !other.ended && !abandoned(other, call.epoch));
       if (live.length > 0) {
         const other = live[0]!;
-        const state = other.context.signal.aborted ? `aborted: ${(other.context.signal.reason as Error)?.name}` : "not aborted";
+        const state = `${other.context.signal.aborted ? `aborted: ${(other.context.signal.reason as Error)?.name}` : "not aborted"}, started at ${other.startedAt}`;
         this.fail(`${where}: started while ${slot.startsWith("o") ? "another attempt of it" : `offset ${other.message.offset} of its ${slot.startsWith("k") ? "key" : "partition"}`} still runs (${state}, attempt ${other.context.attempt})`);
       }
       running.set(slot, [...live, call]);
     }
-    this.#checkOrder(member, message, where);
     return call;
   }
 
   ended(call: Call, succeeded: boolean): void {
     call.ended = true;
+    call.endedAt = this.#now();
     // An aborted attempt counts as failed even if its handler returned normally.
     if (succeeded && !call.context.signal.aborted) this.finished(call.message);
   }
@@ -169,6 +175,10 @@ export class Checker {
 
   /** The member's partitions start a new epoch (a new assignment, not a continuation). */
   newEpoch(member: string, partitions?: readonly TopicPartition[]): void {
+    let epochs = this.#epochs.get(member);
+    if (!epochs) this.#epochs.set(member, (epochs = new Map()));
+    if (partitions === undefined) epochs.set("", (epochs.get("") ?? 0) + 1);
+    else for (const p of partitions) epochs.set(tpKey(p.topic, p.partition), (epochs.get(tpKey(p.topic, p.partition)) ?? 0) + 1);
     const last = this.#lastStarted.get(member);
     if (!last) return;
     if (partitions === undefined) return void last.clear();
@@ -176,6 +186,11 @@ export class Checker {
       const prefix = `${tpKey(topic, partition)}\u0000`;
       for (const lane of [...last.keys()]) if (lane.startsWith(prefix)) last.delete(lane);
     }
+  }
+
+  #epochOf(member: string, { topic, partition }: TopicPartition): string {
+    const epochs = this.#epochs.get(member);
+    return `${epochs?.get("") ?? 0}:${epochs?.get(tpKey(topic, partition)) ?? 0}`;
   }
 
   #slots(message: ConsumerMessage): string[] {
@@ -187,7 +202,12 @@ export class Checker {
     return slots;
   }
 
-  #checkOrder(member: string, message: ConsumerMessage, where: string): void {
+  /**
+   * The control plane hands `message` to its engine: within one assignment epoch, the messages of
+   * a key (or of a partition, in partition order) are dispatched in offset order (retries repeat an
+   * offset). Checked at dispatch, where the epoch is known: a worker may start a message later.
+   */
+  dispatched(member: string, message: ConsumerMessage): void {
     const { ordering } = this.#settings;
     if (ordering === "unordered" || (ordering === "key" && message.key === null)) return;
     const lane = `${tpKey(message.topic, message.partition)}\u0000${ordering === "key" ? decoder.decode(message.key!) : ""}`;
@@ -195,7 +215,7 @@ export class Checker {
     if (!last) this.#lastStarted.set(member, (last = new Map()));
     const previous = last.get(lane);
     if (previous !== undefined && message.offset < previous) {
-      this.fail(`${where}: ${ordering} order went back from offset ${previous} to ${message.offset} within one assignment`);
+      this.fail(`${member} ${message.topic}[${message.partition}]@${message.offset}: ${ordering} order went back from offset ${previous} within one assignment`);
     }
     last.set(lane, message.offset);
   }
@@ -292,9 +312,15 @@ export class Checker {
   }
 }
 
-function abandoned(call: Call): boolean {
+/**
+ * Whether the consumer no longer waits for `call`: aborted for a reason that abandons it, or
+ * aborted at all when it belongs to an earlier assignment epoch (whose revoke grace has ended:
+ * the consumer starts a returning partition only after that).
+ */
+function abandoned(call: Call, epoch: string): boolean {
   const signal = call.context.signal;
-  return signal.aborted && ABANDONED.has((signal.reason as Error | undefined)?.name ?? "");
+  if (!signal.aborted) return false;
+  return call.epoch !== epoch || ABANDONED.has((signal.reason as Error | undefined)?.name ?? "");
 }
 
 /** Offsets still in the log (compaction removes some). */
