@@ -123,6 +123,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     maxUncommittedOffsets: base.maxUncommittedOffsets!,
     maxCommitMetadataBytes,
   }, () => time.now);
+  // Index the log as written so far: retention may delete records a member already fetched.
+  checker.index();
   const profile = handlerProfile(random);
   const handlerRandom = random.fork();
   const handlerClock = time.clock("handler");
@@ -228,6 +230,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   for (let i = 0; i < writes; i++) driver.setTimeout(() => writer.write(random.int(1, 20)), random.int(0, chaosMs));
 
   const checkBounds = () => {
+    checker.index();
     for (const member of members) {
       if (!member.started || member.closed) continue;
       checker.bounds(member.name, member.clean ? { maxInFlight: 1000, maxUncommittedOffsets: 100_000 } : undefined, member.consumer.getMetrics());
