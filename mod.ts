@@ -18,11 +18,19 @@ export {
   type TlsOptions,
 } from "./src/config/options.ts";
 export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
-export type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./src/core/metrics.ts";
+export type { ConsumerMetrics, PartitionMetrics, PartitionPauseReason, PauseReason } from "./src/core/metrics.ts";
 export type { HistogramSnapshot } from "./src/core/histogram.ts";
 export type { Ordering } from "./src/core/ordering.ts";
 export type { ConsumerEvents, StallEvent } from "./src/core/consumer-events.ts";
-export { BlockedTooLongError, MessageFailedError, PoisonKeyError } from "./src/core/errors.ts";
+export {
+  BlockedTooLongError,
+  CommitFailedError,
+  ConsumerClosedError,
+  EngineFailedError,
+  MessageFailedError,
+  PartitionRevokedError,
+  PoisonKeyError,
+} from "./src/core/errors.ts";
 export type { FailurePolicy, Logger } from "./src/core/settings.ts";
 export { HandlerTimeoutError } from "./src/engines/handler-timeout-error.ts";
 export { WorkerCrashedError } from "./src/engines/worker/errors.ts";
@@ -31,6 +39,7 @@ export type {
   AssignedPartition,
   KafkaAdapter,
   OutgoingRecord,
+  PartitionError,
   PartitionOffset,
   PartitionPosition,
 } from "./src/adapters/adapter.ts";

@@ -8,7 +8,8 @@ export interface ReadRecord {
   key: string | null;
   value: string | null;
   timestamp: number;
-  headers: Map<string, string>;
+  /** A header without a value reads as `null`. */
+  headers: Map<string, string | null>;
 }
 
 /** Reads `count` records of `topic` from the beginning, or fails after `timeoutMs`. */
@@ -32,7 +33,7 @@ export async function readTopic(
           key: message.key ? message.key.toString() : null,
           value: message.value ? message.value.toString() : null,
           timestamp: Number(message.timestamp),
-          headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value.toString()])),
+          headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value == null ? null : value.toString()])),
         });
         if (records.length >= count) break;
       }

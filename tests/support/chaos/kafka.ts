@@ -10,7 +10,7 @@ export interface LogRecord {
   key: string | null;
   value: string | null;
   timestamp: number;
-  headers: Map<string, string>;
+  headers: Map<string, string | null>;
 }
 
 /** Committed position and metadata (the consumer's offset map) of one partition; -1 / null when none. */

@@ -1,0 +1,91 @@
+// Every legal record shape through the public API, on both engines and into the dead-letter topic:
+// null and empty keys and values, headers without a value, a 1 MB value.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Producer } from "@platformatic/kafka";
+import { createParallelConsumer, type EngineOptions, type ConsumerMessage } from "../../mod.ts";
+import { BROKERS, committedOffsets, createTopic, endOffsets, uniqueName, waitFor } from "../support/kafka.ts";
+import { readTopic } from "../support/read-topic.ts";
+import { bytesOf, failsOn, mismatch, shapeOf } from "../support/record-shapes.ts";
+
+const RECORDS = 200;
+const FAILING = Array.from({ length: RECORDS }, (_, seq) => seq).filter((seq) => shapeOf(seq).headers.some(([name]) => name === "fail"));
+
+async function writeShapes(topic: string): Promise<void> {
+  const producer = new Producer({ clientId: "pyrallel-tests-shapes", bootstrapBrokers: BROKERS, idempotent: true });
+  try {
+    for (let seq = 0; seq < RECORDS; seq++) {
+      const { key, value, headers } = bytesOf(shapeOf(seq));
+      await producer.send({
+        messages: [{
+          topic,
+          partition: seq % 2,
+          ...(key === null ? {} : { key: Buffer.from(key) }),
+          ...(value === null ? {} : { value: Buffer.from(value) }),
+          // The client writes a missing header value as null.
+          headers: new Map(headers.map(([name, v]) => [Buffer.from(name), v === null ? undefined : Buffer.from(v)])) as Map<Buffer, Buffer>,
+        }],
+      });
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+const engines: [string, EngineOptions | undefined][] = [
+  ["async", undefined],
+  ["worker", { kind: "worker", workers: 2, module: new URL("../support/workers/shapes-worker.ts", import.meta.url) }],
+];
+
+for (const [name, engine] of engines) {
+  // Defect 6: a null header value crashed the worker engine (it never committed) and every dead letter.
+  test(`${name} engine: records of every legal shape arrive intact, the failing ones are dead-lettered with their headers`, async () => {
+    const topic = uniqueName(`shapes-${name}`);
+    const groupId = uniqueName("group");
+    await createTopic(topic, 2);
+    await createTopic(`${topic}.dlq`, 1);
+    await writeShapes(topic);
+    const ends = await endOffsets(topic, 2);
+    const mismatches: string[] = [];
+    const consumer = createParallelConsumer({
+      kafka: { bootstrapBrokers: BROKERS, groupId, topics: [topic], fetchMaxBytesPerPartition: 2 * 1024 * 1024 },
+      commitIntervalMs: 100,
+      retry: { maxRetries: 0 },
+      deadLetter: {},
+      ...(engine ? { engine } : {
+        handler: (message: ConsumerMessage) => {
+          const problem = mismatch(message);
+          if (problem) mismatches.push(problem);
+          if (failsOn(message)) throw new Error("marked to fail");
+        },
+      }),
+    });
+    const errors: Error[] = [];
+    consumer.on("error", (error) => errors.push(error));
+    await consumer.start();
+    try {
+      await waitFor("every partition committed to its end", () =>
+        consumer.getMetrics().partitions.length === 2 &&
+        consumer.getMetrics().partitions.every((p) => p.committedOffset === ends[p.partition]), 60_000);
+    } finally {
+      await consumer.close();
+    }
+    assert.deepEqual(mismatches, []);
+    const causes = errors.map((error) => String((error.cause as Error | undefined)?.message ?? error.message));
+    assert.deepEqual(causes.filter((cause) => cause !== "marked to fail"), [], "only the marked records failed");
+    assert.equal(consumer.getMetrics().deadLetteredTotal, FAILING.length);
+    assert.deepEqual(await committedOffsets(groupId, topic, 2), ends);
+
+    const letters = await readTopic(`${topic}.dlq`, FAILING.length);
+    assert.deepEqual(letters.map((letter) => Number(letter.headers.get("seq"))).sort((a, b) => a - b), FAILING);
+    for (const letter of letters) {
+      const seq = Number(letter.headers.get("seq"));
+      const expected = shapeOf(seq);
+      assert.equal(letter.key, expected.key === "" ? null : expected.key, `seq ${seq} key`);
+      for (const [header, value] of expected.headers) {
+        assert.ok(letter.headers.has(header), `seq ${seq}: header ${header} kept`);
+        assert.equal(letter.headers.get(header), value === "" ? letter.headers.get(header) : value, `seq ${seq}: header ${header}`);
+      }
+    }
+  });
+}
