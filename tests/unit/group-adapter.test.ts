@@ -81,7 +81,13 @@ describe("group adapter", () => {
     client.extend(P0, 1000);
     client.committedOffsets.set("t:0", { offset: 480n, metadata: "" });
     const gate = holding(new Set([480]));
-    const consumer = consumerOn(client, { ordering: "unordered", maxInFlight: 10_000, drainTimeoutMs: 0, handler: gate.handler });
+    const consumer = consumerOn(client, {
+      ordering: "unordered",
+      maxInFlight: 10_000,
+      drainTimeoutMs: 0,
+      maxRevokeGraceMs: 20,
+      handler: gate.handler,
+    });
     await consumer.start();
     client.assign(1, "a", [P0]);
     await settle(30);
