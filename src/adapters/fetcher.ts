@@ -70,6 +70,8 @@ export class Fetcher {
   #roundQueued = false;
   #refreshLeaders = false;
   #failures = 0;
+  /** Rounds sent so far: each starts its partition list at another place. */
+  #rounds = 0;
   #retryTimer: Timer | undefined;
 
   constructor(client: KafkaClient, settings: FetcherSettings, sink: FetcherSink) {
@@ -214,7 +216,8 @@ export class Fetcher {
       if (!states) byNode.set(node, (states = []));
       states.push(state);
     }
-    for (const [node, states] of byNode) void this.#fetchFrom(node, states);
+    for (const [node, states] of byNode) void this.#fetchFrom(node, rotate(states, this.#rounds));
+    this.#rounds++;
   }
 
   async #fetchFrom(node: number, states: readonly Fetching[]): Promise<void> {
@@ -323,3 +326,14 @@ export class Fetcher {
     }, delay);
   }
 }
+
+/**
+ * The list starting at `shift` (modulo its length). A broker fills a response in request order and
+ * skips a partition whose next batch no longer fits, so a fixed order could starve a partition of
+ * large records behind busy ones; Kafka's own consumer rotates the same way.
+ */
+function rotate<T>(items: T[], shift: number): T[] {
+  const start = shift % items.length;
+  return start === 0 ? items : [...items.slice(start), ...items.slice(0, start)];
+}
+
