@@ -73,4 +73,22 @@ describe("options", () => {
     const wrongType = issuesOf({ ...valid, kafka: { ...valid.kafka, sasl: { mechanism: "PLAIN", password: 42 } } });
     assert.ok(wrongType.every((issue) => !issue.includes("42")));
   });
+
+  test("isolationLevel and maxUncommittedOffsets are validated, with the fix", () => {
+    const issues = issuesOf({
+      ...valid,
+      kafka: { ...valid.kafka, isolationLevel: "committed" },
+      maxUncommittedOffsets: 0,
+    });
+    assert.ok(issues.some((issue) => /kafka\.isolationLevel must be "read_committed" or "read_uncommitted"/.test(issue)), issues.join("\n"));
+    assert.ok(issues.some((issue) => /maxUncommittedOffsets must be at least 1/.test(issue)), issues.join("\n"));
+    assert.ok(createParallelConsumer({ ...valid, kafka: { ...valid.kafka, isolationLevel: "read_uncommitted" } }));
+  });
+
+  test("an adapter missing a method is named with the methods an adapter needs", () => {
+    const adapter = { start() {}, pause() {}, resume() {}, commit() {}, close() {} };
+    const issues = issuesOf({ ...valid, adapter });
+    assert.ok(issues.some((issue) => /adapter must implement .*fetchPositions, publish/.test(issue)), issues.join("\n"));
+  });
 });
+
