@@ -2,8 +2,9 @@ import { type Clock, type Timer } from "../core/clock.ts";
 import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
 import { PartitionMap } from "../core/partition-map.ts";
 import { Queue } from "../core/queue.ts";
+import { backoffMs } from "../core/retry-policy.ts";
 import type { PartitionPosition } from "./adapter.ts";
-import type { ClientError, FetchedPartition, IsolationLevel, KafkaClient } from "./kafka-client.ts";
+import { type FetchedPartition, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
 import { decodePartition } from "./records.ts";
 
 /** Messages handed over at once: small enough to pause within a fetch response. */
@@ -192,6 +193,11 @@ export class Fetcher {
     });
   }
 
+  #anyFetchable(): boolean {
+    for (const state of this.#partitions.values()) if (this.#fetchable(state)) return true;
+    return false;
+  }
+
   #fetchable(state: Fetching): boolean {
     return !state.paused && !state.requested && state.head === state.buffer.length;
   }
@@ -199,7 +205,7 @@ export class Fetcher {
   /** Sends one request to every leader that has fetchable partitions and none in flight. */
   async #round(): Promise<void> {
     if (this.#paused || this.#closed || this.#retryTimer !== undefined) return;
-    if (![...this.#partitions.values()].some((state) => this.#fetchable(state))) return;
+    if (!this.#anyFetchable()) return;
     let leaders;
     try {
       leaders = await this.#client.leaders(this.#settings.topics, this.#refreshLeaders);
@@ -308,7 +314,7 @@ export class Fetcher {
 
   #failedRequest(error: unknown): void {
     if (this.#closed) return;
-    if ((error as ClientError).retriable !== true) {
+    if (!isRetriable(error)) {
       this.#sink.failed(error instanceof Error ? error : new Error(String(error)));
       return;
     }
@@ -319,7 +325,7 @@ export class Fetcher {
   /** Waits before the next round: doubling from 100 ms to 5 s while requests keep failing. */
   #backOff(): void {
     if (this.#retryTimer !== undefined || this.#closed) return;
-    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.#failures++, 10));
+    const delay = backoffMs(RETRY_MIN_MS, RETRY_MAX_MS, this.#failures++);
     this.#retryTimer = this.#settings.clock.setTimeout(() => {
       this.#retryTimer = undefined;
       this.#kick();

@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.ts";
 import { Delays } from "../core/delays.ts";
+import { backoffMs } from "../core/retry-policy.ts";
 import type { TopicPartition } from "../core/message.ts";
 import { PartitionMap } from "../core/partition-map.ts";
 import type {
@@ -12,10 +13,10 @@ import type {
   PartitionPosition,
 } from "./adapter.ts";
 import { Fetcher } from "./fetcher.ts";
-import type { ClientError, GroupAssignment, IsolationLevel, KafkaClient } from "./kafka-client.ts";
+import { type GroupAssignment, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
 
 /** Backoff of join and committed-offset retries: doubling from 200 ms to 5 s. */
-const retryDelay = (attempt: number): number => Math.min(5_000, 200 * 2 ** Math.min(attempt, 10));
+const retryDelay = (attempt: number): number => backoffMs(200, 5_000, attempt);
 
 /** How the adapter consumes. */
 export interface GroupAdapterSettings {
@@ -96,8 +97,7 @@ export class GroupAdapter implements KafkaAdapter {
       try {
         return await this.#client.join(settings.topics, events);
       } catch (error) {
-        const retriable = (error as ClientError).retriable === true;
-        if (!retriable || this.#closed || settings.clock.now() >= deadline) throw error;
+        if (!isRetriable(error) || this.#closed || settings.clock.now() >= deadline) throw error;
       }
       if (!(await this.#delays.wait(retryDelay(attempt)))) {
         throw new Error("the Kafka adapter was closed while joining the group");
@@ -198,7 +198,7 @@ export class GroupAdapter implements KafkaAdapter {
           startOffset: offset ?? starts.get(topic, partition)!,
         }));
       } catch (error) {
-        if ((error as ClientError).retriable !== true) {
+        if (!isRetriable(error)) {
           this.#fail(new Error("could not read the group's committed offsets", { cause: error }));
           return;
         }
@@ -207,12 +207,11 @@ export class GroupAdapter implements KafkaAdapter {
     }
     if (this.#closed) return;
     // Revoked (or revoked and assigned again) while loading: this read is not theirs any more.
-    const still = current();
-    const announce = assigned.filter(({ topic, partition }) =>
-      still.some(([tp]) => tp.topic === topic && tp.partition === partition)
-    );
+    const still = new PartitionMap<Ownership>();
+    for (const [{ topic, partition }, ownership] of current()) still.set(topic, partition, ownership);
+    const announce = assigned.filter(({ topic, partition }) => still.has(topic, partition));
     if (announce.length === 0) return;
-    for (const [, ownership] of still) ownership.announced = true;
+    for (const ownership of still.values()) ownership.announced = true;
     this.#listener!.assigned(announce);
     for (const partition of announce) this.#fetcher!.add(partition, partition.startOffset);
   }

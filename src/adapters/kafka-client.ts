@@ -129,6 +129,17 @@ export interface ClientError extends Error {
   readonly retriable?: boolean;
 }
 
+/** Marks `error` as one that trying again later can fix. */
+export function retriable(error: Error): ClientError {
+  Object.defineProperty(error, "retriable", { value: true, enumerable: false });
+  return error;
+}
+
+/** Whether a client's rejection says that trying again later can succeed. */
+export function isRetriable(error: unknown): boolean {
+  return (error as ClientError | undefined)?.retriable === true;
+}
+
 /** A consumer-group member's connection to the cluster. */
 export interface KafkaClient {
   /**

@@ -16,23 +16,25 @@ import {
   offsetFetchV9,
   Producer,
   protocolErrors,
+  protocolErrorsCodesById,
 } from "@platformatic/kafka";
 import type { TopicPartition } from "../core/message.ts";
 import { PartitionMap } from "../core/partition-map.ts";
 import type { OutgoingRecord, PartitionError, PartitionOffset } from "./adapter.ts";
 import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
-import type {
-  ClientError,
-  CommittedOffset,
-  FetchedPartition,
-  FetchPartitionError,
-  FetchRequest,
-  GroupEvents,
-  IsolationLevel,
-  KafkaClient,
-  ListedOffset,
-  PartitionLeader,
-  RecordBatch,
+import {
+  type ClientError,
+  type CommittedOffset,
+  type FetchedPartition,
+  type FetchPartitionError,
+  type FetchRequest,
+  type GroupEvents,
+  type IsolationLevel,
+  type KafkaClient,
+  type ListedOffset,
+  type PartitionLeader,
+  type RecordBatch,
+  retriable,
 } from "./kafka-client.ts";
 
 /** TLS settings passed to the client's connections. PEM strings or bytes. */
@@ -108,7 +110,7 @@ export class PlatformaticClient implements KafkaClient {
       );
       // Credentials and certificates do not fix themselves; a coordinator that is moving does.
       if (markRetriable(error).retriable && !rootCauses(error).some((cause) => fixFor(cause) !== undefined)) {
-        Object.defineProperty(failure, "retriable", { value: true, enumerable: false });
+        retriable(failure);
       }
       throw failure;
     }
@@ -156,31 +158,29 @@ export class PlatformaticClient implements KafkaClient {
   }
 
   async fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {
-    const metadata = await this.#call(() => this.#consumer.metadata({ topics: [...new Set(request.partitions.map((p) => p.topic))] }));
-    const byTopic = new Map<string, { topicId: string; partitions: FetchRequestPartitions }>();
+    const byTopic = groupByTopic(request.partitions);
+    const metadata = await this.#call(() => this.#consumer.metadata({ topics: [...byTopic.keys()] }));
     const names = new Map<string, string>();
-    for (const { topic, partition, offset, maxBytes } of request.partitions) {
-      let entry = byTopic.get(topic);
-      if (!entry) {
-        const topicId = metadata.topics.get(topic)?.id;
-        if (topicId === undefined) throw retriable(new Error(`topic ${topic} is not in the cluster metadata yet`));
-        byTopic.set(topic, (entry = { topicId, partitions: [] }));
-        names.set(topicId, topic);
-      }
-      const leaderEpoch = metadata.topics.get(topic)?.partitions[partition]?.leaderEpoch ?? -1;
-      entry.partitions.push({
-        partition,
-        fetchOffset: offset,
-        partitionMaxBytes: maxBytes,
-        currentLeaderEpoch: leaderEpoch,
-        lastFetchedEpoch: -1,
-      });
-    }
+    const topics = [...byTopic].map(([topic, partitions]) => {
+      const described = metadata.topics.get(topic);
+      if (described === undefined) throw retriable(new Error(`topic ${topic} is not in the cluster metadata yet`));
+      names.set(described.id, topic);
+      return {
+        topicId: described.id,
+        partitions: partitions.map(({ partition, offset, maxBytes }) => ({
+          partition,
+          fetchOffset: offset,
+          partitionMaxBytes: maxBytes,
+          currentLeaderEpoch: described.partitions[partition]?.leaderEpoch ?? -1,
+          lastFetchedEpoch: -1,
+        })),
+      };
+    });
     let response: FetchResponse;
     try {
       response = await this.#consumer.fetch({
         node: request.node,
-        topics: [...byTopic.values()],
+        topics,
         maxWaitTime: request.maxWaitMs,
         maxBytes: request.maxBytes,
         isolationLevel: request.isolationLevel === "read_committed"
@@ -215,17 +215,15 @@ export class PlatformaticClient implements KafkaClient {
 
   async commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]> {
     const consumer = this.#consumer;
-    const topics = new Map<string, offsetCommitV9.OffsetCommitRequestTopic>();
-    for (const { topic, partition, offset, metadata } of offsets) {
-      let entry = topics.get(topic);
-      if (!entry) topics.set(topic, (entry = { name: topic, partitions: [] }));
-      entry.partitions.push({
+    const topics = [...groupByTopic(offsets)].map(([name, partitions]): offsetCommitV9.OffsetCommitRequestTopic => ({
+      name,
+      partitions: partitions.map(({ partition, offset, metadata }) => ({
         partitionIndex: partition,
         committedOffset: offset,
         committedLeaderEpoch: -1,
         committedMetadata: metadata,
-      });
-    }
+      })),
+    }));
     const send = (connection: Connection) =>
       offsetCommitV9.api.async(
         connection,
@@ -233,7 +231,7 @@ export class PlatformaticClient implements KafkaClient {
         consumer.generationId,
         consumer.memberId ?? "",
         consumer.groupInstanceId,
-        [...topics.values()],
+        topics,
       );
     // With a known coordinator the request is queued on its connection right now, in this tick.
     // That matters when a rebalance starts: the commit must reach the coordinator before the
@@ -252,12 +250,7 @@ export class PlatformaticClient implements KafkaClient {
   }
 
   async committed(partitions: readonly TopicPartition[]): Promise<readonly CommittedOffset[]> {
-    const byTopic = new Map<string, number[]>();
-    for (const { topic, partition } of partitions) {
-      let list = byTopic.get(topic);
-      if (!list) byTopic.set(topic, (list = []));
-      list.push(partition);
-    }
+    const byTopic = groupByTopic(partitions);
     const response = await this.#call(async () =>
       offsetFetchV9.api.async(
         await this.#coordinator(),
@@ -265,7 +258,7 @@ export class PlatformaticClient implements KafkaClient {
           groupId: this.#options.groupId,
           memberId: null,
           memberEpoch: -1,
-          topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
+          topics: [...byTopic].map(([name, list]) => ({ name, partitionIndexes: list.map(({ partition }) => partition) })),
         }],
         false,
       )
@@ -288,12 +281,11 @@ export class PlatformaticClient implements KafkaClient {
     at: "earliest" | "latest",
     isolationLevel: IsolationLevel,
   ): Promise<readonly ListedOffset[]> {
-    const byTopic: Record<string, number[]> = {};
-    for (const { topic, partition } of partitions) (byTopic[topic] ??= []).push(partition);
+    const byTopic = groupByTopic(partitions);
     const offsets = await this.#call(() =>
       this.#consumer.listOffsets({
-        topics: Object.keys(byTopic),
-        partitions: byTopic,
+        topics: [...byTopic.keys()],
+        partitions: Object.fromEntries([...byTopic].map(([topic, list]) => [topic, list.map(({ partition }) => partition)])),
         timestamp: at === "earliest" ? ListOffsetTimestamps.EARLIEST : ListOffsetTimestamps.LATEST,
         isolationLevel: isolationLevel === "read_committed"
           ? FetchIsolationLevels.READ_COMMITTED
@@ -377,13 +369,16 @@ export class PlatformaticClient implements KafkaClient {
   }
 }
 
-type FetchRequestPartitions = {
-  partition: number;
-  fetchOffset: bigint;
-  partitionMaxBytes: number;
-  currentLeaderEpoch: number;
-  lastFetchedEpoch: number;
-}[];
+/** Items by topic, in first-seen order (the client's requests are per topic). */
+function groupByTopic<T extends TopicPartition>(items: readonly T[]): Map<string, T[]> {
+  const byTopic = new Map<string, T[]>();
+  for (const item of items) {
+    const list = byTopic.get(item.topic);
+    if (list) list.push(item);
+    else byTopic.set(item.topic, [item]);
+  }
+  return byTopic;
+}
 
 /** The client's batches in the port's shape (records pass through: Buffer is a Uint8Array). */
 function toBatches(records: Batches): RecordBatch[] {
@@ -405,11 +400,17 @@ function toBatches(records: Batches): RecordBatch[] {
 
 const OFFSET_OUT_OF_RANGE = protocolErrors.OFFSET_OUT_OF_RANGE!.code;
 
+/** The protocol's name and retry advice for an error code, if the client knows it. */
+function protocolError(code: number): { readonly id: string; readonly canRetry: boolean } | undefined {
+  const id = protocolErrorsCodesById[code];
+  return id === undefined ? undefined : protocolErrors[id];
+}
+
 /** A fetch's per-partition error code in the port's terms. */
 function fetchError(code: number): FetchPartitionError | undefined {
   if (code === 0) return undefined;
   if (code === OFFSET_OUT_OF_RANGE) return { kind: "offsetOutOfRange" };
-  const known = Object.values(protocolErrors).find((entry) => entry.code === code);
+  const known = protocolError(code);
   const error = new Error(`fetch failed: ${known?.id ?? `error code ${code}`}`);
   return known?.canRetry === false ? { kind: "fatal", error } : { kind: "retriable", error };
 }
@@ -433,7 +434,7 @@ function partitionFailures(error: unknown): PartitionError[] | undefined {
     for (const p of topic.partitions) {
       if (p.errorCode === 0) continue;
       if (!PARTITION_COMMIT_ERRORS.has(p.errorCode)) return undefined;
-      const known = Object.values(protocolErrors).find((entry) => entry.code === p.errorCode);
+      const known = protocolError(p.errorCode);
       failed.push({
         topic: topic.name,
         partition: p.partitionIndex,
@@ -449,13 +450,7 @@ function markRetriable(error: unknown): ClientError {
   const base = error instanceof Error ? error : new Error(String(error));
   const canRetry = findErrorBy(base, "canRetry", true) !== null || findErrorBy(base, "code", "PLT_KFK_TIMEOUT") !== null ||
     findErrorBy(base, "code", "PLT_KFK_NETWORK") !== null;
-  if (canRetry) Object.defineProperty(base, "retriable", { value: true, enumerable: false });
-  return base;
-}
-
-function retriable(error: Error): ClientError {
-  Object.defineProperty(error, "retriable", { value: true, enumerable: false });
-  return error;
+  return canRetry ? retriable(base) : base;
 }
 
 /** "host:port" (as validated with the options) as the client's broker object. */

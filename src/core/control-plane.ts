@@ -55,9 +55,7 @@ export class ControlPlane implements AdapterListener {
   readonly #rotation = new Queue<PartitionState>();
   /** Retry delays and dead-letter backoffs: each ends early (with `false`) when the consumer shuts down. */
   readonly #delays: Delays;
-  /** Revoked partitions still draining. */
-  readonly #revocations = new Set<Promise<void>>();
-  /** The drain of each revoked partition still running: a returning partition waits for it. */
+  /** The drain of each revoked partition still running: close and a returning partition wait for it. */
   readonly #draining = new PartitionMap<Promise<void>>();
   /** Conditions awaited by close and revocations, checked whenever work finishes. */
   readonly #waiters: Waiters;
@@ -169,14 +167,14 @@ export class ControlPlane implements AdapterListener {
     this.#clock.clearTimeout(this.#tick);
     this.#delays.cancelAll();
     for (const state of this.#partitions.values()) this.#abortRunning(state, new ConsumerClosedError());
-    await Promise.all(this.#revocations);
+    await this.#drained();
     const failure = await this.#committer.commitUntilClean(() => this.#partitions.values(), FINAL_COMMIT_ATTEMPTS);
     try {
       await this.#adapter.close();
     } finally {
       // A rebalance during the final commit may have revoked partitions: nothing waits for them now.
       this.#waiters.releaseAll();
-      await Promise.all(this.#revocations);
+      await this.#drained();
       await this.#engine.close();
       this.#lifecycle = "closed";
     }
@@ -277,8 +275,6 @@ export class ControlPlane implements AdapterListener {
     }
     if (states.length === 0) return;
     const revocation = this.#drainRevoked(states);
-    this.#revocations.add(revocation);
-    void revocation.finally(() => this.#revocations.delete(revocation));
     for (const { topic, partition } of states) {
       // An earlier ownership may still drain too (revoked again before it started): wait for both.
       const earlier = this.#draining.get(topic, partition);
@@ -288,6 +284,11 @@ export class ControlPlane implements AdapterListener {
         if (this.#draining.get(topic, partition) === drained) this.#draining.delete(topic, partition);
       });
     }
+  }
+
+  /** Resolves once every revoked partition has drained. */
+  async #drained(): Promise<void> {
+    while (this.#draining.size > 0) await Promise.all([...this.#draining.values()]);
   }
 
   /**
@@ -542,13 +543,14 @@ export class ControlPlane implements AdapterListener {
    */
   #exhausted(item: WorkItem, error: unknown, ran: boolean): void {
     if (ran && item.lane !== null) item.partition.poison?.recordFailure(item.lane);
-    this.events.emit("error", new MessageFailedError(item.message, ran ? item.attempt : 0, error));
+    const attempts = ran ? item.attempt : 0;
+    this.events.emit("error", new MessageFailedError(item.message, attempts, error));
     switch (this.#settings.failurePolicy) {
       case "skip":
         this.#counts.skipped++;
         return this.#finish(item);
       case "deadLetter":
-        return void this.#deadLetter(item, error, ran ? item.attempt : 0).catch((failure: unknown) => {
+        return void this.#deadLetter(item, error, attempts).catch((failure: unknown) => {
           this.events.emit("error", toError(failure));
         });
       case "stop":

@@ -28,6 +28,13 @@ export class PartitionMap<V> {
     return true;
   }
 
+  /** Number of topic-partitions. */
+  get size(): number {
+    let size = 0;
+    for (const partitions of this.#topics.values()) size += partitions.size;
+    return size;
+  }
+
   *values(): IterableIterator<V> {
     for (const partitions of this.#topics.values()) yield* partitions.values();
   }

@@ -13,7 +13,11 @@ export interface RetryPolicy {
  * jitter" (half fixed, half random) so retries of many messages do not fire in lockstep.
  */
 export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number): number {
-  const exponential = policy.initialBackoffMs * 2 ** Math.max(0, attempt - 1);
-  const capped = Math.min(policy.maxBackoffMs, exponential);
+  const capped = backoffMs(policy.initialBackoffMs, policy.maxBackoffMs, attempt - 1);
   return capped / 2 + random() * (capped / 2);
+}
+
+/** `firstMs` doubled `step` times (0 gives `firstMs`), at most `maxMs`. */
+export function backoffMs(firstMs: number, maxMs: number, step: number): number {
+  return Math.min(maxMs, firstMs * 2 ** Math.max(0, step));
 }

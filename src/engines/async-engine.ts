@@ -1,5 +1,6 @@
 import type { Attempt } from "../core/attempt.ts";
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
+import { pendingResult } from "../core/handler-result.ts";
 import type { ConsumerMessage, MessageHandler } from "../core/message.ts";
 import type { ExecutionEngine } from "./engine.ts";
 import { HandlerTimeoutError } from "./handler-timeout-error.ts";
@@ -48,25 +49,20 @@ export class AsyncEngine implements ExecutionEngine {
 
   /** Not `async`: a synchronous handler costs no extra promise, an async one a single `then`. */
   execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
-    const timeoutMs = this.#timeoutMs;
     this.#running++;
-    let result: unknown;
+    let pending: Promise<unknown> | undefined;
     try {
-      result = this.#handler(message, attempt);
+      pending = pendingResult(this.#handler(message, attempt));
     } catch (error) {
       this.#running--;
       return Promise.reject(error);
     }
-    if (timeoutMs === undefined) {
-      if (result === undefined || result === null) {
-        this.#running--;
-        return DONE;
-      }
-      // Native promises settle through one `then`; anything else (a thenable whose `then` throws,
-      // or never calls back) is adopted by Promise.resolve, which cannot throw here.
-      const pending = result instanceof Promise ? result : Promise.resolve(result);
-      return pending.then(this.#settled, this.#rejected);
+    if (pending === undefined) {
+      this.#running--;
+      return DONE;
     }
+    const timeoutMs = this.#timeoutMs;
+    if (timeoutMs === undefined) return pending.then(this.#settled, this.#rejected);
     const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);
       attempt.abort(new HandlerTimeoutError(timeoutMs));
@@ -77,7 +73,7 @@ export class AsyncEngine implements ExecutionEngine {
       this.#timers.delete(timer);
       this.#running--;
     };
-    return Promise.resolve(result).then(settle, (error: unknown) => {
+    return pending.then(settle, (error: unknown) => {
       settle();
       throw error;
     });

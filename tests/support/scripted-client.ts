@@ -168,10 +168,3 @@ export class ScriptedClient implements KafkaClient {
     return Promise.resolve();
   }
 }
-
-/** A retriable client error (a coordinator moving). */
-export function retriableError(message: string): ClientError {
-  const error = new Error(message);
-  Object.defineProperty(error, "retriable", { value: true });
-  return error;
-}

@@ -6,7 +6,8 @@ import type { ConsumerMessage, HandlerContext, ParallelConsumerOptions } from ".
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer } from "../../src/consumer.ts";
 import { settle } from "../support/memory-adapter.ts";
-import { retriableError, ScriptedClient } from "../support/scripted-client.ts";
+import { retriable } from "../../src/adapters/kafka-client.ts";
+import { ScriptedClient } from "../support/scripted-client.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
 
 const P0 = { topic: "t", partition: 0 };
@@ -176,7 +177,7 @@ describe("group adapter", () => {
     const startedAt = time.now;
     while (time.now - startedAt < 30_000) {
       await time.runUntil(() => client.loads.length > 0, time.now + 60_000);
-      client.loads.shift()!.fail(retriableError("COORDINATOR_NOT_AVAILABLE"));
+      client.loads.shift()!.fail(retriable(new Error("COORDINATOR_NOT_AVAILABLE")));
     }
     await time.runUntil(() => client.loads.length > 0, time.now + 60_000);
     client.loads.shift()!.answer({ "t:0": null });
@@ -195,7 +196,7 @@ describe("group adapter", () => {
     let attempts = 0;
     client.join = () => {
       attempts++;
-      return Promise.reject(retriableError("COORDINATOR_NOT_AVAILABLE"));
+      return Promise.reject(retriable(new Error("COORDINATOR_NOT_AVAILABLE")));
     };
     const consumer = consumerOn(client, {}, time);
     const started = consumer.start();

@@ -2,6 +2,7 @@ import type { Attempt } from "../../core/attempt.ts";
 import { type Clock, systemClock, type Timer } from "../../core/clock.ts";
 import { EngineFailedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
+import { backoffMs } from "../../core/retry-policy.ts";
 import { describeThrown, nameOfThrown } from "../../core/thrown.ts";
 import type { ExecutionEngine } from "../engine.ts";
 import { HandlerTimeoutError } from "../handler-timeout-error.ts";
@@ -402,9 +403,7 @@ export class WorkerEngine implements ExecutionEngine {
       assigned: 0,
       timer: undefined,
     };
-    const delay = failedStarts === 0
-      ? 0
-      : Math.min(FIRST_RESTART_DELAY_MS * 2 ** (failedStarts - 1), MAX_RESTART_DELAY_MS);
+    const delay = failedStarts === 0 ? 0 : backoffMs(FIRST_RESTART_DELAY_MS, MAX_RESTART_DELAY_MS, failedStarts - 1);
     if (delay === 0) this.#spawnThread(member);
     else member.timer = this.#clock.setTimeout(() => this.#spawnThread(member), delay);
     return member;
