@@ -70,6 +70,8 @@ export class Fetcher {
   #delivering = false;
   #roundQueued = false;
   #refreshLeaders = false;
+  /** The broker leading each partition, as last asked. */
+  #leaders = new PartitionMap<number>();
   #failures = 0;
   /** Rounds sent so far: each starts its partition list at another place. */
   #rounds = 0;
@@ -206,24 +208,38 @@ export class Fetcher {
   async #round(): Promise<void> {
     if (this.#paused || this.#closed || this.#retryTimer !== undefined) return;
     if (!this.#anyFetchable()) return;
-    let leaders;
-    try {
-      leaders = await this.#client.leaders(this.#settings.topics, this.#refreshLeaders);
-      this.#refreshLeaders = false;
-    } catch (error) {
-      return this.#failedRequest(error);
+    // Leaders are asked for again only when a request said they moved (or one is unknown): a
+    // metadata round trip per fetch would cost as much as the fetch for small responses.
+    if (this.#refreshLeaders || this.#leaderUnknown()) {
+      try {
+        const leaders = new PartitionMap<number>();
+        for (const { topic, partition, node } of await this.#client.leaders(this.#settings.topics, this.#refreshLeaders)) {
+          leaders.set(topic, partition, node);
+        }
+        this.#leaders = leaders;
+        this.#refreshLeaders = false;
+      } catch (error) {
+        return this.#failedRequest(error);
+      }
+      if (this.#paused || this.#closed) return;
     }
-    if (this.#paused || this.#closed) return;
     const byNode = new Map<number, Fetching[]>();
-    for (const { topic, partition, node } of leaders) {
-      const state = this.#partitions.get(topic, partition);
-      if (state === undefined || !this.#fetchable(state) || this.#nodesInFlight.has(node)) continue;
+    for (const state of this.#partitions.values()) {
+      const node = this.#leaders.get(state.topic, state.partition);
+      if (node === undefined || !this.#fetchable(state) || this.#nodesInFlight.has(node)) continue;
       let states = byNode.get(node);
       if (!states) byNode.set(node, (states = []));
       states.push(state);
     }
     for (const [node, states] of byNode) void this.#fetchFrom(node, rotate(states, this.#rounds));
     this.#rounds++;
+  }
+
+  #leaderUnknown(): boolean {
+    for (const state of this.#partitions.values()) {
+      if (this.#fetchable(state) && !this.#leaders.has(state.topic, state.partition)) return true;
+    }
+    return false;
   }
 
   async #fetchFrom(node: number, states: readonly Fetching[]): Promise<void> {
