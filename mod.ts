@@ -8,7 +8,6 @@
 export { createParallelConsumer, type ParallelConsumer } from "./src/consumer.ts";
 export {
   type AsyncEngineOptions,
-  ConfigError,
   type EngineOptions,
   type KafkaOptions,
   type ParallelConsumerOptions,
@@ -18,22 +17,30 @@ export {
   type TlsOptions,
 } from "./src/config/options.ts";
 export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
-export type { ConsumerMetrics, PartitionMetrics, PartitionPauseReason, PauseReason } from "./src/core/metrics.ts";
+export type { ConsumerMetrics, PartitionMetrics, PartitionPauseReason, PauseReason } from "./src/core/metrics-snapshot.ts";
 export type { HistogramSnapshot } from "./src/core/histogram.ts";
-export type { Ordering } from "./src/core/ordering.ts";
+export type { Ordering } from "./src/core/partition-scheduler.ts";
 export type { ConsumerEvents, StallEvent } from "./src/core/consumer-events.ts";
 export {
+  type AbortReason,
   BlockedTooLongError,
   CommitFailedError,
+  ConfigError,
   ConsumerClosedError,
+  DeadLetterFailedError,
   EngineFailedError,
+  HandlerTimeoutError,
+  KafkaClientError,
+  LifecycleError,
   MessageFailedError,
   PartitionRevokedError,
   PoisonKeyError,
+  PyrallelError,
+  type PyrallelErrorCode,
+  type RefusedCommit,
+  WorkerCrashedError,
 } from "./src/core/errors.ts";
 export type { FailurePolicy, Logger } from "./src/core/settings.ts";
-export { HandlerTimeoutError } from "./src/engines/handler-timeout-error.ts";
-export { WorkerCrashedError } from "./src/engines/worker/errors.ts";
 export type {
   AdapterListener,
   AssignedPartition,
@@ -42,4 +49,4 @@ export type {
   PartitionError,
   PartitionOffset,
   PartitionPosition,
-} from "./src/adapters/adapter.ts";
+} from "./src/core/ports/kafka-adapter.ts";

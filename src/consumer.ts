@@ -1,14 +1,14 @@
-import { GroupAdapter } from "./adapters/group-adapter.ts";
-import { PlatformaticClient } from "./adapters/platformatic-client.ts";
-import type { KafkaAdapter } from "./adapters/adapter.ts";
-import type { KafkaClient } from "./adapters/kafka-client.ts";
+import { GroupAdapter } from "./adapters/group/group-adapter.ts";
+import { PlatformaticClient } from "./adapters/platformatic/client.ts";
+import type { KafkaAdapter } from "./core/ports/kafka-adapter.ts";
+import type { KafkaClient } from "./adapters/group/kafka-client.ts";
 import { type ParallelConsumerOptions, type ResolvedOptions, resolveOptions } from "./config/options.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
 import type { ConsumerEvents } from "./core/consumer-events.ts";
 import { ControlPlane } from "./core/control-plane.ts";
-import type { ConsumerMetrics } from "./core/metrics.ts";
+import type { ConsumerMetrics } from "./core/metrics-snapshot.ts";
 import { AsyncEngine } from "./engines/async-engine.ts";
-import type { ExecutionEngine } from "./engines/engine.ts";
+import type { ExecutionEngine } from "./core/ports/execution-engine.ts";
 import { WorkerEngine } from "./engines/worker/worker-engine.ts";
 
 /** A running parallel consumer. */

@@ -12,7 +12,7 @@
 import { Attempt } from "../../src/core/attempt.ts";
 import type { ConsumerMessage } from "../../src/core/message.ts";
 import { AsyncEngine } from "../../src/engines/async-engine.ts";
-import type { ExecutionEngine } from "../../src/engines/engine.ts";
+import type { ExecutionEngine } from "../../src/core/ports/execution-engine.ts";
 import { WorkerEngine } from "../../src/engines/worker/worker-engine.ts";
 import { loadavg } from "node:os";
 import { makeMessages } from "./messages.ts";

@@ -1,8 +1,8 @@
 // Cost of decodePartition per record: 100-byte values, 16-byte keys, no headers, 100 records per
 // batch, 10 000 records per fetched partition. Same file on every runtime:
 //   node bench/micro/records.ts | deno run -A bench/micro/records.ts | bun bench/micro/records.ts
-import type { FetchedPartition, KafkaRecord, RecordBatch } from "../../src/adapters/kafka-client.ts";
-import { decodePartition } from "../../src/adapters/records.ts";
+import type { FetchedPartition, KafkaRecord, RecordBatch } from "../../src/adapters/group/kafka-client.ts";
+import { decodePartition } from "../../src/adapters/group/records.ts";
 
 const RECORDS_PER_BATCH = 100;
 const BATCHES = 100;

@@ -1,8 +1,9 @@
 import * as v from "valibot";
-import type { KafkaAdapter } from "../adapters/adapter.ts";
+import type { KafkaAdapter } from "../core/ports/kafka-adapter.ts";
 import type { FailurePolicy, Logger } from "../core/settings.ts";
 import type { MessageHandler } from "../core/message.ts";
-import type { Ordering } from "../core/ordering.ts";
+import type { Ordering } from "../core/partition-scheduler.ts";
+import { ConfigError } from "../core/errors.ts";
 import { WORKER_DEFAULTS } from "../engines/worker/worker-engine.ts";
 
 /** Connection and group settings passed to the Kafka client. */
@@ -217,17 +218,6 @@ export type ResolvedEngine =
 export type ResolvedKafkaOptions =
   & Required<Omit<KafkaOptions, "groupInstanceId" | "tls" | "sasl">>
   & Pick<KafkaOptions, "groupInstanceId" | "tls" | "sasl">;
-
-/** Thrown for invalid options; `issues` names each bad field. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  /** One line per invalid field: the field, what is wrong and how to fix it. */
-  readonly issues: readonly string[];
-  constructor(issues: readonly string[]) {
-    super(`invalid consumer options:\n  - ${issues.join("\n  - ")}`);
-    this.issues = issues;
-  }
-}
 
 /** Message for a strict object: an unknown key is most often a typo, so say which. */
 const objectMessage = (field: string, shape: string) => (issue: v.StrictObjectIssue): string =>

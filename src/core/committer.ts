@@ -1,4 +1,4 @@
-import type { KafkaAdapter, PartitionError } from "../adapters/adapter.ts";
+import type { KafkaAdapter, PartitionError } from "./ports/kafka-adapter.ts";
 import { type Clock, sleep } from "./clock.ts";
 import { CommitFailedError } from "./errors.ts";
 import { PartitionMap } from "./partition-map.ts";
@@ -13,14 +13,14 @@ export class Committer {
   readonly #adapter: KafkaAdapter;
   readonly #maxMetadataBytes: number;
   readonly #clock: Clock;
-  readonly #onFailure: (error: Error) => void;
+  readonly #onFailure: (error: CommitFailedError) => void;
   #running: Promise<void> | undefined;
-  /** Partitions refused by the last request (empty when it went through or failed as a whole). */
-  #refused: readonly PartitionError[] = [];
+  /** Why the last failed request failed. */
+  #lastFailure: CommitFailedError | undefined;
   committed = 0;
   failed = 0;
 
-  constructor(adapter: KafkaAdapter, maxMetadataBytes: number, clock: Clock, onFailure: (error: Error) => void) {
+  constructor(adapter: KafkaAdapter, maxMetadataBytes: number, clock: Clock, onFailure: (error: CommitFailedError) => void) {
     this.#adapter = adapter;
     this.#maxMetadataBytes = maxMetadataBytes;
     this.#clock = clock;
@@ -54,22 +54,16 @@ export class Committer {
     const running = request.then(
       (refused) => {
         this.committed++;
-        this.#refused = refused;
         const refusedMap = new PartitionMap<true>();
         for (const { topic, partition } of refused) refusedMap.set(topic, partition, true);
         for (const [state, commit] of prepared) {
           if (!refusedMap.has(state.topic, state.partition)) state.acknowledge(commit);
         }
         if (refused.length > 0) {
-          this.failed++;
-          this.#onFailure(new CommitFailedError(refused));
+          this.#failedWith(new CommitFailedError(refused));
         }
       },
-      (error: unknown) => {
-        this.failed++;
-        this.#refused = [];
-        this.#onFailure(new Error("offset commit failed", { cause: error }));
-      },
+      (error: unknown) => this.#failedWith(new CommitFailedError([], { cause: error })),
     );
     this.#running = running;
     try {
@@ -80,20 +74,27 @@ export class Committer {
     return prepared.map(([state]) => state);
   }
 
+  #failedWith(error: CommitFailedError): void {
+    this.failed++;
+    this.#lastFailure = error;
+    this.#onFailure(error);
+  }
+
   /**
    * The last commit before leaving the group matters most: tries a few times, until one goes
    * through (or there is nothing left to commit). Resolves with what still failed: `undefined`
    * when everything was committed, else the error of the last attempt.
    */
-  async commitUntilClean(states: () => Iterable<PartitionState>, attempts: number): Promise<Error | undefined> {
-    let lastError: Error | undefined;
+  async commitUntilClean(
+    states: () => Iterable<PartitionState>,
+    attempts: number,
+  ): Promise<CommitFailedError | undefined> {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const failuresBefore = this.failed;
       await this.commit(states());
       if (this.failed === failuresBefore) return undefined;
-      lastError = this.#refused.length > 0 ? new CommitFailedError(this.#refused) : new Error("the offset commit request failed");
       if (attempt < attempts) await sleep(this.#clock, 100 * attempt);
     }
-    return lastError;
+    return this.#lastFailure;
   }
 }

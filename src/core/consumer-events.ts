@@ -1,3 +1,5 @@
+import type { MessageFailedError, PyrallelError } from "./errors.ts";
+
 /** A partition whose commit has been held by one offset for longer than `stallThresholdMs`. */
 export interface StallEvent {
   readonly topic: string;
@@ -10,11 +12,13 @@ export interface StallEvent {
 
 /** Events of a running consumer. */
 export interface ConsumerEvents {
-  /** A message failed for good, a commit or dead letter failed, or the client failed. */
-  error: (error: Error) => void;
+  /**
+   * A message failed for good ({@linkcode MessageFailedError}), a commit or dead letter failed, the
+   * client or the engine failed: `error.code` says which.
+   */
+  error: (error: PyrallelError) => void;
   /** An offset has blocked its partition's commit for longer than `stallThresholdMs`. */
   stall: (event: StallEvent) => void;
-  [name: string]: (payload: never) => void;
 }
 
 /** The stall log line: names partition, offset and key, the first things to look at. */

@@ -1,5 +1,5 @@
-import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../adapters/adapter.ts";
-import type { ExecutionEngine } from "../engines/engine.ts";
+import type { AdapterListener, AssignedPartition, KafkaAdapter } from "./ports/kafka-adapter.ts";
+import type { ExecutionEngine } from "./ports/execution-engine.ts";
 import { Attempt } from "./attempt.ts";
 import { InFlightBudget } from "./backpressure.ts";
 import type { Clock, Timer } from "./clock.ts";
@@ -9,18 +9,23 @@ import { type ConsumerEvents, describeStall, type StallEvent } from "./consumer-
 import { deadLetterRecord } from "./dead-letter.ts";
 import {
   BlockedTooLongError,
+  CommitFailedError,
   ConsumerClosedError,
+  DeadLetterFailedError,
+  KafkaClientError,
+  LifecycleError,
+  PyrallelError,
   EngineFailedError,
   MessageFailedError,
   PartitionRevokedError,
   PoisonKeyError,
 } from "./errors.ts";
-import { Emitter } from "./events.ts";
+import { Emitter } from "./emitter.ts";
 import { Histogram } from "./histogram.ts";
 import type { ConsumerMessage, TopicPartition } from "./message.ts";
-import type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./metrics.ts";
+import type { ConsumerMetrics, PartitionMetrics, PauseReason } from "./metrics-snapshot.ts";
 import { decodeOffsetMap } from "./offset-map.ts";
-import { laneOf } from "./ordering.ts";
+import { laneOf } from "./partition-scheduler.ts";
 import { PartitionMap } from "./partition-map.ts";
 import { PartitionState, type WorkItem } from "./partition-state.ts";
 import { PoisonKeys } from "./poison-keys.ts";
@@ -99,7 +104,7 @@ export class ControlPlane implements AdapterListener {
 
   /** Starts the engine, joins the group and starts consuming. */
   start(): Promise<void> {
-    if (this.#lifecycle !== "idle") return Promise.reject(new Error("the consumer was already started"));
+    if (this.#lifecycle !== "idle") return Promise.reject(new LifecycleError("the consumer was already started"));
     this.#lifecycle = "starting";
     const started = this.#startUp();
     this.#starting = started.then(() => undefined, () => undefined);
@@ -123,8 +128,8 @@ export class ControlPlane implements AdapterListener {
     if (this.#closeRequested) throw this.#closedWhileStarting();
   }
 
-  #closedWhileStarting(): Error {
-    return new Error(
+  #closedWhileStarting(): LifecycleError {
+    return new LifecycleError(
       this.#failed
         ? "the consumer failed while starting (its error event says why) and is closed"
         : "close() was called while start() was in progress: the consumer is closed",
@@ -179,8 +184,9 @@ export class ControlPlane implements AdapterListener {
       this.#lifecycle = "closed";
     }
     if (failure) {
-      throw new Error(`close: the final offset commit failed; completed work may run again (${failure.message})`, {
-        cause: failure,
+      throw new CommitFailedError(failure.partitions, {
+        cause: failure.cause,
+        context: "close: the final offset commit failed; completed work may run again",
       });
     }
   }
@@ -350,7 +356,7 @@ export class ControlPlane implements AdapterListener {
   }
 
   failed(error: Error): void {
-    this.events.emit("error", error);
+    this.events.emit("error", new KafkaClientError(error));
     this.#fail();
   }
 
@@ -550,9 +556,7 @@ export class ControlPlane implements AdapterListener {
         this.#counts.skipped++;
         return this.#finish(item);
       case "deadLetter":
-        return void this.#deadLetter(item, error, attempts).catch((failure: unknown) => {
-          this.events.emit("error", toError(failure));
-        });
+        return void this.#deadLetter(item, error, attempts);
       case "stop":
         // The offset stays uncommitted so the message runs again after a restart.
         return this.#fail();
@@ -566,8 +570,8 @@ export class ControlPlane implements AdapterListener {
    */
   async #deadLetter(item: WorkItem, error: unknown, attempts: number): Promise<void> {
     const state = item.partition;
-    const record = deadLetterRecord(this.#settings.deadLetter!, item.message, attempts, error);
     state.deadLettering++;
+    const record = deadLetterRecord(this.#settings.deadLetter!, item.message, attempts, error);
     try {
       for (let attempt = 1;; attempt++) {
         try {
@@ -576,7 +580,7 @@ export class ControlPlane implements AdapterListener {
           break;
         } catch (publishError) {
           this.#counts.deadLetterFailures++;
-          this.events.emit("error", new Error(`dead letter to ${record.topic} failed`, { cause: publishError }));
+          this.events.emit("error", new DeadLetterFailedError(record.topic, publishError));
           if (state.phase !== "active" || !this.#startingWork) return;
           if (!(await this.#delays.wait(retryDelayMs(this.#settings.retry, attempt, this.#settings.random)))) return;
           if (state.phase !== "active" || !this.#startingWork) return;
@@ -594,7 +598,7 @@ export class ControlPlane implements AdapterListener {
     this.#failed = true;
     // Already closing: the reason still has to say the consumer failed.
     if (this.#pauseReason !== null) this.#pauseReason = "failed";
-    void this.close().catch((error: unknown) => this.events.emit("error", toError(error)));
+    void this.close().catch((error: unknown) => this.events.emit("error", asCloseFailure(error)));
   }
 
   /** Aborts every running attempt of a partition (closing, or its revoke grace is over). */
@@ -659,4 +663,10 @@ function toSafeOffset(offset: bigint): number {
     throw new RangeError(`offset ${offset} is outside the supported range 0..2^53-1`);
   }
   return value;
+}
+
+/** A failure of close() as an `error` event: the final commit's own error, else the client's. */
+function asCloseFailure(error: unknown): PyrallelError {
+  if (error instanceof PyrallelError) return error;
+  return new KafkaClientError(toError(error));
 }

@@ -1,4 +1,4 @@
-import type { OutgoingRecord } from "../adapters/adapter.ts";
+import type { OutgoingRecord } from "./ports/kafka-adapter.ts";
 import type { ConsumerMessage } from "./message.ts";
 import { describeThrown, nameOfThrown } from "./thrown.ts";
 

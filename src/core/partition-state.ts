@@ -1,10 +1,10 @@
-import type { PartitionOffset } from "../adapters/adapter.ts";
+import type { PartitionOffset } from "./ports/kafka-adapter.ts";
 import type { Attempt } from "./attempt.ts";
 import type { ConsumerMessage } from "./message.ts";
-import type { PartitionMetrics, PartitionPauseReason } from "./metrics.ts";
+import type { PartitionMetrics, PartitionPauseReason } from "./metrics-snapshot.ts";
 import { encodeOffsetMap } from "./offset-map.ts";
 import { OffsetTracker } from "./offset-tracker.ts";
-import { PartitionScheduler } from "./ordering.ts";
+import { PartitionScheduler } from "./partition-scheduler.ts";
 import type { PoisonKeys } from "./poison-keys.ts";
 
 /** One fetched message on its way through the control plane. */

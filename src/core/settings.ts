@@ -1,6 +1,6 @@
 import type { Clock } from "./clock.ts";
 import type { DeadLetterSettings } from "./dead-letter.ts";
-import type { Ordering } from "./ordering.ts";
+import type { Ordering } from "./partition-scheduler.ts";
 import type { RetryPolicy } from "./retry-policy.ts";
 
 /**

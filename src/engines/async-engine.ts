@@ -2,8 +2,8 @@ import type { Attempt } from "../core/attempt.ts";
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
 import { pendingResult } from "../core/handler-result.ts";
 import type { ConsumerMessage, MessageHandler } from "../core/message.ts";
-import type { ExecutionEngine } from "./engine.ts";
-import { HandlerTimeoutError } from "./handler-timeout-error.ts";
+import type { ExecutionEngine } from "../core/ports/execution-engine.ts";
+import { HandlerTimeoutError } from "../core/errors.ts";
 
 const DONE: Promise<void> = Promise.resolve();
 

@@ -1,5 +1,5 @@
 import type { HistogramSnapshot } from "../core/histogram.ts";
-import type { ConsumerMetrics, PartitionMetrics } from "../core/metrics.ts";
+import type { ConsumerMetrics, PartitionMetrics } from "../core/metrics-snapshot.ts";
 
 /** A metric family with one series per consumer. */
 export interface ConsumerFamily {

@@ -1,5 +1,5 @@
 import type { HistogramSnapshot } from "../core/histogram.ts";
-import type { ConsumerMetrics } from "../core/metrics.ts";
+import type { ConsumerMetrics } from "../core/metrics-snapshot.ts";
 import { type LabelPairs, sampleLine } from "./exposition.ts";
 import type { Family } from "./family-types.ts";
 

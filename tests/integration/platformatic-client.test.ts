@@ -1,8 +1,8 @@
 // The client port over @platformatic/kafka against the real broker: what the adapter relies on.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { PlatformaticClient } from "../../src/adapters/platformatic-client.ts";
-import type { GroupAssignment } from "../../src/adapters/kafka-client.ts";
+import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
+import type { GroupAssignment } from "../../src/adapters/group/kafka-client.ts";
 import { BROKERS, committedWithMetadata, createTopic, uniqueName, waitFor } from "../support/kafka.ts";
 
 // To verify: one refused partition failed the whole OffsetCommit, every tick, though the broker

@@ -1,8 +1,8 @@
 // The simulation's invariants, checked as things happen: every handler call against the log (was
 // the record visible, is it what was written, may it run now), every commit request against what
 // was finished, every step against the consumers' bounds, and the end state.
-import type { PartitionOffset } from "../../src/adapters/adapter.ts";
-import type { IsolationLevel, KafkaRecord } from "../../src/adapters/kafka-client.ts";
+import type { PartitionOffset } from "../../src/core/ports/kafka-adapter.ts";
+import type { IsolationLevel, KafkaRecord } from "../../src/adapters/group/kafka-client.ts";
 import type { ConsumerMessage, HandlerContext, Ordering, TopicPartition } from "../../mod.ts";
 import { decodeOffsetMap } from "../../src/core/offset-map.ts";
 import type { FakeCluster, PartitionView } from "./fake-cluster.ts";

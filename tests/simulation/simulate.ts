@@ -2,7 +2,7 @@
 // adapter, control plane and engines) with generated options and handlers, faults at random
 // virtual times, then a clean member that drains what is left. The checker watches throughout.
 import type { ParallelConsumerOptions } from "../../mod.ts";
-import type { GroupAssignment, KafkaClient } from "../../src/adapters/kafka-client.ts";
+import type { GroupAssignment, KafkaClient } from "../../src/adapters/group/kafka-client.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";

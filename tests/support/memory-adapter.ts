@@ -8,7 +8,7 @@ import type {
   PartitionError,
   PartitionOffset,
   PartitionPosition,
-} from "../../src/adapters/adapter.ts";
+} from "../../src/core/ports/kafka-adapter.ts";
 import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
 
 const encoder = new TextEncoder();

@@ -1,7 +1,7 @@
 // A KafkaClient whose group events and offset reads the test drives step by step, over simple
 // in-memory logs: for replaying exact sequences (a partition that comes back, a load that
 // finishes late, a fenced member) against the real adapter and control plane.
-import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../src/adapters/adapter.ts";
+import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../src/core/ports/kafka-adapter.ts";
 import type {
   ClientError,
   CommittedOffset,
@@ -11,7 +11,7 @@ import type {
   KafkaClient,
   ListedOffset,
   PartitionLeader,
-} from "../../src/adapters/kafka-client.ts";
+} from "../../src/adapters/group/kafka-client.ts";
 import type { TopicPartition } from "../../src/core/message.ts";
 
 const encoder = new TextEncoder();

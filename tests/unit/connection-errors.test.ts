@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { describeConnectionFailure, rootCauses } from "../../src/adapters/connection-errors.ts";
+import { describeConnectionFailure, rootCauses } from "../../src/adapters/platformatic/connection-errors.ts";
 
 /** Shaped like the client's MultipleErrors: child errors under `errors`. */
 function multiple(message: string, errors: Error[]): Error {

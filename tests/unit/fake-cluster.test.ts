@@ -9,7 +9,7 @@ import type {
   GroupAssignment,
   GroupEvents,
   IsolationLevel,
-} from "../../src/adapters/kafka-client.ts";
+} from "../../src/adapters/group/kafka-client.ts";
 import { FakeCluster, type FakeClusterOptions, type RecordInput } from "../simulation/fake-cluster.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
 

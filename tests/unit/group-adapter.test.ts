@@ -6,7 +6,7 @@ import type { ConsumerMessage, HandlerContext, ParallelConsumerOptions } from ".
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer } from "../../src/consumer.ts";
 import { settle } from "../support/memory-adapter.ts";
-import { retriable } from "../../src/adapters/kafka-client.ts";
+import { retriable } from "../../src/adapters/group/kafka-client.ts";
 import { ScriptedClient } from "../support/scripted-client.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
 

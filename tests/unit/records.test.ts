@@ -7,8 +7,8 @@ import type {
   IsolationLevel,
   KafkaRecord,
   RecordBatch,
-} from "../../src/adapters/kafka-client.ts";
-import { type DecodedPartition, decodePartition } from "../../src/adapters/records.ts";
+} from "../../src/adapters/group/kafka-client.ts";
+import { type DecodedPartition, decodePartition } from "../../src/adapters/group/records.ts";
 
 const TOPIC = "orders";
 const PARTITION = 3;

@@ -1,12 +1,10 @@
 import type { Attempt } from "../../core/attempt.ts";
 import { type Clock, systemClock, type Timer } from "../../core/clock.ts";
-import { EngineFailedError } from "../../core/errors.ts";
+import { EngineFailedError, HandlerTimeoutError, WorkerCrashedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import { describeThrown, nameOfThrown } from "../../core/thrown.ts";
-import type { ExecutionEngine } from "../engine.ts";
-import { HandlerTimeoutError } from "../handler-timeout-error.ts";
-import { WorkerCrashedError } from "./errors.ts";
+import type { ExecutionEngine } from "../../core/ports/execution-engine.ts";
 import { encodeBatch, type FromWorker, fromWireError, toWireError } from "./protocol.ts";
 import { type SpawnWorker, spawnWorker, type WorkerThread } from "./spawn.ts";
 

@@ -1,7 +1,7 @@
 // One group member's connection to the fake cluster: the `KafkaClient` port our adapter uses.
 // Requests take effect when called (in call order, as one connection processes them); answers and group
 // events arrive after seeded latencies on the virtual clock, so interleavings vary by seed.
-import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../../src/adapters/adapter.ts";
+import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../../src/core/ports/kafka-adapter.ts";
 import type {
   CommittedOffset,
   FetchedPartition,
@@ -11,7 +11,7 @@ import type {
   KafkaClient,
   ListedOffset,
   PartitionLeader,
-} from "../../../src/adapters/kafka-client.ts";
+} from "../../../src/adapters/group/kafka-client.ts";
 import type { TopicPartition } from "../../../src/core/message.ts";
 import type { ClusterContext } from "./context.ts";
 import {

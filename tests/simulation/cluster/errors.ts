@@ -1,6 +1,6 @@
 // The errors the fake cluster rejects with: named after Kafka's error codes, each carrying
 // `retriable` as our port's `ClientError` does, so the adapter's retry decisions are exercised.
-import type { ClientError } from "../../../src/adapters/kafka-client.ts";
+import type { ClientError } from "../../../src/adapters/group/kafka-client.ts";
 
 /** A Kafka protocol error: `name` is the Kafka error code's name (e.g. `UNKNOWN_MEMBER_ID`). */
 export class SimulatedKafkaError extends Error implements ClientError {

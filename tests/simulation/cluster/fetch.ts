@@ -7,7 +7,7 @@ import type {
   FetchPartitionError,
   FetchPartitionRequest,
   FetchRequest,
-} from "../../../src/adapters/kafka-client.ts";
+} from "../../../src/adapters/group/kafka-client.ts";
 import type { Random } from "../random.ts";
 import type { ClusterContext } from "./context.ts";
 import { notLeader, unknownTopicOrPartition } from "./errors.ts";

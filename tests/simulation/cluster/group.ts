@@ -1,7 +1,7 @@
 // The group coordinator of a classic consumer group with eager rebalancing: membership, the
 // Empty → PreparingRebalance → CompletingRebalance → Stable cycle, assignment, and the
 // OffsetCommit validation of Kafka's ClassicGroup.validateOffsetCommit.
-import type { GroupAssignment } from "../../../src/adapters/kafka-client.ts";
+import type { GroupAssignment } from "../../../src/adapters/group/kafka-client.ts";
 import type { Clock, Timer } from "../../../src/core/clock.ts";
 import type { TopicPartition } from "../../../src/core/message.ts";
 import type { Random } from "../random.ts";

@@ -1,6 +1,6 @@
 // What happened in a run, kept for the invariant checker: accepted commits, generations,
 // partition ownership as each member saw it, records produced, and an optional text trace.
-import type { OutgoingRecord } from "../../../src/adapters/adapter.ts";
+import type { OutgoingRecord } from "../../../src/core/ports/kafka-adapter.ts";
 import type { TopicPartition } from "../../../src/core/message.ts";
 
 /** A commit the coordinator accepted for one partition. */

@@ -2,7 +2,7 @@
 // log start offset, a high watermark (= log end) and the partition's transaction state, from
 // which the last stable offset and the aborted-transaction index follow (as Kafka's producer
 // state manager and .txnindex do).
-import type { AbortedTransaction, KafkaRecord, RecordBatch } from "../../../src/adapters/kafka-client.ts";
+import type { AbortedTransaction, KafkaRecord, RecordBatch } from "../../../src/adapters/group/kafka-client.ts";
 
 /** A record to append: offsets are assigned by the log. */
 export interface RecordInput {

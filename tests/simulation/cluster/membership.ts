@@ -1,7 +1,7 @@
 // The group side of one member's client: its member id and generation as the client knows them,
 // group events delivered in order after seeded delays, and what the client does when its
 // heartbeat finds it fenced (forget the member id, rejoin as a new member).
-import type { GroupAssignment, GroupEvents } from "../../../src/adapters/kafka-client.ts";
+import type { GroupAssignment, GroupEvents } from "../../../src/adapters/group/kafka-client.ts";
 import type { Timer } from "../../../src/core/clock.ts";
 import type { ClusterContext } from "./context.ts";
 import type { GroupMemberClient } from "./group.ts";

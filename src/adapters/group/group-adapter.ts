@@ -1,8 +1,8 @@
-import type { Clock } from "../core/clock.ts";
-import { Delays } from "../core/delays.ts";
-import { backoffMs } from "../core/retry-policy.ts";
-import type { TopicPartition } from "../core/message.ts";
-import { PartitionMap } from "../core/partition-map.ts";
+import type { Clock } from "../../core/clock.ts";
+import { Delays } from "../../core/delays.ts";
+import { backoffMs } from "../../core/retry-policy.ts";
+import type { TopicPartition } from "../../core/message.ts";
+import { PartitionMap } from "../../core/partition-map.ts";
 import type {
   AdapterListener,
   AssignedPartition,
@@ -11,7 +11,7 @@ import type {
   PartitionError,
   PartitionOffset,
   PartitionPosition,
-} from "./adapter.ts";
+} from "../../core/ports/kafka-adapter.ts";
 import { Fetcher } from "./fetcher.ts";
 import { type GroupAssignment, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
 

@@ -8,7 +8,7 @@
 //
 // The filter follows Kafka's Java consumer (clients/.../consumer/internals/CompletedFetch.java:
 // nextFetchedRecord, consumeAbortedTransactionsUpTo, isBatchAborted, containsAbortMarker).
-import type { ConsumerMessage } from "../core/message.ts";
+import type { ConsumerMessage } from "../../core/message.ts";
 import type { AbortedTransaction, FetchedPartition, IsolationLevel, KafkaRecord, RecordBatch } from "./kafka-client.ts";
 
 /** The messages of one fetched partition that a consumer may see, and where the next fetch starts. */

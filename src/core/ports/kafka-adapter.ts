@@ -1,4 +1,4 @@
-import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
+import type { ConsumerMessage, TopicPartition } from "../message.ts";
 
 /** A partition newly owned by this consumer, with what the group committed for it. */
 export interface AssignedPartition extends TopicPartition {

@@ -18,9 +18,9 @@ import {
   protocolErrors,
   protocolErrorsCodesById,
 } from "@platformatic/kafka";
-import type { TopicPartition } from "../core/message.ts";
-import { PartitionMap } from "../core/partition-map.ts";
-import type { OutgoingRecord, PartitionError, PartitionOffset } from "./adapter.ts";
+import type { TopicPartition } from "../../core/message.ts";
+import { PartitionMap } from "../../core/partition-map.ts";
+import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../core/ports/kafka-adapter.ts";
 import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
 import {
   type ClientError,
@@ -35,7 +35,7 @@ import {
   type PartitionLeader,
   type RecordBatch,
   retriable,
-} from "./kafka-client.ts";
+} from "../group/kafka-client.ts";
 
 /** TLS settings passed to the client's connections. PEM strings or bytes. */
 export interface ClientTls {

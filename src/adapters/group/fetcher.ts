@@ -1,9 +1,9 @@
-import { type Clock, type Timer } from "../core/clock.ts";
-import type { ConsumerMessage, TopicPartition } from "../core/message.ts";
-import { PartitionMap } from "../core/partition-map.ts";
-import { Queue } from "../core/queue.ts";
-import { backoffMs } from "../core/retry-policy.ts";
-import type { PartitionPosition } from "./adapter.ts";
+import { type Clock, type Timer } from "../../core/clock.ts";
+import type { ConsumerMessage, TopicPartition } from "../../core/message.ts";
+import { PartitionMap } from "../../core/partition-map.ts";
+import { Queue } from "../../core/queue.ts";
+import { backoffMs } from "../../core/retry-policy.ts";
+import type { PartitionPosition } from "../../core/ports/kafka-adapter.ts";
 import { type FetchedPartition, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
 import { decodePartition } from "./records.ts";
 

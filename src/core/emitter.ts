@@ -1,5 +1,5 @@
 /** Minimal typed event emitter: the core stays free of runtime-specific emitters. */
-export class Emitter<Events extends Record<string, (payload: never) => void>> {
+export class Emitter<Events extends { [Name in keyof Events]: (payload: never) => void }> {
   readonly #listeners = new Map<keyof Events, Set<Events[keyof Events]>>();
 
   on<Name extends keyof Events>(name: Name, listener: Events[Name]): () => void {

@@ -3,8 +3,8 @@
 // `platformatic-client.ts` implements it with @platformatic/kafka; the seeded simulation
 // implements it with a model of a broker, so the real adapter, control plane and engines run
 // against inputs and timings no broker on this machine produces on demand.
-import type { TopicPartition } from "../core/message.ts";
-import type { OutgoingRecord, PartitionError, PartitionOffset } from "./adapter.ts";
+import type { TopicPartition } from "../../core/message.ts";
+import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../core/ports/kafka-adapter.ts";
 
 /** Whether fetches return records of aborted and open transactions. */
 export type IsolationLevel = "read_committed" | "read_uncommitted";

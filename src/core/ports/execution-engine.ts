@@ -1,6 +1,6 @@
-import type { Attempt } from "../core/attempt.ts";
-import type { ConsumerMessage } from "../core/message.ts";
-import type { EngineFailedError } from "../core/errors.ts";
+import type { Attempt } from "../attempt.ts";
+import type { ConsumerMessage } from "../message.ts";
+import type { EngineFailedError } from "../errors.ts";
 
 /**
  * Runs handler attempts. The control plane decides what runs and when; an engine only decides
