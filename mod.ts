@@ -8,16 +8,23 @@
 export { createParallelConsumer, type ParallelConsumer } from "./src/consumer.ts";
 export {
   type AsyncEngineOptions,
+  type DeadLetterOptions,
   type EngineOptions,
   type KafkaOptions,
   type ParallelConsumerOptions,
+  type PoisonKeyOptions,
   type RetryOptions,
   type SaslOptions,
-  type WorkerEngineOptions,
   type TlsOptions,
+  type WorkerEngineOptions,
 } from "./src/config/options.ts";
 export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
-export type { ConsumerMetrics, PartitionMetrics, PartitionPauseReason, PauseReason } from "./src/core/metrics-snapshot.ts";
+export type {
+  ConsumerMetrics,
+  PartitionMetrics,
+  PartitionPauseReason,
+  PauseReason,
+} from "./src/core/metrics-snapshot.ts";
 export type { HistogramSnapshot } from "./src/core/histogram.ts";
 export type { Ordering } from "./src/core/partition-scheduler.ts";
 export type { ConsumerEvents, StallEvent } from "./src/core/consumer-events.ts";

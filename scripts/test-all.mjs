@@ -57,7 +57,9 @@ const requested = (process.env.PYRALLEL_RUNTIMES ?? ALL_RUNTIMES.join(","))
   .split(",").map((name) => name.trim().toLowerCase()).filter(Boolean);
 const unknown = requested.filter((name) => !ALL_RUNTIMES.includes(name));
 if (unknown.length > 0) {
-  console.error(`test-all: unknown runtime(s) in PYRALLEL_RUNTIMES: ${unknown.join(", ")} (known: ${ALL_RUNTIMES.join(", ")})`);
+  console.error(
+    `test-all: unknown runtime(s) in PYRALLEL_RUNTIMES: ${unknown.join(", ")} (known: ${ALL_RUNTIMES.join(", ")})`,
+  );
   process.exit(2);
 }
 const runtimes = ALL_RUNTIMES.filter((name) => requested.includes(name));
@@ -66,7 +68,11 @@ if (runtimes.length === 0) {
   process.exit(2);
 }
 if (files.length === 0) {
-  console.error(`test-all: no test files under tests/ match ${filters.length ? filters.map((f) => JSON.stringify(f)).join(" or ") : "*.test.ts"}`);
+  console.error(
+    `test-all: no test files under tests/ match ${
+      filters.length ? filters.map((f) => JSON.stringify(f)).join(" or ") : "*.test.ts"
+    }`,
+  );
   console.log("0 passed, 0 failed");
   process.exit(1);
 }
@@ -81,6 +87,7 @@ function bin(name) {
   return existsSync(local) ? local : name;
 }
 
+// deno-lint-ignore no-control-regex -- ANSI escapes start with ESC
 const stripAnsi = (text) => text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "");
 const lastInt = (text, regex) => {
   let value = null;
@@ -120,18 +127,29 @@ const RUNTIMES = {
       const passed = count("pass");
       const failed = count("fail");
       if (passed === null && failed === null) return null;
-      return { passed: passed ?? 0, failed: (failed ?? 0) + (count("cancelled") ?? 0), skipped: (count("skipped") ?? 0) + (count("todo") ?? 0) };
+      return {
+        passed: passed ?? 0,
+        failed: (failed ?? 0) + (count("cancelled") ?? 0),
+        skipped: (count("skipped") ?? 0) + (count("todo") ?? 0),
+      };
     },
   },
   deno: {
     env: { DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" },
     // --no-check: types are checked by `npm run typecheck` and `deno publish --dry-run`; here a type
     // error in one test file must not stop every test from running on Deno.
-    command: (files, scratch) => [bin("deno"), ["test", "-A", "--no-check", `--junit-path=${join(scratch, "deno-junit.xml")}`, ...files]],
+    command: (
+      files,
+      scratch,
+    ) => [bin("deno"), ["test", "-A", "--no-check", `--junit-path=${join(scratch, "deno-junit.xml")}`, ...files]],
     parse(output, scratch) {
       const text = stripAnsi(output);
       // "ok | 3 passed (24 steps) | 0 failed (0ms)" or "FAILED | 2 passed (20 steps) | 1 failed (4 steps) (1s)"
-      const summary = [...text.matchAll(/^(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?/gm)].at(-1);
+      const summary = [
+        ...text.matchAll(
+          /^(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?/gm,
+        ),
+      ].at(-1);
       const junitPath = join(scratch, "deno-junit.xml");
       const junit = existsSync(junitPath) ? parseDenoJunit(readFileSync(junitPath, "utf8")) : null;
       if (junit && junit.passed + junit.failed + junit.skipped > 0) {
@@ -153,7 +171,11 @@ const RUNTIMES = {
       const failed = count("fail");
       if (passed === null && failed === null) return null;
       // A file that fails to load shows as " N error" and is usually in " N fail" already: don't add them.
-      return { passed: passed ?? 0, failed: Math.max(failed ?? 0, count("error") ?? 0), skipped: (count("skip") ?? 0) + (count("todo") ?? 0) };
+      return {
+        passed: passed ?? 0,
+        failed: Math.max(failed ?? 0, count("error") ?? 0),
+        skipped: (count("skip") ?? 0) + (count("todo") ?? 0),
+      };
     },
   },
 };
@@ -193,7 +215,9 @@ function run(name, files) {
   const scratch = mkdtempSync(join(tmpdir(), `pyrallel-test-${name}-`));
   const [command, args] = runtime.command(files, scratch);
   const started = performance.now();
-  console.log(`\n${"=".repeat(100)}\n=== ${name}: ${[relative(root, command) || command, ...args].join(" ")}\n${"=".repeat(100)}`);
+  console.log(
+    `\n${"=".repeat(100)}\n=== ${name}: ${[relative(root, command) || command, ...args].join(" ")}\n${"=".repeat(100)}`,
+  );
 
   return new Promise((resolve) => {
     let output = "";
@@ -243,8 +267,19 @@ function run(name, files) {
         failed = 1;
         problems.push("counted as 1 failed");
       }
-      const result = { name, seconds, exitCode, signal, passed: counts?.passed ?? 0, failed, skipped: counts?.skipped ?? 0, problems };
-      console.log(`=== ${name}: ${problems.length ? `NOT OK (${problems.join("; ")})` : "ok"} in ${seconds.toFixed(1)} s`);
+      const result = {
+        name,
+        seconds,
+        exitCode,
+        signal,
+        passed: counts?.passed ?? 0,
+        failed,
+        skipped: counts?.skipped ?? 0,
+        problems,
+      };
+      console.log(
+        `=== ${name}: ${problems.length ? `NOT OK (${problems.join("; ")})` : "ok"} in ${seconds.toFixed(1)} s`,
+      );
       resolve(result);
     };
     let spawnError = null;
@@ -270,12 +305,25 @@ for (const name of runtimes) {
 // ---------------------------------------------------------------------------------------------
 
 const pad = (value, width, right = false) => (right ? String(value).padStart(width) : String(value).padEnd(width));
-const rows = results.map((r) => [r.name, r.passed, r.failed, r.skipped, r.seconds.toFixed(1), r.problems.length ? `FAIL: ${r.problems.join("; ")}` : "ok"]);
+const rows = results.map((
+  r,
+) => [
+  r.name,
+  r.passed,
+  r.failed,
+  r.skipped,
+  r.seconds.toFixed(1),
+  r.problems.length ? `FAIL: ${r.problems.join("; ")}` : "ok",
+]);
 const header = ["runtime", "passed", "failed", "skipped", "seconds", "result"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
 const line = (cells) => cells.map((cell, i) => pad(cell, widths[i], i >= 1 && i <= 4)).join("  ").trimEnd();
 
-console.log(`\n${"=".repeat(100)}\n=== test summary (${filters.length ? `filter: ${filters.join(" | ")}, ` : ""}${files.length} file(s), ${((performance.now() - totalStarted) / 1000).toFixed(1)} s)`);
+console.log(
+  `\n${"=".repeat(100)}\n=== test summary (${
+    filters.length ? `filter: ${filters.join(" | ")}, ` : ""
+  }${files.length} file(s), ${((performance.now() - totalStarted) / 1000).toFixed(1)} s)`,
+);
 console.log(line(header));
 for (const row of rows) console.log(line(row));
 const notRun = ALL_RUNTIMES.filter((name) => !runtimes.includes(name));

@@ -5,7 +5,7 @@ import type { KafkaClient } from "./adapters/group/kafka-client.ts";
 import { type ParallelConsumerOptions, type ResolvedOptions, resolveOptions } from "./config/options.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
 import type { ConsumerEvents } from "./core/consumer-events.ts";
-import { ControlPlane } from "./core/control-plane.ts";
+import { ControlPlane } from "./core/control-plane/control-plane.ts";
 import type { ConsumerMetrics } from "./core/metrics-snapshot.ts";
 import { AsyncEngine } from "./engines/async-engine.ts";
 import type { ExecutionEngine } from "./core/ports/execution-engine.ts";
@@ -110,12 +110,15 @@ function createEngine(
   if (engine.kind === "async") {
     return new AsyncEngine(engine.handler, { concurrency: engine.concurrency, handlerTimeoutMs, clock });
   }
-  const { kind: _kind, recycleAfterTasks, ...pool } = engine;
+  // Every setting passed, resolved: the engine has no defaults of its own.
   return new WorkerEngine({
-    ...pool,
+    module: engine.module,
+    workers: engine.workers,
+    concurrencyPerWorker: engine.concurrencyPerWorker,
+    maxBatchSize: engine.maxBatchSize,
+    recycleAfterTasks: engine.recycleAfterTasks,
+    handlerTimeoutMs,
     clock,
-    ...(spawn === undefined ? {} : { spawn }),
-    ...(handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs }),
-    ...(recycleAfterTasks === undefined ? {} : { recycleAfterTasks }),
+    spawn,
   });
 }

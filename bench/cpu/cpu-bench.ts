@@ -14,6 +14,7 @@ import type { ConsumerMessage } from "../../src/core/message.ts";
 import { AsyncEngine } from "../../src/engines/async-engine.ts";
 import type { ExecutionEngine } from "../../src/core/ports/execution-engine.ts";
 import { WorkerEngine } from "../../src/engines/worker/worker-engine.ts";
+import { DEFAULTS } from "../../src/config/defaults.ts";
 import { loadavg } from "node:os";
 import { makeMessages } from "./messages.ts";
 import { shaRounds } from "./sha256.ts";
@@ -22,6 +23,11 @@ const args = (globalThis as unknown as { process: { argv: string[] } }).process.
 const option = (name: string, fallback: number): number => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? Number(args[at + 1]) : fallback;
+};
+/** The pool sizes a consumer gets by default. */
+const workerDefaults = {
+  concurrencyPerWorker: DEFAULTS.workerEngine.concurrencyPerWorker,
+  maxBatchSize: DEFAULTS.workerEngine.maxBatchSize,
 };
 const MESSAGES = option("messages", 8000);
 const ROUNDS = option("rounds", 500);
@@ -58,20 +64,27 @@ async function timed(body: () => Promise<void> | void): Promise<number> {
 
 /** Process CPU time (user + system, all threads) in ms. */
 const cpuMs = (): number => {
-  const usage = (globalThis as unknown as { process: { cpuUsage(): { user: number; system: number } } }).process.cpuUsage();
+  const usage = (globalThis as unknown as { process: { cpuUsage(): { user: number; system: number } } }).process
+    .cpuUsage();
   return (usage.user + usage.system) / 1000;
 };
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const runtime = (() => {
-  const g = globalThis as unknown as { Deno?: { version: { deno: string } }; Bun?: { version: string }; process?: { version: string } };
+  const g = globalThis as unknown as {
+    Deno?: { version: { deno: string } };
+    Bun?: { version: string };
+    process?: { version: string };
+  };
   if (g.Deno) return `Deno ${g.Deno.version.deno}`;
   if (g.Bun) return `Bun ${g.Bun.version}`;
   return `Node ${g.process?.version}`;
 })();
 const load = () => loadavg().map((value) => value.toFixed(2)).join(" ");
-console.log(`${runtime}, ${navigator.hardwareConcurrency} cores, load ${load()}: ${MESSAGES} messages × ${ROUNDS} SHA-256 rounds, ${WORKERS} workers, median of ${REPEAT}`);
+console.log(
+  `${runtime}, ${navigator.hardwareConcurrency} cores, load ${load()}: ${MESSAGES} messages × ${ROUNDS} SHA-256 rounds, ${WORKERS} workers, median of ${REPEAT}`,
+);
 
 const messages = makeMessages(MESSAGES, ROUNDS);
 const workerModule = new URL("./sha-worker.ts", import.meta.url);
@@ -82,18 +95,25 @@ const modes: { name: string; engine?: ExecutionEngine; run: () => Promise<void> 
     return { name: `async engine (concurrency ${concurrency})`, engine, run: () => drive(engine, messages) };
   }),
   (() => {
-    const engine = new WorkerEngine({ module: workerModule, workers: WORKERS });
+    const engine = new WorkerEngine({ ...workerDefaults, module: workerModule, workers: WORKERS });
     const bulk = makeMessages(WORKERS, ROUNDS, MESSAGES / WORKERS);
     return { name: `ceiling (${WORKERS} workers, 1 message each)`, engine, run: () => drive(engine, bulk) };
   })(),
   ...[1, 2, 4, 8].map((perWorker) => {
-    const engine = new WorkerEngine({ module: workerModule, workers: WORKERS, concurrencyPerWorker: perWorker });
+    const engine = new WorkerEngine({
+      ...workerDefaults,
+      module: workerModule,
+      workers: WORKERS,
+      concurrencyPerWorker: perWorker,
+    });
     return { name: `worker engine (${WORKERS} workers × ${perWorker})`, engine, run: () => drive(engine, messages) };
   }),
 ];
 
 // Warm-up: JIT in the main thread and in every worker, and the workers' start.
-for (const mode of modes) await (mode.engine ? drive(mode.engine, messages.slice(0, 400)) : messages.slice(0, 400).forEach(handler));
+for (const mode of modes) {
+  await (mode.engine ? drive(mode.engine, messages.slice(0, 400)) : messages.slice(0, 400).forEach(handler));
+}
 
 const times = new Map(modes.map((mode) => [mode.name, [] as number[]]));
 const cpu = new Map(modes.map((mode) => [mode.name, [] as number[]]));
@@ -110,7 +130,9 @@ for (const mode of modes) {
   const ms = median(times.get(mode.name)!);
   const cpuPerMessage = (median(cpu.get(mode.name)!) * 1000) / MESSAGES;
   console.log(
-    `  ${mode.name.padEnd(34)} ${(MESSAGES / (ms / 1000)).toFixed(0).padStart(7)}  ${(baseline / ms).toFixed(2).padStart(5)}×` +
+    `  ${mode.name.padEnd(34)} ${(MESSAGES / (ms / 1000)).toFixed(0).padStart(7)}  ${
+      (baseline / ms).toFixed(2).padStart(5)
+    }×` +
       `  ${cpuPerMessage.toFixed(0).padStart(10)}`,
   );
 }
@@ -129,7 +151,11 @@ for (const batch of [1, 64]) {
     for (let i = 0; i < trips; i++) await once();
   });
   const perTrip = (ms * 1000) / trips;
-  console.log(`  round trip, batch of ${String(batch).padEnd(2)}: ${perTrip.toFixed(1).padStart(6)} µs per batch, ${(perTrip / batch).toFixed(2).padStart(6)} µs per message`);
+  console.log(
+    `  round trip, batch of ${String(batch).padEnd(2)}: ${perTrip.toFixed(1).padStart(6)} µs per batch, ${
+      (perTrip / batch).toFixed(2).padStart(6)
+    } µs per message`,
+  );
   await engine.close();
 }
 if (sink === -1) console.log(sink);

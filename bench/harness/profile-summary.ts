@@ -68,9 +68,18 @@ for (const file of files) {
   const busy = total - idle;
   const pct = (us: number) => `${((us / busy) * 100).toFixed(1).padStart(5)}%`;
   const ms = (us: number) => `${(us / 1000).toFixed(0).padStart(7)} ms`;
-  console.log(`\n${file}: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s busy (shares below are of busy time)\n`);
+  console.log(
+    `\n${file}: ${(total / 1e6).toFixed(2)} s sampled, ${
+      (busy / 1e6).toFixed(2)
+    } s busy (shares below are of busy time)\n`,
+  );
   console.log(`top ${top} functions by self time:`);
-  for (const [key, us] of [...byFunction].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  for (
+    const [key, us] of [...byFunction].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(
+      0,
+      top,
+    )
+  ) {
     console.log(`  ${ms(us)} ${pct(us)}  ${key}`);
   }
   console.log(`\nself time by file:`);
@@ -93,13 +102,17 @@ for (const file of files) {
     }
   }
   console.log(`\ntotal (inclusive) time of src/ functions:`);
-  for (const [key, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${ms(us)} ${pct(us)}  ${key}`);
+  for (const [key, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 20)) {
+    console.log(`  ${ms(us)} ${pct(us)}  ${key}`);
+  }
   if (callersOf.length > 0) {
     const parent = new Map<number, number>();
     for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
     const label = (id: number) => {
       const { callFrame } = byId.get(id)!;
-      return `${callFrame.functionName || "(anonymous)"}${callFrame.url ? `@${shortUrl(callFrame.url)}:${callFrame.lineNumber + 1}` : ""}`;
+      return `${callFrame.functionName || "(anonymous)"}${
+        callFrame.url ? `@${shortUrl(callFrame.url)}:${callFrame.lineNumber + 1}` : ""
+      }`;
     };
     for (const name of callersOf) {
       const chains = new Map<string, number>();
@@ -111,7 +124,9 @@ for (const file of files) {
         chains.set(key, (chains.get(key) ?? 0) + us);
       }
       console.log(`\ncallers of ${name} (self time):`);
-      for (const [key, us] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${ms(us)} ${pct(us)}  < ${key}`);
+      for (const [key, us] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 8)) {
+        console.log(`  ${ms(us)} ${pct(us)}  < ${key}`);
+      }
     }
   }
 }

@@ -21,7 +21,8 @@ export interface RunFile {
   results: RunResult[];
 }
 
-const usable = (r: RunResult | undefined): r is RunResult => r !== undefined && r.kind !== "failed" && r.kind !== "skipped";
+const usable = (r: RunResult | undefined): r is RunResult =>
+  r !== undefined && r.kind !== "failed" && r.kind !== "skipped";
 
 /** "a / b" of one value over the runs ("—" where a run lacks it). */
 function each(runs: (RunResult | undefined)[], value: (r: RunResult) => string): string {
@@ -57,9 +58,13 @@ export function renderReport(files: RunFile[]): string {
       continue;
     }
     const notes: string[] = [...r.notes];
-    if (r.meanProcessing !== undefined && !/noop/.test(name)) notes.push(`avg running ${each(runs, (x) => (x.meanProcessing ?? 0).toFixed(0))}`);
+    if (r.meanProcessing !== undefined && !/noop/.test(name)) {
+      notes.push(`avg running ${each(runs, (x) => (x.meanProcessing ?? 0).toFixed(0))}`);
+    }
     if (r.handlerMean !== undefined && r.littleBound !== undefined) notes.push(`handler ${latency(r.handlerMean)}`);
-    if (r.firstMessageSeconds !== undefined) notes.push(`1st msg ${each(runs, (x) => latency(x.firstMessageSeconds ?? Number.NaN))}`);
+    if (r.firstMessageSeconds !== undefined) {
+      notes.push(`1st msg ${each(runs, (x) => latency(x.firstMessageSeconds ?? Number.NaN))}`);
+    }
     notes.push(`load ${each(runs, (x) => (x.load ?? Number.NaN).toFixed(1))}`);
     throughputRows.push([
       name,
@@ -74,20 +79,40 @@ export function renderReport(files: RunFile[]): string {
       r.kind === "raw" ? "100%" : /noop/.test(name) ? each(runs, (x) => ratio(byRun[runs.indexOf(x)]!, x, "raw")) : "—",
       r.sequential ? each(runs, (x) => ratio(byRun[runs.indexOf(x)]!, x, r.sequential)) : "—",
       r.littleBound === undefined ? "—" : each(runs, (x) => percent(x.rate / x.littleBound!)),
-      r.littleBoundMeasured === undefined ? "—" : each(runs, (x) => percent(x.rate / (x.littleBoundMeasured ?? Number.NaN))),
+      r.littleBoundMeasured === undefined
+        ? "—"
+        : each(runs, (x) => percent(x.rate / (x.littleBoundMeasured ?? Number.NaN))),
       notes.join("; "),
     ]);
   }
-  const runsText = files.length > 1 ? ` — ${files.length} runs, shown as run 1 / run 2${files.length > 2 ? " / …" : ""}` : "";
+  const runsText = files.length > 1
+    ? ` — ${files.length} runs, shown as run 1 / run 2${files.length > 2 ? " / …" : ""}`
+    : "";
   const loads = files.map((f) => `${f.loadAtStart.toFixed(1)}→${f.loadAtEnd.toFixed(1)}`).join(", ");
   const lines = [
     `### ${first.runtime} — ${first.size} size${first.variant}${runsText}`,
     "",
-    `${files.map((f) => f.at.slice(0, 16) + "Z").join(", ")}; load average (start→end) ${loads} on ${first.cores} cores; ` +
-      `CPU workload: ${first.cpuRounds} SHA-256 rounds per message.`,
+    `${
+      files.map((f) => f.at.slice(0, 16) + "Z").join(", ")
+    }; load average (start→end) ${loads} on ${first.cores} cores; ` +
+    `CPU workload: ${first.cpuRounds} SHA-256 rounds per message.`,
     "",
     markdownTable(
-      ["workload", "config", "msgs:", "msg/s:", "steady:", "p50:", "p99:", "peak RSS MiB:", "vs raw:", "vs seq:", "vs Little:", "(measured):", "notes"],
+      [
+        "workload",
+        "config",
+        "msgs:",
+        "msg/s:",
+        "steady:",
+        "p50:",
+        "p99:",
+        "peak RSS MiB:",
+        "vs raw:",
+        "vs seq:",
+        "vs Little:",
+        "(measured):",
+        "notes",
+      ],
       throughputRows,
     ),
   ];
@@ -116,7 +141,11 @@ export function renderReport(files: RunFile[]): string {
     const c = run.get("slowkey-control");
     return usable(s) && usable(c) ? `${((1 - s.rate / c.rate) * 100).toFixed(1)}%` : undefined;
   });
-  if (slow) targets.push(`- a 1 s key costs the other keys < 5%: **${slow}** (fast-key msg/s lost vs the control run; negative: noise)`);
+  if (slow) {
+    targets.push(
+      `- a 1 s key costs the other keys < 5%: **${slow}** (fast-key msg/s lost vs the control run; negative: noise)`,
+    );
+  }
   for (const name of ["mem-queued", "mem-running"]) {
     const mem = per((run) => {
       const m = run.get(name);
@@ -128,7 +157,8 @@ export function renderReport(files: RunFile[]): string {
   return lines.join("\n");
 }
 
-export const LEGEND: string = "msg/s: messages / time from `start()`/`consume()` resolving to the last message counted (joining " +
+export const LEGEND: string =
+  "msg/s: messages / time from `start()`/`consume()` resolving to the last message counted (joining " +
   "the group and the first fetch included); steady: from the first message received instead. vs raw / vs seq: msg/s " +
   "against the raw stream / the sequential baseline with the same handler. p50/p99: fetch → completion; for the " +
   "library estimated from `getMetrics().fetchToCompletionSeconds` (bucket interpolation), for seq-* measured per " +

@@ -30,12 +30,12 @@ import { fileURLToPath } from "node:url";
 import type { ConsumerMessage } from "../../mod.ts";
 import {
   type Context,
+  failed,
   memoryPyrallel,
   memoryRaw,
-  type RunResult,
-  failed,
   runPyrallel,
   runRaw,
+  type RunResult,
   runSequential,
   type Work,
 } from "./runners.ts";
@@ -244,7 +244,12 @@ function pyrallel(
   };
 }
 
-function sequential(name: string, description: string, count: (plan: Plan) => number, work: (plan: Plan) => Work): Workload {
+function sequential(
+  name: string,
+  description: string,
+  count: (plan: Plan) => number,
+  work: (plan: Plan) => Work,
+): Workload {
   return {
     name,
     description,
@@ -269,7 +274,8 @@ function slowKeyRun(name: string, description: string, slowMs: number): Workload
         ordering: "key",
         maxInFlight: plan.maxInFlight,
         concurrency: plan.concurrency,
-        config: `key, 1000 fast keys (1 ms) + key "slow" (${slowMs} ms), mif ${plan.maxInFlight}, conc ${plan.concurrency}; counts fast keys only`,
+        config:
+          `key, 1000 fast keys (1 ms) + key "slow" (${slowMs} ms), mif ${plan.maxInFlight}, conc ${plan.concurrency}; counts fast keys only`,
         // The slow key's queued messages (1 s each) are not waited for at close.
         drainTimeoutMs: 500,
         expectedErrors: /final offset commit failed/,
@@ -296,7 +302,8 @@ const WORKLOADS: Workload[] = [
     name: "mem-running",
     description: "the library holding 50k messages, all of them in a blocked handler (unordered, concurrency 50k)",
     topics: (plan) => [plan.mem],
-    run: (ctx, plan) => memoryPyrallel(ctx, "mem-running", plan.mem.name, plan.mem.messages, "unordered", plan.mem.messages),
+    run: (ctx, plan) =>
+      memoryPyrallel(ctx, "mem-running", plan.mem.name, plan.mem.messages, "unordered", plan.mem.messages),
   },
   {
     name: "raw",
@@ -384,7 +391,12 @@ const WORKLOADS: Workload[] = [
     engine: { kind: "worker", workers: 2, module: new URL("./cpu-worker.ts", import.meta.url).href },
     sequential: "seq-cpu",
   }),
-  sequential("seq-cpu", "baseline (b), SHA-256 rounds", (plan) => size(plan, 20_000, 100_000), (plan) => cpuWork(plan.cpuRounds)),
+  sequential(
+    "seq-cpu",
+    "baseline (b), SHA-256 rounds",
+    (plan) => size(plan, 20_000, 100_000),
+    (plan) => cpuWork(plan.cpuRounds),
+  ),
   slowKeyRun("slowkey-control", "1,000 fast keys at 1 ms, the 'slow' key also at 1 ms", 1),
   slowKeyRun("slowkey", "1,000 fast keys at 1 ms, the 'slow' key at 1 s", 1000),
 ];
@@ -409,7 +421,9 @@ function runFile(results: RunResult[]): RunFile {
     variant: [
       options.fetchMaxBytes === undefined
         ? ""
-        : `, what-if fetch sizes ${options.fetchMaxBytes}/${options.fetchMaxBytesPerPartition ?? options.fetchMaxBytes} B`,
+        : `, what-if fetch sizes ${options.fetchMaxBytes}/${
+          options.fetchMaxBytesPerPartition ?? options.fetchMaxBytes
+        } B`,
       options.maxInFlight === undefined ? "" : `, maxInFlight ${options.maxInFlight}`,
       options.concurrency === undefined ? "" : `, concurrency ${options.concurrency}`,
     ].join(""),
@@ -431,7 +445,8 @@ const loadAtStart = loadavg()[0]!;
 const plan = makePlan(options);
 const workloads = selected(options);
 const started = performance.now();
-const log = (line: string) => console.log(`[${runtime} ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+const log = (line: string) =>
+  console.log(`[${runtime} ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
 if (options.list) {
   for (const w of WORKLOADS) console.log(`${w.name.padEnd(18)} ${w.description}`);
@@ -443,7 +458,13 @@ if (workloads.length === 0) {
 }
 
 if (!options.child) log(`load average ${loadAtStart.toFixed(1)} (${cpus().length} cores)`);
-if (!options.child) log(`${runtimeVersion}, brokers ${options.brokers.join(",")}, ${options.full ? "full" : "quick"} size, workloads: ${workloads.map((w) => w.name).join(" ")}`);
+if (!options.child) {
+  log(
+    `${runtimeVersion}, brokers ${options.brokers.join(",")}, ${options.full ? "full" : "quick"} size, workloads: ${
+      workloads.map((w) => w.name).join(" ")
+    }`,
+  );
+}
 if (options.fetchMaxBytes !== undefined) {
   // What-if experiment: force these fetch sizes on every consume() of this process, the library's
   // adapter and the baselines alike, whatever they ask for (the client's defaults are 50 MiB per
@@ -509,7 +530,9 @@ async function runIsolated(w: Workload): Promise<RunResult> {
 async function waitForLoad(limit: number): Promise<number> {
   const deadline = performance.now() + options.waitLoadSeconds * 1000;
   let load = loadavg()[0]!;
-  if (load >= limit) log(`load average ${load.toFixed(1)} ≥ ${limit}: waiting up to ${options.waitLoadSeconds} s for it to drop`);
+  if (load >= limit) {
+    log(`load average ${load.toFixed(1)} ≥ ${limit}: waiting up to ${options.waitLoadSeconds} s for it to drop`);
+  }
   while (load >= limit && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 2000));
     load = loadavg()[0]!;
@@ -528,7 +551,11 @@ for (let round = 1; round <= options.repeat; round++) {
     results.push(result);
     if (isolated) continue;
     if (result.kind === "memory") {
-      log(`${w.name}: heap ${int(result.heapPerMessage!)} B/msg, RSS ${int(result.rssPerMessage!)} B/msg, external ${int(result.externalPerMessage!)} B/msg`);
+      log(
+        `${w.name}: heap ${int(result.heapPerMessage!)} B/msg, RSS ${int(result.rssPerMessage!)} B/msg, external ${
+          int(result.externalPerMessage!)
+        } B/msg`,
+      );
     } else if (result.kind === "skipped" || result.kind === "failed") {
       log(`${w.name}: ${result.kind}: ${result.notes.join("; ")}`);
     } else {

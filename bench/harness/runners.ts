@@ -16,7 +16,7 @@ import {
   type Ordering,
   type ParallelConsumer,
 } from "../../mod.ts";
-import { resolveOptions } from "../../src/config/options.ts";
+import { DEFAULTS } from "../../src/config/defaults.ts";
 import { memory, rss, settleGarbage } from "./runtime.ts";
 import { histogramQuantile, int, sampleQuantile } from "./stats.ts";
 
@@ -255,7 +255,9 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
   await consumer.close().catch((error) => noteError(new Error(`close() rejected: ${firstLine(error)}`)));
   if (expectedErrors > 0) errors.push(`${expectedErrors} expected error(s) at close`);
   const seconds = (endAt - startedAt) / 1000;
-  const handlerMean = metrics.handlerSeconds.count > 0 ? metrics.handlerSeconds.sum / metrics.handlerSeconds.count : undefined;
+  const handlerMean = metrics.handlerSeconds.count > 0
+    ? metrics.handlerSeconds.sum / metrics.handlerSeconds.count
+    : undefined;
   const result: RunResult = {
     name: run.name,
     kind: "pyrallel",
@@ -274,7 +276,13 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
     ...(firstAt > 0 ? { firstMessageSeconds: Math.max(0, (firstAt - startedAt) / 1000) } : {}),
     notes: [
       ...errors.map((error) => `error event: ${error}`),
-      ...(sampled.mapFullShare ? [`a partition was offset-map throttled (commitMetadataFull) in ${Math.round(sampled.mapFullShare * 100)}% of samples`] : []),
+      ...(sampled.mapFullShare
+        ? [
+          `a partition was offset-map throttled (commitMetadataFull) in ${
+            Math.round(sampled.mapFullShare * 100)
+          }% of samples`,
+        ]
+        : []),
     ],
     ...(run.sequential ? { sequential: run.sequential } : {}),
   };
@@ -289,23 +297,12 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
 // Baselines with the plain client
 
 /**
- * The fetch settings the library's adapter passes to consume() by default (read from the resolved
- * options, so the baselines follow the library), or none where the library sets none.
+ * The fetch settings the library's adapter passes to consume() by default, read from the library's
+ * defaults table so the baselines follow the library.
  */
-function libraryFetchOptions(): { maxWaitTime?: number; maxBytes?: number; maxBytesPerPartition?: number } {
-  try {
-    const resolved = resolveOptions({
-      kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "probe", topics: ["probe"] },
-      handler: () => {},
-    }).kafka as { fetchMaxWaitMs?: number; fetchMaxBytes?: number; fetchMaxBytesPerPartition?: number };
-    return {
-      ...(resolved.fetchMaxWaitMs === undefined ? {} : { maxWaitTime: resolved.fetchMaxWaitMs }),
-      ...(resolved.fetchMaxBytes === undefined ? {} : { maxBytes: resolved.fetchMaxBytes }),
-      ...(resolved.fetchMaxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: resolved.fetchMaxBytesPerPartition }),
-    };
-  } catch {
-    return {};
-  }
+function libraryFetchOptions(): { maxWaitTime: number; maxBytes: number; maxBytesPerPartition: number } {
+  const { fetchMaxWaitMs, fetchMaxBytes, fetchMaxBytesPerPartition } = DEFAULTS.kafka;
+  return { maxWaitTime: fetchMaxWaitMs, maxBytes: fetchMaxBytes, maxBytesPerPartition: fetchMaxBytesPerPartition };
 }
 
 /** Described in the baselines' config column. */
@@ -313,7 +310,9 @@ export function baselineFetchText(): string {
   const fetch = libraryFetchOptions();
   return fetch.maxBytes === undefined
     ? "client's default fetch sizes"
-    : `fetch ${Math.round(fetch.maxBytes / 1024)}/${Math.round((fetch.maxBytesPerPartition ?? fetch.maxBytes) / 1024)} KiB like the library`;
+    : `fetch ${Math.round(fetch.maxBytes / 1024)}/${
+      Math.round((fetch.maxBytesPerPartition ?? fetch.maxBytes) / 1024)
+    } KiB like the library`;
 }
 
 async function openStream(ctx: Context, name: string, topic: string) {
@@ -322,9 +321,9 @@ async function openStream(ctx: Context, name: string, topic: string) {
     bootstrapBrokers: ctx.brokers,
     groupId: uniqueGroup(name),
     // The same group settings as the library's adapter.
-    sessionTimeout: 30_000,
-    rebalanceTimeout: 60_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout: DEFAULTS.kafka.sessionTimeoutMs,
+    rebalanceTimeout: DEFAULTS.kafka.rebalanceTimeoutMs,
+    heartbeatInterval: DEFAULTS.kafka.heartbeatIntervalMs,
     autocommit: false,
   });
   const stream = await consumer.consume({

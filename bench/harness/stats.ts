@@ -50,8 +50,7 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return slopes.length % 2 === 1 ? slopes[middle]! : (slopes[middle - 1]! + slopes[middle]!) / 2;
 }
 
-export const int = (value: number): string =>
-  Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "—";
+export const int = (value: number): string => Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "—";
 
 export const mib = (bytes: number): string => Number.isFinite(bytes) ? (bytes / 1048576).toFixed(0) : "—";
 

@@ -20,7 +20,9 @@ export const SLOW_KEY = "slow";
 export const SLOW_KEY_FIRST_BYTE = 0x73;
 
 export function topicName(spec: Omit<TopicSpec, "name">): string {
-  return `pyrallel-bench-p${spec.partitions}-k${spec.keys}${spec.slowKey ? "s" : ""}-n${spec.messages}-v${spec.valueBytes}`;
+  return `pyrallel-bench-p${spec.partitions}-k${spec.keys}${
+    spec.slowKey ? "s" : ""
+  }-n${spec.messages}-v${spec.valueBytes}`;
 }
 
 /** The key of message `index`. */
@@ -59,7 +61,10 @@ export async function ensureTopic(
   }
   for (let attempt = 1;; attempt++) {
     try {
-      await withAdmin((admin) => admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 }), brokers);
+      await withAdmin(
+        (admin) => admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 }),
+        brokers,
+      );
       break;
     } catch (error) {
       // Right after a delete the broker may still report the topic: wait for it to go away.
@@ -70,7 +75,9 @@ export async function ensureTopic(
   await produce(brokers, spec, log);
   const ends = await endOffsets(spec.name, spec.partitions, brokers);
   const total = ends.reduce((sum, end) => sum + Number(end), 0);
-  if (total !== spec.messages) throw new Error(`topic ${spec.name}: produced ${total} messages, expected ${spec.messages}`);
+  if (total !== spec.messages) {
+    throw new Error(`topic ${spec.name}: produced ${total} messages, expected ${spec.messages}`);
+  }
   return ends.map(Number);
 }
 
@@ -111,5 +118,9 @@ async function produce(brokers: string[], spec: TopicSpec, log: (line: string) =
   } finally {
     await producer.close();
   }
-  log(`topic ${spec.name}: produced ${spec.messages.toLocaleString("en-US")} messages in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `topic ${spec.name}: produced ${spec.messages.toLocaleString("en-US")} messages in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
 }

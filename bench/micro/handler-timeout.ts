@@ -53,14 +53,26 @@ async function run(handlerTimeoutMs: number | undefined, readsSignal: boolean) {
   return { rate: MESSAGES / seconds, stallMs: worstStall };
 }
 
-const runtime = (globalThis as { Deno?: unknown; Bun?: unknown }).Deno ? "deno" : (globalThis as { Bun?: unknown }).Bun ? "bun" : "node";
+const runtime = (globalThis as { Deno?: unknown; Bun?: unknown }).Deno
+  ? "deno"
+  : (globalThis as { Bun?: unknown }).Bun
+  ? "bun"
+  : "node";
 console.log(`${runtime}: ${MESSAGES} no-op messages on one partition (key order, 1,000 keys)`);
 const baseline = await run(undefined, false);
-console.log(`  without handlerTimeoutMs:                   ${baseline.rate.toFixed(0)} msg/s, worst stall ${baseline.stallMs.toFixed(0)} ms`);
+console.log(
+  `  without handlerTimeoutMs:                   ${baseline.rate.toFixed(0)} msg/s, worst stall ${
+    baseline.stallMs.toFixed(0)
+  } ms`,
+);
 for (const readsSignal of [false, true]) {
   const timed = await run(5000, readsSignal);
   console.log(
-    `  handlerTimeoutMs 5000${readsSignal ? ", handler reads its signal" : "                         "}: ${timed.rate.toFixed(0)} msg/s ` +
-      `(${((timed.rate / baseline.rate) * 100).toFixed(0)}% of the baseline), worst stall ${timed.stallMs.toFixed(0)} ms`,
+    `  handlerTimeoutMs 5000${readsSignal ? ", handler reads its signal" : "                         "}: ${
+      timed.rate.toFixed(0)
+    } msg/s ` +
+      `(${((timed.rate / baseline.rate) * 100).toFixed(0)}% of the baseline), worst stall ${
+        timed.stallMs.toFixed(0)
+      } ms`,
   );
 }

@@ -30,18 +30,25 @@ const option = (flag: string, envName: string, fallback: string): string => {
   return process.env[envName] ?? fallback;
 };
 if (args.includes("--help") || args.includes("-h")) {
-  console.log("usage: soak.ts [--minutes N] [--rate N] [--keys N] [--handler-ms MIN-MAX] [--sample-seconds N] [--brokers host:port] [--max-slope MiB/min] [--engine async|worker] [--recycle N] [--keep-topic]");
+  console.log(
+    "usage: soak.ts [--minutes N] [--rate N] [--keys N] [--handler-ms MIN-MAX] [--sample-seconds N] [--brokers host:port] [--max-slope MiB/min] [--engine async|worker] [--recycle N] [--keep-topic]",
+  );
   process.exit(0);
 }
 const minutes = Number(option("--minutes", "SOAK_MINUTES", "10"));
 const rate = Number(option("--rate", "SOAK_RATE", "2000"));
 const keys = Number(option("--keys", "SOAK_KEYS", "200"));
-const [handlerMin, handlerMax] = option("--handler-ms", "SOAK_HANDLER_MS", "1-10").split("-").map(Number) as [number, number];
+const [handlerMin, handlerMax] = option("--handler-ms", "SOAK_HANDLER_MS", "1-10").split("-").map(Number) as [
+  number,
+  number,
+];
 const sampleSeconds = Number(option("--sample-seconds", "SOAK_SAMPLE_S", "10"));
 const brokers = option("--brokers", "SOAK_BROKERS", `127.0.0.1:${process.env.PYRALLEL_KAFKA_PORT ?? 9092}`).split(",");
 const maxSlope = Number(option("--max-slope", "SOAK_MAX_SLOPE", "1"));
 const engineKind = option("--engine", "SOAK_ENGINE", "async");
-if (engineKind !== "async" && engineKind !== "worker") throw new Error(`--engine must be async or worker, not ${engineKind}`);
+if (engineKind !== "async" && engineKind !== "worker") {
+  throw new Error(`--engine must be async or worker, not ${engineKind}`);
+}
 const recycleAfterTasks = Number(option("--recycle", "SOAK_RECYCLE", "20000"));
 const keepTopic = args.includes("--keep-topic");
 
@@ -57,8 +64,14 @@ const admin = new Admin({ clientId: "pyrallel-soak-admin", bootstrapBrokers: bro
 await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
 const engineText = engineKind === "async"
   ? "async engine"
-  : `worker engine (2 workers, ${recycleAfterTasks > 0 ? `recycled every ${int(recycleAfterTasks)} messages` : "never recycled"})`;
-log(`${runtimeVersion}; topic ${topic} (${partitions} partitions); ${rate} msg/s over ${keys} keys; handler ${handlerMin}-${handlerMax} ms; ${engineText}; ${minutes} min; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
+  : `worker engine (2 workers, ${
+    recycleAfterTasks > 0 ? `recycled every ${int(recycleAfterTasks)} messages` : "never recycled"
+  })`;
+log(
+  `${runtimeVersion}; topic ${topic} (${partitions} partitions); ${rate} msg/s over ${keys} keys; handler ${handlerMin}-${handlerMax} ms; ${engineText}; ${minutes} min; load average ${
+    loadavg()[0]!.toFixed(1)
+  } on ${cpus().length} cores`,
+);
 
 // ---- producer: a batch every 100 ms ----
 const producer = new Producer({ clientId: "pyrallel-soak-producer", bootstrapBrokers: brokers });
@@ -105,7 +118,13 @@ const consumer = engineKind === "async"
     kafka,
     ordering: "key",
     maxInFlight: 2000,
-    engine: { kind: "worker", module: new URL("./soak-worker.ts", import.meta.url), workers: 2, concurrencyPerWorker: 100, ...(recycleAfterTasks > 0 ? { recycleAfterTasks } : {}) },
+    engine: {
+      kind: "worker",
+      module: new URL("./soak-worker.ts", import.meta.url),
+      workers: 2,
+      concurrencyPerWorker: 100,
+      ...(recycleAfterTasks > 0 ? { recycleAfterTasks } : {}),
+    },
   });
 const processedNow = () => consumer.getMetrics().processedTotal;
 let consumerErrors = 0;
@@ -157,7 +176,8 @@ const osThreads = (): number | undefined => {
 const resourcesText = (r: Record<string, number> | undefined) =>
   r === undefined
     ? "n/a"
-    : Object.entries(r).sort(([a], [b]) => a.localeCompare(b)).map(([kind, count]) => `${kind}:${count}`).join(" ") || "none";
+    : Object.entries(r).sort(([a], [b]) => a.localeCompare(b)).map(([kind, count]) => `${kind}:${count}`).join(" ") ||
+      "none";
 
 const endAt = started + minutes * 60_000;
 let lastProcessed = 0;
@@ -168,9 +188,15 @@ while (performance.now() < endAt) {
   const rateNow = (sample.processed - lastProcessed) / sampleSeconds;
   lastProcessed = sample.processed;
   log(
-    `rss ${sample.rssMiB.toFixed(1)} MiB, heap ${sample.heapMiB.toFixed(1)} MiB, external ${sample.externalMiB.toFixed(1)} MiB, ` +
-      `produced ${int(sample.produced)}, processed ${int(sample.processed)} (${int(rateNow)}/s), in flight ${sample.inFlight}` +
-      `${sample.paused ? " (paused)" : ""}, threads ${sample.threads ?? "n/a"}, resources ${resourcesText(sample.resources)}`,
+    `rss ${sample.rssMiB.toFixed(1)} MiB, heap ${sample.heapMiB.toFixed(1)} MiB, external ${
+      sample.externalMiB.toFixed(1)
+    } MiB, ` +
+      `produced ${int(sample.produced)}, processed ${int(sample.processed)} (${
+        int(rateNow)
+      }/s), in flight ${sample.inFlight}` +
+      `${sample.paused ? " (paused)" : ""}, threads ${sample.threads ?? "n/a"}, resources ${
+        resourcesText(sample.resources)
+      }`,
   );
 }
 
@@ -194,7 +220,17 @@ const kept = processed >= produced;
 console.log(
   "\n" +
     markdownTable(
-      ["t s:", "RSS MiB:", "heap MiB:", "external MiB:", "produced:", "processed:", "in flight:", "threads:", "active resources"],
+      [
+        "t s:",
+        "RSS MiB:",
+        "heap MiB:",
+        "external MiB:",
+        "produced:",
+        "processed:",
+        "in flight:",
+        "threads:",
+        "active resources",
+      ],
       samples.map((s) => [
         s.t.toFixed(0),
         s.rssMiB.toFixed(1),
@@ -215,16 +251,22 @@ const firstHalf = samples.slice(0, Math.floor(samples.length / 2));
 const threadsFlat = threadsIn(second) <= threadsIn(firstHalf);
 const flat = second.length >= 3 && rssSlope <= maxSlope && heapSlope <= maxSlope && threadsFlat;
 console.log(
-  `\nsecond half (${second.length} samples from ${second[0]?.t.toFixed(0) ?? "?"} s): RSS slope ${rssSlope.toFixed(2)} MiB/min, ` +
+  `\nsecond half (${second.length} samples from ${second[0]?.t.toFixed(0) ?? "?"} s): RSS slope ${
+    rssSlope.toFixed(2)
+  } MiB/min, ` +
     `heap (after GC) slope ${heapSlope.toFixed(2)} MiB/min (flat: slope ≤ ${maxSlope} MiB/min); ` +
     `OS threads at most ${threadsIn(firstHalf)} in the first half, ${threadsIn(second)} in the second`,
 );
 console.log(
-  `produced ${int(produced)} (${produceErrors} failed sends), processed ${int(processed)}, consumer errors ${consumerErrors}`,
+  `produced ${int(produced)} (${produceErrors} failed sends), processed ${
+    int(processed)
+  }, consumer errors ${consumerErrors}`,
 );
 const verdict = second.length < 3
   ? "INCONCLUSIVE: too few samples (run longer)"
   : `${flat ? "FLAT" : "GROWING"}: memory ${flat ? "stays flat" : "keeps growing"} over the second half; ` +
-    `${threadsFlat ? "" : "threads keep growing; "}the consumer ${kept ? "kept up (everything produced was processed)" : `fell behind by ${int(produced - processed)} messages`}`;
+    `${threadsFlat ? "" : "threads keep growing; "}the consumer ${
+      kept ? "kept up (everything produced was processed)" : `fell behind by ${int(produced - processed)} messages`
+    }`;
 console.log(`verdict: ${verdict}`);
 process.exit(flat && kept ? 0 : 1);

@@ -49,8 +49,10 @@ async function handleOrder(message: ConsumerMessage): Promise<void> {
 }
 
 // ---- setup ----
-console.log(`broker ${config.brokers.join(",")}: topic ${config.topic} ` +
-  `${await ensureTopic(config.brokers, config.topic, config.partitions)}`);
+console.log(
+  `broker ${config.brokers.join(",")}: topic ${config.topic} ` +
+    `${await ensureTopic(config.brokers, config.topic, config.partitions)}`,
+);
 
 const consumer = createParallelConsumer({
   kafka: { bootstrapBrokers: config.brokers, groupId: config.groupId, topics: [config.topic] },
@@ -69,8 +71,10 @@ server.on("error", (error) => console.error(`metrics server: ${error.message} (t
 await consumer.start();
 console.log(`consumer joined group ${config.groupId}; metrics on http://127.0.0.1:${config.metricsPort}/metrics`);
 const producer = startOrderProducer(config, (error) => console.error(`producer: ${error.message}`));
-console.log(`producing ${config.rate} orders/s for ${config.customers} customers` +
-  (config.seconds > 0 ? ` for ${config.seconds} s` : "; Ctrl-C to stop"));
+console.log(
+  `producing ${config.rate} orders/s for ${config.customers} customers` +
+    (config.seconds > 0 ? ` for ${config.seconds} s` : "; Ctrl-C to stop"),
+);
 
 // ---- status every second ----
 const started = performance.now();
@@ -82,7 +86,9 @@ function printStatus(): void {
   const rate = ((metrics.processedTotal - lastProcessed) * 1000) / Math.max(1, now - lastTick);
   lastProcessed = metrics.processedTotal;
   lastTick = now;
-  console.log(statusLine({ elapsedSec: (now - started) / 1000, produced: producer.produced, metrics, rate, violations }));
+  console.log(
+    statusLine({ elapsedSec: (now - started) / 1000, produced: producer.produced, metrics, rate, violations }),
+  );
 }
 const statusTimer = setInterval(printStatus, 1000);
 
@@ -110,13 +116,19 @@ async function shutdown(reason: string): Promise<void> {
 
   const totalSec = (performance.now() - started) / 1000;
   const processed = consumer.getMetrics().processedTotal;
-  console.log(`\nprocessed ${processed.toLocaleString("en-US")} orders in ${totalSec.toFixed(1)} s ` +
-    `(${Math.round(processed / totalSec).toLocaleString("en-US")} msg/s), produced ${producer.produced.toLocaleString("en-US")}`);
+  console.log(
+    `\nprocessed ${processed.toLocaleString("en-US")} orders in ${totalSec.toFixed(1)} s ` +
+      `(${Math.round(processed / totalSec).toLocaleString("en-US")} msg/s), produced ${
+        producer.produced.toLocaleString("en-US")
+      }`,
+  );
   console.log(`final committed state of group ${config.groupId} (from the broker):`);
   for (const { partition, committed, end } of await groupPositions(config.brokers, config.groupId, config.topic)) {
     const left = end - committed;
-    console.log(`  ${config.topic}[${partition}] committed ${committed} / log end ${end}` +
-      (left === 0n ? " (all done)" : ` (${left} not yet processed: the next run starts there)`));
+    console.log(
+      `  ${config.topic}[${partition}] committed ${committed} / log end ${end}` +
+        (left === 0n ? " (all done)" : ` (${left} not yet processed: the next run starts there)`),
+    );
   }
   console.log(`order violations: ${violations}`);
   if (violations > 0) code = 1;

@@ -64,7 +64,10 @@ export function startOrderProducer(
         await new Promise((resolve) => setTimeout(resolve, TICK_MS));
         continue;
       }
-      const messages = Array.from({ length: Math.min(due, MAX_BATCH) }, () => ({ topic: options.topic, ...nextOrder() }));
+      const messages = Array.from(
+        { length: Math.min(due, MAX_BATCH) },
+        () => ({ topic: options.topic, ...nextOrder() }),
+      );
       try {
         await producer.send({ messages });
         produced += messages.length;

@@ -62,7 +62,9 @@ async function stop(reason: string): Promise<void> {
   const closing = consumer.close(); // lets accepted work finish, commits, leaves the group
   const whileClosing = await app.request("/ops/ready");
   await closing;
-  console.log(`/ops/ready before close: ${ready.status}, while closing: ${whileClosing.status}; processed ${processed}`);
+  console.log(
+    `/ops/ready before close: ${ready.status}, while closing: ${whileClosing.status}; processed ${processed}`,
+  );
   server.close();
 }
 process.once("SIGINT", () => void stop("SIGINT"));

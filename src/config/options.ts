@@ -1,10 +1,13 @@
+// The public option types, hand-written for their TSDoc (isolatedDeclarations and JSR need explicit
+// types, so they cannot be inferred from the schema); schema.ts is checked against them, and
+// defaults.ts holds every default the TSDoc states.
 import * as v from "valibot";
 import type { KafkaAdapter } from "../core/ports/kafka-adapter.ts";
 import type { FailurePolicy, Logger } from "../core/settings.ts";
 import type { MessageHandler } from "../core/message.ts";
 import type { Ordering } from "../core/partition-scheduler.ts";
 import { ConfigError } from "../core/errors.ts";
-import { WORKER_DEFAULTS } from "../engines/worker/worker-engine.ts";
+import { optionsSchema } from "./schema.ts";
 
 /** Connection and group settings passed to the Kafka client. */
 export interface KafkaOptions {
@@ -26,9 +29,12 @@ export interface KafkaOptions {
   isolationLevel?: "read_committed" | "read_uncommitted";
   /** Group session timeout: a member silent for this long is removed. Default 30000. */
   sessionTimeoutMs?: number;
-  /** Time members get to rejoin during a rebalance (the guide's `max_poll_interval_ms`). Default 60000. */
+  /**
+   * Time members get to rejoin during a rebalance (the guide's `max_poll_interval_ms`); at least
+   * `sessionTimeoutMs`. Default 60000.
+   */
   rebalanceTimeoutMs?: number;
-  /** Heartbeat period. Default 3000. */
+  /** Heartbeat period; below `sessionTimeoutMs`, usually a third of it. Default 3000. */
   heartbeatIntervalMs?: number;
   /** Longest wait of one fetch for new data; also how soon newly assigned partitions are fetched. Default 500. */
   fetchMaxWaitMs?: number;
@@ -40,9 +46,8 @@ export interface KafkaOptions {
   fetchMaxBytes?: number;
   /**
    * Most bytes one fetch returns per partition. Default 16 KiB: each fetch then brings a few hundred
-   * small messages of every partition, so key lanes of all partitions share the in-flight window
-   * (measured: 5 ms I/O over 100 keys went from 53% to 91% of the Little bound). A larger record
-   * still comes whole.
+   * small messages of every partition, so the key lanes of all partitions share the in-flight window
+   * instead of one partition's backlog filling it. A larger record still comes whole.
    */
   fetchMaxBytesPerPartition?: number;
   /** Static membership id: a restart within the session timeout keeps the assignment. */
@@ -176,7 +181,13 @@ export interface ParallelConsumerOptions {
    * committed beside each offset stays within it. Default 4096.
    */
   maxCommitMetadataBytes?: number;
-  /** On a revoked partition, how long running work may finish before the final commit. Default 10000. */
+  /**
+   * On a revoked partition, how long running attempts may go on before they are aborted with
+   * `PartitionRevokedError` (a partition assigned back meanwhile starts its work after that).
+   * Nothing is committed for a revoked partition: the last commit is the one made when the
+   * rebalance started, so the new owner processes this work again; the grace only lets handlers
+   * finish their side effects instead of being cut off. Default 10000.
+   */
   maxRevokeGraceMs?: number;
   /** A `stall` event and a log line fire when one offset blocks a partition's commit this long. Default 60000. */
   stallThresholdMs?: number;
@@ -186,32 +197,30 @@ export interface ParallelConsumerOptions {
   adapter?: KafkaAdapter;
 }
 
-/** Options with every default applied. */
-export interface ResolvedOptions {
+/** Options that stay unset unless given: the feature is off. */
+type OffByDefault = "handlerTimeoutMs" | "maxBlockingMs" | "adapter";
+/** Options whose resolved shape differs from the given one. */
+type Reshaped = "kafka" | "handler" | "engine" | "retry" | "deadLetter" | "poisonKey";
+
+/**
+ * Options with every default applied. Any other new option must get a default in the schema (or be
+ * listed in `OffByDefault`), else the schema's transform does not compile.
+ */
+export interface ResolvedOptions
+  extends
+    Readonly<Required<Omit<ParallelConsumerOptions, OffByDefault | Reshaped>>>,
+    Readonly<Pick<ParallelConsumerOptions, OffByDefault>> {
   readonly kafka: ResolvedKafkaOptions;
-  readonly ordering: Ordering;
-  readonly maxInFlight: number;
-  readonly maxUncommittedOffsets: number;
   readonly engine: ResolvedEngine;
   readonly retry: Required<RetryOptions>;
-  readonly failurePolicy: FailurePolicy;
+  /** Set exactly when `failurePolicy` is `"deadLetter"`. */
   readonly deadLetter?: Required<DeadLetterOptions>;
-  readonly handlerTimeoutMs?: number;
-  readonly maxBlockingMs?: number;
   readonly poisonKey?: Required<PoisonKeyOptions>;
-  readonly commitIntervalMs: number;
-  readonly drainTimeoutMs: number;
-  readonly maxInFlightBytes: number;
-  readonly maxCommitMetadataBytes: number;
-  readonly maxRevokeGraceMs: number;
-  readonly stallThresholdMs: number;
-  readonly logger: Logger;
-  readonly adapter?: KafkaAdapter;
 }
 
-/** The engine to build, with defaults applied. */
+/** The engine to build, with defaults applied; the async engine carries the handler. */
 export type ResolvedEngine =
-  | { readonly kind: "async"; readonly concurrency: number; readonly handler: MessageHandler }
+  | (Required<AsyncEngineOptions> & { readonly handler: MessageHandler })
   | (Required<Omit<WorkerEngineOptions, "recycleAfterTasks">> & Pick<WorkerEngineOptions, "recycleAfterTasks">);
 
 /** Kafka options with defaults applied. */
@@ -219,263 +228,16 @@ export type ResolvedKafkaOptions =
   & Required<Omit<KafkaOptions, "groupInstanceId" | "tls" | "sasl">>
   & Pick<KafkaOptions, "groupInstanceId" | "tls" | "sasl">;
 
-/** Message for a strict object: an unknown key is most often a typo, so say which. */
-const objectMessage = (field: string, shape: string) => (issue: v.StrictObjectIssue): string =>
-  issue.expected === "never"
-    ? `unknown option ${field ? `${field}.` : ""}${String(issue.input)}: check its spelling against the documented options`
-    : `${field || "options"} must be an object ${shape}`;
-
-const positiveIntSchema = (field: string) =>
-  v.pipe(
-    v.number(`${field} must be a number`),
-    v.integer(`${field} must be a whole number`),
-    v.minValue(1, `${field} must be at least 1`),
-  );
-
-const positiveInt = (field: string, fallback: number) => v.optional(positiveIntSchema(field), fallback);
-
-const nonNegativeInt = (field: string, fallback: number) =>
-  v.optional(
-    v.pipe(
-      v.number(`${field} must be a number`),
-      v.integer(`${field} must be a whole number`),
-      v.minValue(0, `${field} must be 0 or more`),
-    ),
-    fallback,
-  );
-
-const nonEmptyString = (field: string, hint: string) =>
-  v.pipe(v.string(`${field} must be a string (${hint})`), v.nonEmpty(`${field} must not be empty (${hint})`));
-
-const brokerAddress = v.pipe(
-  v.string("each broker must be a string like \"127.0.0.1:9092\""),
-  v.regex(/^[^\s:]+:\d{1,5}$/, "each broker must look like \"host:port\", e.g. \"127.0.0.1:9092\""),
-);
-
-const kafkaSchema = v.strictObject(
-  {
-    bootstrapBrokers: v.pipe(
-      v.array(brokerAddress, "kafka.bootstrapBrokers must be an array of \"host:port\" strings"),
-      v.minLength(1, "kafka.bootstrapBrokers needs at least one \"host:port\""),
-    ),
-    groupId: nonEmptyString("kafka.groupId", "name the consumer group"),
-    topics: v.pipe(
-      v.array(nonEmptyString("each topic", "a topic name"), "kafka.topics must be an array of topic names"),
-      v.minLength(1, "kafka.topics needs at least one topic"),
-    ),
-    clientId: v.optional(nonEmptyString("kafka.clientId", "omit it for the default")),
-    startFrom: v.optional(v.picklist(["earliest", "latest"], "kafka.startFrom must be \"earliest\" or \"latest\""), "earliest"),
-    isolationLevel: v.optional(
-      v.picklist(
-        ["read_committed", "read_uncommitted"],
-        "kafka.isolationLevel must be \"read_committed\" or \"read_uncommitted\"",
-      ),
-      "read_committed",
-    ),
-    sessionTimeoutMs: positiveInt("kafka.sessionTimeoutMs", 30_000),
-    rebalanceTimeoutMs: positiveInt("kafka.rebalanceTimeoutMs", 60_000),
-    heartbeatIntervalMs: positiveInt("kafka.heartbeatIntervalMs", 3_000),
-    fetchMaxWaitMs: positiveInt("kafka.fetchMaxWaitMs", 500),
-    fetchMaxBytes: positiveInt("kafka.fetchMaxBytes", 1024 * 1024),
-    fetchMaxBytesPerPartition: positiveInt("kafka.fetchMaxBytesPerPartition", 16 * 1024),
-    groupInstanceId: v.optional(nonEmptyString("kafka.groupInstanceId", "omit it for dynamic membership")),
-    tls: v.optional(v.union([v.boolean(), v.looseObject({})], "kafka.tls must be true or an object like { ca, cert, key }")),
-    sasl: v.optional(
-      v.strictObject(
-        {
-          mechanism: v.picklist(
-            ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"],
-            "kafka.sasl.mechanism must be \"PLAIN\", \"SCRAM-SHA-256\", \"SCRAM-SHA-512\" or \"OAUTHBEARER\"",
-          ),
-          // Messages never echo credentials.
-          username: v.optional(v.string("kafka.sasl.username must be a string")),
-          password: v.optional(v.string("kafka.sasl.password must be a string")),
-          token: v.optional(v.string("kafka.sasl.token must be a string")),
-        },
-        objectMessage("kafka.sasl", "like { mechanism: \"PLAIN\", username, password }"),
-      ),
-    ),
-  },
-  objectMessage("kafka", "with bootstrapBrokers, groupId and topics"),
-);
-
-const ADAPTER_METHODS = ["start", "pause", "resume", "commit", "fetchPositions", "publish", "close"] as const;
-
-const optionsSchema = v.strictObject(
-  {
-    kafka: kafkaSchema,
-    handler: v.optional(v.function("handler must be a function (message, context) => Promise<void>")),
-    ordering: v.optional(
-      v.picklist(["key", "partition", "unordered"], "ordering must be \"key\", \"partition\" or \"unordered\""),
-      "key",
-    ),
-    maxInFlight: positiveInt("maxInFlight", 1000),
-    maxUncommittedOffsets: positiveInt("maxUncommittedOffsets", 100_000),
-    engine: v.optional(
-      v.variant("kind", [
-        v.strictObject(
-          {
-            kind: v.literal("async"),
-            concurrency: positiveInt("engine.concurrency", 100),
-          },
-          objectMessage("engine", "like { kind: \"async\", concurrency: 100 }"),
-        ),
-        v.strictObject(
-          {
-            kind: v.literal("worker"),
-            module: v.union(
-              [nonEmptyString("engine.module", "the worker entry file"), v.instance(URL)],
-              "engine.module must be the URL of a worker entry module, e.g. new URL(\"./worker.ts\", import.meta.url)",
-            ),
-            workers: v.optional(positiveIntSchema("engine.workers")),
-            concurrencyPerWorker: positiveInt("engine.concurrencyPerWorker", WORKER_DEFAULTS.concurrencyPerWorker),
-            maxBatchSize: positiveInt("engine.maxBatchSize", WORKER_DEFAULTS.maxBatchSize),
-            recycleAfterTasks: v.optional(positiveIntSchema("engine.recycleAfterTasks")),
-          },
-          objectMessage("engine", "like { kind: \"worker\", module: new URL(\"./worker.ts\", import.meta.url) }"),
-        ),
-      ], "engine.kind must be \"async\" or \"worker\""),
-      { kind: "async" },
-    ),
-    retry: v.optional(
-      v.strictObject(
-        {
-          maxRetries: nonNegativeInt("retry.maxRetries", 3),
-          initialBackoffMs: nonNegativeInt("retry.initialBackoffMs", 100),
-          maxBackoffMs: nonNegativeInt("retry.maxBackoffMs", 10_000),
-        },
-        objectMessage("retry", "like { maxRetries: 3 }"),
-      ),
-      {},
-    ),
-    failurePolicy: v.optional(
-      v.picklist(["deadLetter", "stop", "skip"], "failurePolicy must be \"deadLetter\", \"stop\" or \"skip\""),
-    ),
-    deadLetter: v.optional(
-      v.strictObject(
-        {
-          topicSuffix: v.optional(nonEmptyString("deadLetter.topicSuffix", "e.g. \".dlq\""), ".dlq"),
-          payload: v.optional(
-            v.picklist(["full", "metadataOnly"], "deadLetter.payload must be \"full\" or \"metadataOnly\""),
-            "full",
-          ),
-        },
-        objectMessage("deadLetter", "like { topicSuffix: \".dlq\", payload: \"full\" }"),
-      ),
-    ),
-    handlerTimeoutMs: v.optional(positiveIntSchema("handlerTimeoutMs")),
-    maxBlockingMs: v.optional(positiveIntSchema("maxBlockingMs")),
-    poisonKey: v.optional(
-      v.strictObject(
-        {
-          maxFailures: positiveInt("poisonKey.maxFailures", 3),
-          cooldownMs: positiveInt("poisonKey.cooldownMs", 60_000),
-        },
-        objectMessage("poisonKey", "like { maxFailures: 3, cooldownMs: 60000 }"),
-      ),
-    ),
-    commitIntervalMs: positiveInt("commitIntervalMs", 1000),
-    drainTimeoutMs: nonNegativeInt("drainTimeoutMs", 30_000),
-    maxInFlightBytes: positiveInt("maxInFlightBytes", 64 * 1024 * 1024),
-    maxCommitMetadataBytes: v.optional(
-      v.pipe(
-        v.number("maxCommitMetadataBytes must be a number"),
-        v.integer("maxCommitMetadataBytes must be a whole number"),
-        v.minValue(64, "maxCommitMetadataBytes must be at least 64 (set it to the broker's offset.metadata.max.bytes)"),
-      ),
-      4096,
-    ),
-    maxRevokeGraceMs: nonNegativeInt("maxRevokeGraceMs", 10_000),
-    stallThresholdMs: positiveInt("stallThresholdMs", 60_000),
-    logger: v.optional(v.custom<Logger>(
-      (value) => typeof (value as Logger | null)?.warn === "function",
-      "logger must have a warn(message) method, like console",
-    )),
-    adapter: v.optional(
-      v.custom<KafkaAdapter>(isAdapter, `adapter must implement the KafkaAdapter methods ${ADAPTER_METHODS.join(", ")}`),
-    ),
-  },
-  objectMessage("", "with kafka and handler"),
-);
-
-function isAdapter(value: unknown): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  const candidate = value as Record<string, unknown>;
-  return ADAPTER_METHODS.every((name) => typeof candidate[name] === "function");
-}
-
 /**
  * Validates options and applies defaults.
- * @throws {ConfigError} naming every invalid field.
+ * @throws {ConfigError} naming every invalid field, field-level and cross-field alike.
  */
 export function resolveOptions(options: ParallelConsumerOptions): ResolvedOptions {
   const result = v.safeParse(optionsSchema, options, { abortEarly: false });
-  if (!result.success) {
-    throw new ConfigError(result.issues.map((issue) => {
-      const path = v.getDotPath(issue);
-      return path && !issue.message.includes(path) ? `${path}: ${issue.message}` : issue.message;
-    }));
-  }
-  const { kafka, ...rest } = result.output;
-  const failurePolicy = rest.failurePolicy ?? (rest.deadLetter ? "deadLetter" : "stop");
-  if (rest.deadLetter && failurePolicy !== "deadLetter") {
-    throw new ConfigError([`deadLetter is set but failurePolicy is "${failurePolicy}": remove one of them`]);
-  }
-  const timing: string[] = [];
-  if (kafka.rebalanceTimeoutMs < kafka.sessionTimeoutMs) {
-    timing.push(`kafka.rebalanceTimeoutMs (${kafka.rebalanceTimeoutMs}) must be at least kafka.sessionTimeoutMs (${kafka.sessionTimeoutMs})`);
-  }
-  if (kafka.heartbeatIntervalMs >= kafka.sessionTimeoutMs) {
-    timing.push(`kafka.heartbeatIntervalMs (${kafka.heartbeatIntervalMs}) must be below kafka.sessionTimeoutMs (${kafka.sessionTimeoutMs}); a third of it is usual`);
-  }
-  if (timing.length > 0) throw new ConfigError(timing);
-  if (rest.engine.kind === "async" && !options.handler) {
-    throw new ConfigError(["handler is required with the async engine: (message, context) => Promise<void>"]);
-  }
-  if (rest.engine.kind === "worker" && options.handler) {
-    throw new ConfigError([
-      "handler is not used by the worker engine: its handler lives in engine.module (runWorker(handler)); remove handler",
-    ]);
-  }
-  if (rest.poisonKey && rest.ordering !== "key") {
-    throw new ConfigError([`poisonKey needs ordering "key" (it is "${rest.ordering}"): remove poisonKey or order by key`]);
-  }
-  return {
-    ...rest,
-    engine: rest.engine.kind === "async"
-      ? { kind: "async", concurrency: rest.engine.concurrency ?? 100, handler: options.handler! }
-      : {
-        kind: "worker",
-        module: rest.engine.module,
-        workers: rest.engine.workers ?? availableCores(),
-        concurrencyPerWorker: rest.engine.concurrencyPerWorker ?? WORKER_DEFAULTS.concurrencyPerWorker,
-        maxBatchSize: rest.engine.maxBatchSize ?? WORKER_DEFAULTS.maxBatchSize,
-        recycleAfterTasks: rest.engine.recycleAfterTasks,
-      },
-    logger: rest.logger ?? console,
-    failurePolicy,
-    deadLetter: failurePolicy === "deadLetter"
-      ? { topicSuffix: rest.deadLetter?.topicSuffix ?? ".dlq", payload: rest.deadLetter?.payload ?? "full" }
-      : undefined,
-    poisonKey: rest.poisonKey
-      ? { maxFailures: rest.poisonKey.maxFailures ?? 3, cooldownMs: rest.poisonKey.cooldownMs ?? 60_000 }
-      : undefined,
-    // Credentials and TLS material are taken as given, never copied into messages.
-    kafka: {
-      ...kafka,
-      clientId: kafka.clientId ?? `pyrallel-${kafka.groupId}`,
-      tls: options.kafka.tls,
-      sasl: options.kafka.sasl,
-    },
-    retry: {
-      maxRetries: rest.retry.maxRetries ?? 3,
-      initialBackoffMs: rest.retry.initialBackoffMs ?? 100,
-      maxBackoffMs: rest.retry.maxBackoffMs ?? 10_000,
-    },
-  };
-}
-
-/** CPU cores as the Web platform reports them (Node, Deno and Bun all have `navigator`). */
-function availableCores(): number {
-  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 2;
+  if (result.success) return result.output;
+  throw new ConfigError(result.issues.map((issue) => {
+    // Messages name their field; a path is prefixed only where one does not.
+    const path = v.getDotPath(issue);
+    return path && !issue.message.includes(path) ? `${path}: ${issue.message}` : issue.message;
+  }));
 }

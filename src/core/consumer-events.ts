@@ -1,3 +1,4 @@
+// deno-lint-ignore no-unused-vars -- MessageFailedError is named in the TSDoc below
 import type { MessageFailedError, PyrallelError } from "./errors.ts";
 
 /** A partition whose commit has been held by one offset for longer than `stallThresholdMs`. */
@@ -32,6 +33,7 @@ export function describeStall(event: StallEvent): string {
 function describeKey(key: Uint8Array | null): string {
   if (key === null) return "null";
   const text = new TextDecoder().decode(key.subarray(0, 64));
+  // deno-lint-ignore no-control-regex -- control characters are exactly what makes a key unprintable
   const shown = /[\u0000-\u001f\ufffd]/.test(text)
     ? `0x${[...key.subarray(0, 32)].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`
     : JSON.stringify(text);

@@ -1,6 +1,21 @@
 /** Upper bounds in seconds: from sub-millisecond handlers to minute-long stalls. */
 export const LATENCY_BUCKETS: readonly number[] = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
 ];
 
 /** A histogram as Prometheus exposes it: cumulative counts per upper bound, plus sum and count. */

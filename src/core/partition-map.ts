@@ -17,7 +17,7 @@ export class PartitionMap<V> {
 
   set(topic: string, partition: number, value: V): void {
     let partitions = this.#topics.get(topic);
-    if (!partitions) this.#topics.set(topic, (partitions = new Map()));
+    if (!partitions) this.#topics.set(topic, partitions = new Map());
     partitions.set(partition, value);
   }
 

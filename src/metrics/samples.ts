@@ -56,7 +56,10 @@ export function familySamples(family: Family, snapshots: readonly Snapshot[]): s
         for (const p of metrics.partitions) {
           const state = family.value(p);
           if (state === null) continue;
-          const labels: LabelPairs = [...consumer, ["topic", p.topic], ["partition", String(p.partition)], [family.label, state]];
+          const labels: LabelPairs = [...consumer, ["topic", p.topic], ["partition", String(p.partition)], [
+            family.label,
+            state,
+          ]];
           lines.push(sampleLine(family.name, labels, 1));
         }
         break;

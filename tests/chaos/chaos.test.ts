@@ -75,7 +75,10 @@ const config: ChaosConfig = full
 
 function broker(command: "start" | "stop" | "status"): boolean {
   try {
-    execFileSync("bash", [brokerScript, command], { env: { ...env, PYRALLEL_KAFKA_PORT: String(brokerPort) }, stdio: "inherit" });
+    execFileSync("bash", [brokerScript, command], {
+      env: { ...env, PYRALLEL_KAFKA_PORT: String(brokerPort) },
+      stdio: "inherit",
+    });
     return true;
   } catch (error) {
     if (command === "status") return false;
@@ -168,7 +171,15 @@ test(`chaos (${size}): the final committed offsets are the log end offsets`, asy
 test(`chaos (${size}): consumer processes do not crash, and a graceful close exits cleanly`, async () => {
   const result = await chaos();
   const describe = (exits: typeof result.unexpectedExits) =>
-    exits.map((exit) => `${exit.id} (pid ${exit.pid}) exit ${exit.code ?? exit.signal}:\n${exit.stderr.split("\n").slice(0, 12).join("\n")}`).join("\n\n");
+    exits.map((exit) =>
+      `${exit.id} (pid ${exit.pid}) exit ${exit.code ?? exit.signal}:\n${
+        exit.stderr.split("\n").slice(0, 12).join("\n")
+      }`
+    ).join("\n\n");
   assert.equal(result.unexpectedExits.length, 0, `processes exited on their own:\n${describe(result.unexpectedExits)}`);
-  assert.equal(result.closeFailures.length, 0, `graceful closes that did not exit 0:\n${describe(result.closeFailures)}`);
+  assert.equal(
+    result.closeFailures.length,
+    0,
+    `graceful closes that did not exit 0:\n${describe(result.closeFailures)}`,
+  );
 });

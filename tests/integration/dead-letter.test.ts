@@ -32,7 +32,10 @@ test("a poison message lands in <topic>.dlq with provenance headers; other keys 
   const failures: Error[] = [];
   consumer.on("error", (error) => failures.push(error));
   await consumer.start();
-  await waitFor("199 good messages and one dead letter", () => processed === 199 && consumer.getMetrics().deadLetteredTotal === 1);
+  await waitFor(
+    "199 good messages and one dead letter",
+    () => processed === 199 && consumer.getMetrics().deadLetteredTotal === 1,
+  );
   await consumer.close();
 
   assert.deepEqual(await committedOffsets(groupId, topic, 2), ends);

@@ -25,7 +25,10 @@ const MESSAGES = 300;
 /** Offsets whose handler never finishes (until aborted). */
 const SLOW = [40, 150, 260];
 /** Keys of the slow offsets; in "key" order, 45 and 155 (same keys as 40 and 150) wait behind them. */
-const SLOW_KEYS = new Map<number, string>([[40, "slow-a"], [45, "slow-a"], [150, "slow-b"], [155, "slow-b"], [260, "slow-c"]]);
+const SLOW_KEYS = new Map<number, string>([[40, "slow-a"], [45, "slow-a"], [150, "slow-b"], [155, "slow-b"], [
+  260,
+  "slow-c",
+]]);
 const FIRST_SLOW = SLOW[0]!;
 
 const records = (): TestRecord[] =>
@@ -182,10 +185,15 @@ test("offset map: a consumer process killed with SIGKILL; the next member runs o
     // with about half of the messages completed.
     await child.waitFor(
       "a commit with an offset map",
-      (event) => event.event === "commit" && event.committedOffset === String(FIRST_SLOW) && (event.metadataBytes as number) > 0,
+      (event) =>
+        event.event === "commit" && event.committedOffset === String(FIRST_SLOW) && (event.metadataBytes as number) > 0,
       20_000,
     );
-    await child.waitUntil("half of the messages completed", () => child.named("completed").length >= MESSAGES / 2, 20_000);
+    await child.waitUntil(
+      "half of the messages completed",
+      () => child.named("completed").length >= MESSAGES / 2,
+      20_000,
+    );
     const exit = await child.kill("SIGKILL");
     assert.equal(exit.signal, "SIGKILL");
     const commits = child.named("commit");

@@ -54,7 +54,10 @@ test("a revoked partition's late final commit does not move the new owner's comm
   });
   // The first owner's handler of HANGING ignores its abort signal until the test releases it.
   const release: (() => void)[] = [];
-  const hanging = Array.from({ length: PARTITIONS }, (_, partition) => new Promise<void>((resolve) => (release[partition] = resolve)));
+  const hanging = Array.from(
+    { length: PARTITIONS },
+    (_, partition) => new Promise<void>((resolve) => (release[partition] = resolve)),
+  );
   const ranAtA: string[] = [];
   const a = createParallelConsumer({
     kafka: kafka("A"),
@@ -76,12 +79,18 @@ test("a revoked partition's late final commit does not move the new owner's comm
     },
   });
   const log: string[] = [];
-  const committedNow = async () => (await committedWithMetadata(groupId, topic, PARTITIONS)).map(({ offset, metadata }) => ({ offset, map: doneOffsets(metadata, Number(offset)) }));
+  const committedNow = async () =>
+    (await committedWithMetadata(groupId, topic, PARTITIONS)).map(({ offset, metadata }) => ({
+      offset,
+      map: doneOffsets(metadata, Number(offset)),
+    }));
 
   try {
     await a.start();
     // A commits HANGING with the offset map of everything else but BEHIND (queued behind it).
-    const aboveA = Array.from({ length: PER_PARTITION - HANGING - 1 }, (_, i) => HANGING + 1 + i).filter((o) => o !== BEHIND);
+    const aboveA = Array.from({ length: PER_PARTITION - HANGING - 1 }, (_, i) => HANGING + 1 + i).filter((o) =>
+      o !== BEHIND
+    );
     await waitForAsync("A's commits at the hanging offsets", async () => {
       const committed = await committedNow();
       return committed.every(({ offset, map }) => offset === BigInt(HANGING) && map.length === aboveA.length);
@@ -127,7 +136,9 @@ test("the commit made when a rebalance starts is accepted: no commit failure or 
   await createTopic(topic, PARTITIONS);
   const records: TestRecord[] = [];
   for (let partition = 0; partition < PARTITIONS; partition++) {
-    for (let offset = 0; offset < PER_PARTITION; offset++) records.push({ key: `key-${offset}`, value: "x", partition });
+    for (let offset = 0; offset < PER_PARTITION; offset++) {
+      records.push({ key: `key-${offset}`, value: "x", partition });
+    }
   }
   await produce(topic, records);
   const kafka = (name: string) => ({
@@ -153,16 +164,26 @@ test("the commit made when a rebalance starts is accepted: no commit failure or 
   a.on("error", (error) => errorsA.push(error));
   try {
     await a.start();
-    await waitFor("A to complete everything", () => a.getMetrics().processedTotal === PARTITIONS * PER_PARTITION, 15_000);
+    await waitFor(
+      "A to complete everything",
+      () => a.getMetrics().processedTotal === PARTITIONS * PER_PARTITION,
+      15_000,
+    );
     assert.deepEqual(await committedOffsets(groupId, topic, PARTITIONS), [-1n, -1n], "no commit before the rebalance");
 
     await b.start();
-    await waitFor("the partitions to be shared", () => a.getMetrics().partitions.length === 1 && b.getMetrics().partitions.length === 1, 15_000);
+    await waitFor(
+      "the partitions to be shared",
+      () => a.getMetrics().partitions.length === 1 && b.getMetrics().partitions.length === 1,
+      15_000,
+    );
     await sleep(500);
     const metricsA = a.getMetrics();
     const errors = errorsA.map((error) => `${error.message}: ${String(error.cause)}`);
     console.log(
-      `  A: commits ${metricsA.commitsTotal}, commit failures ${metricsA.commitFailuresTotal}, errors ${JSON.stringify(errors)}; ` +
+      `  A: commits ${metricsA.commitsTotal}, commit failures ${metricsA.commitFailuresTotal}, errors ${
+        JSON.stringify(errors)
+      }; ` +
         `B ran again ${ranAtB.length} of the ${PER_PARTITION} messages A had completed on the moved partition`,
     );
     assert.deepEqual(errors, [], "error events on a normal rebalance");

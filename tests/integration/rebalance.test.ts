@@ -89,7 +89,9 @@ test("members join and leave during production: nothing lost, per-key order per 
           const key = decoder.decode(message.key!);
           const offset = Number(message.offset);
           const id = `${message.partition}:${offset}`;
-          if (member.running.has(key)) violations.push(`${name}: key ${key} ran twice at once (p${message.partition}@${offset})`);
+          if (member.running.has(key)) {
+            violations.push(`${name}: key ${key} ran twice at once (p${message.partition}@${offset})`);
+          }
           const last = member.lastOffset.get(key);
           if (last !== undefined && offset <= last) {
             // A lower offset this member never ran before: the key ran out of order. One it ran
@@ -179,7 +181,10 @@ test("members join and leave during production: nothing lost, per-key order per 
     await change("close C", () => c.consumer.close());
   } finally {
     await production.catch(() => {});
-    await withTimeout("closing every member", Promise.allSettled([...members.values()].map((member) => member.consumer.close())));
+    await withTimeout(
+      "closing every member",
+      Promise.allSettled([...members.values()].map((member) => member.consumer.close())),
+    );
   }
   const seconds = (performance.now() - started) / 1000;
 
@@ -208,19 +213,25 @@ test("members join and leave during production: nothing lost, per-key order per 
     const after = duplicateAt.filter((time) => time >= change.at && time < next).length;
     console.log(
       `    +${((change.at - t0) / 1000).toFixed(2)} s ${change.what}: in flight ${change.inFlightTotal} ` +
-        `${JSON.stringify(change.inFlight)}, completed in the last ${COMMIT_INTERVAL_MS} ms ${change.recentlyCompleted}; ` +
+        `${
+          JSON.stringify(change.inFlight)
+        }, completed in the last ${COMMIT_INTERVAL_MS} ms ${change.recentlyCompleted}; ` +
         `duplicates completed until the next change ${after}`,
     );
   });
   const byMembers = new Map<string, number>();
   for (const [, who] of duplicates) byMembers.set(who.join(">"), (byMembers.get(who.join(">")) ?? 0) + 1);
   console.log(
-    `  duplicates: ${extraRuns} extra runs of ${duplicates.length} messages ${JSON.stringify(Object.fromEntries(byMembers))}; ` +
+    `  duplicates: ${extraRuns} extra runs of ${duplicates.length} messages ${
+      JSON.stringify(Object.fromEntries(byMembers))
+    }; ` +
       `bound: in flight at changes ${inFlightAtChanges} + completed within a commit interval before them ${recentAtChanges} ` +
       `= ${inFlightAtChanges + recentAtChanges}`,
   );
   for (const member of members.values()) {
-    if (member.reruns.length > 0) console.log(`  ${member.name} ran again below its earlier progress: ${member.reruns.join(", ")}`);
+    if (member.reruns.length > 0) {
+      console.log(`  ${member.name} ran again below its earlier progress: ${member.reruns.join(", ")}`);
+    }
     const errors = member.errors.map((error) => `${error.message}: ${String(error.cause)}`);
     if (errors.length > 0) console.log(`  ${member.name} errors: ${JSON.stringify(errors)}`);
   }

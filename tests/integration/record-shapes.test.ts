@@ -3,13 +3,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Producer } from "@platformatic/kafka";
-import { createParallelConsumer, type EngineOptions, type ConsumerMessage } from "../../mod.ts";
+import { type ConsumerMessage, createParallelConsumer, type EngineOptions } from "../../mod.ts";
 import { BROKERS, committedOffsets, createTopic, endOffsets, uniqueName, waitFor } from "../support/kafka.ts";
 import { readTopic } from "../support/read-topic.ts";
 import { bytesOf, failsOn, mismatch, shapeOf } from "../support/record-shapes.ts";
 
 const RECORDS = 200;
-const FAILING = Array.from({ length: RECORDS }, (_, seq) => seq).filter((seq) => shapeOf(seq).headers.some(([name]) => name === "fail"));
+const FAILING = Array.from({ length: RECORDS }, (_, seq) => seq).filter((seq) =>
+  shapeOf(seq).headers.some(([name]) => name === "fail")
+);
 
 async function writeShapes(topic: string): Promise<void> {
   const producer = new Producer({ clientId: "pyrallel-tests-shapes", bootstrapBrokers: BROKERS, idempotent: true });
@@ -23,7 +25,9 @@ async function writeShapes(topic: string): Promise<void> {
           ...(key === null ? {} : { key: Buffer.from(key) }),
           ...(value === null ? {} : { value: Buffer.from(value) }),
           // The client writes a missing header value as null.
-          headers: new Map(headers.map(([name, v]) => [Buffer.from(name), v === null ? undefined : Buffer.from(v)])) as Map<Buffer, Buffer>,
+          headers: new Map(
+            headers.map(([name, v]) => [Buffer.from(name), v === null ? undefined : Buffer.from(v)]),
+          ) as Map<Buffer, Buffer>,
         }],
       });
     }
@@ -84,7 +88,11 @@ for (const [name, engine] of engines) {
       assert.equal(letter.key, expected.key === "" ? null : expected.key, `seq ${seq} key`);
       for (const [header, value] of expected.headers) {
         assert.ok(letter.headers.has(header), `seq ${seq}: header ${header} kept`);
-        assert.equal(letter.headers.get(header), value === "" ? letter.headers.get(header) : value, `seq ${seq}: header ${header}`);
+        assert.equal(
+          letter.headers.get(header),
+          value === "" ? letter.headers.get(header) : value,
+          `seq ${seq}: header ${header}`,
+        );
       }
     }
   });

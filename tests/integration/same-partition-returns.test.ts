@@ -37,7 +37,9 @@ test("a partition given back to the same member ignores the completion of its ol
   await createTopic(topic, PARTITIONS);
   const records: TestRecord[] = [];
   for (let partition = 0; partition < PARTITIONS; partition++) {
-    for (let offset = 0; offset < PER_PARTITION; offset++) records.push({ key: `key-${offset}`, value: "x", partition });
+    for (let offset = 0; offset < PER_PARTITION; offset++) {
+      records.push({ key: `key-${offset}`, value: "x", partition });
+    }
   }
   await produce(topic, records);
 
@@ -120,7 +122,11 @@ test("a partition given back to the same member ignores the completion of its ol
     // A's fetch of its other partition may be long-polling (the client's maxWaitTime, 5 s): the
     // returned partition joins the next fetch only. A record there ends the wait.
     await produce(topic, [{ key: "wake-up", value: "x", partition: 1 - moved }]);
-    await waitFor("A to run the returned partition's hanging offset again", () => startsAtA.get(`${moved}:${HANGING}`) === 2, 15_000);
+    await waitFor(
+      "A to run the returned partition's hanging offset again",
+      () => startsAtA.get(`${moved}:${HANGING}`) === 2,
+      15_000,
+    );
     const before = a.getMetrics();
     assert.equal(running.get(`${moved}:${HANGING}`), 2, "the old ownership's handler still runs beside the new one");
 
@@ -145,7 +151,9 @@ test("a partition given back to the same member ignores the completion of its ol
     await withTimeout("A's close", a.close());
     assert.deepEqual(await committedOffsets(groupId, topic, PARTITIONS), await endOffsets(topic, PARTITIONS));
     assert.equal(overlapping, 1, "only the returned offset ran twice at once");
-    console.log(`  p${moved} went A -> B -> A; A ran ${HANGING} there twice, the old run's late completion was ignored`);
+    console.log(
+      `  p${moved} went A -> B -> A; A ran ${HANGING} there twice, the old run's late completion was ignored`,
+    );
     // Commits failing at the rebalance are shown by rebalance-commits.test.ts; nothing else may fail.
     const unexpected = errors.filter((error) => !/offset commit failed/.test(error.message));
     assert.deepEqual(unexpected.map((error) => error.message), []);

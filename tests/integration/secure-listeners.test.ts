@@ -28,7 +28,10 @@ async function topicWithMessages(poisonSeq?: number): Promise<{ topic: string; e
   await createTopic(topic, PARTITIONS);
   await produce(
     topic,
-    Array.from({ length: MESSAGES }, (_, seq) => ({ key: `k${seq % 10}`, value: seq === poisonSeq ? "poison" : `v${seq}` })),
+    Array.from(
+      { length: MESSAGES },
+      (_, seq) => ({ key: `k${seq % 10}`, value: seq === poisonSeq ? "poison" : `v${seq}` }),
+    ),
   );
   return { topic, ends: await endOffsets(topic, PARTITIONS) };
 }
@@ -104,7 +107,12 @@ test("wrong SASL password: start() fails at once, naming kafka.sasl and not the 
 
 test("untrusted TLS certificate: start() fails at once, naming kafka.tls.ca", async () => {
   const consumer = createParallelConsumer({
-    kafka: { bootstrapBrokers: TLS_BROKERS, tls: true, groupId: uniqueName("secure-group"), topics: [uniqueName("secure")] },
+    kafka: {
+      bootstrapBrokers: TLS_BROKERS,
+      tls: true,
+      groupId: uniqueName("secure-group"),
+      topics: [uniqueName("secure")],
+    },
     handler: () => {},
   });
   const started = performance.now();

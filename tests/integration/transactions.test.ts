@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Producer } from "@platformatic/kafka";
 import { createParallelConsumer } from "../../mod.ts";
-import { BROKERS, committedOffsets, createTopic, endOffsets, sleep, uniqueName, waitFor, withAdmin } from "../support/kafka.ts";
+import {
+  BROKERS,
+  committedOffsets,
+  createTopic,
+  endOffsets,
+  sleep,
+  uniqueName,
+  waitFor,
+  withAdmin,
+} from "../support/kafka.ts";
 
 test("a topic written by a transactional producer commits to its end, past the transaction markers", async () => {
   const topic = uniqueName("tx");
@@ -18,7 +27,10 @@ test("a topic written by a transactional producer commits to its end, past the t
     for (let batch = 0; batch < 3; batch++) {
       const transaction = await producer.beginTransaction();
       await transaction.send({
-        messages: Array.from({ length: 10 }, (_, i) => ({ topic, key: Buffer.from(`k${i}`), value: Buffer.from(`${batch}:${i}`) })),
+        messages: Array.from(
+          { length: 10 },
+          (_, i) => ({ topic, key: Buffer.from(`k${i}`), value: Buffer.from(`${batch}:${i}`) }),
+        ),
       });
       await transaction.commit();
     }
@@ -38,7 +50,11 @@ test("a topic written by a transactional producer commits to its end, past the t
   });
   await consumer.start();
   await waitFor("30 records", () => processed === 30);
-  await waitFor("the commit to reach the end offset", () => consumer.getMetrics().partitions[0]?.committedOffset === 33n, 10_000);
+  await waitFor(
+    "the commit to reach the end offset",
+    () => consumer.getMetrics().partitions[0]?.committedOffset === 33n,
+    10_000,
+  );
   await consumer.close();
   assert.deepEqual(await committedOffsets(groupId, topic, 1), [33n]);
   assert.equal(consumer.getMetrics().partitions[0]!.trueLag, 0);
@@ -59,7 +75,12 @@ function transactional(name: string) {
     async run(topic: string, records: { partition: number; value: string }[], end: "commit" | "abort" | "open") {
       const transaction = await producer.beginTransaction();
       await transaction.send({
-        messages: records.map(({ partition, value }) => ({ topic, partition, key: Buffer.from(value.split(":")[0]!), value: Buffer.from(value) })),
+        messages: records.map(({ partition, value }) => ({
+          topic,
+          partition,
+          key: Buffer.from(value.split(":")[0]!),
+          value: Buffer.from(value),
+        })),
       });
       if (end === "commit") await transaction.commit();
       if (end === "abort") await transaction.abort();
@@ -68,7 +89,12 @@ function transactional(name: string) {
   };
 }
 
-async function consumeAll(topic: string, expected: number, isolationLevel?: "read_committed" | "read_uncommitted", groupId = uniqueName("group")) {
+async function consumeAll(
+  topic: string,
+  expected: number,
+  isolationLevel?: "read_committed" | "read_uncommitted",
+  groupId = uniqueName("group"),
+) {
   const seen: string[] = [];
   const consumer = createParallelConsumer({
     kafka: { bootstrapBrokers: BROKERS, groupId, topics: [topic], ...(isolationLevel ? { isolationLevel } : {}) },
@@ -98,8 +124,8 @@ test("read_committed: records of aborted transactions never reach the handler, w
       const endB = i % 3 === 2 ? "abort" : "commit";
       await a.run(topic, recordsA, endA);
       await b.run(topic, recordsB, endB);
-      if (endA === "commit") for (const { value } of recordsA) committed.add(value);
-      if (endB === "commit") for (const { value } of recordsB) committed.add(value);
+      if (endA === "commit") { for (const { value } of recordsA) committed.add(value); }
+      if (endB === "commit") { for (const { value } of recordsB) committed.add(value); }
     }
   } finally {
     await a.producer.close();
@@ -109,8 +135,11 @@ test("read_committed: records of aborted transactions never reach the handler, w
   const { consumer, seen, groupId, done } = await consumeAll(topic, committed.size);
   await done();
   const ends = await endOffsets(topic, 2);
-  await waitFor("the commits to reach the log end", () =>
-    consumer.getMetrics().partitions.every((p) => p.committedOffset === ends[p.partition]), 15_000);
+  await waitFor(
+    "the commits to reach the log end",
+    () => consumer.getMetrics().partitions.every((p) => p.committedOffset === ends[p.partition]),
+    15_000,
+  );
   await sleep(300); // anything aborted that slipped through would arrive by now
   await consumer.close();
   assert.deepEqual(seen.filter((value) => !committed.has(value)), [], "aborted records reached the handler");
@@ -126,7 +155,11 @@ test("read_committed waits at an open transaction; read_uncommitted reads past i
   try {
     await producer.run(topic, [{ partition: 0, value: "before:0" }], "commit");
     await producer.run(topic, [{ partition: 0, value: "aborted:0" }], "abort");
-    const open = await producer.run(topic, [{ partition: 0, value: "open:0" }, { partition: 0, value: "open:1" }], "open");
+    const open = await producer.run(
+      topic,
+      [{ partition: 0, value: "open:0" }, { partition: 0, value: "open:1" }],
+      "open",
+    );
     await plain.send({ messages: [{ topic, partition: 0, value: Buffer.from("after:0") }] });
 
     const committed = await consumeAll(topic, 1);
@@ -163,7 +196,10 @@ test("a group whose committed offset points at an ABORT marker reads only what f
   assert.deepEqual(await endOffsets(topic, 1), [33n]);
   const groupId = uniqueName("group");
   await withAdmin((admin) =>
-    admin.alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 21n }] }] })
+    admin.alterConsumerGroupOffsets({
+      groupId,
+      topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 21n }] }],
+    })
   );
   const { consumer, seen, done } = await consumeAll(topic, 10, undefined, groupId);
   await done();

@@ -21,10 +21,13 @@ test("worker engine: 2,000 messages through 2 workers, per-key order, crashed wo
   const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
   env.PYRALLEL_WORKER_LOG = logFile;
   await createTopic(topic, PARTITIONS);
-  await produce(topic, Array.from({ length: MESSAGES }, (_, seq) => ({
-    key: `key-${seq % KEYS}`,
-    value: JSON.stringify({ seq, ...(seq % CRASH_EVERY === 7 ? { crash: true } : {}) }),
-  })));
+  await produce(
+    topic,
+    Array.from({ length: MESSAGES }, (_, seq) => ({
+      key: `key-${seq % KEYS}`,
+      value: JSON.stringify({ seq, ...(seq % CRASH_EVERY === 7 ? { crash: true } : {}) }),
+    })),
+  );
   const ends = await endOffsets(topic, PARTITIONS);
 
   const consumer = createParallelConsumer({
@@ -42,7 +45,9 @@ test("worker engine: 2,000 messages through 2 workers, per-key order, crashed wo
     await consumer.start();
     await waitFor("all messages processed", () => consumer.getMetrics().processedTotal >= MESSAGES, 120_000);
     const seconds = (performance.now() - started) / 1000;
-    console.log(`  worker engine: ${MESSAGES} messages in ${seconds.toFixed(2)} s (${(MESSAGES / seconds).toFixed(0)} msg/s)`);
+    console.log(
+      `  worker engine: ${MESSAGES} messages in ${seconds.toFixed(2)} s (${(MESSAGES / seconds).toFixed(0)} msg/s)`,
+    );
   } finally {
     await consumer.close();
     delete env.PYRALLEL_WORKER_LOG;
@@ -51,7 +56,10 @@ test("worker engine: 2,000 messages through 2 workers, per-key order, crashed wo
   assert.deepEqual(errors.map((error) => `${error.message}: ${String(error.cause)}`), []);
   const metrics = consumer.getMetrics();
   assert.equal(metrics.processedTotal, MESSAGES);
-  assert.ok(metrics.failedAttemptsTotal >= MESSAGES / CRASH_EVERY, `crashed attempts counted: ${metrics.failedAttemptsTotal}`);
+  assert.ok(
+    metrics.failedAttemptsTotal >= MESSAGES / CRASH_EVERY,
+    `crashed attempts counted: ${metrics.failedAttemptsTotal}`,
+  );
   assert.deepEqual(await committedOffsets(groupId, topic, PARTITIONS), ends);
 
   // The log holds each completion in time order: per key, seqs must only grow, and every seq appears once.
@@ -74,6 +82,9 @@ test("worker engine: 2,000 messages through 2 workers, per-key order, crashed wo
     if (Number(attemptText) > 1) retried++;
   }
   assert.equal(seen.size, MESSAGES);
-  assert.ok(repeated <= metrics.failedAttemptsTotal, `repeats (${repeated}) only from failed attempts (${metrics.failedAttemptsTotal})`);
+  assert.ok(
+    repeated <= metrics.failedAttemptsTotal,
+    `repeats (${repeated}) only from failed attempts (${metrics.failedAttemptsTotal})`,
+  );
   assert.ok(retried >= MESSAGES / CRASH_EVERY, `messages that succeeded on a retry: ${retried}`);
 });

@@ -96,7 +96,7 @@ export class Checker {
         const key = tpKey(name, partition);
         const log = this.#cluster.log(name, partition);
         let records = this.#records.get(key);
-        if (!records) this.#records.set(key, (records = new Map()));
+        if (!records) this.#records.set(key, records = new Map());
         const next = this.#indexedUpTo.get(key) ?? 0n;
         if (log.highWatermark <= next) continue;
         for (const batch of log.batches) {
@@ -122,7 +122,8 @@ export class Checker {
   #visible(log: PartitionView, entry: IndexedRecord, offset: bigint): boolean {
     if (!entry.transactional || this.#settings.isolationLevel === "read_uncommitted") return true;
     const transaction = [...log.transactions].reverse().find((tx) =>
-      tx.producerId === entry.producerId && tx.firstOffset <= offset && (tx.markerOffset === null || offset < tx.markerOffset)
+      tx.producerId === entry.producerId && tx.firstOffset <= offset &&
+      (tx.markerOffset === null || offset < tx.markerOffset)
     );
     return transaction?.state === "committed";
   }
@@ -133,25 +134,43 @@ export class Checker {
     this.calls++;
     const { topic, partition, offset } = message;
     const where = `${member} ${topic}[${partition}]@${offset}`;
-    const entry = this.#records.get(tpKey(topic, partition))?.get(offset) ?? (this.index(), this.#records.get(tpKey(topic, partition))?.get(offset));
+    const entry = this.#records.get(tpKey(topic, partition))?.get(offset) ??
+      (this.index(), this.#records.get(tpKey(topic, partition))?.get(offset));
     if (entry === undefined) this.fail(`${where}: handler got an offset that holds no data record`);
     else {
       if (!this.#visible(this.#cluster.log(topic, partition), entry, offset)) {
-        this.fail(`${where}: handler got a record of an aborted or open transaction (${this.#settings.isolationLevel})`);
+        this.fail(
+          `${where}: handler got a record of an aborted or open transaction (${this.#settings.isolationLevel})`,
+        );
       }
       const problem = differs(message, entry);
       if (problem) this.fail(`${where}: handler got a record that differs from the log: ${problem}`);
     }
-    const call: Call = { member, message, context, startedAt: this.#now(), epoch: this.#epochOf(member, message), ended: false };
+    const call: Call = {
+      member,
+      message,
+      context,
+      startedAt: this.#now(),
+      epoch: this.#epochOf(member, message),
+      ended: false,
+    };
     const slots = this.#slots(message);
     let running = this.#running.get(member);
-    if (!running) this.#running.set(member, (running = new Map()));
+    if (!running) this.#running.set(member, running = new Map());
     for (const slot of slots) {
       const live = (running.get(slot) ?? []).filter((other) => !other.ended && !abandoned(other, call.epoch));
       if (live.length > 0) {
         const other = live[0]!;
-        const state = `${other.context.signal.aborted ? `aborted: ${(other.context.signal.reason as Error)?.name}` : "not aborted"}, started at ${other.startedAt}`;
-        this.fail(`${where}: started while ${slot.startsWith("o") ? "another attempt of it" : `offset ${other.message.offset} of its ${slot.startsWith("k") ? "key" : "partition"}`} still runs (${state}, attempt ${other.context.attempt})`);
+        const state = `${
+          other.context.signal.aborted ? `aborted: ${(other.context.signal.reason as Error)?.name}` : "not aborted"
+        }, started at ${other.startedAt}`;
+        this.fail(
+          `${where}: started while ${
+            slot.startsWith("o")
+              ? "another attempt of it"
+              : `offset ${other.message.offset} of its ${slot.startsWith("k") ? "key" : "partition"}`
+          } still runs (${state}, attempt ${other.context.attempt})`,
+        );
       }
       running.set(slot, [...live, call]);
     }
@@ -169,16 +188,18 @@ export class Checker {
   finished({ topic, partition, offset }: TopicPartition & { readonly offset: bigint }): void {
     const key = tpKey(topic, partition);
     let set = this.#finished.get(key);
-    if (!set) this.#finished.set(key, (set = new Set()));
+    if (!set) this.#finished.set(key, set = new Set());
     set.add(offset);
   }
 
   /** The member's partitions start a new epoch (a new assignment, not a continuation). */
   newEpoch(member: string, partitions?: readonly TopicPartition[]): void {
     let epochs = this.#epochs.get(member);
-    if (!epochs) this.#epochs.set(member, (epochs = new Map()));
+    if (!epochs) this.#epochs.set(member, epochs = new Map());
     if (partitions === undefined) epochs.set("", (epochs.get("") ?? 0) + 1);
-    else for (const p of partitions) epochs.set(tpKey(p.topic, p.partition), (epochs.get(tpKey(p.topic, p.partition)) ?? 0) + 1);
+    else {for (const p of partitions) {
+        epochs.set(tpKey(p.topic, p.partition), (epochs.get(tpKey(p.topic, p.partition)) ?? 0) + 1);
+      }}
     const last = this.#lastStarted.get(member);
     if (!last) return;
     if (partitions === undefined) return void last.clear();
@@ -210,12 +231,16 @@ export class Checker {
   dispatched(member: string, message: ConsumerMessage): void {
     const { ordering } = this.#settings;
     if (ordering === "unordered" || (ordering === "key" && message.key === null)) return;
-    const lane = `${tpKey(message.topic, message.partition)}\u0000${ordering === "key" ? decoder.decode(message.key!) : ""}`;
+    const lane = `${tpKey(message.topic, message.partition)}\u0000${
+      ordering === "key" ? decoder.decode(message.key!) : ""
+    }`;
     let last = this.#lastStarted.get(member);
-    if (!last) this.#lastStarted.set(member, (last = new Map()));
+    if (!last) this.#lastStarted.set(member, last = new Map());
     const previous = last.get(lane);
     if (previous !== undefined && message.offset < previous) {
-      this.fail(`${member} ${message.topic}[${message.partition}]@${message.offset}: ${ordering} order went back from offset ${previous} within one assignment`);
+      this.fail(
+        `${member} ${message.topic}[${message.partition}]@${message.offset}: ${ordering} order went back from offset ${previous} within one assignment`,
+      );
     }
     last.set(lane, message.offset);
   }
@@ -277,7 +302,12 @@ export class Checker {
   /** After each step: the consumer's limits hold (`limits` when they differ from the scenario's). */
   bounds(member: string, limits: Pick<CheckedSettings, "maxInFlight" | "maxUncommittedOffsets"> | undefined, metrics: {
     readonly totalInFlight: number;
-    readonly partitions: readonly { topic: string; partition: number; uncommittedOffsets: number; commitMetadataBytes: number }[];
+    readonly partitions: readonly {
+      topic: string;
+      partition: number;
+      uncommittedOffsets: number;
+      commitMetadataBytes: number;
+    }[];
   }): void {
     const settings = { ...this.#settings, ...limits };
     if (metrics.totalInFlight > settings.maxInFlight + DELIVERY_BATCH) {
@@ -285,7 +315,9 @@ export class Checker {
     }
     for (const p of metrics.partitions) {
       if (p.uncommittedOffsets > settings.maxUncommittedOffsets + DELIVERY_BATCH) {
-        this.fail(`${member} ${p.topic}[${p.partition}]: window of ${p.uncommittedOffsets}, maxUncommittedOffsets is ${settings.maxUncommittedOffsets}`);
+        this.fail(
+          `${member} ${p.topic}[${p.partition}]: window of ${p.uncommittedOffsets}, maxUncommittedOffsets is ${settings.maxUncommittedOffsets}`,
+        );
       }
       if (p.commitMetadataBytes > settings.maxCommitMetadataBytes) {
         this.fail(`${member} ${p.topic}[${p.partition}]: offset map of ${p.commitMetadataBytes} bytes`);
@@ -336,7 +368,9 @@ function presentOffsets(log: PartitionView): Set<bigint> {
 /** How a delivered message differs from the record in the log, if it does. */
 function differs(message: ConsumerMessage, { record, timestamp }: IndexedRecord): string | undefined {
   if (!sameBytes(message.key, record.key)) return `key ${show(message.key)} instead of ${show(record.key)}`;
-  if (!sameBytes(message.value, record.value)) return `value of ${show(message.value)} instead of ${show(record.value)}`;
+  if (!sameBytes(message.value, record.value)) {
+    return `value of ${show(message.value)} instead of ${show(record.value)}`;
+  }
   if (message.timestamp !== Number(timestamp)) return `timestamp ${message.timestamp} instead of ${timestamp}`;
   const expected = new Map<string, Uint8Array | null>();
   for (const [name, value] of record.headers) expected.set(name === null ? "" : decoder.decode(name), value);

@@ -40,7 +40,11 @@ for (const seed of seeds) {
   calls += result.stats.calls;
   virtualMs += result.stats.virtualMs;
   if (verbose || seeds.length === 1) {
-    console.log(`seed ${seed}: ${result.description}; ${result.stats.steps} steps, ${result.stats.calls} handler calls, ${result.stats.commits} commits checked, ${(result.stats.virtualMs / 1000).toFixed(1)} s virtual`);
+    console.log(
+      `seed ${seed}: ${result.description}; ${result.stats.steps} steps, ${result.stats.calls} handler calls, ${result.stats.commits} commits checked, ${
+        (result.stats.virtualMs / 1000).toFixed(1)
+      } s virtual`,
+    );
   }
   if (result.trace) console.log(result.trace.join("\n"));
   if (result.violations.length === 0) continue;

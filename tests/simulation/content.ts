@@ -62,7 +62,12 @@ export class ContentWriter {
   readonly #producers: TestProducer[];
   #serial = 0;
 
-  constructor(cluster: FakeCluster, random: Random, profile: ContentProfile, topics: readonly { name: string; partitions: number }[]) {
+  constructor(
+    cluster: FakeCluster,
+    random: Random,
+    profile: ContentProfile,
+    topics: readonly { name: string; partitions: number }[],
+  ) {
     this.#cluster = cluster;
     this.#random = random;
     this.#profile = profile;
@@ -76,7 +81,10 @@ export class ContentWriter {
   write(records: number): void {
     const random = this.#random;
     for (let written = 0; written < records;) {
-      const batch = Array.from({ length: random.int(1, 12) }, () => randomRecord(random, this.#profile, this.#serial++));
+      const batch = Array.from(
+        { length: random.int(1, 12) },
+        () => randomRecord(random, this.#profile, this.#serial++),
+      );
       const { topic, partition } = random.pick(this.#partitions);
       written += batch.length;
       if (!random.chance(this.#profile.transactional)) {

@@ -32,7 +32,11 @@ const ODD_THROWS: readonly (() => unknown)[] = [
   () => Object.create(null),
   () => undefined,
   () => "a string",
-  () => ({ toString: () => { throw new Error("toString threw"); } }),
+  () => ({
+    toString: () => {
+      throw new Error("toString threw");
+    },
+  }),
 ];
 
 /** A handler for `member` whose behaviour per call comes from `random` (calls happen in a seeded order). */
@@ -74,7 +78,11 @@ export function simulatedHandler(
       }
       case "thenableThrows":
         checker.ended(call, false);
-        return { then: () => { throw new Error("then() threw"); } };
+        return {
+          then: () => {
+            throw new Error("then() threw");
+          },
+        };
       case "thenableResolves":
         return {
           then: (resolve: () => void) => {

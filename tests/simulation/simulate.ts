@@ -9,7 +9,7 @@ import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
 import { MessageFailedError } from "../../src/core/errors.ts";
 import { type Call, Checker } from "./checker.ts";
 import { contentProfile, ContentWriter } from "./content.ts";
-import { FakeCluster, type FakeClient } from "./fake-cluster.ts";
+import { type FakeClient, FakeCluster } from "./fake-cluster.ts";
 import { fakeSpawn } from "./fake-worker-thread.ts";
 import { cleanHandler, handlerProfile, simulatedHandler } from "./handlers.ts";
 import { Random } from "./random.ts";
@@ -21,7 +21,12 @@ export interface SimulationResult {
   readonly violations: readonly string[];
   /** One line describing the run's shape. */
   readonly description: string;
-  readonly stats: { readonly virtualMs: number; readonly steps: number; readonly calls: number; readonly commits: number };
+  readonly stats: {
+    readonly virtualMs: number;
+    readonly steps: number;
+    readonly calls: number;
+    readonly commits: number;
+  };
   readonly trace?: readonly string[];
 }
 
@@ -51,7 +56,10 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   time.debug = options.trace ?? false;
   const driver = time.clock("driver");
   const nodes = random.pick([1, 1, 2, 3]);
-  const topics = Array.from({ length: random.chance(0.2) ? 2 : 1 }, (_, i) => ({ name: `t${i}`, partitions: random.int(1, 4) }));
+  const topics = Array.from(
+    { length: random.chance(0.2) ? 2 : 1 },
+    (_, i) => ({ name: `t${i}`, partitions: random.int(1, 4) }),
+  );
   const maxCommitMetadataBytes = random.pick([4096, 4096, 256, 64]);
   const cluster = new FakeCluster({
     clock: time,
@@ -137,7 +145,9 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const addMember = (name: string, clean: boolean): Member => {
     const client = cluster.client(name);
     const memberClock = time.clock(name);
-    const handler = clean ? cleanHandler(name, handlerClock, checker) : simulatedHandler(name, handlerClock, handlerRandom, profile, checker);
+    const handler = clean
+      ? cleanHandler(name, handlerClock, checker)
+      : simulatedHandler(name, handlerClock, handlerRandom, profile, checker);
     const memberOptions: ParallelConsumerOptions = clean
       ? {
         kafka: { ...kafka, startFrom: "earliest" },
@@ -174,14 +184,17 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
           spawnWorker: fakeSpawn(time.clock(`${name}:threads`), ({ start }) => {
             // A thread takes its running handlers with it when it stops.
             const calls: Call[] = [];
-            const handle = simulatedHandler(name, handlerClock, handlerRandom, profile, checker, (call) => calls.push(call));
+            const handle = simulatedHandler(name, handlerClock, handlerRandom, profile, checker, (call) =>
+              calls.push(call));
             return {
               loadMs: threads.int(0, 20),
               loads: !(start === 0 && threads.chance(0.03)),
               handle: handle as never,
               crashAfterMs: () => (threads.chance(0.02) ? threads.int(0, 50) : undefined),
               stopped: () => {
-                for (const call of calls) call.ended = true;
+                for (const call of calls) {
+                  call.ended = true;
+                }
               },
             };
           }),
@@ -204,7 +217,9 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     member.consumer.start().catch((error: unknown) => expectedFailure(checker, member.name, "start", error));
   };
   const close = (member: Member) => {
-    member.closing ??= member.consumer.close().catch((error: unknown) => expectedFailure(checker, member.name, "close", error))
+    member.closing ??= member.consumer.close().catch((error: unknown) =>
+      expectedFailure(checker, member.name, "close", error)
+    )
       .finally(() => (member.closed = true));
     return member.closing;
   };
@@ -233,7 +248,11 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     checker.index();
     for (const member of members) {
       if (!member.started || member.closed) continue;
-      checker.bounds(member.name, member.clean ? { maxInFlight: 1000, maxUncommittedOffsets: 100_000 } : undefined, member.consumer.getMetrics());
+      checker.bounds(
+        member.name,
+        member.clean ? { maxInFlight: 1000, maxUncommittedOffsets: 100_000 } : undefined,
+        member.consumer.getMetrics(),
+      );
     }
   };
   await runFor(time, chaosMs, checkBounds, checker);
@@ -242,26 +261,35 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   for (const member of members) if (!member.started) member.closed = true;
   const closing = members.filter((member) => member.started).map((member) => close(member));
   await runUntil(time, () => members.every((member) => member.closed), time.now + 600_000, checkBounds, checker);
-  if (checker.ok && !members.every((member) => member.closed)) checker.fail("close() did not finish within 600 s of virtual time");
+  if (checker.ok && !members.every((member) => member.closed)) {
+    checker.fail("close() did not finish within 600 s of virtual time");
+  }
   await Promise.race([Promise.all(closing), flushMicrotasks()]);
-  if (checker.ok) for (const member of members) checkReleased(checker, time, member);
+  if (checker.ok) { for (const member of members) checkReleased(checker, time, member); }
   writer.settle(true);
 
   // ---- drain: a clean member must finish everything and commit to the end ----
   if (checker.ok) {
     const drain = addMember("drain", true);
     start(drain);
-    const done = () => checker.ok && topics.every(({ name, partitions }) =>
-      Array.from({ length: partitions }, (_, p) => p).every((p) => {
-        const log = cluster.log(name, p);
-        const end = isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
-        return (cluster.committedOffset(name, p)?.offset ?? -1n) >= end;
-      })
-    );
+    const done = () =>
+      checker.ok &&
+      topics.every(({ name, partitions }) =>
+        Array.from({ length: partitions }, (_, p) => p).every((p) => {
+          const log = cluster.log(name, p);
+          const end = isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
+          return (cluster.committedOffset(name, p)?.offset ?? -1n) >= end;
+        })
+      );
     await runUntil(time, done, time.now + DRAIN_DEADLINE_MS, checkBounds, checker);
     if (!done() && options.trace) {
       const metrics = drain.consumer.getMetrics();
-      console.log(`drain member when its time ran out: ${JSON.stringify({ ...metrics, handlerSeconds: undefined, fetchToCompletionSeconds: undefined }, (_k, v) => typeof v === "bigint" ? String(v) : v)}`);
+      console.log(
+        `drain member when its time ran out: ${
+          JSON.stringify({ ...metrics, handlerSeconds: undefined, fetchToCompletionSeconds: undefined }, (_k, v) =>
+            typeof v === "bigint" ? String(v) : v)
+        }`,
+      );
     }
     void close(drain);
     await runUntil(time, () => drain.closed, time.now + 60_000, checkBounds, checker);
@@ -273,7 +301,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   return {
     seed,
     violations: checker.violations,
-    description: `${nodes} node(s), ${topics.map((t) => `${t.name}×${t.partitions}`).join(" ")}, ${memberCount} member(s), ` +
+    description:
+      `${nodes} node(s), ${topics.map((t) => `${t.name}×${t.partitions}`).join(" ")}, ${memberCount} member(s), ` +
       `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms`,
     stats: { virtualMs: time.now, steps: time.fired, calls: checker.calls, commits: checker.commitsChecked },
     ...(options.trace ? { trace: cluster.trace } : {}),
@@ -359,9 +388,15 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
 function checkReleased(checker: Checker, time: VirtualClock, member: Member): void {
   const timers = time.pending(member.name);
   if (timers > 0) {
-    checker.fail(`${member.name}: ${timers} timer(s) left after close()${time.debug ? `\n${time.pendingStacks(member.name).join("\n---\n")}` : ""}`);
+    checker.fail(
+      `${member.name}: ${timers} timer(s) left after close()${
+        time.debug ? `\n${time.pendingStacks(member.name).join("\n---\n")}` : ""
+      }`,
+    );
   }
-  if (member.client.producerCreated && !member.client.producerClosed) checker.fail(`${member.name}: producer left open after close()`);
+  if (member.client.producerCreated && !member.client.producerClosed) {
+    checker.fail(`${member.name}: producer left open after close()`);
+  }
 }
 
 /** start() and close() may reject for reasons the scenario caused; a programming error is never one. */
@@ -384,7 +419,9 @@ function scheduleFaults(
 ): void {
   const at = () => random.int(0, chaosMs);
   if (random.chance(0.2)) driver.setTimeout(() => cluster.coordinatorOutage(random.int(10, 3000)), at());
-  if (random.chance(0.3)) driver.setTimeout(() => cluster.failNextCommits(random.int(1, 5), random.pick(["request", "partition"])), at());
+  if (random.chance(0.3)) {
+    driver.setTimeout(() => cluster.failNextCommits(random.int(1, 5), random.pick(["request", "partition"])), at());
+  }
   if (random.chance(0.2)) driver.setTimeout(() => cluster.failNextProduces(random.int(1, 10)), at());
   if (random.chance(0.15)) driver.setTimeout(() => cluster.fetchErrors(random.int(10, 2000)), at());
   if (nodes > 1 && random.chance(0.3)) {
@@ -407,12 +444,18 @@ function scheduleFaults(
     driver.setTimeout(() => {
       const log = cluster.log(name, partition);
       const span = log.highWatermark - log.logStartOffset;
-      if (span > 0n) cluster.truncateLogStart(name, partition, log.logStartOffset + BigInt(random.int(0, Number(span))));
+      if (span > 0n) {
+        cluster.truncateLogStart(name, partition, log.logStartOffset + BigInt(random.int(0, Number(span))));
+      }
     }, at());
   }
 }
 
-function compactSome(cluster: FakeCluster, random: Random, topics: readonly { name: string; partitions: number }[]): void {
+function compactSome(
+  cluster: FakeCluster,
+  random: Random,
+  topics: readonly { name: string; partitions: number }[],
+): void {
   for (const { name, partitions } of topics) {
     for (let partition = 0; partition < partitions; partition++) {
       // Kafka never cleans the active segment: the log's last batch stays whole.
@@ -426,7 +469,11 @@ function compactSome(cluster: FakeCluster, random: Random, topics: readonly { na
   }
 }
 
-function truncateSome(cluster: FakeCluster, random: Random, topics: readonly { name: string; partitions: number }[]): void {
+function truncateSome(
+  cluster: FakeCluster,
+  random: Random,
+  topics: readonly { name: string; partitions: number }[],
+): void {
   const { name, partitions } = random.pick(topics);
   const partition = random.int(0, partitions - 1);
   const log = cluster.log(name, partition);
@@ -435,7 +482,9 @@ function truncateSome(cluster: FakeCluster, random: Random, topics: readonly { n
 }
 
 function describe(value: unknown): string {
-  if (value instanceof Error) return `${value.name}: ${value.message}${value.stack ? `\n${value.stack.split("\n").slice(1, 6).join("\n")}` : ""}`;
+  if (value instanceof Error) {
+    return `${value.name}: ${value.message}${value.stack ? `\n${value.stack.split("\n").slice(1, 6).join("\n")}` : ""}`;
+  }
   try {
     return String(value);
   } catch {
@@ -448,7 +497,10 @@ type Unwatch = () => void;
 /** Listens for unhandled promise rejections on Node, Bun and Deno. */
 function watchUnhandled(report: (reason: unknown) => void): Unwatch {
   const runtime = globalThis as unknown as {
-    process?: { on(event: string, listener: (reason: unknown) => void): void; off(event: string, listener: (reason: unknown) => void): void };
+    process?: {
+      on(event: string, listener: (reason: unknown) => void): void;
+      off(event: string, listener: (reason: unknown) => void): void;
+    };
     addEventListener?: (type: string, listener: (event: Event) => void) => void;
     removeEventListener?: (type: string, listener: (event: Event) => void) => void;
     Deno?: unknown;

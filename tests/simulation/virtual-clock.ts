@@ -57,7 +57,9 @@ export class VirtualClock {
 
   /** Where the pending timers of `owner` were created (with `debug` on). */
   pendingStacks(owner: string): string[] {
-    return [...this.#live.keys()].filter((entry) => entry.owner === owner).map((entry) => entry.stack ?? "(no stack: debug off)");
+    return [...this.#live.keys()].filter((entry) => entry.owner === owner).map((entry) =>
+      entry.stack ?? "(no stack: debug off)"
+    );
   }
 
   /** Owners of pending timers (for leak reports). */

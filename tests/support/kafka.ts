@@ -116,7 +116,11 @@ export interface CommittedPartition {
  * Committed offset and metadata (the consumer's offset map) of each partition for a group, as the
  * broker reports them (OffsetFetch through the admin client); offset -1 and metadata null where none.
  */
-export function committedWithMetadata(groupId: string, topic: string, partitions: number): Promise<CommittedPartition[]> {
+export function committedWithMetadata(
+  groupId: string,
+  topic: string,
+  partitions: number,
+): Promise<CommittedPartition[]> {
   return withAdmin(async (admin) => {
     const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
     const result: CommittedPartition[] = Array.from({ length: partitions }, (_, partition) => ({
@@ -127,7 +131,11 @@ export function committedWithMetadata(groupId: string, topic: string, partitions
     for (const t of group?.topics ?? []) {
       if (t.name !== topic) continue;
       for (const p of t.partitions) {
-        result[p.partitionIndex] = { partition: p.partitionIndex, offset: p.committedOffset, metadata: p.metadata ?? null };
+        result[p.partitionIndex] = {
+          partition: p.partitionIndex,
+          offset: p.committedOffset,
+          metadata: p.metadata ?? null,
+        };
       }
     }
     return result;

@@ -83,7 +83,11 @@ export class MemoryAdapter implements KafkaAdapter {
       this.committedMetadata.set(`${topic}:${partition}`, metadata);
     }
     return Promise.resolve(
-      refused.map(({ topic, partition }) => ({ topic, partition, error: new Error("UNKNOWN_TOPIC_OR_PARTITION (simulated)") })),
+      refused.map(({ topic, partition }) => ({
+        topic,
+        partition,
+        error: new Error("UNKNOWN_TOPIC_OR_PARTITION (simulated)"),
+      })),
     );
   }
 
@@ -126,7 +130,9 @@ export class MemoryAdapter implements KafkaAdapter {
    */
   assign(...partitions: (TopicPartition & Partial<AssignedPartition>)[]): void {
     this.listener!.assigned(partitions.map((p) => {
-      const committedOffset = p.committedOffset !== undefined ? p.committedOffset : this.committed.get(`${p.topic}:${p.partition}`) ?? null;
+      const committedOffset = p.committedOffset !== undefined
+        ? p.committedOffset
+        : this.committed.get(`${p.topic}:${p.partition}`) ?? null;
       return {
         committedMetadata: this.committedMetadata.get(`${p.topic}:${p.partition}`) ?? null,
         ...p,

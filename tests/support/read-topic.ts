@@ -21,10 +21,17 @@ export async function readTopic(
 ): Promise<ReadRecord[]> {
   const records: ReadRecord[] = [];
   if (count === 0) return records;
-  const consumer = new Consumer({ clientId: "pyrallel-tests-reader", groupId: uniqueName("reader"), bootstrapBrokers: brokers });
+  const consumer = new Consumer({
+    clientId: "pyrallel-tests-reader",
+    groupId: uniqueName("reader"),
+    bootstrapBrokers: brokers,
+  });
   try {
     const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
-    const timer = setTimeout(() => stream.destroy(new Error(`read ${records.length}/${count} records of ${topic} in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => stream.destroy(new Error(`read ${records.length}/${count} records of ${topic} in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     try {
       for await (const message of stream) {
         records.push({
@@ -33,7 +40,9 @@ export async function readTopic(
           key: message.key ? message.key.toString() : null,
           value: message.value ? message.value.toString() : null,
           timestamp: Number(message.timestamp),
-          headers: new Map([...message.headers].map(([name, value]) => [name.toString(), value == null ? null : value.toString()])),
+          headers: new Map(
+            [...message.headers].map(([name, value]) => [name.toString(), value == null ? null : value.toString()]),
+          ),
         });
         if (records.length >= count) break;
       }

@@ -49,8 +49,12 @@ export function mismatch(message: ConsumerMessage): string | undefined {
   const seq = Number(decoder.decode(seqBytes));
   const expected = shapeOf(seq);
   const text = (bytes: Uint8Array | null) => (bytes === null ? null : decoder.decode(bytes));
-  if (text(message.key) !== expected.key) return `seq ${seq}: key ${JSON.stringify(text(message.key))}, expected ${JSON.stringify(expected.key)}`;
-  if (text(message.value) !== expected.value) return `seq ${seq}: value of ${message.value?.byteLength ?? "null"} bytes differs`;
+  if (text(message.key) !== expected.key) {
+    return `seq ${seq}: key ${JSON.stringify(text(message.key))}, expected ${JSON.stringify(expected.key)}`;
+  }
+  if (text(message.value) !== expected.value) {
+    return `seq ${seq}: value of ${message.value?.byteLength ?? "null"} bytes differs`;
+  }
   const headers = [...message.headers].map(([name, value]) => [name, text(value)]);
   if (JSON.stringify(headers) !== JSON.stringify(expected.headers)) {
     return `seq ${seq}: headers ${JSON.stringify(headers)}, expected ${JSON.stringify(expected.headers)}`;

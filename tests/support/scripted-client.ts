@@ -155,7 +155,9 @@ export class ScriptedClient implements KafkaClient {
   }
 
   listOffsets(partitions: readonly TopicPartition[], at: "earliest" | "latest"): Promise<readonly ListedOffset[]> {
-    return Promise.resolve(partitions.map((p) => ({ ...p, offset: at === "earliest" ? 0n : BigInt(this.logs.get(key(p)) ?? 0) })));
+    return Promise.resolve(
+      partitions.map((p) => ({ ...p, offset: at === "earliest" ? 0n : BigInt(this.logs.get(key(p)) ?? 0) })),
+    );
   }
 
   produce(_records: readonly OutgoingRecord[]): Promise<void> {

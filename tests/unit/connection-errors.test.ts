@@ -13,11 +13,18 @@ function withCode(message: string, code: string, cause?: Error): Error {
 
 describe("connection errors", () => {
   const auth = () =>
-    withCode("Connection to 127.0.0.1:9094 failed.", "PLT_KFK_NETWORK", withCode("SASL authentication failed.", "PLT_KFK_AUTHENTICATION"));
+    withCode(
+      "Connection to 127.0.0.1:9094 failed.",
+      "PLT_KFK_NETWORK",
+      withCode("SASL authentication failed.", "PLT_KFK_AUTHENTICATION"),
+    );
 
   test("the client's retry layers are peeled down to distinct root causes", () => {
     const tree = multiple("joinGroup failed 4 times.", [
-      multiple("findGroupCoordinator failed 4 times.", [multiple("Cannot connect to any broker.", [auth()]), multiple("Cannot connect to any broker.", [auth()])]),
+      multiple("findGroupCoordinator failed 4 times.", [
+        multiple("Cannot connect to any broker.", [auth()]),
+        multiple("Cannot connect to any broker.", [auth()]),
+      ]),
     ]);
     assert.deepEqual(rootCauses(tree).map((error) => error.message), ["SASL authentication failed."]);
     assert.equal(
@@ -30,7 +37,10 @@ describe("connection errors", () => {
     const tls = withCode("self-signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT");
     assert.match(describeConnectionFailure(multiple("x", [tls])), /^self-signed certificate \(.*kafka\.tls\.ca/);
     const refused = withCode("connect ECONNREFUSED 127.0.0.1:9", "ECONNREFUSED");
-    assert.equal(describeConnectionFailure(multiple("Cannot connect to any broker.", [refused])), "connect ECONNREFUSED 127.0.0.1:9");
+    assert.equal(
+      describeConnectionFailure(multiple("Cannot connect to any broker.", [refused])),
+      "connect ECONNREFUSED 127.0.0.1:9",
+    );
     assert.equal(describeConnectionFailure("not an error"), "not an error");
   });
 });

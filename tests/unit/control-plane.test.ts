@@ -351,7 +351,9 @@ describe("control plane", () => {
     assert.equal(gate.calls.length, 401);
     assert.equal(gate.calls[400]!.message.offset, 0n);
     assert.equal(gate.calls[400]!.context.attempt, 2);
-    for (const call of gate.calls.slice()) if (call.message.offset % 2n === 1n || call === gate.calls[400]) call.finish();
+    for (const call of gate.calls.slice()) {
+      if (call.message.offset % 2n === 1n || call === gate.calls[400]) call.finish();
+    }
     await settle(30);
     assert.equal(consumer.getMetrics().partitions[0]!.pauseReason, null);
     assert.deepEqual(gate.calls.slice(401).map((call) => call.message.offset), [400n, 401n]);
@@ -426,7 +428,10 @@ describe("control plane", () => {
           concurrency: fc.integer({ min: 1, max: 8 }),
           maxInFlight: fc.integer({ min: 1, max: 20 }),
           messages: fc.array(
-            fc.record({ partition: fc.nat({ max: 2 }), key: fc.option(fc.constantFrom("a", "b", "c", "d"), { freq: 5 }) }),
+            fc.record({
+              partition: fc.nat({ max: 2 }),
+              key: fc.option(fc.constantFrom("a", "b", "c", "d"), { freq: 5 }),
+            }),
             { minLength: 1, maxLength: 60 },
           ),
           delays: fc.array(fc.nat({ max: 6 }), { minLength: 60, maxLength: 60 }),
@@ -449,7 +454,11 @@ describe("control plane", () => {
             handler: async (m, context) => {
               const call = calls++;
               const key = keyOf(m);
-              const lane = ordering === "partition" ? `${m.partition}` : ordering === "key" && key !== null ? `${m.partition}/${key}` : null;
+              const lane = ordering === "partition"
+                ? `${m.partition}`
+                : ordering === "key" && key !== null
+                ? `${m.partition}/${key}`
+                : null;
               if (lane !== null) {
                 if (runningLanes.has(lane)) violations.push(`lane ${lane} ran twice at once`);
                 if (context.attempt === 1 && (lastOffsetOfLane.get(lane) ?? -1) >= Number(m.offset)) {
@@ -468,7 +477,10 @@ describe("control plane", () => {
           adapter.onCommit = (offsets) => {
             for (const { partition, offset } of offsets) {
               for (let o = 0; o < Number(offset); o++) {
-                if (batch.some((m) => m.partition === partition && Number(m.offset) === o) && !completed.has(`t:${partition}:${o}`)) {
+                if (
+                  batch.some((m) => m.partition === partition && Number(m.offset) === o) &&
+                  !completed.has(`t:${partition}:${o}`)
+                ) {
                   violations.push(`committed ${partition}@${offset} before offset ${o} completed`);
                 }
               }
@@ -495,7 +507,11 @@ describe("control plane", () => {
 
   // Defect 7: a thenable that throws in then(), or never calls back, threw out of the pump.
   test("handlers may return any thenable: a throwing then() fails the attempt, a silent one keeps it running", async () => {
-    const throwing = { then: () => { throw new Error("then() threw"); } };
+    const throwing = {
+      then: () => {
+        throw new Error("then() threw");
+      },
+    };
     const silent = { then: () => undefined };
     const resolving = { then: (resolve: () => void) => resolve() };
     const ran: number[] = [];
@@ -633,7 +649,10 @@ describe("control plane", () => {
     adapter.deliver(message(0, 0, "a"), message(1, 0, "b"));
     await settle();
     adapter.refusePartitions.add("t:1");
-    await assert.rejects(consumer.close(), (error: Error) => /t\[1\]/.test(error.message) && !/t\[0\]/.test(error.message));
+    await assert.rejects(
+      consumer.close(),
+      (error: Error) => /t\[1\]/.test(error.message) && !/t\[0\]/.test(error.message),
+    );
     assert.equal(adapter.committed.get("t:0"), 1n);
     assert.equal(adapter.committed.has("t:1"), false);
     assert.ok(errors.every((error) => error.name === "CommitFailedError"));

@@ -84,7 +84,19 @@ const panelNamed = (title: string): Panel => {
 
 // ---- PromQL: the metric names an expression selects ----
 
-const PROMQL_KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"]);
+const PROMQL_KEYWORDS = new Set([
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "bool",
+  "and",
+  "or",
+  "unless",
+  "offset",
+]);
 
 /**
  * Metric names in a PromQL expression: identifiers that are not functions or aggregations (those

@@ -247,7 +247,11 @@ describe("failure handling", () => {
 
   // Defect 8: String(Object.create(null)) throws; the dead-letter path rejected unhandled.
   test("anything thrown reaches the dead-letter topic described, even values String() cannot convert", async () => {
-    const thrown: unknown[] = [Object.create(null), undefined, 42, "text", Symbol("s"), { toString: () => { throw new Error("no"); } }];
+    const thrown: unknown[] = [Object.create(null), undefined, 42, "text", Symbol("s"), {
+      toString: () => {
+        throw new Error("no");
+      },
+    }];
     const { adapter, consumer } = setup({
       deadLetter: {},
       retry: { maxRetries: 0 },

@@ -35,16 +35,19 @@ function holding(held: Set<number>) {
       handled.push(offset);
       return;
     }
-    return new Promise<void>((resolve) => waiting.set(offset, () => {
-      handled.push(offset);
-      resolve();
-    }));
+    return new Promise<void>((resolve) =>
+      waiting.set(offset, () => {
+        handled.push(offset);
+        resolve();
+      })
+    );
   };
   return { handler, handled, release: (offset: number) => waiting.get(offset)?.() };
 }
 
 const committedOf = (client: ScriptedClient) => client.committedOffsets.get("t:0")?.offset;
-const allCommits = (client: ScriptedClient) => client.commits.flat().filter((c) => c.partition === 0).map((c) => c.offset);
+const allCommits = (client: ScriptedClient) =>
+  client.commits.flat().filter((c) => c.partition === 0).map((c) => c.offset);
 
 describe("group adapter", () => {
   // Defect 1: the stream kept its fetch position across ownerships; the returning partition was
@@ -54,7 +57,12 @@ describe("group adapter", () => {
     client.extend(P0, 1000);
     client.committedOffsets.set("t:0", { offset: 480n, metadata: "" });
     const gate = holding(new Set([480, 600]));
-    const consumer = consumerOn(client, { ordering: "unordered", maxInFlight: 10_000, maxRevokeGraceMs: 20, handler: gate.handler });
+    const consumer = consumerOn(client, {
+      ordering: "unordered",
+      maxInFlight: 10_000,
+      maxRevokeGraceMs: 20,
+      handler: gate.handler,
+    });
     await consumer.start();
     client.assign(1, "a", [P0]);
     await settle(30);

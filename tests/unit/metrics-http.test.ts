@@ -12,8 +12,15 @@ interface Served {
 }
 
 const runtime = globalThis as unknown as {
-  Deno?: { serve(options: { port: number; hostname: string; onListen?: () => void }, fetch: Fetch): { addr: { port: number }; shutdown(): Promise<void> } };
-  Bun?: { serve(options: { port: number; hostname: string; fetch: Fetch }): { port: number; stop(force?: boolean): void } };
+  Deno?: {
+    serve(
+      options: { port: number; hostname: string; onListen?: () => void },
+      fetch: Fetch,
+    ): { addr: { port: number }; shutdown(): Promise<void> };
+  };
+  Bun?: {
+    serve(options: { port: number; hostname: string; fetch: Fetch }): { port: number; stop(force?: boolean): void };
+  };
 };
 
 /** Deno.serve on Deno, Bun.serve on Bun, @hono/node-server on Node: a real socket each time. */
@@ -39,13 +46,40 @@ async function serve(fetch: Fetch): Promise<Served> {
 
 const histogram = { bounds: [0.1], cumulativeCounts: [1], sum: 0.05, count: 1 };
 const snapshot: ConsumerMetrics = {
-  totalInFlight: 3, maxInFlight: 10, inFlightBytes: 30, maxInFlightBytes: 100, isPaused: false, pauseReason: null,
-  queued: 1, processing: 2, processedTotal: 5, failedAttemptsTotal: 0, retriesTotal: 0, deadLetteredTotal: 0,
-  deadLetterFailuresTotal: 0, skippedTotal: 0, commitsTotal: 1, commitFailuresTotal: 0, stallsTotal: 0,
-  handlerSeconds: histogram, fetchToCompletionSeconds: histogram,
+  totalInFlight: 3,
+  maxInFlight: 10,
+  inFlightBytes: 30,
+  maxInFlightBytes: 100,
+  isPaused: false,
+  pauseReason: null,
+  queued: 1,
+  processing: 2,
+  processedTotal: 5,
+  failedAttemptsTotal: 0,
+  retriesTotal: 0,
+  deadLetteredTotal: 0,
+  deadLetterFailuresTotal: 0,
+  skippedTotal: 0,
+  commitsTotal: 1,
+  commitFailuresTotal: 0,
+  stallsTotal: 0,
+  handlerSeconds: histogram,
+  fetchToCompletionSeconds: histogram,
   partitions: [{
-    topic: "orders", partition: 0, trueLag: 3, gapCount: 1, blockingOffset: 7n, blockingDurationSec: 0.5, queuedCount: 1,
-    inFlight: 2, highestContiguousOffset: 6n, committedOffset: 7n, lastFetchedOffset: 9n, commitMetadataBytes: 8, uncommittedOffsets: 3, pauseReason: null,
+    topic: "orders",
+    partition: 0,
+    trueLag: 3,
+    gapCount: 1,
+    blockingOffset: 7n,
+    blockingDurationSec: 0.5,
+    queuedCount: 1,
+    inFlight: 2,
+    highestContiguousOffset: 6n,
+    committedOffset: 7n,
+    lastFetchedOffset: 9n,
+    commitMetadataBytes: 8,
+    uncommittedOffsets: 3,
+    pauseReason: null,
   }],
 };
 
@@ -59,7 +93,9 @@ test("the metrics app mounted under /ops answers over a real HTTP server of this
     const text = await metrics.text();
     assert.match(text, /^pyrallel_partition_blocking_offset\{consumer="c1",topic="orders",partition="0"\} 7$/m);
     assert.match(text, /^pyrallel_system_in_flight\{consumer="c1"\} 3$/m);
-    const json = await (await fetch(`${server.url}/ops/metrics.json`)).json() as { consumers: { partitions: { blockingOffset: string }[] }[] };
+    const json = await (await fetch(`${server.url}/ops/metrics.json`)).json() as {
+      consumers: { partitions: { blockingOffset: string }[] }[];
+    };
     assert.equal(json.consumers[0]!.partitions[0]!.blockingOffset, "7");
     assert.equal((await fetch(`${server.url}/ops/ready`)).status, 200);
     assert.equal((await fetch(`${server.url}/metrics`)).status, 404);

@@ -123,7 +123,11 @@ test("a real Prometheus server scrapes formatPrometheus output", {
       inFlight = await query(apiPort, "pyrallel_system_in_flight").catch(() => []);
     }
     assert.ok(scrapes >= 1);
-    assert.deepEqual(inFlight.map((s) => [s.metric.consumer, s.metric.job, s.value[1]]), [["scraped", "pyrallel", "42"]]);
+    assert.deepEqual(inFlight.map((s) => [s.metric.consumer, s.metric.job, s.value[1]]), [[
+      "scraped",
+      "pyrallel",
+      "42",
+    ]]);
 
     const [up] = await query(apiPort, "up");
     assert.equal(up?.value[1], "1", "the scrape succeeded");

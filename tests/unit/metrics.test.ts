@@ -187,7 +187,10 @@ describe("formatPrometheus", () => {
       ]);
       assert.deepEqual(series(text, "pyrallel_system_paused"), ['pyrallel_system_paused{consumer="c1"} 1']);
     }
-    const running = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
+    const running = formatPrometheus([
+      fake("c1"),
+      fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" })),
+    ]);
     assert.deepEqual(series(running, "pyrallel_system_pause_reason_info"), [
       'pyrallel_system_pause_reason_info{consumer="c2",reason="maxInFlight"} 1',
     ]);
@@ -196,13 +199,16 @@ describe("formatPrometheus", () => {
 
   test("pyrallel_partition_paused is 1 exactly for partitions with a pause reason, which the info series names", () => {
     const text = formatPrometheus([
-      fake("c1", snapshot({
-        partitions: [
-          partition(),
-          partition({ partition: 1, pauseReason: "commitMetadataFull" }),
-          partition({ partition: 2, pauseReason: "maxUncommittedOffsets" }),
-        ],
-      })),
+      fake(
+        "c1",
+        snapshot({
+          partitions: [
+            partition(),
+            partition({ partition: 1, pauseReason: "commitMetadataFull" }),
+            partition({ partition: 2, pauseReason: "maxUncommittedOffsets" }),
+          ],
+        }),
+      ),
     ]);
     assert.deepEqual(series(text, "pyrallel_partition_paused"), [
       'pyrallel_partition_paused{consumer="c1",topic="orders",partition="0"} 0',
@@ -313,7 +319,12 @@ describe("formatPrometheus", () => {
       fetchToCompletionSeconds: new Histogram().snapshot(),
       partitions: [
         partition(),
-        partition({ partition: 1, blockingOffset: null, lastFetchedOffset: 2n ** 62n, pauseReason: "commitMetadataFull" }),
+        partition({
+          partition: 1,
+          blockingOffset: null,
+          lastFetchedOffset: 2n ** 62n,
+          pauseReason: "commitMetadataFull",
+        }),
       ],
     });
     const input = formatPrometheus([fake('odd "id"\\\n', many), fake("c2", snapshot({ partitions: [] }))]);

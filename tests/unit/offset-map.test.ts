@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { type DoneRange, decodeOffsetMap, encodeOffsetMap } from "../../src/core/offset-map.ts";
+import { decodeOffsetMap, type DoneRange, encodeOffsetMap } from "../../src/core/offset-map.ts";
 
 /** Ascending ranges above `position`, separated by at least one not-done offset, some of them long. */
 const rangesAbove = (position: number) =>
@@ -192,7 +192,7 @@ describe("offset map", () => {
   test("encoding pulls ranges only as far as they can still fit", () => {
     // An endless source: the encoder must stop on its own, after a number of pulls bounded by the size.
     function* endless(): Iterable<DoneRange> {
-      for (let offset = 2; ; offset += 2) yield [offset, offset];
+      for (let offset = 2;; offset += 2) yield [offset, offset];
     }
     const source = counted(endless());
     const { metadata, complete } = encodeOffsetMap(0, source.ranges, 4096);

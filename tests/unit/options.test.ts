@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ConfigError, createParallelConsumer, type ParallelConsumerOptions } from "../../mod.ts";
+import { resolveOptions } from "../../src/config/options.ts";
 
 const valid: ParallelConsumerOptions = {
   kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "orders", topics: ["orders"] },
@@ -41,7 +42,9 @@ describe("options", () => {
       /maxInFlight must be at least 1/,
       /engine\.concurrency must be a whole number/,
     ];
-    for (const pattern of expected) assert.ok(issues.some((issue) => pattern.test(issue)), `${pattern} in ${issues.join(" | ")}`);
+    for (const pattern of expected) {
+      assert.ok(issues.some((issue) => pattern.test(issue)), `${pattern} in ${issues.join(" | ")}`);
+    }
     assert.equal(issues.length, expected.length);
   });
 
@@ -58,7 +61,10 @@ describe("options", () => {
   });
 
   test("conflicting failure settings are refused", () => {
-    assert.match(issuesOf({ ...valid, deadLetter: {}, failurePolicy: "skip" })[0]!, /deadLetter is set but failurePolicy is "skip"/);
+    assert.match(
+      issuesOf({ ...valid, deadLetter: {}, failurePolicy: "skip" })[0]!,
+      /deadLetter is set but failurePolicy is "skip"/,
+    );
     assert.match(issuesOf({ ...valid, ordering: "unordered", poisonKey: {} })[0]!, /poisonKey needs ordering "key"/);
   });
 
@@ -80,7 +86,10 @@ describe("options", () => {
       kafka: { ...valid.kafka, isolationLevel: "committed" },
       maxUncommittedOffsets: 0,
     });
-    assert.ok(issues.some((issue) => /kafka\.isolationLevel must be "read_committed" or "read_uncommitted"/.test(issue)), issues.join("\n"));
+    assert.ok(
+      issues.some((issue) => /kafka\.isolationLevel must be "read_committed" or "read_uncommitted"/.test(issue)),
+      issues.join("\n"),
+    );
     assert.ok(issues.some((issue) => /maxUncommittedOffsets must be at least 1/.test(issue)), issues.join("\n"));
     assert.ok(createParallelConsumer({ ...valid, kafka: { ...valid.kafka, isolationLevel: "read_uncommitted" } }));
   });
@@ -88,7 +97,107 @@ describe("options", () => {
   test("an adapter missing a method is named with the methods an adapter needs", () => {
     const adapter = { start() {}, pause() {}, resume() {}, commit() {}, close() {} };
     const issues = issuesOf({ ...valid, adapter });
-    assert.ok(issues.some((issue) => /adapter must implement .*fetchPositions, publish/.test(issue)), issues.join("\n"));
+    assert.ok(
+      issues.some((issue) => /adapter must implement .*missing: fetchPositions, publish$/.test(issue)),
+      issues.join("\n"),
+    );
+    assert.match(
+      issuesOf({ ...valid, adapter: { start() {} } })[0]!,
+      /missing: pause, resume, commit, fetchPositions, publish, close$/,
+    );
+    assert.match(issuesOf({ ...valid, adapter: 42 })[0]!, /adapter must be an object implementing .*start, .*close/);
+  });
+
+  test("an adapter class with every method is accepted", () => {
+    class Adapter {
+      async start() {}
+      pause() {}
+      resume() {}
+      async commit() {
+        return [];
+      }
+      fetchPositions() {
+        return [];
+      }
+      async publish() {}
+      async close() {}
+    }
+    assert.ok(createParallelConsumer({ ...valid, adapter: new Adapter() }));
+  });
+
+  test("field and cross-field problems arrive together in one ConfigError", () => {
+    const issues = issuesOf({
+      kafka: {
+        ...valid.kafka,
+        topics: [],
+        sessionTimeoutMs: 10_000,
+        rebalanceTimeoutMs: 5000,
+        heartbeatIntervalMs: 20_000,
+      },
+      ordering: "partition",
+      poisonKey: {},
+      deadLetter: {},
+      failurePolicy: "skip",
+      maxInFlight: 0,
+      engine: { kind: "async", concurrency: 0 },
+    });
+    const expected = [
+      /kafka\.topics needs at least one topic/,
+      /kafka\.rebalanceTimeoutMs \(5000\) must be at least kafka\.sessionTimeoutMs \(10000\)/,
+      /kafka\.heartbeatIntervalMs \(20000\) must be below kafka\.sessionTimeoutMs \(10000\)/,
+      /poisonKey needs ordering "key" \(it is "partition"\)/,
+      /deadLetter is set but failurePolicy is "skip"/,
+      /handler is required with the async engine/,
+      /maxInFlight must be at least 1/,
+      /engine\.concurrency must be at least 1/,
+    ];
+    for (const pattern of expected) {
+      assert.ok(issues.some((issue) => pattern.test(issue)), `${pattern} in ${issues.join(" | ")}`);
+    }
+    assert.equal(issues.length, expected.length, issues.join("\n"));
+  });
+
+  test("a cross-field rule is judged against the defaults of the fields left out", () => {
+    assert.deepEqual(issuesOf({ ...valid, kafka: { ...valid.kafka, sessionTimeoutMs: 90_000 } }), [
+      "kafka.rebalanceTimeoutMs (60000) must be at least kafka.sessionTimeoutMs (90000)",
+    ]);
+  });
+
+  test("the handler belongs to the async engine only", () => {
+    const worker = { kind: "worker", module: new URL("./worker.ts", import.meta.url) } as const;
+    assert.match(issuesOf({ ...valid, engine: worker })[0]!, /handler is not used by the worker engine/);
+    assert.ok(createParallelConsumer({ kafka: valid.kafka, engine: worker }));
+  });
+
+  test("TLS options are checked field by field, and never echoed", () => {
+    const key = "-----BEGIN PRIVATE KEY-----secret";
+    const issues = issuesOf({ ...valid, kafka: { ...valid.kafka, tls: { key, rejectUnauthorised: false, cert: 7 } } });
+    assert.deepEqual(issues, [
+      "kafka.tls.cert must be a PEM string or bytes (Uint8Array)",
+      "unknown option kafka.tls.rejectUnauthorised: check its spelling against the documented options",
+    ]);
+    assert.match(
+      issuesOf({ ...valid, kafka: { ...valid.kafka, tls: "yes" } })[0]!,
+      /kafka\.tls must be true or an object/,
+    );
+    assert.ok(createParallelConsumer({ ...valid, kafka: { ...valid.kafka, tls: true } }));
+    const bytes = new TextEncoder().encode(key);
+    assert.ok(createParallelConsumer({ ...valid, kafka: { ...valid.kafka, tls: { ca: [bytes, key], key: bytes } } }));
+  });
+
+  test("derived defaults: client id, failure policy and dead-letter settings", () => {
+    const kafka = valid.kafka;
+    assert.equal(resolveOptions(valid).kafka.clientId, "pyrallel-orders");
+    assert.equal(resolveOptions(valid).failurePolicy, "stop");
+    assert.equal(resolveOptions(valid).deadLetter, undefined);
+    assert.equal(resolveOptions(valid).logger, console);
+    const dead = resolveOptions({ ...valid, deadLetter: { payload: "metadataOnly" } });
+    assert.equal(dead.failurePolicy, "deadLetter");
+    assert.deepEqual(dead.deadLetter, { topicSuffix: ".dlq", payload: "metadataOnly" });
+    assert.deepEqual(resolveOptions({ kafka, handler: valid.handler, failurePolicy: "deadLetter" }).deadLetter, {
+      topicSuffix: ".dlq",
+      payload: "full",
+    });
+    assert.equal(resolveOptions({ ...valid, failurePolicy: "skip" }).deadLetter, undefined);
   });
 });
-

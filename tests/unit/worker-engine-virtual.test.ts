@@ -6,8 +6,8 @@ import { Attempt } from "../../src/core/attempt.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { EngineFailedError, HandlerTimeoutError, WorkerCrashedError } from "../../src/core/errors.ts";
 import type { ConsumerMessage, HandlerContext } from "../../src/core/message.ts";
-import { WorkerEngine, type WorkerEngineOptions } from "../../src/engines/worker/worker-engine.ts";
-import { type FakeThreadInfo, type FakeWorkerBehaviour, fakeSpawn } from "../simulation/fake-worker-thread.ts";
+import { WorkerEngine, type WorkerEngineSettings } from "../../src/engines/worker/worker-engine.ts";
+import { fakeSpawn, type FakeThreadInfo, type FakeWorkerBehaviour } from "../simulation/fake-worker-thread.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
 
 const LOAD_MS = 50;
@@ -23,7 +23,7 @@ interface Outcome {
 
 /** A pool on fake threads; `behave` picks each thread's behaviour (default: loads, runs `work`). */
 function setup(
-  options: Partial<WorkerEngineOptions>,
+  options: Partial<WorkerEngineSettings>,
   behave: (thread: FakeThreadInfo) => Partial<FakeWorkerBehaviour> = () => ({}),
 ) {
   const time = new VirtualClock();
@@ -41,7 +41,15 @@ function setup(
     handle: (message, context) => work(message, context, thread),
     ...behave(thread),
   }));
-  const engine = new WorkerEngine({ module: "file:///fake-worker.ts", workers: 1, clock, spawn, ...options });
+  const engine = new WorkerEngine({
+    module: "file:///fake-worker.ts",
+    workers: 1,
+    concurrencyPerWorker: 4,
+    maxBatchSize: 64,
+    clock,
+    spawn,
+    ...options,
+  });
   const outcome = (promise: Promise<unknown>): Outcome => {
     const result: Outcome = { settled: false, at: NaN, error: undefined };
     promise.then(

@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import { Attempt } from "../../src/core/attempt.ts";
 import { EngineFailedError, HandlerTimeoutError, WorkerCrashedError } from "../../src/core/errors.ts";
 import type { ConsumerMessage } from "../../src/core/message.ts";
-import { WorkerEngine, type WorkerEngineOptions } from "../../src/engines/worker/worker-engine.ts";
+import { WorkerEngine, type WorkerEngineSettings } from "../../src/engines/worker/worker-engine.ts";
 import { describeMessage } from "../support/workers/describe-message.ts";
 import { shaRounds } from "../support/workers/sha-rounds.ts";
 
@@ -16,9 +16,16 @@ const encoder = new TextEncoder();
 const TEST_WORKER = new URL("../support/workers/test-worker.ts", import.meta.url);
 const BROKEN_WORKER = new URL("../support/workers/broken-worker.ts", import.meta.url);
 const GATED_WORKER = new URL("../support/workers/gated-worker.ts", import.meta.url);
+/** The consumer's defaults (the options layer owns them; the engine requires both). */
+const SIZES = { concurrencyPerWorker: 4, maxBatchSize: 64 };
 
 /** A message whose worker behaviour is `op` (see tests/support/workers/test-worker.ts). */
-function message(op: string, arg = "", extra: Record<string, string> = {}, value: Uint8Array | null = null): ConsumerMessage {
+function message(
+  op: string,
+  arg = "",
+  extra: Record<string, string> = {},
+  value: Uint8Array | null = null,
+): ConsumerMessage {
   const headers = new Map<string, Uint8Array | null>([["op", encoder.encode(op)], ["arg", encoder.encode(arg)]]);
   for (const [name, text] of Object.entries(extra)) headers.set(name, encoder.encode(text));
   return { topic: "t", partition: 0, offset: 0n, key: null, value, headers, timestamp: 0 };
@@ -57,8 +64,11 @@ async function isPending(promise: Promise<unknown>): Promise<boolean> {
 }
 
 /** Runs `body` with an engine that is always closed afterwards. */
-async function withEngine(options: Partial<WorkerEngineOptions>, body: (engine: WorkerEngine) => Promise<void>): Promise<void> {
-  const engine = new WorkerEngine({ module: TEST_WORKER, workers: 2, ...options });
+async function withEngine(
+  options: Partial<WorkerEngineSettings>,
+  body: (engine: WorkerEngine) => Promise<void>,
+): Promise<void> {
+  const engine = new WorkerEngine({ module: TEST_WORKER, workers: 2, ...SIZES, ...options });
   try {
     await body(engine);
   } finally {
@@ -217,10 +227,19 @@ describe("WorkerEngine", () => {
 
   test("a worker that exits mid-batch is replaced; every message it held fails with WorkerCrashedError", async () => {
     await withEngine({ workers: 1, concurrencyPerWorker: 8 }, async (engine) => {
-      const held = [run(engine, message("sleep", "2000")), run(engine, message("exit")), run(engine, message("sleep", "2000"))];
+      const held = [
+        run(engine, message("sleep", "2000")),
+        run(engine, message("exit")),
+        run(engine, message("sleep", "2000")),
+      ];
       for (const attempt of held) await assert.rejects(attempt, isCrash(/worker 0 crashed/));
       await Promise.all([run(engine, message("ok")), run(engine, message("ok")), run(engine, message("sleep", "10"))]);
-      assert.deepEqual({ ...engine.stats(), recycles: undefined }, { workersStarted: 2, crashes: 1, timeouts: 0, recycles: undefined });
+      assert.deepEqual({ ...engine.stats(), recycles: undefined }, {
+        workersStarted: 2,
+        crashes: 1,
+        timeouts: 0,
+        recycles: undefined,
+      });
     });
   });
 
@@ -250,7 +269,7 @@ describe("WorkerEngine", () => {
   });
 
   test("start() rejects with EngineFailedError naming the module and the cause when the module throws", async () => {
-    const engine = new WorkerEngine({ module: BROKEN_WORKER, workers: 2 });
+    const engine = new WorkerEngine({ module: BROKEN_WORKER, workers: 2, ...SIZES });
     const started = performance.now();
     await assert.rejects(engine.start(), isEngineFailure(/broken-worker\.ts.*failed to start.*broken worker module/s));
     assert.ok(performance.now() - started < 10_000, "no restarts before giving up");
@@ -260,7 +279,7 @@ describe("WorkerEngine", () => {
   });
 
   test("a message sent before start() waits for the pool; a failed first start fails it", async () => {
-    const engine = new WorkerEngine({ module: BROKEN_WORKER, workers: 1 });
+    const engine = new WorkerEngine({ module: BROKEN_WORKER, workers: 1, ...SIZES });
     const held = run(engine, message("ok"));
     await assert.rejects(held, isEngineFailure(/broken worker module/));
     await assert.rejects(engine.start(), isEngineFailure());
@@ -389,7 +408,7 @@ describe("WorkerEngine", () => {
   });
 
   test("close() lets held work finish, then refuses new work", async () => {
-    const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1 });
+    const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1, ...SIZES });
     const held = run(engine, message("sleep", "200"));
     const closed = engine.close();
     await held;
@@ -399,7 +418,7 @@ describe("WorkerEngine", () => {
   });
 
   test("close() does not wait for work whose attempt was aborted", async () => {
-    const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1 });
+    const engine = new WorkerEngine({ module: TEST_WORKER, workers: 1, ...SIZES });
     await run(engine, message("ok")); // the worker is up: the abort reaches running work
     const attempt = new Attempt(1, 0);
     const stuck = run(engine, message("spin", "3000"), attempt);

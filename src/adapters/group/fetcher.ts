@@ -213,7 +213,9 @@ export class Fetcher {
     if (this.#refreshLeaders || this.#leaderUnknown()) {
       try {
         const leaders = new PartitionMap<number>();
-        for (const { topic, partition, node } of await this.#client.leaders(this.#settings.topics, this.#refreshLeaders)) {
+        for (
+          const { topic, partition, node } of await this.#client.leaders(this.#settings.topics, this.#refreshLeaders)
+        ) {
           leaders.set(topic, partition, node);
         }
         this.#leaders = leaders;
@@ -228,7 +230,7 @@ export class Fetcher {
       const node = this.#leaders.get(state.topic, state.partition);
       if (node === undefined || !this.#fetchable(state) || this.#nodesInFlight.has(node)) continue;
       let states = byNode.get(node);
-      if (!states) byNode.set(node, (states = []));
+      if (!states) byNode.set(node, states = []);
       states.push(state);
     }
     for (const [node, states] of byNode) void this.#fetchFrom(node, rotate(states, this.#rounds));
@@ -358,4 +360,3 @@ function rotate<T>(items: T[], shift: number): T[] {
   const start = shift % items.length;
   return start === 0 ? items : [...items.slice(start), ...items.slice(0, start)];
 }
-

@@ -144,7 +144,8 @@ export class GroupAdapter implements KafkaAdapter {
     if (this.#closed) return;
     const previous = this.#membership;
     this.#membership = { generation, memberId };
-    const continuous = previous !== undefined && previous.memberId === memberId && generation === previous.generation + 1;
+    const continuous = previous !== undefined && previous.memberId === memberId &&
+      generation === previous.generation + 1;
     const next = new PartitionMap<true>();
     for (const { topic, partition } of partitions) next.set(topic, partition, true);
     const revoked: TopicPartition[] = [];

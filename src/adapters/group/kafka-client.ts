@@ -1,6 +1,6 @@
 // The small part of a Kafka client library the group adapter needs: group membership, leaders,
 // fetch, offset commit/fetch, list offsets and produce, in the shapes of the Kafka protocol.
-// `platformatic-client.ts` implements it with @platformatic/kafka; the seeded simulation
+// `../platformatic/client.ts` implements it with @platformatic/kafka; the seeded simulation
 // implements it with a model of a broker, so the real adapter, control plane and engines run
 // against inputs and timings no broker on this machine produces on demand.
 import type { TopicPartition } from "../../core/message.ts";

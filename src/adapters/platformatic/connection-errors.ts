@@ -7,7 +7,10 @@ export function rootCauses(error: unknown): Error[] {
   const found = new Map<string, Error>();
   const visit = (node: unknown, depth: number): void => {
     if (!(node instanceof Error) || depth > 20) return;
-    const children = [...((node as { errors?: unknown[] }).errors ?? []), ...(node.cause === undefined ? [] : [node.cause])];
+    const children = [
+      ...((node as { errors?: unknown[] }).errors ?? []),
+      ...(node.cause === undefined ? [] : [node.cause]),
+    ];
     if (children.length === 0) found.set(node.message, node);
     for (const child of children) visit(child, depth + 1);
   };

@@ -1,5 +1,6 @@
 import type { Attempt } from "../attempt.ts";
 import type { ConsumerMessage } from "../message.ts";
+// deno-lint-ignore no-unused-vars -- EngineFailedError is named in the TSDoc
 import type { EngineFailedError } from "../errors.ts";
 
 /**

@@ -1,35 +1,26 @@
 // Worker-side shim: how a worker talks to its parent. Deno and Bun: the worker global scope
 // (`self.postMessage`, "message" events). Node: `parentPort` of node:worker_threads.
 import type { FromWorker, ToWorker } from "./protocol.ts";
+import { isDeno, nodeWorkerThreads, type WebWorkerScope, webWorkerScope } from "../../runtime.ts";
 
 /** The worker's end of the channel to the WorkerEngine. */
 export interface ParentPort {
   post(message: FromWorker, transfer?: ArrayBuffer[]): void;
 }
 
-interface WorkerScope {
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-  addEventListener(type: string, listener: (event: Event) => void): void;
-  close?: () => void;
-  Deno?: unknown;
-  process?: { getBuiltinModule?(id: string): unknown };
-}
-type NodeWorkerThreads = typeof import("node:worker_threads");
-
 /**
  * Listens for the parent's messages. Registers synchronously: Deno drops messages that arrive
  * before a listener exists, and a worker module may have top-level awaits after this call.
  */
 export function openParentPort(onMessage: (message: ToWorker) => void): ParentPort {
-  const scope = globalThis as unknown as WorkerScope;
-  if (typeof scope.postMessage === "function") {
+  const scope = webWorkerScope();
+  if (scope !== undefined) {
     scope.addEventListener("message", (event) => onMessage((event as MessageEvent<ToWorker>).data));
     const port: ParentPort = { post: (message, transfer = []) => scope.postMessage(message, transfer) };
-    if (scope.Deno !== undefined) reportDenoExit(scope, port);
+    if (isDeno) reportDenoExit(scope, port);
     return port;
   }
-  const threads = scope.process?.getBuiltinModule?.("node:worker_threads") as NodeWorkerThreads | undefined;
-  const parent = threads?.parentPort;
+  const parent = nodeWorkerThreads()?.parentPort;
   if (!parent) throw new Error("runWorker() must run in a worker started by the worker engine");
   parent.on("message", onMessage);
   return { post: (message, transfer = []) => parent.postMessage(message, transfer) };
@@ -39,7 +30,7 @@ export function openParentPort(onMessage: (message: ToWorker) => void): ParentPo
  * Deno tells the parent nothing when a worker ends itself (`Deno.exit()`, `process.exit()`,
  * `self.close()`): say so first, or the messages this worker held would wait forever.
  */
-function reportDenoExit(scope: WorkerScope, port: ParentPort): void {
+function reportDenoExit(scope: WebWorkerScope, port: ParentPort): void {
   const notify = () => port.post({ type: "exit" });
   scope.addEventListener("unload", notify); // fired by Deno.exit() and process.exit()
   const close = scope.close;

@@ -1,8 +1,10 @@
 // Worker side of the worker engine: the entry point a worker module calls.
+import type { MessageHandler } from "../../core/message.ts";
 import { openParentPort } from "./port.ts";
-import { TaskRunner, type WorkerHandler } from "./task-runner.ts";
+import { TaskRunner } from "./task-runner.ts";
 
-export type { WorkerHandler } from "./task-runner.ts";
+/** The handler a worker entry module passes to {@linkcode runWorker}: the consumer's `MessageHandler`. */
+export type WorkerHandler = MessageHandler;
 
 let started = false;
 

@@ -1,6 +1,7 @@
-// Main-side shim over the runtimes' worker APIs. Deno and Bun have the Web `Worker` (Deno needs
-// `{ type: "module" }`); Node has none and uses `node:worker_threads`, loaded only on Node.
+// Main-side shim over the runtimes' worker APIs: the Web `Worker` on Deno and Bun,
+// `node:worker_threads` on Node (see runtime.ts for how each is found).
 import type { FromWorker, ToWorker } from "./protocol.ts";
+import { isBun, nodeWorkerThreads, type WebWorkerConstructor, webWorkerConstructor } from "../../runtime.ts";
 
 /** A started worker thread, whatever the runtime. */
 export interface WorkerThread {
@@ -15,31 +16,20 @@ export interface WorkerThreadEvents {
   died(cause: unknown): void;
 }
 
-interface WebWorkerLike {
-  postMessage(message: unknown, transfer: Transferable[]): void;
-  terminate(): void;
-  addEventListener(type: string, listener: (event: Event) => void): void;
-}
-type WebWorkerConstructor = new (url: URL, options: { type: "module"; name?: string }) => WebWorkerLike;
-type NodeWorkerThreads = typeof import("node:worker_threads");
-
-const runtime = globalThis as unknown as {
-  Worker?: WebWorkerConstructor;
-  Bun?: unknown;
-  process?: { getBuiltinModule?(id: string): unknown };
-};
+/** Starts a thread for the pool: {@linkcode spawnWorker}, or the simulation's fake threads. */
+export type SpawnWorker = (url: URL, name: string, events: WorkerThreadEvents) => WorkerThread;
 
 /** Starts a worker running the module at `url`. */
-export function spawnWorker(url: URL, name: string, events: WorkerThreadEvents): WorkerThread {
-  return runtime.Worker === undefined ? spawnNode(url, name, events) : spawnWeb(runtime.Worker, url, name, events);
-}
+export const spawnWorker: SpawnWorker = (url, name, events) => {
+  const Worker = webWorkerConstructor();
+  return Worker === undefined ? spawnNode(url, name, events) : spawnWeb(Worker, url, name, events);
+};
 
 function spawnNode(url: URL, name: string, events: WorkerThreadEvents): WorkerThread {
-  // getBuiltinModule (Node ≥ 22.3) loads it synchronously, and never on Deno or Bun.
-  const threads = runtime.process?.getBuiltinModule?.("node:worker_threads") as NodeWorkerThreads | undefined;
+  const threads = nodeWorkerThreads();
   if (threads === undefined) throw new Error("no Worker global and no node:worker_threads: unsupported runtime");
   // (A cast: with bun-types installed, Deno's checker sees two different URL types here.)
-  const worker = new threads.Worker(url as ConstructorParameters<NodeWorkerThreads["Worker"]>[0], { name });
+  const worker = new threads.Worker(url as ConstructorParameters<typeof threads.Worker>[0], { name });
   worker.on("message", (data: FromWorker) => events.message(data));
   // Without an "error" listener an uncaught error in the worker would crash this process.
   worker.on("error", (error: unknown) => events.died(error));
@@ -74,7 +64,7 @@ function spawnWeb(Worker: WebWorkerConstructor, url: URL, name: string, events: 
     terminate: () => {
       worker.terminate();
       // Deno's terminate() is final at once; Bun's thread ends later and reports "close".
-      if (closed || runtime.Bun === undefined) return Promise.resolve();
+      if (closed || !isBun) return Promise.resolve();
       return new Promise((resolve) => {
         const fallback = setTimeout(resolve, 2_000); // never hang close() on a missing event
         onClosed = () => {
@@ -85,6 +75,3 @@ function spawnWeb(Worker: WebWorkerConstructor, url: URL, name: string, events: 
     },
   };
 }
-
-/** Starts a thread for the pool: {@linkcode spawnWorker}, or the simulation's fake threads. */
-export type SpawnWorker = (url: URL, name: string, events: WorkerThreadEvents) => WorkerThread;

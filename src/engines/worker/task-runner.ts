@@ -4,24 +4,21 @@
 import { Attempt } from "../../core/attempt.ts";
 import { type Clock, systemClock } from "../../core/clock.ts";
 import { pendingResult } from "../../core/handler-result.ts";
-import type { ConsumerMessage, HandlerContext } from "../../core/message.ts";
+import type { MessageHandler } from "../../core/message.ts";
 import type { ParentPort } from "./port.ts";
-import { decodeTask, fromWireError, type ToWorker, toWireError, type WireError, type WireTask } from "./protocol.ts";
+import { decodeTask, fromWireError, toWireError, type ToWorker, type WireError, type WireTask } from "./protocol.ts";
 import { Reporter } from "./reporter.ts";
-
-/** The handler a worker entry module passes to `runWorker`. */
-export type WorkerHandler = (message: ConsumerMessage, context: HandlerContext) => Promise<void> | void;
 
 /** Runs the engine's tasks with `handler` and posts their results to `port`. */
 export class TaskRunner {
-  readonly #handler: WorkerHandler;
+  readonly #handler: MessageHandler;
   readonly #reporter: Reporter;
   readonly #clock: Clock;
   /** Running handlers by task id; each attempt is the handler's context (its signal made on first use). */
   readonly #running = new Map<number, Attempt>();
 
   /** `clock`: only the simulation passes one (the reporter's timers then run in virtual time). */
-  constructor(handler: WorkerHandler, port: ParentPort, clock: Clock = systemClock) {
+  constructor(handler: MessageHandler, port: ParentPort, clock: Clock = systemClock) {
     this.#handler = handler;
     this.#clock = clock;
     this.#reporter = new Reporter(port, clock);

@@ -59,7 +59,7 @@ function report(event: Record<string, unknown>): void {
 
 function epochOf(signal: AbortSignal): number {
   let epoch = epochs.get(signal);
-  if (epoch === undefined) epochs.set(signal, (epoch = ++epochCount));
+  if (epoch === undefined) epochs.set(signal, epoch = ++epochCount);
   return epoch;
 }
 
@@ -89,7 +89,17 @@ const consumer = createParallelConsumer({
     const s = ++seq;
     const ts = Date.now();
     const key = message.key === null ? null : decoder.decode(message.key);
-    const line = { c: id, pid, p: message.partition, o: Number(message.offset), k: key, a: attempt, ep: epochOf(signal), s, ts };
+    const line = {
+      c: id,
+      pid,
+      p: message.partition,
+      o: Number(message.offset),
+      k: key,
+      a: attempt,
+      ep: epochOf(signal),
+      s,
+      ts,
+    };
     const slow = Math.random() < slowShare;
     await sleep(slow ? slowDelayMs * (0.5 + Math.random()) : minDelayMs + Math.random() * (maxDelayMs - minDelayMs));
     if (key === poisonKey || signal.aborted) {

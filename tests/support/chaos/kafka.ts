@@ -29,7 +29,13 @@ export class ChaosKafka {
   }
 
   async #withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-    this.#admin ??= new Admin({ clientId: "pyrallel-chaos-admin", bootstrapBrokers: this.brokers, retries: 1, retryDelay: 200, timeout: 3000 });
+    this.#admin ??= new Admin({
+      clientId: "pyrallel-chaos-admin",
+      bootstrapBrokers: this.brokers,
+      retries: 1,
+      retryDelay: 200,
+      timeout: 3000,
+    });
     const admin = this.#admin;
     try {
       return await fn(admin);
@@ -69,7 +75,9 @@ export class ChaosKafka {
       const result: Committed[] = Array.from({ length: partitions }, () => ({ offset: -1, metadata: null }));
       for (const t of group?.topics ?? []) {
         if (t.name !== topic) continue;
-        for (const p of t.partitions) result[p.partitionIndex] = { offset: Number(p.committedOffset), metadata: p.metadata ?? null };
+        for (const p of t.partitions) {
+          result[p.partitionIndex] = { offset: Number(p.committedOffset), metadata: p.metadata ?? null };
+        }
       }
       return result;
     });

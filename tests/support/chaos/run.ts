@@ -199,14 +199,19 @@ class ConsumerProcess {
   waitStarted(timeoutMs: number): Promise<void> {
     if (this.started) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.id} not started after ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.id} not started after ${timeoutMs} ms; stderr:\n${this.stderr}`)),
+        timeoutMs,
+      );
       this.#onStarted = () => {
         clearTimeout(timer);
         resolve();
       };
       void this.exited.then(({ code, signal }) => {
         clearTimeout(timer);
-        if (!this.started) reject(new Error(`${this.id} exited (${code ?? signal}) before it started; stderr:\n${this.stderr}`));
+        if (!this.started) {
+          reject(new Error(`${this.id} exited (${code ?? signal}) before it started; stderr:\n${this.stderr}`));
+        }
       });
     });
   }
@@ -235,10 +240,15 @@ class ConsumerProcess {
 
 function brokerRestart(port: number, command: "stop" | "start"): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("bash", [BROKER_RESTART_SCRIPT, command], { env: { ...process.env, PYRALLEL_KAFKA_PORT: String(port) } }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`broker-restart.sh ${command} failed: ${stderr || error.message}`));
-      else resolve(stdout.trim());
-    });
+    execFile(
+      "bash",
+      [BROKER_RESTART_SCRIPT, command],
+      { env: { ...process.env, PYRALLEL_KAFKA_PORT: String(port) } },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`broker-restart.sh ${command} failed: ${stderr || error.message}`));
+        else resolve(stdout.trim());
+      },
+    );
   });
 }
 
@@ -335,7 +345,11 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     void child.exited.then(({ code, signal }) => {
       if (child.killedByTest || child.closeRequested) return;
       unexpectedExits.push(exitOf(child, code, signal));
-      note(`${child.id} (pid ${child.pid}) exited unexpectedly (${code ?? signal}); stderr: ${firstLines(child.stderr, 8)}`);
+      note(
+        `${child.id} (pid ${child.pid}) exited unexpectedly (${code ?? signal}); stderr: ${
+          firstLines(child.stderr, 8)
+        }`,
+      );
       // Keep the group populated while the chaos lasts.
       if (chaosActive && slot !== 0) scheduleRestart(slot, 1000);
     });
@@ -350,7 +364,10 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       restarts++;
       const launched = Date.now();
       note(`restarted slot ${slot} as ${child.id} (pid ${child.pid})`);
-      child.waitStarted(120_000).then(() => note(`${child.id} joined the group ${Date.now() - launched} ms after its launch`), () => {});
+      child.waitStarted(120_000).then(
+        () => note(`${child.id} joined the group ${Date.now() - launched} ms after its launch`),
+        () => {},
+      );
     })();
     pendingRestarts.add(restart);
     void restart.finally(() => pendingRestarts.delete(restart));
@@ -387,17 +404,22 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     for (let slot = 1; slot <= config.processes; slot++) launch(slot);
     await Promise.all([...processes.values()].map((child) => child.waitStarted(60_000)));
     timings.consumersStartedMs = Date.now() - startT;
-    note(`${config.processes} consumer processes (${processes.get(1)!.runtime}) started in ${timings.consumersStartedMs} ms`);
+    note(
+      `${config.processes} consumer processes (${
+        processes.get(1)!.runtime
+      }) started in ${timings.consumersStartedMs} ms`,
+    );
 
     // ---- the schedule ----
     const brokerTimes = Array.from({ length: config.brokerRestarts }, (_, i) =>
       // Spread evenly inside the kill window, with a little jitter.
-      (config.killFrom + ((i + 0.5 + (random() - 0.5) * 0.3) / config.brokerRestarts) * (config.killTo - config.killFrom)) *
-      config.produceMs
-    );
+      (config.killFrom +
+        ((i + 0.5 + (random() - 0.5) * 0.3) / config.brokerRestarts) * (config.killTo - config.killFrom)) *
+      config.produceMs);
     // Kills keep away from broker restarts, so that a broker restart hits established members
     // (not only processes still joining) and its effects are not mixed up with a kill's.
-    const nearBrokerRestart = (at: number) => brokerTimes.some((b) => at > b - 5000 && at < b + config.brokerDownMs + 10_000);
+    const nearBrokerRestart = (at: number) =>
+      brokerTimes.some((b) => at > b - 5000 && at < b + config.brokerDownMs + 10_000);
     const killTimes = Array.from({ length: config.kills }, () => {
       let at = 0;
       for (let tries = 0; tries < 100; tries++) {
@@ -407,8 +429,9 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       return at;
     }).sort((a, b) => a - b);
     const poisonIndex = Math.floor(config.messages * (0.3 + random() * 0.2));
-    const keys = Array.from({ length: config.messages }, (_, i) =>
-      i === poisonIndex ? poisonKey : `k-${Math.floor(random() * config.keys)}`
+    const keys = Array.from(
+      { length: config.messages },
+      (_, i) => i === poisonIndex ? poisonKey : `k-${Math.floor(random() * config.keys)}`,
     );
 
     // ---- producer ----
@@ -481,7 +504,8 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         }
         if (alive.length === 0) throw new Error("no consumer process came back within 30 s");
         const [slot, victim] = alive[Math.floor(random() * alive.length)]!;
-        const restartDelay = config.restartDelayMs[0] + random() * (config.restartDelayMs[1] - config.restartDelayMs[0]);
+        const restartDelay = config.restartDelayMs[0] +
+          random() * (config.restartDelayMs[1] - config.restartDelayMs[0]);
         const sample = victim.lastSample;
         const at = Date.now();
         victim.kill();
@@ -489,8 +513,12 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         const inFlight = Number(sample?.inFlight ?? 0);
         kills.push({ id: victim.id, pid: victim.pid, at, inFlight, sampleAgeMs: sample ? at - sample.t : -1 });
         note(
-          `SIGKILL ${victim.id} (pid ${victim.pid}): in flight ${inFlight} (sample ${sample ? at - sample.t : "-"} ms old), ` +
-            `processed ${sample?.processed ?? "?"}, owned [${(sample?.owned as number[] | undefined)?.join(",") ?? ""}]; ` +
+          `SIGKILL ${victim.id} (pid ${victim.pid}): in flight ${inFlight} (sample ${
+            sample ? at - sample.t : "-"
+          } ms old), ` +
+            `processed ${sample?.processed ?? "?"}, owned [${
+              (sample?.owned as number[] | undefined)?.join(",") ?? ""
+            }]; ` +
             `restart in ${Math.round(restartDelay)} ms`,
         );
         scheduleRestart(slot, restartDelay);
@@ -507,15 +535,25 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
 
     // ---- graceful close of the chaos members, then a clean final consumer ----
     const closeT = Date.now();
-    const live = [...processes.entries()].filter(([slot, child]) => slot !== 0 && child.alive).map(([, child]) => child);
+    const live = [...processes.entries()].filter(([slot, child]) => slot !== 0 && child.alive).map(([, child]) =>
+      child
+    );
     for (const child of live) closes.push({ pid: child.pid, at: Date.now() });
     const closed = await Promise.all(live.map((child) => child.close(30_000)));
     timings.closeMs = Date.now() - closeT;
-    note(`closed ${live.length} consumer processes gracefully in ${timings.closeMs} ms (${closed.filter(Boolean).length} exit 0)`);
+    note(
+      `closed ${live.length} consumer processes gracefully in ${timings.closeMs} ms (${
+        closed.filter(Boolean).length
+      } exit 0)`,
+    );
     live.forEach((child, i) => {
       if (closed[i]) return;
       closeFailures.push(exitOf(child, child.child.exitCode, child.child.signalCode));
-      note(`${child.id} (pid ${child.pid}) did not close cleanly: exit ${child.child.exitCode ?? child.child.signalCode}; stderr: ${firstLines(child.stderr, 8)}`);
+      note(
+        `${child.id} (pid ${child.pid}) did not close cleanly: exit ${
+          child.child.exitCode ?? child.child.signalCode
+        }; stderr: ${firstLines(child.stderr, 8)}`,
+      );
     });
 
     const ends = await kafka.endOffsets(topic, config.partitions);
@@ -532,7 +570,11 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         // retried below
       }
       if (Date.now() > deadline) {
-        note(`final consumer: committed ${committed.map((c) => c.offset).join(",")} != end ${ends.join(",")} after ${config.finalDrainTimeoutMs} ms`);
+        note(
+          `final consumer: committed ${committed.map((c) => c.offset).join(",")} != end ${
+            ends.join(",")
+          } after ${config.finalDrainTimeoutMs} ms`,
+        );
         break;
       }
       await sleep(100);
@@ -571,7 +613,22 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     timings.collectMs = Date.now() - collectT;
     if (process.env.CHAOS_KEEP_RECORDS) {
       // For post-mortems: everything verify() saw besides the record files.
-      writeFileSync(join(recordsDir, "run.json"), JSON.stringify({ topic, groupId, kills, closes, processSamples, samples, endOffsets, finalCommitted, events, poison: report.poison, dlq: dlq.map(({ headers, ...rest }) => ({ ...rest, headers: Object.fromEntries(headers) })) }));
+      writeFileSync(
+        join(recordsDir, "run.json"),
+        JSON.stringify({
+          topic,
+          groupId,
+          kills,
+          closes,
+          processSamples,
+          samples,
+          endOffsets,
+          finalCommitted,
+          events,
+          poison: report.poison,
+          dlq: dlq.map(({ headers, ...rest }) => ({ ...rest, headers: Object.fromEntries(headers) })),
+        }),
+      );
     }
     timings.totalMs = Date.now() - t0;
     const { log: _log, ...printable } = config;
@@ -642,26 +699,51 @@ export function summarise(result: ChaosResult): string {
     `  duplicated      ${report.duplicatedOffsets} offsets, ${report.extraExecutions} extra executions ` +
     `(${report.duplicatesFromKills} at kills, ${report.duplicatesFromHandovers} at graceful handovers)`,
     `  dup bound       kills: ${report.duplicateBound} = Σ (in flight at kill + completions in the commit window before it): ` +
-    (report.kills.map((k) => `${k.id} ${k.inFlight}+${k.commitAllowance} [${k.windowMs === null ? "no commit yet" : `${k.windowMs} ms`}] (dups ${k.duplicates})`).join(", ") || "no kills"),
+    (report.kills.map((k) =>
+      `${k.id} ${k.inFlight}+${k.commitAllowance} [${
+        k.windowMs === null ? "no commit yet" : `${k.windowMs} ms`
+      }] (dups ${k.duplicates})`
+    ).join(", ") || "no kills"),
     `                  hand-overs: ${report.handoverBound} over ${report.handovers} partitions given up gracefully (in flight + completions on them in the window)`,
     `  order violations ${report.orderViolations.length} within one ownership (${report.ownerships} ownerships checked); ` +
     `${report.orderViolationsPerPid} per pid across re-assignments, ${report.crossOwnerOverlaps} same-key overlaps across processes at hand-overs (informational)`,
     `  in flight at kills ${report.kills.map((k) => k.inFlight).join(", ") || "-"}`,
     `  kills ${result.kills}, restarts ${result.restarts}, broker restarts ${result.brokerRestarts}, unexpected exits ${result.unexpectedExits.length}, ` +
-    `graceful closes not exiting 0: ${result.closeFailures.length}${result.closeFailures.length ? ` (${result.closeFailures.map((f) => `${f.id} exit ${f.code ?? f.signal}`).join(", ")})` : ""}`,
-    `  poison          ${report.poison ? `${report.poison.partition}@${report.poison.offset}` : "not found"}; dead letters ${report.dlq.records}` +
+    `graceful closes not exiting 0: ${result.closeFailures.length}${
+      result.closeFailures.length
+        ? ` (${result.closeFailures.map((f) => `${f.id} exit ${f.code ?? f.signal}`).join(", ")})`
+        : ""
+    }`,
+    `  poison          ${
+      report.poison ? `${report.poison.partition}@${report.poison.offset}` : "not found"
+    }; dead letters ${report.dlq.records}` +
     `, the first written ${since(report.dlq.poisonTimestamp, report.dlq.firstTimestamp)} after the poison message; ` +
-    `first commit past it seen ${since(report.dlq.firstTimestamp, report.dlq.firstPassingSample?.tRes ?? null)} after the dead letter` +
-    `${report.dlq.firstPassingSample?.byMap ? " (via the offset map)" : ""}; ${report.dlq.samplesWhileDeadLettering} commit samples in between held; ` +
+    `first commit past it seen ${
+      since(report.dlq.firstTimestamp, report.dlq.firstPassingSample?.tRes ?? null)
+    } after the dead letter` +
+    `${
+      report.dlq.firstPassingSample?.byMap ? " (via the offset map)" : ""
+    }; ${report.dlq.samplesWhileDeadLettering} commit samples in between held; ` +
     `committed before the dead letter: ${report.dlq.committedBeforeDeadLetter ? "YES" : "no"}`,
-    `  final committed = end offsets: ${report.finalCommittedEqualsEnd ? "yes" : "NO"}; committed offset moved backwards ${report.committedBackwards} times`,
-    `  timings         ${Object.entries(result.timings).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)}s`).join(", ")}`,
+    `  final committed = end offsets: ${
+      report.finalCommittedEqualsEnd ? "yes" : "NO"
+    }; committed offset moved backwards ${report.committedBackwards} times`,
+    `  timings         ${
+      Object.entries(result.timings).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)}s`).join(", ")
+    }`,
   ];
   if (result.childErrors.size > 0) {
     lines.push(`  consumer errors:`);
-    for (const [message, count] of [...result.childErrors].sort((a, b) => b[1] - a[1]).slice(0, 12)) lines.push(`    ${count}× ${message}`);
+    for (const [message, count] of [...result.childErrors].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+      lines.push(`    ${count}× ${message}`);
+    }
   }
-  if (report.orderViolations.length > 0) lines.push(`  first order violations:`, ...report.orderViolations.slice(0, 10).map((v) => `    ${v}`));
+  if (report.orderViolations.length > 0) {
+    lines.push(
+      `  first order violations:`,
+      ...report.orderViolations.slice(0, 10).map((v) => `    ${v}`),
+    );
+  }
   if (report.mismatchedKeys.length > 0) lines.push(`  key mismatches: ${report.mismatchedKeys.slice(0, 5).join("; ")}`);
   return lines.join("\n");
 }

@@ -171,11 +171,13 @@ export function verify(input: VerifyInput): VerifyReport {
   let executions = 0;
   for (const record of records) {
     const at = tp(record.p, record.o);
-    if (keyAt.has(at) && keyAt.get(at) !== record.k) mismatchedKeys.push(`${at}: log ${keyAt.get(at)}, record ${record.k}`);
+    if (keyAt.has(at) && keyAt.get(at) !== record.k) {
+      mismatchedKeys.push(`${at}: log ${keyAt.get(at)}, record ${record.k}`);
+    }
     if (!record.ok) continue;
     executions++;
     let runs = okRuns.get(at);
-    if (!runs) okRuns.set(at, (runs = []));
+    if (!runs) okRuns.set(at, runs = []);
     runs.push(record);
   }
   const lost: string[] = [];
@@ -188,7 +190,7 @@ export function verify(input: VerifyInput): VerifyReport {
   const samplesByPid = new Map<number, ProcessSample[]>();
   for (const sample of input.processSamples) {
     let list = samplesByPid.get(sample.pid);
-    if (!list) samplesByPid.set(sample.pid, (list = []));
+    if (!list) samplesByPid.set(sample.pid, list = []);
     list.push(sample);
   }
   for (const list of samplesByPid.values()) list.sort((a, b) => a.t - b.t);
@@ -196,7 +198,7 @@ export function verify(input: VerifyInput): VerifyReport {
   for (const record of records) {
     if (!record.ok) continue;
     let list = okByPid.get(record.pid);
-    if (!list) okByPid.set(record.pid, (list = []));
+    if (!list) okByPid.set(record.pid, list = []);
     list.push(record);
   }
   const completions = (pid: number, from: number, to: number, partitions?: ReadonlySet<number>) =>
@@ -238,7 +240,7 @@ export function verify(input: VerifyInput): VerifyReport {
       const after = samples[i + 1];
       const lost = new Set(after ? before.owned.filter((p) => !after.owned.includes(p)) : []);
       const closedAt = closeByPid.get(pid);
-      if (!after && closedAt !== undefined) for (const p of before.owned) lost.add(p);
+      if (!after && closedAt !== undefined) { for (const p of before.owned) lost.add(p); }
       if (lost.size === 0) continue;
       handovers += lost.size;
       handoverBound += before.inFlight + completions(pid, before.t - slackMs, after?.t ?? closedAt ?? before.t, lost);
@@ -280,8 +282,12 @@ export function verify(input: VerifyInput): VerifyReport {
         if (!backwards && !overlapping) continue;
         count++;
         out?.push(
-          `${group}: ${tp(current.p, current.o)} (attempt ${current.a}, s${current.s}) after ${tp(previous.p, previous.o)} ` +
-            `(attempt ${previous.a}, s${previous.s}-e${previous.e}): ${backwards ? "offset went backwards" : "ran concurrently"}`,
+          `${group}: ${tp(current.p, current.o)} (attempt ${current.a}, s${current.s}) after ${
+            tp(previous.p, previous.o)
+          } ` +
+            `(attempt ${previous.a}, s${previous.s}-e${previous.e}): ${
+              backwards ? "offset went backwards" : "ran concurrently"
+            }`,
         );
       }
     }
@@ -295,13 +301,13 @@ export function verify(input: VerifyInput): VerifyReport {
     ownerships.add(`${record.pid}/${record.ep}`);
     const ownershipKey = `pid ${record.pid} (${record.c}) epoch ${record.ep} key ${record.k}`;
     let group = byOwnership.get(ownershipKey);
-    if (!group) byOwnership.set(ownershipKey, (group = []));
+    if (!group) byOwnership.set(ownershipKey, group = []);
     group.push(record);
     // Per pid: only first attempts, whose offsets must increase unless the partition came back.
     if (record.a !== 1) continue;
     const pidKey = `pid ${record.pid} key ${record.k}`;
     let pidGroup = byPid.get(pidKey);
-    if (!pidGroup) byPid.set(pidKey, (pidGroup = []));
+    if (!pidGroup) byPid.set(pidKey, pidGroup = []);
     pidGroup.push(record);
   }
   check(byOwnership, orderViolations);
@@ -310,7 +316,7 @@ export function verify(input: VerifyInput): VerifyReport {
   for (const record of records) {
     if (record.k === null || record.k === poisonKey) continue;
     let list = byKey.get(record.k);
-    if (!list) byKey.set(record.k, (list = []));
+    if (!list) byKey.set(record.k, list = []);
     list.push(record);
   }
   for (const list of byKey.values()) {
@@ -324,10 +330,12 @@ export function verify(input: VerifyInput): VerifyReport {
   const orderViolationsPerPid = check(byPid, null);
 
   // ---- dead letter and its commit ----
-  const letters = poison === null ? [] : input.dlq.filter((letter) =>
-    letter.headers.get("pyrallel.source.partition") === String(poison!.partition) &&
-    letter.headers.get("pyrallel.source.offset") === String(poison!.offset)
-  );
+  const letters = poison === null
+    ? []
+    : input.dlq.filter((letter) =>
+      letter.headers.get("pyrallel.source.partition") === String(poison!.partition) &&
+      letter.headers.get("pyrallel.source.offset") === String(poison!.offset)
+    );
   const firstTimestamp = letters.length === 0 ? null : Math.min(...letters.map((letter) => letter.timestamp));
   let firstPassingSample: VerifyReport["dlq"]["firstPassingSample"] = null;
   if (poison !== null) {
@@ -346,7 +354,9 @@ export function verify(input: VerifyInput): VerifyReport {
     (firstTimestamp === null || firstPassingSample.tRes < firstTimestamp);
 
   // ---- final positions; committed offsets moving backwards (a late commit of a former owner) ----
-  const finalCommittedEqualsEnd = input.endOffsets.every((end, partition) => input.finalCommitted[partition]?.offset === end);
+  const finalCommittedEqualsEnd = input.endOffsets.every((end, partition) =>
+    input.finalCommitted[partition]?.offset === end
+  );
   let committedBackwards = 0;
   for (let i = 1; i < input.samples.length; i++) {
     const previous = input.samples[i - 1]!.committed;

@@ -77,7 +77,13 @@ export class ChildScript {
         }
         if (this.process.exitCode !== null || this.process.signalCode !== null) {
           done();
-          reject(new Error(`child exited (${this.process.exitCode ?? this.process.signalCode}) before ${what}; stderr:\n${this.#stderr}`));
+          reject(
+            new Error(
+              `child exited (${
+                this.process.exitCode ?? this.process.signalCode
+              }) before ${what}; stderr:\n${this.#stderr}`,
+            ),
+          );
           return true;
         }
         return false;

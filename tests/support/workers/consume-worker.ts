@@ -6,7 +6,9 @@ import { appendFileSync } from "node:fs";
 import { runWorker } from "../../../src/worker.ts";
 
 const decoder = new TextDecoder();
-const env = (globalThis as unknown as { process: { env: Record<string, string | undefined>; exit(code: number): never } }).process;
+const env =
+  (globalThis as unknown as { process: { env: Record<string, string | undefined>; exit(code: number): never } })
+    .process;
 const log = env.env.PYRALLEL_WORKER_LOG;
 
 runWorker((message, { attempt }) => {

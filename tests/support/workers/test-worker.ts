@@ -30,9 +30,13 @@ function checkBytes(name: string, bytes: Uint8Array | null, expected: string | n
     return;
   }
   if (bytes === null) throw new Error(`${name}: got null`);
-  if (text(bytes) !== expected) throw new Error(`${name}: got ${JSON.stringify(text(bytes))}, expected ${JSON.stringify(expected)}`);
+  if (text(bytes) !== expected) {
+    throw new Error(`${name}: got ${JSON.stringify(text(bytes))}, expected ${JSON.stringify(expected)}`);
+  }
   if (bytes.buffer.byteLength >= sharedSize) {
-    throw new Error(`${name}: a view of ${bytes.buffer.byteLength} bytes, the size of the sender's whole shared buffer`);
+    throw new Error(
+      `${name}: a view of ${bytes.buffer.byteLength} bytes, the size of the sender's whole shared buffer`,
+    );
   }
 }
 
@@ -74,6 +78,7 @@ async function handle(op: string, message: ConsumerMessage, context: HandlerCont
     case "exit":
       if (arg === "first" && attempt > 1) return;
       (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(7);
+      return;
     case "close": {
       // Deno: self.close() ends the worker silently unless runWorker() reports it.
       const scope = globalThis as unknown as { close?: () => void; process: { exit(code: number): never } };
@@ -100,7 +105,9 @@ async function handle(op: string, message: ConsumerMessage, context: HandlerCont
     case "late-signal":
       // Reads the signal only after the cancel arrived: it must already be aborted.
       await new Promise((resolve) => setTimeout(resolve, Number(arg)));
-      throw new Error(`late: aborted=${context.signal.aborted} ${(context.signal.reason as Error | undefined)?.message}`);
+      throw new Error(
+        `late: aborted=${context.signal.aborted} ${(context.signal.reason as Error | undefined)?.message}`,
+      );
     case "bytes": {
       const sharedSize = Number(text(message.headers.get("shared-size")));
       checkBytes("key", message.key, arg === "null-key" ? null : `key-${text(message.headers.get("n"))}`, sharedSize);

@@ -1,8 +1,9 @@
-import type { KafkaAdapter, PartitionError } from "./ports/kafka-adapter.ts";
-import { type Clock, sleep } from "./clock.ts";
-import { CommitFailedError } from "./errors.ts";
-import { PartitionMap } from "./partition-map.ts";
+import type { KafkaAdapter, PartitionError } from "../ports/kafka-adapter.ts";
+import { type Clock, sleep } from "../clock.ts";
+import { CommitFailedError } from "../errors.ts";
+import { PartitionMap } from "../partition-map.ts";
 import type { PartitionState, PreparedCommit } from "./partition-state.ts";
+import type { Counts } from "./statistics.ts";
 
 /**
  * Sends commits one request at a time, so an older position never lands after a newer one, and
@@ -14,14 +15,20 @@ export class Committer {
   readonly #maxMetadataBytes: number;
   readonly #clock: Clock;
   readonly #onFailure: (error: CommitFailedError) => void;
+  readonly #counts: Pick<Counts, "commits" | "commitFailures">;
   #running: Promise<void> | undefined;
   /** Why the last failed request failed. */
   #lastFailure: CommitFailedError | undefined;
-  committed = 0;
-  failed = 0;
 
-  constructor(adapter: KafkaAdapter, maxMetadataBytes: number, clock: Clock, onFailure: (error: CommitFailedError) => void) {
+  constructor(
+    adapter: KafkaAdapter,
+    maxMetadataBytes: number,
+    clock: Clock,
+    counts: Pick<Counts, "commits" | "commitFailures">,
+    onFailure: (error: CommitFailedError) => void,
+  ) {
     this.#adapter = adapter;
+    this.#counts = counts;
     this.#maxMetadataBytes = maxMetadataBytes;
     this.#clock = clock;
     this.#onFailure = onFailure;
@@ -53,7 +60,7 @@ export class Committer {
     }
     const running = request.then(
       (refused) => {
-        this.committed++;
+        this.#counts.commits++;
         const refusedMap = new PartitionMap<true>();
         for (const { topic, partition } of refused) refusedMap.set(topic, partition, true);
         for (const [state, commit] of prepared) {
@@ -75,7 +82,7 @@ export class Committer {
   }
 
   #failedWith(error: CommitFailedError): void {
-    this.failed++;
+    this.#counts.commitFailures++;
     this.#lastFailure = error;
     this.#onFailure(error);
   }
@@ -90,9 +97,9 @@ export class Committer {
     attempts: number,
   ): Promise<CommitFailedError | undefined> {
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const failuresBefore = this.failed;
+      const failuresBefore = this.#counts.commitFailures;
       await this.commit(states());
-      if (this.failed === failuresBefore) return undefined;
+      if (this.#counts.commitFailures === failuresBefore) return undefined;
       if (attempt < attempts) await sleep(this.#clock, 100 * attempt);
     }
     return this.#lastFailure;

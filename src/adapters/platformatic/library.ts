@@ -1,0 +1,84 @@
+// The parts of @platformatic/kafka the client drives, narrowed to what it calls: a Consumer for
+// group membership, metadata and fetch, a Producer for dead letters. The rest of this folder sees
+// only these types, so a unit test can hand it fakes (the wire APIs take a real `Connection`,
+// whose `send` a test can answer with the library's own parsers).
+import {
+  type Broker,
+  type ClusterMetadata,
+  type Connection,
+  Consumer,
+  type ConsumerGroupJoinPayload,
+  type FetchOptions,
+  type fetchV17,
+  type GroupOptions,
+  type ListOffsetsOptions,
+  type MetadataOptions,
+  type Offsets,
+  Producer,
+  type SendOptions,
+} from "@platformatic/kafka";
+import { connectionOptions, type PlatformaticClientOptions } from "./options.ts";
+
+/** What the client calls on the library's Consumer. */
+export interface GroupConsumer {
+  readonly groupId: string;
+  readonly groupInstanceId: string | null;
+  /** The group generation of the last join. */
+  readonly generationId: number;
+  readonly memberId: string | null;
+  /** The topics the consumer subscribes to when it joins. */
+  readonly topics: { track(topic: string): boolean };
+  readonly connections: {
+    get(broker: Broker): Promise<Connection>;
+    getFirstAvailable(brokers: Broker[]): Promise<Connection>;
+  };
+  on(event: "consumer:group:join", listener: (payload: ConsumerGroupJoinPayload) => void): unknown;
+  on(event: "consumer:group:rebalance", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  /** Joins (with sync and heartbeats that the consumer keeps up on its own); resolves with the member id. */
+  joinGroup(options: GroupOptions): Promise<string>;
+  /** The node id of the group coordinator. */
+  findGroupCoordinator(): Promise<number>;
+  metadata(options: MetadataOptions): Promise<ClusterMetadata>;
+  fetch(options: FetchOptions<Buffer, Buffer, Buffer, Buffer>): Promise<fetchV17.FetchResponse>;
+  listOffsets(options: ListOffsetsOptions): Promise<Offsets>;
+  /** Leaves the group and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** What the client calls on the library's Producer. */
+export interface RecordProducer {
+  send(options: SendOptions<Buffer, Buffer, Buffer, Buffer>): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Creates the library objects a client drives; tests pass fakes. */
+export interface ClientLibrary {
+  consumer(options: PlatformaticClientOptions): GroupConsumer;
+  /** Called on the first publish (dead letters): most consumers never need a producer. */
+  producer(options: PlatformaticClientOptions): RecordProducer;
+}
+
+/** The real @platformatic/kafka clients. */
+export const platformaticLibrary: ClientLibrary = {
+  consumer: (options) =>
+    new Consumer({
+      ...connectionOptions(options),
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      rebalanceTimeout: options.rebalanceTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      autocommit: false,
+      ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
+    }),
+  producer: (options) =>
+    new Producer({
+      ...connectionOptions(options),
+      clientId: `${options.clientId}-dlq`,
+      // Idempotent: a retried send must not write a dead letter twice.
+      idempotent: true,
+      // A missing dead-letter topic is created where the cluster allows it (otherwise the
+      // client's idempotent send waits for the topic to appear: create it beforehand).
+      autocreateTopics: true,
+    }),
+};

@@ -1,0 +1,89 @@
+// Group membership through the library's Consumer: it joins, syncs and heartbeats on its own and
+// rejoins on a rebalance; this forwards those events in the port's terms and leaves on close.
+import type { TopicPartition } from "../../core/message.ts";
+import { type ClientError, type GroupEvents, retriable } from "../group/kafka-client.ts";
+import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
+import { markRetriable } from "./errors.ts";
+import type { GroupConsumer } from "./library.ts";
+import { toBroker } from "./options.ts";
+
+/** Where the member joins: the bootstrap brokers (named in errors) and the group. */
+export interface MembershipTarget {
+  readonly bootstrapBrokers: readonly string[];
+  readonly groupId: string;
+}
+
+/** One consumer's membership of its group. */
+export class Membership {
+  readonly #consumer: GroupConsumer;
+  readonly #target: MembershipTarget;
+  #listening = false;
+  #left = false;
+
+  constructor(consumer: GroupConsumer, target: MembershipTarget) {
+    this.#consumer = consumer;
+    this.#target = target;
+  }
+
+  /**
+   * Checks the connection, subscribes to `topics` and joins. Rejects with the failure's root causes
+   * named, retriable unless the user has to fix something (credentials, certificates).
+   */
+  async join(topics: readonly string[], events: GroupEvents): Promise<void> {
+    const consumer = this.#consumer;
+    if (!this.#listening) this.#listen(events);
+    try {
+      await this.#checkAccess();
+      for (const topic of topics) consumer.topics.track(topic);
+      await consumer.joinGroup({});
+    } catch (error) {
+      const { bootstrapBrokers, groupId } = this.#target;
+      const failure: ClientError = new Error(
+        `could not join group "${groupId}" on ${bootstrapBrokers.join(", ")}: ${describeConnectionFailure(error)}`,
+        { cause: error },
+      );
+      // Credentials and certificates do not fix themselves; a coordinator that is moving does.
+      if (markRetriable(error).retriable && !rootCauses(error).some((cause) => fixFor(cause) !== undefined)) {
+        retriable(failure);
+      }
+      throw failure;
+    }
+  }
+
+  /** Leaves the group and closes the consumer; failures of its closing are not reported as events. */
+  leave(): Promise<void> {
+    this.#left = true;
+    return this.#consumer.close();
+  }
+
+  /** Forwards the client's group events (once, however often join() is retried). */
+  #listen(events: GroupEvents): void {
+    this.#listening = true;
+    const consumer = this.#consumer;
+    consumer.on("consumer:group:join", ({ generationId, memberId, assignments }) => {
+      const partitions: TopicPartition[] = [];
+      for (const { topic, partitions: indexes } of assignments ?? []) {
+        for (const partition of indexes) partitions.push({ topic, partition });
+      }
+      events.joined({ generation: generationId ?? -1, memberId, partitions });
+    });
+    consumer.on("consumer:group:rebalance", () => events.rebalancing());
+    // Background group work (a rejoin) reports here; an unheard 'error' would end the process.
+    consumer.on("error", (error: Error) => {
+      if (!this.#left) events.failed(error);
+    });
+  }
+
+  /**
+   * One connection attempt per bootstrap broker before joining: rejected credentials or an
+   * untrusted certificate fail at once, where the client would retry them for 15–20 s. Other
+   * failures (a broker still starting) are left to the client's retries.
+   */
+  async #checkAccess(): Promise<void> {
+    try {
+      await this.#consumer.connections.getFirstAvailable(this.#target.bootstrapBrokers.map(toBroker));
+    } catch (error) {
+      if (rootCauses(error).some((cause) => fixFor(cause) !== undefined)) throw error;
+    }
+  }
+}

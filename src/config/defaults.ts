@@ -1,0 +1,87 @@
+import type {
+  AsyncEngineOptions,
+  DeadLetterOptions,
+  KafkaOptions,
+  ParallelConsumerOptions,
+  PoisonKeyOptions,
+  RetryOptions,
+  WorkerEngineOptions,
+} from "./options.ts";
+
+/** Top-level options that always get a value. */
+type TopLevelDefaults =
+  | "ordering"
+  | "maxInFlight"
+  | "maxUncommittedOffsets"
+  | "commitIntervalMs"
+  | "drainTimeoutMs"
+  | "maxInFlightBytes"
+  | "maxCommitMetadataBytes"
+  | "maxRevokeGraceMs"
+  | "stallThresholdMs";
+
+/** Kafka options that always get a value (clientId is derived from groupId instead). */
+type KafkaDefaults =
+  | "startFrom"
+  | "isolationLevel"
+  | "sessionTimeoutMs"
+  | "rebalanceTimeoutMs"
+  | "heartbeatIntervalMs"
+  | "fetchMaxWaitMs"
+  | "fetchMaxBytes"
+  | "fetchMaxBytesPerPartition";
+
+/** The shape of {@linkcode DEFAULTS}: typed from the option interfaces, so a renamed option fails here. */
+export interface Defaults extends Readonly<Required<Pick<ParallelConsumerOptions, TopLevelDefaults>>> {
+  readonly kafka: Readonly<Required<Pick<KafkaOptions, KafkaDefaults>>>;
+  /** The engine when `engine` is omitted, and the async engine's defaults. */
+  readonly engine: Readonly<Required<AsyncEngineOptions>>;
+  readonly workerEngine: Readonly<Required<Pick<WorkerEngineOptions, "concurrencyPerWorker" | "maxBatchSize">>> & {
+    /** Pool size where the runtime does not report its CPU cores (otherwise one worker per core). */
+    readonly workersWhenCoresUnknown: number;
+  };
+  readonly retry: Readonly<Required<RetryOptions>>;
+  /** Applied when the failure policy is `"deadLetter"`. */
+  readonly deadLetter: Readonly<Required<DeadLetterOptions>>;
+  /** Applied when `poisonKey` is set. */
+  readonly poisonKey: Readonly<Required<PoisonKeyOptions>>;
+}
+
+/**
+ * Every option default, in one place: the schema applies them, the TSDoc of the options states them
+ * (tests/unit/config-defaults.test.ts checks that the two agree), the benchmarks read them.
+ */
+export const DEFAULTS: Defaults = {
+  kafka: {
+    startFrom: "earliest",
+    // As librdkafka and the Java consumer with transactions: aborted records never reach a handler.
+    isolationLevel: "read_committed",
+    sessionTimeoutMs: 30_000,
+    rebalanceTimeoutMs: 60_000,
+    heartbeatIntervalMs: 3_000,
+    fetchMaxWaitMs: 500,
+    // Small fetches interleave partitions, so every partition's key lanes share the in-flight window.
+    fetchMaxBytes: 1024 * 1024,
+    fetchMaxBytesPerPartition: 16 * 1024,
+  },
+  ordering: "key",
+  maxInFlight: 1000,
+  maxUncommittedOffsets: 100_000,
+  engine: { kind: "async", concurrency: 100 },
+  workerEngine: {
+    // The worker always has its next messages queued beside the running one.
+    concurrencyPerWorker: 4,
+    maxBatchSize: 64,
+    workersWhenCoresUnknown: 2,
+  },
+  retry: { maxRetries: 3, initialBackoffMs: 100, maxBackoffMs: 10_000 },
+  deadLetter: { topicSuffix: ".dlq", payload: "full" },
+  poisonKey: { maxFailures: 3, cooldownMs: 60_000 },
+  commitIntervalMs: 1000,
+  drainTimeoutMs: 30_000,
+  maxInFlightBytes: 64 * 1024 * 1024,
+  // The broker's own default offset.metadata.max.bytes.
+  maxCommitMetadataBytes: 4096,
+  maxRevokeGraceMs: 10_000,
+  stallThresholdMs: 60_000,
+};

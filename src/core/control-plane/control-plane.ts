@@ -1,0 +1,331 @@
+import { InFlightBudget } from "../backpressure.ts";
+import type { Clock, Timer } from "../clock.ts";
+import type { ConsumerEvents } from "../consumer-events.ts";
+import { Delays } from "../delays.ts";
+import { Emitter } from "../emitter.ts";
+import {
+  CommitFailedError,
+  ConsumerClosedError,
+  type EngineFailedError,
+  KafkaClientError,
+  PyrallelError,
+} from "../errors.ts";
+import type { ConsumerMessage, TopicPartition } from "../message.ts";
+import type { ConsumerMetrics } from "../metrics-snapshot.ts";
+import { laneOf } from "../partition-scheduler.ts";
+import type { ExecutionEngine } from "../ports/execution-engine.ts";
+import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../ports/kafka-adapter.ts";
+import type { ControlPlaneSettings } from "../settings.ts";
+import { toError } from "../thrown.ts";
+import { Waiters } from "../waiters.ts";
+import { Committer } from "./committer.ts";
+import { Dispatcher } from "./dispatcher.ts";
+import { FailurePath } from "./failure-path.ts";
+import { FetchPause } from "./fetch-pause.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import { OwnedPartitions, toSafeOffset } from "./owned-partitions.ts";
+import type { PartitionState, WorkItem } from "./partition-state.ts";
+import { Revocations } from "./revocations.ts";
+import { StallMonitor } from "./stall-monitor.ts";
+import { Statistics } from "./statistics.ts";
+
+const FINAL_COMMIT_ATTEMPTS = 3;
+
+/**
+ * The heart of the consumer, as a coordinator of parts that own their state: it accepts fetched
+ * messages into per-partition states, lets the dispatcher run them through the engine in the order
+ * the ordering mode allows, hands failures to the failure path, commits only contiguous progress
+ * (with an offset map of what is done above it), and pauses fetching while too much is held. It
+ * knows neither the Kafka client nor where handlers run: both are ports.
+ */
+export class ControlPlane implements AdapterListener {
+  readonly events: Emitter<ConsumerEvents> = new Emitter<ConsumerEvents>();
+  readonly #settings: ControlPlaneSettings;
+  readonly #adapter: KafkaAdapter;
+  readonly #engine: ExecutionEngine;
+  readonly #clock: Clock;
+  readonly #now: () => number;
+  readonly #lifecycle = new Lifecycle();
+  readonly #statistics = new Statistics();
+  readonly #budget: InFlightBudget;
+  readonly #pause: FetchPause;
+  readonly #partitions: OwnedPartitions;
+  readonly #committer: Committer;
+  readonly #dispatcher: Dispatcher;
+  readonly #failures: FailurePath;
+  readonly #stalls: StallMonitor;
+  readonly #revocations: Revocations;
+  /** Retry delays and dead-letter backoffs: each ends early (with `false`) when the consumer shuts down. */
+  readonly #delays: Delays;
+  /** Conditions awaited by close and revocations, checked whenever work finishes. */
+  readonly #waiters: Waiters;
+  #starting: Promise<void> = Promise.resolve();
+  #closed: Promise<void> = Promise.resolve();
+  #tick: Timer | undefined;
+
+  constructor(settings: ControlPlaneSettings, adapter: KafkaAdapter, engine: ExecutionEngine) {
+    this.#settings = settings;
+    this.#adapter = adapter;
+    this.#engine = engine;
+    this.#clock = settings.clock;
+    this.#now = () => this.#clock.now();
+    this.#waiters = new Waiters(settings.clock);
+    this.#delays = new Delays(settings.clock);
+    this.#budget = new InFlightBudget(settings.maxInFlight, settings.maxInFlightBytes);
+    this.#pause = new FetchPause(adapter, this.#budget, settings.maxUncommittedOffsets);
+    const counts = this.#statistics.counts;
+    const report = (error: PyrallelError) => void this.events.emit("error", error);
+    this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, settings.clock, counts, report);
+    const lifecycle = this.#lifecycle;
+    this.#dispatcher = new Dispatcher(engine, this.#now, this.#statistics, settings.poisonKey?.cooldownMs, lifecycle, {
+      succeeded: (item, ended) => this.#succeeded(item, ended),
+      attemptFailed: (item, error) => this.#failures.attemptFailed(item, error),
+      engineFailed: (item, error) => this.#engineFailed(item, error),
+      refused: (item, reason) => this.#failures.refused(item, reason),
+    });
+    const publish: KafkaAdapter["publish"] = (records) => adapter.publish(records);
+    this.#failures = new FailurePath(settings, this.#delays, publish, counts, lifecycle, {
+      requeue: (item) => {
+        item.partition.scheduler.retry(item);
+        this.#resume(item.partition);
+      },
+      finish: (item) => this.#finish(item),
+      released: () => this.#afterRelease(),
+      stop: () => this.#stopAfterFailure(),
+      report,
+    });
+    this.#stalls = new StallMonitor(settings, this.#now, (event) => {
+      counts.stalls++;
+      this.events.emit("stall", event);
+    });
+    this.#revocations = new Revocations(this.#waiters, settings.maxRevokeGraceMs, (states) => {
+      for (const state of states) this.#budget.remove(state.heldCount, state.heldBytes);
+      this.#afterRelease();
+    });
+    this.#partitions = new OwnedPartitions(settings, this.#now, this.#revocations, (state) => this.#resume(state));
+  }
+
+  // ---- lifecycle ----
+
+  /** Starts the engine, joins the group and starts consuming. */
+  start(): Promise<void> {
+    try {
+      this.#lifecycle.beginStart();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const started = this.#startUp();
+    this.#starting = started.then(() => undefined, () => undefined);
+    return started;
+  }
+
+  async #startUp(): Promise<void> {
+    const lifecycle = this.#lifecycle;
+    try {
+      await this.#engine.start();
+      if (lifecycle.closeRequested) throw lifecycle.closedWhileStarting();
+      await this.#adapter.start(this);
+    } catch (error) {
+      lifecycle.closed();
+      // Worker threads keep a process alive: release everything even though nothing ran.
+      await this.#adapter.close().catch(() => {});
+      await this.#engine.close().catch(() => {});
+      throw asClientFailure(error);
+    }
+    lifecycle.started();
+    this.#scheduleTick();
+    if (lifecycle.closeRequested) throw lifecycle.closedWhileStarting();
+  }
+
+  /**
+   * Stops fetching, lets accepted work finish for up to `drainTimeoutMs`, aborts what still runs,
+   * commits the final positions and leaves the group. Safe to call more than once, and while
+   * start() is in progress (start then rejects).
+   */
+  close(): Promise<void> {
+    const lifecycle = this.#lifecycle;
+    switch (lifecycle.phase) {
+      case "idle":
+        lifecycle.closed();
+        this.#closed = this.#engine.close();
+        break;
+      case "starting":
+        if (lifecycle.requestClose()) {
+          // Cuts a join in progress short (a join may retry for a while); start() then rejects.
+          void this.#adapter.close().catch(() => {});
+          this.#closed = this.#starting.then(() => (lifecycle.phase === "running" ? this.close() : undefined));
+        }
+        break;
+      case "running":
+        lifecycle.beginClose();
+        this.#closed = this.#shutdown();
+        break;
+    }
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#pause.set(this.#lifecycle.failed ? "failed" : "closing");
+    await this.#waiters.until(() => this.#isDrained(), this.#settings.drainTimeoutMs);
+    // The drain time is over: queued work stays queued (it runs again after a restart).
+    this.#lifecycle.stopStartingWork();
+    this.#partitions.advanceTo(this.#adapter.fetchPositions());
+    this.#clock.clearTimeout(this.#tick);
+    this.#delays.cancelAll();
+    for (const state of this.#partitions.values()) state.abortRunning(new ConsumerClosedError());
+    await this.#revocations.all();
+    const failure = await this.#committer.commitUntilClean(() => this.#partitions.values(), FINAL_COMMIT_ATTEMPTS);
+    try {
+      await this.#adapter.close();
+    } finally {
+      // A rebalance during the final commit may have revoked partitions: nothing waits for them now.
+      this.#waiters.releaseAll();
+      await this.#revocations.all();
+      await this.#engine.close();
+      this.#lifecycle.closed();
+    }
+    if (failure) {
+      throw new CommitFailedError(failure.partitions, {
+        cause: failure.cause,
+        context: "close: the final offset commit failed; completed work may run again",
+      });
+    }
+  }
+
+  /** The consumer stops: `error` was reported already. */
+  #stopAfterFailure(): void {
+    this.#lifecycle.fail();
+    this.#pause.failed();
+    void this.close().catch((error: unknown) => this.events.emit("error", asClientFailure(error)));
+  }
+
+  #scheduleTick(): void {
+    this.#tick = this.#clock.setTimeout(() => {
+      if (!this.#lifecycle.active) return;
+      this.#stalls.check(this.#partitions.values());
+      this.#partitions.advanceTo(this.#adapter.fetchPositions());
+      for (const state of this.#partitions.values()) state.poison?.prune();
+      void this.commit();
+      this.#scheduleTick();
+    }, this.#settings.commitIntervalMs);
+  }
+
+  /** Commits every owned partition whose position or offset map changed. */
+  async commit(): Promise<void> {
+    const tried = await this.#committer.commit(this.#partitions.values());
+    // The map size may have fallen below its threshold: a throttled partition may start again.
+    for (const state of tried) this.#dispatcher.join(state);
+    if (tried.length > 0) this.#dispatcher.pump();
+  }
+
+  metrics(): ConsumerMetrics {
+    const reason = this.#pause.reason;
+    const live = {
+      totalInFlight: this.#budget.messages,
+      maxInFlight: this.#settings.maxInFlight,
+      inFlightBytes: this.#budget.bytes,
+      maxInFlightBytes: this.#settings.maxInFlightBytes,
+      isPaused: reason !== null,
+      pauseReason: reason,
+    };
+    return this.#statistics.snapshot(live, [...this.#partitions.values()].map((state) => state.metrics()));
+  }
+
+  // ---- AdapterListener ----
+
+  assigned(partitions: readonly AssignedPartition[]): void {
+    this.#partitions.assign(partitions);
+  }
+
+  revoked(partitions: readonly TopicPartition[]): void {
+    this.#partitions.revoke(partitions);
+  }
+
+  /** Commits in this very tick: the request must beat the member's own JoinGroup to the coordinator. */
+  rebalancing(): void {
+    void this.#committer.commitNow(this.#partitions.values());
+  }
+
+  messages(batch: readonly ConsumerMessage[]): void {
+    // One clock read per batch: its messages were fetched together.
+    const fetchedAt = this.#now();
+    const { ordering } = this.#settings;
+    let state: PartitionState | undefined;
+    for (const message of batch) {
+      // A batch is mostly runs of one partition.
+      if (state?.partition !== message.partition || state.topic !== message.topic) {
+        if (state) this.#pause.checkWindow(state);
+        state = this.#partitions.stateOf(message.topic, message.partition);
+      }
+      const item = state.accept(message, toSafeOffset(message.offset), laneOf(ordering, message.key), fetchedAt);
+      if (item === undefined) continue;
+      this.#budget.add(item.bytes);
+      this.#dispatcher.join(state);
+    }
+    if (state) this.#pause.checkWindow(state);
+    this.#pause.admitted();
+    this.#dispatcher.pump();
+  }
+
+  failed(error: Error): void {
+    this.events.emit("error", new KafkaClientError(error));
+    this.#stopAfterFailure();
+  }
+
+  // ---- work ----
+
+  /** The partition may have ready work again. */
+  #resume(state: PartitionState): void {
+    this.#dispatcher.join(state);
+    this.#dispatcher.pump();
+  }
+
+  #succeeded(item: WorkItem, ended: number): void {
+    if (item.partition.phase === "revoked") return this.#dispatcher.pump();
+    this.#statistics.counts.processed++;
+    this.#finish(item, ended);
+  }
+
+  /** The engine cannot run handlers: the consumer stops; the message was not attempted. */
+  #engineFailed(item: WorkItem, error: EngineFailedError): void {
+    item.partition.takeBack(item);
+    if (this.#lifecycle.stopStartingWork()) {
+      this.events.emit("error", error);
+      this.#stopAfterFailure();
+    }
+    this.#afterRelease();
+  }
+
+  /** The message is done for good: release its lane and move the commit position. */
+  #finish(item: WorkItem, now: number = this.#now()): void {
+    const state = item.partition;
+    state.finish(item);
+    this.#budget.remove(1, item.bytes);
+    this.#statistics.fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
+    if (state.windowFull) this.#pause.checkWindow(state);
+    this.#dispatcher.join(state);
+    this.#afterRelease();
+  }
+
+  #afterRelease(): void {
+    this.#pause.released();
+    this.#dispatcher.pump();
+    this.#waiters.check();
+  }
+
+  /**
+   * Nothing can make progress: no work running or being dead-lettered, and (while work may still
+   * start) none ready or waiting to retry. Messages waiting behind a failed key cannot progress.
+   */
+  #isDrained(): boolean {
+    if (this.#budget.messages === 0) return true;
+    const startsWork = this.#lifecycle.startsWork;
+    for (const state of this.#partitions.values()) if (state.busy(startsWork)) return false;
+    return true;
+  }
+}
+
+/** A failure of start() or close() as a {@linkcode PyrallelError}: ours pass through, the rest are the client's. */
+function asClientFailure(error: unknown): PyrallelError {
+  return error instanceof PyrallelError ? error : new KafkaClientError(toError(error));
+}

@@ -1,0 +1,269 @@
+import { Attempt } from "../attempt.ts";
+import type { AbortReason } from "../errors.ts";
+import type { ConsumerMessage } from "../message.ts";
+import type { PartitionMetrics, PartitionPauseReason } from "../metrics-snapshot.ts";
+import { type DoneRange, encodeOffsetMap } from "../offset-map.ts";
+import { OffsetTracker } from "../offset-tracker.ts";
+import { PartitionScheduler } from "../partition-scheduler.ts";
+import type { PoisonKeys } from "../poison-keys.ts";
+import type { PartitionOffset } from "../ports/kafka-adapter.ts";
+
+/** One fetched message on its way through the control plane. */
+export interface WorkItem {
+  readonly message: ConsumerMessage;
+  readonly offset: number;
+  readonly lane: string | null;
+  /** Payload bytes (key + value) counted against `maxInFlightBytes`. */
+  readonly bytes: number;
+  readonly partition: PartitionState;
+  /** Attempts started so far. */
+  attempt: number;
+  /** `Clock.now()` when the message was accepted. */
+  readonly fetchedAt: number;
+  /** The attempt running now, if any. At most one runs per message, aborted or not. */
+  running?: Attempt | undefined;
+}
+
+/** A commit ready to send for one partition, and what to record once the broker has it. */
+export interface PreparedCommit {
+  readonly offset: PartitionOffset;
+  readonly position: number;
+  readonly version: number;
+}
+
+/** Why a message waits outside the scheduler: its retry delay, or its dead letter being published. */
+export type HoldKind = "retry" | "deadLetter";
+
+/** `revoking`: no new work starts, running work may finish; `revoked`: completions are ignored. */
+export type PartitionPhase = "active" | "revoking" | "revoked";
+
+/** Offset-map size above which a partition stops starting new work (share of the limit). */
+const MAP_THROTTLE_AT = 0.9;
+/** Offset-map size below which it starts new work again. */
+const MAP_RESUME_AT = 0.5;
+/** A partition paused for its window fetches again below this share of the window limit. */
+const WINDOW_RESUME_AT = 0.8;
+
+/**
+ * Everything the control plane knows about one owned partition during one assignment epoch, and
+ * the bookkeeping that must change together (tracker, scheduler, held messages and bytes, running
+ * attempts). A revoked partition's state is dropped; if the partition comes back it gets a fresh
+ * state, so a completion from the old epoch can never touch the new one.
+ */
+export class PartitionState {
+  readonly topic: string;
+  readonly partition: number;
+  readonly tracker: OffsetTracker;
+  readonly scheduler: PartitionScheduler<WorkItem> = new PartitionScheduler<WorkItem>();
+  /** Final failures and cooldowns per key, when poison-key isolation is on. */
+  readonly poison: PoisonKeys | undefined;
+  phase: PartitionPhase = "active";
+  /** Its previous ownership by this consumer still drains: no work starts until it ended. */
+  waitingForDrain = false;
+  /** Whether the partition sits in the control plane's ready rotation. */
+  inReadyRotation = false;
+  /** The adapter announced it (`assigned`): the tracker was seeded with its start offset. */
+  #assigned = false;
+  /** Messages held (queued, running or waiting to retry), by offset. */
+  readonly #held = new Map<number, WorkItem>();
+  #heldBytes = 0;
+  #running = 0;
+  /** Messages waiting outside the scheduler, by why (see `hold`). */
+  readonly #waiting: Record<HoldKind, number> = { retry: 0, deadLetter: 0 };
+  /** Position and tracker version last acknowledged by the broker. */
+  #committedPosition: number | undefined;
+  #committedVersion = 0;
+  /** Size of the offset map in the last commit. */
+  #metadataBytes = 0;
+  /** Set when the offset map nears `maxCommitMetadataBytes`: only the blocking offset may start. */
+  #mapFull = false;
+  /** Set while the uncommitted window is at its limit: the partition is not fetched. */
+  #windowFull = false;
+
+  constructor(topic: string, partition: number, now: () => number, poison?: PoisonKeys) {
+    this.topic = topic;
+    this.partition = partition;
+    this.tracker = new OffsetTracker(now);
+    this.poison = poison;
+  }
+
+  /**
+   * Starts the epoch at `position` (where fetching starts), with the offsets a previous owner
+   * already finished above it. `committed` is the group's committed offset, if any: the position
+   * is committed on the next tick unless the broker holds it already.
+   */
+  seed(position: number, done: readonly DoneRange[], committed: number | undefined): void {
+    this.#assigned = true;
+    this.tracker.seed(position, done);
+    if (committed !== undefined) {
+      this.#committedPosition = committed;
+      this.#committedVersion = this.tracker.version;
+    }
+  }
+
+  /** Takes a fetched message in; `undefined` when it is not new (already held, done or below the position). */
+  accept(message: ConsumerMessage, offset: number, lane: string | null, fetchedAt: number): WorkItem | undefined {
+    // Never announced (an adapter that does not announce): nothing before the first offset to commit.
+    if (!this.#assigned) this.#committedPosition ??= offset;
+    if (this.tracker.track(offset) !== "new") return undefined;
+    const bytes = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
+    const item: WorkItem = { message, offset, lane, bytes, partition: this, attempt: 0, fetchedAt };
+    this.scheduler.enqueue(item);
+    this.#held.set(offset, item);
+    this.#heldBytes += bytes;
+    return item;
+  }
+
+  /** Starts the next attempt of `item`. */
+  startAttempt(item: WorkItem, now: number): Attempt {
+    const attempt = new Attempt(++item.attempt, now);
+    item.running = attempt;
+    this.#running++;
+    return attempt;
+  }
+
+  /** Whether `attempt` was the item's current one (and so is ended now); a stale end is ignored. */
+  endAttempt(item: WorkItem, attempt: Attempt): boolean {
+    if (item.running !== attempt) return false;
+    item.running = undefined;
+    this.#running--;
+    return true;
+  }
+
+  /** The attempt did not run (the engine failed): it is taken back, and the message waits to run. */
+  takeBack(item: WorkItem): void {
+    item.attempt--;
+    this.scheduler.retry(item);
+  }
+
+  /** The message is done for good: its lane is released and the commit position may move. */
+  finish(item: WorkItem): void {
+    this.tracker.complete(item.offset);
+    this.scheduler.release(item);
+    this.#held.delete(item.offset);
+    this.#heldBytes -= item.bytes;
+  }
+
+  /**
+   * Counts a message waiting outside the scheduler (a failed attempt waiting for its retry delay,
+   * a dead letter being published); the returned function ends the wait (once).
+   */
+  hold(kind: HoldKind): () => void {
+    this.#waiting[kind]++;
+    let held = true;
+    return () => {
+      if (held) this.#waiting[kind]--;
+      held = false;
+    };
+  }
+
+  /** Aborts every running attempt (closing, or the revoke grace is over). */
+  abortRunning(reason: AbortReason): void {
+    if (this.#running === 0) return;
+    for (const item of this.#held.values()) item.running?.abort(reason);
+  }
+
+  /** The held message at `offset`, if any. */
+  held(offset: number): WorkItem | undefined {
+    return this.#held.get(offset);
+  }
+
+  /** Messages and payload bytes held now (they count against the in-flight budget). */
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  /**
+   * Whether work may still make progress: attempts running or dead letters being published, and,
+   * while work may still start (`startsWork`), messages ready or waiting for a retry.
+   */
+  busy(startsWork: boolean): boolean {
+    if (this.#running > 0 || this.#waiting.deadLetter > 0) return true;
+    return startsWork && (this.scheduler.readyCount > 0 || this.#waiting.retry > 0);
+  }
+
+  /** Whether the position or the offset map changed since the broker last acknowledged them. */
+  get commitPending(): boolean {
+    const position = this.tracker.commitPosition;
+    return position !== undefined &&
+      (position !== this.#committedPosition || this.tracker.version !== this.#committedVersion);
+  }
+
+  /** While the offset map is full only the blocking offset may start: it is what shrinks the map. */
+  get mapFull(): boolean {
+    return this.#mapFull;
+  }
+
+  get windowFull(): boolean {
+    return this.#windowFull;
+  }
+
+  /**
+   * Whether the window of fetched, uncommitted offsets crossed `limit` (the partition stops being
+   * fetched) or fell back below 80% of it (it is fetched again). `undefined` when nothing changed.
+   */
+  windowCrossed(limit: number): boolean | undefined {
+    const size = this.tracker.windowSize;
+    if (!this.#windowFull && size >= limit) return (this.#windowFull = true);
+    if (this.#windowFull && size < limit * WINDOW_RESUME_AT) return (this.#windowFull = false);
+    return undefined;
+  }
+
+  /** Builds the commit (position and offset map) and updates the map-size pressure. */
+  prepareCommit(maxMetadataBytes: number): PreparedCommit | undefined {
+    const position = this.tracker.commitPosition;
+    if (position === undefined || !this.commitPending) return undefined;
+    const { metadata, complete } = encodeOffsetMap(position, this.tracker.doneRanges(), maxMetadataBytes);
+    this.#metadataBytes = metadata.length;
+    if (!complete || metadata.length > maxMetadataBytes * MAP_THROTTLE_AT) this.#mapFull = true;
+    else if (metadata.length < maxMetadataBytes * MAP_RESUME_AT) this.#mapFull = false;
+    return {
+      offset: { topic: this.topic, partition: this.partition, offset: BigInt(position), metadata },
+      position,
+      version: this.tracker.version,
+    };
+  }
+
+  acknowledge(commit: PreparedCommit): void {
+    this.#committedPosition = commit.position;
+    this.#committedVersion = commit.version;
+  }
+
+  /** Why the partition is held back: its offset map first (it stops work), then its window (fetching). */
+  get pauseReason(): PartitionPauseReason {
+    if (this.#mapFull) return "commitMetadataFull";
+    if (this.#windowFull) return "maxUncommittedOffsets";
+    return null;
+  }
+
+  metrics(): PartitionMetrics {
+    const { tracker } = this;
+    const commit = tracker.commitPosition;
+    const blocking = tracker.blockingOffset;
+    const lastFetched = tracker.lastFetchedOffset;
+    return {
+      topic: this.topic,
+      partition: this.partition,
+      trueLag: tracker.trueLag,
+      gapCount: tracker.gapCount,
+      blockingOffset: blocking === null ? null : BigInt(blocking),
+      blockingDurationSec: tracker.blockingDurationMs() / 1000,
+      queuedCount: this.scheduler.queuedCount + this.#waiting.retry + this.#waiting.deadLetter,
+      inFlight: this.#running,
+      highestContiguousOffset: commit === undefined ? null : BigInt(commit - 1),
+      committedOffset: this.#committedPosition === undefined ? null : BigInt(this.#committedPosition),
+      lastFetchedOffset: lastFetched === undefined ? null : BigInt(lastFetched),
+      commitMetadataBytes: this.#metadataBytes,
+      uncommittedOffsets: tracker.windowSize,
+      pauseReason: this.pauseReason,
+    };
+  }
+}

@@ -1,0 +1,68 @@
+import { Histogram } from "../histogram.ts";
+import type { ConsumerMetrics, PartitionMetrics } from "../metrics-snapshot.ts";
+
+/** Counters of what the consumer did since it started. */
+export interface Counts {
+  processed: number;
+  failedAttempts: number;
+  retries: number;
+  deadLettered: number;
+  deadLetterFailures: number;
+  skipped: number;
+  stalls: number;
+  commits: number;
+  commitFailures: number;
+}
+
+/** The consumer-wide figures of a snapshot that the statistics do not count themselves. */
+export type LiveFigures = Pick<
+  ConsumerMetrics,
+  "totalInFlight" | "maxInFlight" | "inFlightBytes" | "maxInFlightBytes" | "isPaused" | "pauseReason"
+>;
+
+/** Counters and latency histograms, and the metrics snapshot built from them. */
+export class Statistics {
+  readonly counts: Counts = {
+    processed: 0,
+    failedAttempts: 0,
+    retries: 0,
+    deadLettered: 0,
+    deadLetterFailures: 0,
+    skipped: 0,
+    stalls: 0,
+    commits: 0,
+    commitFailures: 0,
+  };
+  /** Duration of each attempt. */
+  readonly handlerSeconds: Histogram = new Histogram();
+  /** From fetch to the message being done for good. */
+  readonly fetchToCompletionSeconds: Histogram = new Histogram();
+
+  /** The snapshot the metrics exporters render. */
+  snapshot(live: LiveFigures, partitions: readonly PartitionMetrics[]): ConsumerMetrics {
+    let queued = 0;
+    let processing = 0;
+    for (const partition of partitions) {
+      queued += partition.queuedCount;
+      processing += partition.inFlight;
+    }
+    const { counts } = this;
+    return {
+      ...live,
+      queued,
+      processing,
+      processedTotal: counts.processed,
+      failedAttemptsTotal: counts.failedAttempts,
+      retriesTotal: counts.retries,
+      deadLetteredTotal: counts.deadLettered,
+      deadLetterFailuresTotal: counts.deadLetterFailures,
+      skippedTotal: counts.skipped,
+      commitsTotal: counts.commits,
+      commitFailuresTotal: counts.commitFailures,
+      stallsTotal: counts.stalls,
+      handlerSeconds: this.handlerSeconds.snapshot(),
+      fetchToCompletionSeconds: this.fetchToCompletionSeconds.snapshot(),
+      partitions: [...partitions],
+    };
+  }
+}

@@ -1,0 +1,173 @@
+// The async engine on its own: concurrency slots, handler timeouts in virtual time, and whatever a
+// handler returns or throws (a value, a promise, a thenable, a synchronous throw).
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Attempt } from "../../src/core/attempt.ts";
+import { HandlerTimeoutError } from "../../src/core/errors.ts";
+import type { ConsumerMessage, MessageHandler } from "../../src/core/message.ts";
+import { AsyncEngine } from "../../src/engines/async-engine.ts";
+import { flushMicrotasks, VirtualClock } from "../simulation/virtual-clock.ts";
+
+const message: ConsumerMessage = {
+  topic: "t",
+  partition: 0,
+  offset: 0n,
+  key: null,
+  value: null,
+  headers: new Map(),
+  timestamp: 0,
+};
+
+/** A promise's outcome, readable synchronously. */
+function observe(promise: Promise<unknown>): { settled: boolean; error: unknown } {
+  const outcome = { settled: false, error: undefined as unknown };
+  promise.then(() => (outcome.settled = true), (error: unknown) => Object.assign(outcome, { settled: true, error }));
+  return outcome;
+}
+
+/** A handler whose calls finish when the test says so. */
+function gatedHandler() {
+  const gates: { resolve: () => void; reject: (error: unknown) => void; context: { signal: AbortSignal } }[] = [];
+  const handler: MessageHandler = (_message, context) =>
+    new Promise<void>((resolve, reject) => gates.push({ resolve, reject, context }));
+  return { handler, gates };
+}
+
+describe("AsyncEngine", () => {
+  test("runs at most `concurrency` handlers: idleSlots counts them down and back up", async () => {
+    const { handler, gates } = gatedHandler();
+    const engine = new AsyncEngine(handler, { concurrency: 3 });
+    await engine.start();
+    assert.equal(engine.idleSlots, 3);
+    const runs = [0, 1].map(() => observe(engine.execute(message, new Attempt(1, 0))));
+    assert.equal(engine.idleSlots, 1);
+    gates[0]!.resolve();
+    await flushMicrotasks();
+    assert.deepEqual(runs.map((run) => run.settled), [true, false]);
+    assert.equal(engine.idleSlots, 2);
+    gates[1]!.reject(new Error("nope"));
+    await flushMicrotasks();
+    assert.match(String(runs[1]!.error), /nope/);
+    assert.equal(engine.idleSlots, 3, "a rejection frees its slot too");
+    await engine.close();
+  });
+
+  test("a handler that returns a value (not a thenable) is done at once and holds no slot", async () => {
+    const results: unknown[] = [undefined, 42, "text", null, { then: "not a function" }];
+    let next = 0;
+    const engine = new AsyncEngine(() => results[next++] as void, { concurrency: 1 });
+    const first = engine.execute(message, new Attempt(1, 0));
+    assert.equal(engine.idleSlots, 1);
+    for (let i = 1; i < results.length; i++) {
+      assert.equal(
+        engine.execute(message, new Attempt(1, 0)),
+        first,
+        "the same settled promise: none made per message",
+      );
+    }
+    await first;
+    assert.equal(engine.idleSlots, 1);
+  });
+
+  test("a handler that throws synchronously: execute() rejects (never throws) and frees the slot", async () => {
+    const thrown = new TypeError("bad record");
+    const engine = new AsyncEngine(() => {
+      throw thrown;
+    }, { concurrency: 2 });
+    let result: Promise<void> | undefined;
+    assert.doesNotThrow(() => (result = engine.execute(message, new Attempt(1, 0))));
+    assert.equal(engine.idleSlots, 2);
+    await assert.rejects(result!, (error: unknown) => error === thrown);
+  });
+
+  test("thenables are adopted: resolved, rejected, a throwing `then`, a throwing `then` getter", async () => {
+    const handlers: (() => unknown)[] = [
+      () => ({ then: (resolve: () => void) => setTimeout(resolve, 1) }),
+      () => ({ then: (_: unknown, reject: (error: Error) => void) => reject(new RangeError("rejected thenable")) }),
+      () => ({
+        then() {
+          throw new RangeError("then threw");
+        },
+      }),
+      () => ({
+        get then(): never {
+          throw new RangeError("then getter threw");
+        },
+      }),
+    ];
+    let next = 0;
+    const engine = new AsyncEngine(() => handlers[next++]!() as void, { concurrency: 4 });
+    const runs = handlers.map(() =>
+      engine.execute(message, new Attempt(1, 0)).then(() => "ok", (error: Error) => error.message)
+    );
+    assert.deepEqual(await Promise.all(runs), ["ok", "rejected thenable", "then threw", "then getter threw"]);
+    assert.equal(engine.idleSlots, 4);
+  });
+
+  test("a thenable that never calls back keeps its slot, like a promise that never settles", async () => {
+    const engine = new AsyncEngine(() => ({ then() {} }) as unknown as void, { concurrency: 1 });
+    const run = observe(engine.execute(message, new Attempt(1, 0)));
+    await flushMicrotasks();
+    assert.equal(run.settled, false);
+    assert.equal(engine.idleSlots, 0);
+  });
+
+  test("handlerTimeoutMs aborts the attempt with HandlerTimeoutError; a handler that honours its signal rejects with it", async () => {
+    const time = new VirtualClock();
+    const clock = time.clock("async-engine");
+    const { handler, gates } = gatedHandler();
+    const engine = new AsyncEngine(handler, { concurrency: 2, handlerTimeoutMs: 500, clock });
+    const attempt = new Attempt(1, 0);
+    const run = observe(engine.execute(message, attempt));
+    const gate = gates[0]!;
+    gate.context.signal.addEventListener("abort", () => gate.reject(gate.context.signal.reason));
+    await time.runUntil(() => run.settled, 10_000);
+    assert.equal(time.now, 500);
+    assert.ok(run.error instanceof HandlerTimeoutError);
+    assert.equal(run.error.timeoutMs, 500);
+    assert.equal(run.error.code, "PYRALLEL_HANDLER_TIMEOUT");
+    assert.equal(attempt.reason, run.error, "the attempt says why it ended");
+    assert.equal(engine.idleSlots, 2);
+    assert.equal(time.pending(), 0);
+  });
+
+  test("a handler that ignores its signal keeps its slot until it returns; the attempt stays aborted", async () => {
+    const time = new VirtualClock();
+    const { handler, gates } = gatedHandler();
+    const engine = new AsyncEngine(handler, {
+      concurrency: 1,
+      handlerTimeoutMs: 100,
+      clock: time.clock("async-engine"),
+    });
+    const attempt = new Attempt(1, 0);
+    const run = observe(engine.execute(message, attempt));
+    await time.runUntil(() => attempt.aborted, 10_000);
+    assert.ok(attempt.reason instanceof HandlerTimeoutError);
+    assert.equal(run.settled, false);
+    assert.equal(engine.idleSlots, 0);
+    gates[0]!.resolve();
+    await flushMicrotasks();
+    assert.deepEqual(run, { settled: true, error: undefined }, "the engine reports what the handler did");
+    assert.equal(engine.idleSlots, 1);
+  });
+
+  test("a handler that finishes in time clears its timer; close() clears those of handlers that never return", async () => {
+    const time = new VirtualClock();
+    const { handler, gates } = gatedHandler();
+    const engine = new AsyncEngine(handler, {
+      concurrency: 2,
+      handlerTimeoutMs: 1_000,
+      clock: time.clock("async-engine"),
+    });
+    const quick = observe(engine.execute(message, new Attempt(1, 0)));
+    const stuck = new Attempt(1, 0);
+    observe(engine.execute(message, stuck));
+    gates[0]!.resolve();
+    await flushMicrotasks();
+    assert.equal(quick.settled, true);
+    assert.equal(time.pending(), 1, "only the stuck handler's timer is left");
+    await engine.close();
+    assert.equal(time.pending(), 0);
+    assert.equal(stuck.aborted, false, "close() does not abort: the control plane decides that");
+  });
+});

@@ -1,0 +1,258 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Dispatcher } from "../../../src/core/control-plane/dispatcher.ts";
+import { PartitionState, type WorkItem } from "../../../src/core/control-plane/partition-state.ts";
+import { Statistics } from "../../../src/core/control-plane/statistics.ts";
+import { BlockedTooLongError, EngineFailedError, PoisonKeyError } from "../../../src/core/errors.ts";
+import { PoisonKeys } from "../../../src/core/poison-keys.ts";
+import { acceptAll, FakeEngine, flushMicrotasks } from "./fakes.ts";
+
+/** How the dispatcher reported an attempt's end (or a refusal), as "kind partition:offset". */
+interface Ended {
+  readonly kind: "succeeded" | "attemptFailed" | "engineFailed" | "refused";
+  readonly item: WorkItem;
+  readonly detail: unknown;
+}
+
+function setup(options: { capacity?: number; cooldownMs?: number } = {}) {
+  let time = 0;
+  const clock = { now: () => time, set: (ms: number) => void (time = ms) };
+  const engine = new FakeEngine(options.capacity ?? 10);
+  const statistics = new Statistics();
+  const lifecycle = { startsWork: true };
+  const ended: Ended[] = [];
+  const record = (kind: Ended["kind"]) => (item: WorkItem, detail: unknown) => void ended.push({ kind, item, detail });
+  const dispatcher = new Dispatcher(engine, clock.now, statistics, options.cooldownMs, lifecycle, {
+    succeeded: record("succeeded"),
+    attemptFailed: record("attemptFailed"),
+    engineFailed: record("engineFailed"),
+    refused: record("refused"),
+  });
+  const names = () => ended.map(({ kind, item }) => `${kind} ${item.partition.partition}:${item.offset}`);
+  return { clock, engine, statistics, lifecycle, ended, names, dispatcher };
+}
+
+function partition(number: number, offsets: readonly number[], key: string | null = null, poison?: PoisonKeys) {
+  const state = new PartitionState("t", number, () => 0, poison);
+  state.seed(0, [], 0);
+  const items = acceptAll(state, offsets, key);
+  return { state, items };
+}
+
+describe("Dispatcher", () => {
+  test("never starts more attempts than the engine has idle slots", async () => {
+    const { engine, names, dispatcher } = setup({ capacity: 2 });
+    const { state } = partition(0, [0, 1, 2, 3, 4]);
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0", "0:1"]);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0", "0:1"], "no slot: nothing more");
+    assert.equal(state.inReadyRotation, true, "still has ready work, still in the rotation");
+    engine.runs[0]!.resolve();
+    await flushMicrotasks();
+    assert.deepEqual(names(), ["succeeded 0:0"]);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0", "0:1", "0:2"]);
+    assert.equal(state.running, 2);
+  });
+
+  test("partitions take turns, one message each per turn", () => {
+    const { engine, dispatcher } = setup({ capacity: 5 });
+    const a = partition(0, [0, 1, 2]);
+    const b = partition(1, [0, 1, 2]);
+    dispatcher.join(a.state);
+    dispatcher.join(b.state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0", "1:0", "0:1", "1:1", "0:2"]);
+    engine.capacity = 6;
+    dispatcher.pump();
+    assert.deepEqual(engine.started.slice(5), ["1:2"]);
+    assert.deepEqual(
+      [a.state.inReadyRotation, b.state.inReadyRotation],
+      [false, false],
+      "nothing ready: out of the rotation",
+    );
+  });
+
+  test("join adds a partition once, and only while it has ready work", () => {
+    const { engine, dispatcher } = setup({ capacity: 3 });
+    const empty = partition(0, []);
+    dispatcher.join(empty.state);
+    assert.equal(empty.state.inReadyRotation, false);
+    const a = partition(1, [0, 1, 2]);
+    const b = partition(2, [0, 1, 2]);
+    dispatcher.join(a.state);
+    dispatcher.join(a.state);
+    dispatcher.join(b.state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["1:0", "2:0", "1:1"], "joined twice, still one turn per round");
+  });
+
+  test("nothing starts while the lifecycle says no work starts", () => {
+    const { engine, lifecycle, dispatcher } = setup();
+    const { state } = partition(0, [0]);
+    lifecycle.startsWork = false;
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, []);
+    lifecycle.startsWork = true;
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0"]);
+  });
+
+  test("a partition that is not active, or waits for its previous drain, leaves the rotation unstarted", () => {
+    const { engine, dispatcher } = setup();
+    const revoking = partition(0, [0]);
+    const waiting = partition(1, [0]);
+    dispatcher.join(revoking.state);
+    dispatcher.join(waiting.state);
+    revoking.state.phase = "revoking";
+    waiting.state.waitingForDrain = true;
+    dispatcher.pump();
+    assert.deepEqual(engine.started, []);
+    assert.deepEqual([revoking.state.inReadyRotation, waiting.state.inReadyRotation], [false, false]);
+    waiting.state.waitingForDrain = false;
+    dispatcher.pump();
+    assert.deepEqual(engine.started, [], "it must join again");
+    dispatcher.join(waiting.state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["1:0"]);
+  });
+
+  describe("attempt ends", () => {
+    test("success is reported with the end time; the attempt's duration is observed", async () => {
+      const { clock, engine, statistics, ended, dispatcher } = setup();
+      const { state, items } = partition(0, [0]);
+      clock.set(1000);
+      dispatcher.join(state);
+      dispatcher.pump();
+      assert.equal(engine.runs[0]!.attempt.startedAt, 1000);
+      assert.equal(engine.runs[0]!.attempt.attempt, 1);
+      clock.set(1250);
+      engine.runs[0]!.resolve();
+      await flushMicrotasks();
+      assert.deepEqual(ended, [{ kind: "succeeded", item: items[0], detail: 1250 }]);
+      assert.equal(state.running, 0);
+      const seconds = statistics.handlerSeconds.snapshot();
+      assert.deepEqual([seconds.count, seconds.sum], [1, 0.25]);
+    });
+
+    test("a rejection is a failed attempt with the handler's error", async () => {
+      const { engine, ended, dispatcher } = setup();
+      const { state, items } = partition(0, [0]);
+      dispatcher.join(state);
+      dispatcher.pump();
+      const error = new Error("handler failed");
+      engine.runs[0]!.reject(error);
+      await flushMicrotasks();
+      assert.deepEqual(ended, [{ kind: "attemptFailed", item: items[0], detail: error }]);
+    });
+
+    test("an aborted attempt counts as failed with the abort reason, even when its handler returned", async () => {
+      const { engine, ended, dispatcher } = setup();
+      const { state, items } = partition(0, [0, 1]);
+      dispatcher.join(state);
+      dispatcher.pump();
+      const reason = new BlockedTooLongError(500);
+      engine.runs[0]!.attempt.abort(reason);
+      engine.runs[1]!.attempt.abort(reason);
+      engine.runs[0]!.resolve();
+      engine.runs[1]!.reject(new Error("gave up on the signal"));
+      await flushMicrotasks();
+      assert.deepEqual(ended, [
+        { kind: "attemptFailed", item: items[0], detail: reason },
+        { kind: "attemptFailed", item: items[1], detail: reason },
+      ]);
+    });
+
+    test("EngineFailedError is the engine's failure, not the message's", async () => {
+      const { engine, ended, dispatcher } = setup();
+      const { state, items } = partition(0, [0]);
+      dispatcher.join(state);
+      dispatcher.pump();
+      const error = new EngineFailedError("workers cannot start");
+      engine.runs[0]!.attempt.abort(new BlockedTooLongError(1)); // even when aborted
+      engine.runs[0]!.reject(error);
+      await flushMicrotasks();
+      assert.deepEqual(ended, [{ kind: "engineFailed", item: items[0], detail: error }]);
+      assert.equal(state.running, 0, "the attempt ended");
+    });
+
+    test("an engine that throws synchronously fails the attempt instead of throwing from pump", async () => {
+      const { engine, ended, dispatcher } = setup();
+      const { state, items } = partition(0, [0]);
+      const error = new Error("sync");
+      engine.executeThrows = error;
+      dispatcher.join(state);
+      dispatcher.pump();
+      await flushMicrotasks();
+      assert.deepEqual(ended, [{ kind: "attemptFailed", item: items[0], detail: error }]);
+      assert.equal(state.running, 0);
+    });
+
+    test("the end of an attempt the partition no longer counts is observed but not reported", async () => {
+      const { engine, statistics, ended, dispatcher } = setup();
+      const { state, items } = partition(0, [0]);
+      dispatcher.join(state);
+      dispatcher.pump();
+      state.endAttempt(items[0]!, engine.runs[0]!.attempt);
+      engine.runs[0]!.resolve();
+      await flushMicrotasks();
+      assert.deepEqual(ended, []);
+      assert.equal(statistics.handlerSeconds.snapshot().count, 1);
+    });
+  });
+
+  test("while the offset map is full only the blocking offset starts, and the partition leaves the rotation", () => {
+    const { engine, dispatcher } = setup({ capacity: 10 });
+    const { state, items } = partition(0, Array.from({ length: 10 }, (_, i) => i));
+    // 0 failed once and waits at the back of the ready queue; 2, 4, 6 are done: the map is large.
+    const blocker = state.scheduler.next()!;
+    state.endAttempt(blocker, state.startAttempt(blocker, 0));
+    state.scheduler.retry(blocker);
+    for (const offset of [2, 4, 6]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!);
+    state.prepareCommit(8);
+    assert.equal(state.mapFull, true);
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0"]);
+    assert.equal(engine.runs[0]!.attempt.attempt, 2);
+    assert.equal(state.inReadyRotation, false, "waits for a commit instead of spinning");
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0"], "the blocker runs already: nothing else may start");
+    assert.equal(items[1]!.running, undefined);
+  });
+
+  test("a message of a cooling key is refused (asynchronously) without starting an attempt", async () => {
+    const { engine, ended, dispatcher } = setup({ cooldownMs: 1000 });
+    const poison = new PoisonKeys({ maxFailures: 1, cooldownMs: 1000 }, () => 0);
+    poison.recordFailure("bad");
+    const cooling = partition(0, [0], "bad", poison);
+    const fine = partition(1, [0], "good", poison);
+    dispatcher.join(cooling.state);
+    dispatcher.join(fine.state);
+    dispatcher.pump();
+    assert.equal(ended.length, 0, "refused in a later microtask, not inside pump");
+    assert.deepEqual(engine.started, ["1:0"]);
+    await flushMicrotasks();
+    assert.equal(ended.length, 1);
+    const [refusal] = ended;
+    assert.equal(refusal!.kind, "refused");
+    assert.equal(refusal!.item, cooling.items[0]);
+    assert.ok(refusal!.detail instanceof PoisonKeyError);
+    assert.equal(refusal!.detail.code, "PYRALLEL_POISON_KEY");
+    assert.deepEqual([cooling.items[0]!.attempt, cooling.state.running], [0, 0]);
+  });
+
+  test("without poison-key isolation a cooling key still runs", () => {
+    const { engine, dispatcher } = setup({ cooldownMs: undefined });
+    const poison = new PoisonKeys({ maxFailures: 1, cooldownMs: 1000 }, () => 0);
+    poison.recordFailure("bad");
+    const { state } = partition(0, [0], "bad", poison);
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0"]);
+  });
+});

@@ -1,0 +1,438 @@
+// The platformatic client's handling of what the library answers, without a broker: a fake
+// consumer and producer, and a coordinator connection whose answers are parsed by the library's
+// own OffsetCommit / OffsetFetch parsers (tests/integration/ has the same client on a broker).
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  AuthenticationError,
+  FetchIsolationLevels,
+  type fetchV17,
+  ListOffsetTimestamps,
+  MultipleErrors,
+  NetworkError,
+  offsetCommitV9,
+  offsetFetchV9,
+  ProtocolError,
+  ResponseError,
+} from "@platformatic/kafka";
+import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
+import { type GroupAssignment, isRetriable } from "../../src/adapters/group/kafka-client.ts";
+import {
+  FakeConsumer,
+  fakeLibrary,
+  FakeProducer,
+  offsetCommitAnswer,
+  offsetFetchAnswer,
+  OPTIONS,
+  readCommitRequest,
+} from "../support/platformatic-fakes.ts";
+
+function clientWith(consumer: FakeConsumer, producer?: () => FakeProducer) {
+  const library = fakeLibrary(consumer, producer);
+  return { client: new PlatformaticClient(OPTIONS, library), library };
+}
+
+const offsets = (...partitions: number[]) =>
+  partitions.map((partition) => ({
+    topic: "t",
+    partition,
+    offset: 10n + BigInt(partition),
+    metadata: `m${partition}`,
+  }));
+
+const retriableWith = (pattern: RegExp) => (error: unknown) =>
+  error instanceof Error && pattern.test(error.message) && isRetriable(error);
+const finalWith = (pattern: RegExp) => (error: unknown) =>
+  error instanceof Error && pattern.test(error.message) && !isRetriable(error);
+
+describe("platformatic client: commit", () => {
+  test("goes to the coordinator with the member's generation, member id and each partition's metadata", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(offsetCommitAnswer({ t: [[0, 0], [1, 0]] }));
+    const { client } = clientWith(consumer);
+    assert.deepEqual(await client.commit(offsets(0, 1)), []);
+    assert.deepEqual(consumer.connectedTo, [{ host: "coordinator", port: 9092, rack: null }]);
+    const [request] = consumer.coordinator.requests;
+    assert.equal(request?.apiKey, offsetCommitV9.api.key);
+    assert.deepEqual(await readCommitRequest(request!), {
+      groupId: "g",
+      generation: 7,
+      memberId: "member-1",
+      groupInstanceId: null,
+      partitions: [
+        { topic: "t", partition: 0, offset: 10n, metadata: "m0" },
+        { topic: "t", partition: 1, offset: 11n, metadata: "m1" },
+      ],
+    });
+  });
+
+  test("one partition refused: resolves with that partition's error, the others count as committed", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(offsetCommitAnswer({ t: [[0, 0], [1, 12]] }), offsetCommitAnswer({ t: [[0, 0]] }));
+    const { client } = clientWith(consumer);
+    const refused = await client.commit(offsets(0, 1));
+    assert.deepEqual(refused.map(({ topic, partition, error }) => [topic, partition, error.message]), [
+      ["t", 1, "commit refused: OFFSET_METADATA_TOO_LARGE"],
+    ]);
+    assert.ok(refused[0]?.error.cause instanceof ResponseError);
+    // The coordinator answered: it is kept, and the next commit goes out without a lookup.
+    assert.deepEqual(await client.commit(offsets(0)), []);
+    assert.equal(consumer.lookups, 1);
+  });
+
+  test("NOT_COORDINATOR: rejects as retriable and drops the coordinator, so the next commit looks it up again", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(
+      offsetCommitAnswer({ t: [[0, 16], [1, 16]] }),
+      offsetCommitAnswer({ t: [[0, 0], [1, 0]] }),
+    );
+    const { client } = clientWith(consumer);
+    await assert.rejects(client.commit(offsets(0, 1)), (error) => error instanceof ResponseError && isRetriable(error));
+    assert.equal(consumer.lookups, 1);
+    assert.deepEqual(await client.commit(offsets(0, 1)), []);
+    assert.equal(consumer.lookups, 2);
+  });
+
+  test("a new generation (ILLEGAL_GENERATION on every partition) rejects as final: the member must rejoin", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(offsetCommitAnswer({ t: [[0, 22], [1, 22]] }));
+    const { client } = clientWith(consumer);
+    await assert.rejects(
+      client.commit(offsets(0, 1)),
+      (error) => error instanceof ResponseError && !isRetriable(error),
+    );
+  });
+
+  test("a lost connection rejects as retriable; a coordinator missing from the metadata too", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(new NetworkError("Connection closed"));
+    const { client } = clientWith(consumer);
+    await assert.rejects(client.commit(offsets(0)), retriableWith(/Connection closed/));
+    consumer.coordinatorId = 9;
+    await assert.rejects(
+      client.commit(offsets(0)),
+      retriableWith(/group coordinator 9 is not in the cluster metadata/),
+    );
+    assert.equal(consumer.coordinator.requests.length, 1);
+  });
+
+  test("with a known coordinator the request is sent in the caller's tick (ahead of a rejoin)", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(offsetCommitAnswer({ t: [[0, 0]] }), offsetCommitAnswer({ t: [[0, 0]] }));
+    const { client } = clientWith(consumer);
+    const first = client.commit(offsets(0));
+    // No coordinator yet: it is looked up first.
+    assert.equal(consumer.coordinator.requests.length, 0);
+    await first;
+    const second = client.commit(offsets(0));
+    assert.equal(consumer.coordinator.requests.length, 2);
+    await second;
+  });
+});
+
+describe("platformatic client: committed offsets", () => {
+  test("reads offsets and metadata from a freshly found coordinator; -1 and absent partitions are null", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(
+      offsetFetchAnswer("g", {
+        t: [{ partition: 0, offset: 42n, metadata: "map" }, { partition: 1, offset: -1n, metadata: "" }],
+      }),
+      offsetFetchAnswer("g", {}),
+    );
+    const { client } = clientWith(consumer);
+    const partitions = [{ topic: "t", partition: 0 }, { topic: "t", partition: 1 }, { topic: "u", partition: 0 }];
+    assert.deepEqual(await client.committed(partitions), [
+      { topic: "t", partition: 0, offset: 42n, metadata: "map" },
+      { topic: "t", partition: 1, offset: null, metadata: null },
+      { topic: "u", partition: 0, offset: null, metadata: null },
+    ]);
+    assert.equal(consumer.coordinator.requests[0]?.apiKey, offsetFetchV9.api.key);
+    await client.committed(partitions);
+    assert.equal(consumer.lookups, 2);
+  });
+
+  test("a group error rejects, retriable when the protocol says so", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(offsetFetchAnswer("g", {}, 14), offsetFetchAnswer("g", {}, 30));
+    const { client } = clientWith(consumer);
+    await assert.rejects(
+      client.committed([{ topic: "t", partition: 0 }]),
+      (error) => error instanceof ResponseError && isRetriable(error),
+    );
+    await assert.rejects(
+      client.committed([{ topic: "t", partition: 0 }]),
+      (error) => error instanceof ResponseError && !isRetriable(error),
+    );
+  });
+});
+
+/** A Fetch v17 partition answer (no records unless given). */
+function fetched(partitionIndex: number, errorCode: number, records?: fetchV17.FetchResponsePartition["records"]) {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: 100n,
+    lastStableOffset: 90n,
+    logStartOffset: 0n,
+    abortedTransactions: [],
+    preferredReadReplica: -1,
+    ...(records ? { records } : {}),
+  };
+}
+
+const fetchRequest = {
+  node: 1,
+  partitions: [0, 1, 2, 3].map((partition) => ({ topic: "t", partition, offset: 5n, maxBytes: 1024 })),
+  maxWaitMs: 500,
+  maxBytes: 4096,
+  isolationLevel: "read_committed" as const,
+};
+
+describe("platformatic client: fetch", () => {
+  test("partition error codes of a rejected fetch become per-partition errors; the other partitions keep their data", async () => {
+    const consumer = new FakeConsumer();
+    const batch = {
+      length: 0,
+      partitionLeaderEpoch: 5,
+      magic: 2,
+      crc: 0,
+      attributes: 0x10 | 0x20, // transactional control batch
+      firstOffset: 5n,
+      lastOffsetDelta: 0,
+      firstTimestamp: 1n,
+      maxTimestamp: 1n,
+      producerId: 3n,
+      producerEpoch: 0,
+      firstSequence: 0,
+      records: [],
+    };
+    const response: fetchV17.FetchResponse = {
+      throttleTimeMs: 0,
+      errorCode: 0,
+      sessionId: 0,
+      responses: [{
+        topicId: "id-t",
+        partitions: [fetched(0, 0, [batch]), fetched(1, 6), fetched(2, 1), fetched(3, 29)],
+      }],
+    };
+    consumer.fetch = () =>
+      Promise.reject(new ResponseError(1, 17, { "/responses/0/partitions/1": [6, null] }, response));
+    const { client } = clientWith(consumer);
+    const partitions = await client.fetch(fetchRequest);
+    assert.deepEqual(partitions.map((p) => [p.topic, p.partition, p.error?.kind]), [
+      ["t", 0, undefined],
+      ["t", 1, "retriable"],
+      ["t", 2, "offsetOutOfRange"],
+      ["t", 3, "fatal"],
+    ]);
+    const [data, moved] = partitions;
+    assert.equal(
+      moved?.error?.kind === "retriable" && moved.error.error.message,
+      "fetch failed: NOT_LEADER_OR_FOLLOWER",
+    );
+    assert.deepEqual(data?.batches, [{
+      firstOffset: 5n,
+      lastOffsetDelta: 0,
+      firstTimestamp: 1n,
+      producerId: 3n,
+      isTransactional: true,
+      isControl: true,
+      records: [],
+    }]);
+    assert.deepEqual([data?.highWatermark, data?.lastStableOffset, data?.logStartOffset], [100n, 90n, 0n]);
+  });
+
+  test("the request names topics by id with the leader epoch, and asks for the isolation level", async () => {
+    const consumer = new FakeConsumer();
+    const { client } = clientWith(consumer);
+    assert.deepEqual(await client.fetch({ ...fetchRequest, partitions: fetchRequest.partitions.slice(0, 1) }), []);
+    const [, options] = consumer.calls.find(([name]) => name === "fetch")!;
+    assert.deepEqual(options, {
+      node: 1,
+      topics: [{
+        topicId: "id-t",
+        partitions: [{
+          partition: 0,
+          fetchOffset: 5n,
+          partitionMaxBytes: 1024,
+          currentLeaderEpoch: 5,
+          lastFetchedEpoch: -1,
+        }],
+      }],
+      maxWaitTime: 500,
+      maxBytes: 4096,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+  });
+
+  test("a fetch that failed as a whole rejects, retriable where it can help", async () => {
+    const consumer = new FakeConsumer();
+    const { client } = clientWith(consumer);
+    consumer.fetch = () => Promise.reject(new MultipleErrors("fetch failed", [new NetworkError("Connection closed")]));
+    await assert.rejects(client.fetch(fetchRequest), retriableWith(/fetch failed/));
+    consumer.fetch = () => Promise.reject(new ProtocolError("UNSUPPORTED_VERSION"));
+    await assert.rejects(client.fetch(fetchRequest), (error) => error instanceof ProtocolError && !isRetriable(error));
+    await assert.rejects(
+      client.fetch({ ...fetchRequest, partitions: [{ topic: "new", partition: 0, offset: 0n, maxBytes: 1 }] }),
+      retriableWith(/topic new is not in the cluster metadata yet/),
+    );
+  });
+
+  test("leaders come from the metadata, asked for again on refresh", async () => {
+    const consumer = new FakeConsumer();
+    const { client } = clientWith(consumer);
+    assert.deepEqual(await client.leaders(["t", "unknown"], true), [
+      { topic: "t", partition: 0, node: 1 },
+      { topic: "t", partition: 1, node: 2 },
+    ]);
+    assert.deepEqual(consumer.calls, [["metadata", { topics: ["t", "unknown"], forceUpdate: true }]]);
+    consumer.metadata = () => Promise.reject(new NetworkError("Connection closed"));
+    await assert.rejects(client.leaders(["t"], false), retriableWith(/Connection closed/));
+  });
+});
+
+describe("platformatic client: list offsets", () => {
+  test("asks per topic with the timestamp and isolation level; a partition without an answer is retriable", async () => {
+    const consumer = new FakeConsumer();
+    consumer.listOffsets = (options) => {
+      consumer.calls.push(["listOffsets", options]);
+      return Promise.resolve(new Map([["t", [3n, 4n]]]));
+    };
+    const { client } = clientWith(consumer);
+    const partitions = [{ topic: "t", partition: 1 }, { topic: "t", partition: 0 }];
+    assert.deepEqual(await client.listOffsets(partitions, "latest", "read_uncommitted"), [
+      { topic: "t", partition: 1, offset: 4n },
+      { topic: "t", partition: 0, offset: 3n },
+    ]);
+    assert.deepEqual(consumer.calls, [["listOffsets", {
+      topics: ["t"],
+      partitions: { t: [1, 0] },
+      timestamp: ListOffsetTimestamps.LATEST,
+      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
+    }]]);
+    await assert.rejects(
+      client.listOffsets([{ topic: "t", partition: 2 }], "earliest", "read_committed"),
+      retriableWith(/no earliest offset listed for t\[2\]/),
+    );
+  });
+});
+
+describe("platformatic client: membership", () => {
+  const events = () => {
+    const seen: (GroupAssignment | string)[] = [];
+    return {
+      seen,
+      joined: (assignment: GroupAssignment) => seen.push(assignment),
+      rebalancing: () => seen.push("rebalancing"),
+      failed: (error: Error) => seen.push(`failed: ${error.message}`),
+    };
+  };
+
+  test("subscribes and joins; the consumer's group events are forwarded once, however often join is called", async () => {
+    const consumer = new FakeConsumer();
+    const { client } = clientWith(consumer);
+    const heard = events();
+    await client.join(["t", "u"], heard);
+    await client.join(["t", "u"], heard);
+    assert.deepEqual(consumer.tracked, ["t", "u", "t", "u"]);
+    consumer.emit("consumer:group:join", {
+      groupId: "g",
+      memberId: "m",
+      generationId: 3,
+      assignments: [{ topic: "t", partitions: [0, 2] }],
+    });
+    consumer.emit("consumer:group:join", { groupId: "g", memberId: "m" });
+    consumer.emit("consumer:group:rebalance", { groupId: "g" });
+    consumer.emit("error", new Error("heartbeat failed"));
+    assert.deepEqual(heard.seen, [
+      { generation: 3, memberId: "m", partitions: [{ topic: "t", partition: 0 }, { topic: "t", partition: 2 }] },
+      { generation: -1, memberId: "m", partitions: [] },
+      "rebalancing",
+      "failed: heartbeat failed",
+    ]);
+    await client.close();
+    consumer.emit("error", new Error("closing"));
+    assert.equal(heard.seen.length, 4);
+  });
+
+  test("rejected credentials fail at once, final, with the option to fix; the group is not joined", async () => {
+    const consumer = new FakeConsumer();
+    consumer.firstAvailable = () =>
+      Promise.reject(
+        new MultipleErrors("Cannot connect to any broker.", [
+          new NetworkError("Connection failed", { cause: new AuthenticationError("SASL authentication failed.") }),
+        ]),
+      );
+    const { client } = clientWith(consumer);
+    await assert.rejects(
+      client.join(["t"], events()),
+      finalWith(/^could not join group "g" on a:9092, b:9093: SASL authentication failed\. \(.*kafka\.sasl/),
+    );
+    assert.equal(consumer.calls.some(([name]) => name === "joinGroup"), false);
+  });
+
+  test("an unreachable broker is left to the join's retries; a join that fails for now is retriable", async () => {
+    const consumer = new FakeConsumer();
+    consumer.firstAvailable = () => Promise.reject(new NetworkError("connect ECONNREFUSED"));
+    consumer.joinGroup = () =>
+      Promise.reject(new MultipleErrors("joinGroup failed 3 times.", [new ProtocolError("COORDINATOR_NOT_AVAILABLE")]));
+    const { client } = clientWith(consumer);
+    await assert.rejects(
+      client.join(["t"], events()),
+      retriableWith(/could not join group "g".*The coordinator is not available/),
+    );
+    consumer.joinGroup = () => Promise.reject(new ProtocolError("GROUP_AUTHORIZATION_FAILED"));
+    await assert.rejects(client.join(["t"], events()), finalWith(/could not join group "g"/));
+  });
+});
+
+describe("platformatic client: produce and close", () => {
+  const record = {
+    topic: "dlq",
+    key: null,
+    value: new Uint8Array([1]),
+    headers: new Map<string, Uint8Array | null>([["reason", new Uint8Array([2])], ["empty", null]]),
+  };
+
+  test("the producer is made on the first publish, once; records become the library's messages", async () => {
+    const consumer = new FakeConsumer();
+    const producer = new FakeProducer();
+    const { client, library } = clientWith(consumer, () => producer);
+    assert.equal(library.producersMade, 0);
+    await client.produce([record]);
+    await client.produce([record]);
+    assert.equal(library.producersMade, 1);
+    assert.deepEqual(producer.sent[0], {
+      messages: [{
+        topic: "dlq",
+        value: Buffer.from([1]),
+        headers: new Map([[Buffer.from("reason"), Buffer.from([2])], [Buffer.from("empty"), undefined]]),
+      }],
+    });
+  });
+
+  test("a failed send is retriable where it can help; after close, publishing fails and everything is closed once", async () => {
+    const consumer = new FakeConsumer();
+    const producer = new FakeProducer();
+    producer.send = () => Promise.reject(new NetworkError("Connection closed"));
+    const { client } = clientWith(consumer, () => producer);
+    await assert.rejects(client.produce([record]), retriableWith(/Connection closed/));
+    await client.close();
+    assert.equal(consumer.closed, true);
+    assert.equal(producer.closed, true);
+    await assert.rejects(client.produce([record]), finalWith(/the Kafka client is closed/));
+    consumer.closed = false;
+    await client.close();
+    assert.equal(consumer.closed, false);
+  });
+
+  test("the producer is closed even when leaving the group fails", async () => {
+    const consumer = new FakeConsumer();
+    consumer.close = () => Promise.reject(new Error("leave failed"));
+    const producer = new FakeProducer();
+    const { client } = clientWith(consumer, () => producer);
+    await client.produce([record]);
+    await assert.rejects(client.close(), /leave failed/);
+    assert.equal(producer.closed, true);
+  });
+});
