@@ -1,7 +1,12 @@
-import type { ParallelConsumer } from "../consumer.ts";
+import type { ConsumerMetrics } from "../core/metrics-snapshot.ts";
 
 /**
  * What the metrics exporters need from a consumer: its id (the `consumer` label) and a snapshot.
- * A {@link ParallelConsumer} fits; so does any object with these two members.
+ * A `ParallelConsumer` fits; so does any object with these two members. Stated here, not picked
+ * from the consumer, so that the metrics entry loads nothing of the consumer.
  */
-export type ParallelConsumerLike = Pick<ParallelConsumer, "id" | "getMetrics">;
+export interface ParallelConsumerLike {
+  /** The `consumer` label of its series. */
+  readonly id: string;
+  getMetrics(): ConsumerMetrics;
+}
