@@ -4,6 +4,7 @@ import { PartitionMap } from "../../core/partition-map.ts";
 import { Queue } from "../../core/queue.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import type { PartitionPosition } from "../../core/ports/kafka-adapter.ts";
+import { toError } from "../../core/thrown.ts";
 import { type FetchedPartition, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
 import { decodePartition } from "./records.ts";
 
@@ -333,7 +334,7 @@ export class Fetcher {
   #failedRequest(error: unknown): void {
     if (this.#closed) return;
     if (!isRetriable(error)) {
-      this.#sink.failed(error instanceof Error ? error : new Error(String(error)));
+      this.#sink.failed(toError(error));
       return;
     }
     this.#refreshLeaders = true;

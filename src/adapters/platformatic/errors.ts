@@ -2,11 +2,12 @@
 // error codes of a fetch or a commit as per-partition errors. Pure functions.
 import { findErrorBy, type offsetCommitV9, protocolErrors, protocolErrorsCodesById } from "@platformatic/kafka";
 import type { PartitionError } from "../../core/ports/kafka-adapter.ts";
+import { toError } from "../../core/thrown.ts";
 import { type ClientError, type FetchPartitionError, retriable } from "../group/kafka-client.ts";
 
 /** Marks `error` as retriable when the client says retrying can help (or it is a timeout). */
 export function markRetriable(error: unknown): ClientError {
-  const base = error instanceof Error ? error : new Error(String(error));
+  const base = toError(error);
   const canRetry = findErrorBy(base, "canRetry", true) !== null ||
     findErrorBy(base, "code", "PLT_KFK_TIMEOUT") !== null ||
     findErrorBy(base, "code", "PLT_KFK_NETWORK") !== null;

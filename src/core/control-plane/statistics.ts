@@ -62,7 +62,7 @@ export class Statistics {
       stallsTotal: counts.stalls,
       handlerSeconds: this.handlerSeconds.snapshot(),
       fetchToCompletionSeconds: this.fetchToCompletionSeconds.snapshot(),
-      partitions: [...partitions],
+      partitions,
     };
   }
 }
