@@ -84,6 +84,7 @@ function createAdapter({ kafka }: ResolvedOptions, clock: Clock, given: KafkaCli
     bootstrapBrokers: kafka.bootstrapBrokers,
     groupId: kafka.groupId,
     groupInstanceId: kafka.groupInstanceId,
+    groupProtocol: kafka.groupProtocol,
     sessionTimeoutMs: kafka.sessionTimeoutMs,
     rebalanceTimeoutMs: kafka.rebalanceTimeoutMs,
     heartbeatIntervalMs: kafka.heartbeatIntervalMs,

@@ -34,12 +34,12 @@ import {
   memoryPyrallel,
   memoryRaw,
   runPyrallel,
-  runRaw,
+  runRawMedian,
   type RunResult,
   runSequential,
   type Work,
 } from "./runners.ts";
-import { env, runtime, runtimeVersion, scriptArgs } from "./runtime.ts";
+import { env, runtime, runtimeVersion, scriptArgs, selfCommand, waitForLoad } from "./runtime.ts";
 import { LEGEND, renderReport, type RunFile } from "./report.ts";
 import { int, latency, mib } from "./stats.ts";
 import { ensureTopic, SLOW_KEY_FIRST_BYTE, slowCount, topicName, type TopicSpec } from "./topics.ts";
@@ -309,20 +309,8 @@ const WORKLOADS: Workload[] = [
     name: "raw",
     description: "baseline (a): plain @platformatic/kafka consume stream, fresh group, autocommit off, counting only",
     topics: (plan) => [plan.k100],
-    run: async (ctx, plan) => {
-      // Short and noisy (the client decodes ~1M msg/s): the median of 3 reads.
-      const runs: RunResult[] = [];
-      for (let i = 0; i < 3; i++) {
-        const result = await runRaw(ctx, "raw", plan.k100.name, plan.k100.messages);
-        if (result.kind !== "raw") return result;
-        runs.push(result);
-      }
-      const rates = runs.map((r) => int(r.rate)).join(", ");
-      runs.sort((a, b) => a.rate - b.rate);
-      const median = runs[1]!;
-      median.notes.push(`median of 3 reads (${rates} msg/s)`);
-      return median;
-    },
+    // Short and noisy (the client decodes ~1M msg/s): the median of 3 reads.
+    run: (ctx, plan) => runRawMedian(ctx, "raw", plan.k100.name, plan.k100.messages, 3),
   },
   pyrallel("noop", "handler does nothing; default options (key ordering, maxInFlight 1000, concurrency 100)", {
     topic: (plan) => plan.k100,
@@ -491,10 +479,7 @@ for (const topic of topics.values()) await ensureTopic(options.brokers, topic, o
 /** Runs one workload in a child process of this runtime, and reads its result. */
 async function runIsolated(w: Workload): Promise<RunResult> {
   const file = join(tmpdir(), `pyrallel-bench-${process.pid}-${w.name}-${Date.now()}.json`);
-  const runtimeArgs = runtime === "deno" ? ["run", "-A"] : runtime === "node" ? process.execArgv : [];
-  const args = [
-    ...runtimeArgs,
-    fileURLToPath(import.meta.url),
+  const command = selfCommand(fileURLToPath(import.meta.url), [
     "--child",
     "--only",
     w.name,
@@ -510,8 +495,8 @@ async function runIsolated(w: Workload): Promise<RunResult> {
     ...(options.fetchText ? ["--fetch-max-bytes", options.fetchText] : []),
     ...(options.maxInFlight ? ["--max-in-flight", String(options.maxInFlight)] : []),
     ...(options.concurrency ? ["--concurrency", String(options.concurrency)] : []),
-  ];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+  ]);
+  const child = spawn(command.command, command.args, { stdio: ["ignore", "inherit", "inherit"] });
   const code = await new Promise<number>((resolve) => {
     child.on("exit", (exitCode) => resolve(exitCode ?? 1));
     child.on("error", () => resolve(1));
@@ -527,24 +512,13 @@ async function runIsolated(w: Workload): Promise<RunResult> {
   return data.results[0]!;
 }
 
-async function waitForLoad(limit: number): Promise<number> {
-  const deadline = performance.now() + options.waitLoadSeconds * 1000;
-  let load = loadavg()[0]!;
-  if (load >= limit) {
-    log(`load average ${load.toFixed(1)} ≥ ${limit}: waiting up to ${options.waitLoadSeconds} s for it to drop`);
-  }
-  while (load >= limit && performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    load = loadavg()[0]!;
-  }
-  return load;
-}
-
 const isolated = options.isolate && !options.child && workloads.length > 1;
 const results: RunResult[] = [];
 for (let round = 1; round <= options.repeat; round++) {
   for (const w of workloads) {
-    const load = options.waitLoad === undefined || options.child ? loadavg()[0]! : await waitForLoad(options.waitLoad);
+    const load = options.waitLoad === undefined || options.child
+      ? loadavg()[0]!
+      : await waitForLoad(options.waitLoad, options.waitLoadSeconds, log);
     if (!options.child) log(`${w.name}${options.repeat > 1 ? ` (round ${round})` : ""}: ${w.description}`);
     const result = isolated ? await runIsolated(w) : await w.run(ctx, plan);
     result.load ??= load;

@@ -176,23 +176,39 @@ export interface PyrallelRun {
   drainTimeoutMs?: number;
   /** Error events that are expected (e.g. at close with abandoned work): counted in a note, not listed. */
   expectedErrors?: RegExp;
+  /**
+   * Ends the run this many seconds after the first handler call even if `target` was not reached
+   * (a fixed window: the rates then count the messages completed by then). Default: no window.
+   */
+  windowSeconds?: number;
 }
 
 export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunResult> {
   const finished = deferred();
   let done = 0;
   let endAt = 0;
+  /** Messages counted when the run ended (the target, or fewer when the window closed first). */
+  let counted = 0;
   const counts = run.counts;
   const work = run.work;
   let firstAt = 0;
+  let window: ReturnType<typeof setTimeout> | undefined;
+  const end = () => {
+    if (endAt !== 0) return;
+    endAt = performance.now();
+    counted = Math.min(done, run.target);
+    clearTimeout(window);
+    finished.resolve();
+  };
+  const first = () => {
+    firstAt = performance.now();
+    if (run.windowSeconds !== undefined) window = setTimeout(end, run.windowSeconds * 1000);
+  };
   const handler = async (message: ConsumerMessage, _context: HandlerContext): Promise<void> => {
-    if (firstAt === 0) firstAt = performance.now();
+    if (firstAt === 0) first();
     await work(message);
     if (counts && !counts(message)) return;
-    if (++done === run.target) {
-      endAt = performance.now();
-      finished.resolve();
-    }
+    if (++done === run.target) end();
   };
   let consumer: ParallelConsumer;
   try {
@@ -232,12 +248,9 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
     if (countFromMetrics) {
       poll = setInterval(() => {
         const m = consumer.getMetrics();
-        if (firstAt === 0 && m.totalInFlight + m.processedTotal > 0) firstAt = performance.now();
+        if (firstAt === 0 && m.totalInFlight + m.processedTotal > 0) first();
         done = m.processedTotal;
-        if (done >= run.target && endAt === 0) {
-          endAt = performance.now();
-          finished.resolve();
-        }
+        if (done >= run.target) end();
       }, 5);
     }
     await finished.promise;
@@ -245,6 +258,7 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
     metrics = consumer.getMetrics();
   } catch (error) {
     clearInterval(poll);
+    clearTimeout(window);
     stop();
     sampler.stop();
     await consumer.close().catch(() => {});
@@ -262,10 +276,10 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
     name: run.name,
     kind: "pyrallel",
     config: run.config,
-    messages: run.target,
+    messages: counted,
     seconds,
-    rate: run.target / seconds,
-    steadyRate: run.target / ((endAt - firstAt) / 1000),
+    rate: counted / seconds,
+    steadyRate: counted / ((endAt - firstAt) / 1000),
     p50: histogramQuantile(metrics.fetchToCompletionSeconds, 0.5),
     p99: histogramQuantile(metrics.fetchToCompletionSeconds, 0.99),
     latencySource: "histogram",
@@ -275,6 +289,9 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
     ...(sampled.pausedShare === undefined ? {} : { pausedShare: sampled.pausedShare }),
     ...(firstAt > 0 ? { firstMessageSeconds: Math.max(0, (firstAt - startedAt) / 1000) } : {}),
     notes: [
+      ...(counted < run.target
+        ? [`window of ${run.windowSeconds} s closed at ${int(counted)} of ${int(run.target)} messages`]
+        : []),
       ...errors.map((error) => `error event: ${error}`),
       ...(sampled.mapFullShare
         ? [
@@ -411,6 +428,38 @@ export async function runRaw(ctx: Context, name: string, topic: string, target: 
       notes: [],
     };
   });
+}
+
+/**
+ * Baseline (a), median of `reads` reads (one read is short and noisy: the client decodes up to
+ * ~1M msg/s). The note lists every read.
+ */
+export async function runRawMedian(
+  ctx: Context,
+  name: string,
+  topic: string,
+  target: number,
+  reads = 3,
+): Promise<RunResult> {
+  const runs: RunResult[] = [];
+  for (let i = 0; i < reads; i++) {
+    const result = await runRaw(ctx, name, topic, target);
+    if (result.kind !== "raw") return result;
+    runs.push(result);
+  }
+  return medianRun(runs);
+}
+
+/**
+ * The run with the median `value` (default msg/s) of several successful runs of the same thing;
+ * with more than one, a note lists every run's value.
+ */
+export function medianRun(runs: RunResult[], value: (r: RunResult) => number = (r) => r.rate): RunResult {
+  if (runs.length === 1) return runs[0]!;
+  const values = runs.map((r) => int(value(r))).join(", ");
+  const median = [...runs].sort((a, b) => value(a) - value(b))[runs.length >> 1]!;
+  median.notes.push(`median of ${runs.length} reads (${values} msg/s)`);
+  return median;
 }
 
 /**

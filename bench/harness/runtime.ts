@@ -1,5 +1,6 @@
 // A tiny shim over what differs between Node, Deno and Bun for benchmarks: the runtime's name,
 // memory usage, forcing a garbage collection, and the resources that keep the event loop alive.
+import { loadavg } from "node:os";
 import v8 from "node:v8";
 import vm from "node:vm";
 
@@ -83,6 +84,30 @@ export function activeResources(): Record<string, number> | undefined {
   const counts: Record<string, number> = {};
   for (const kind of info.call(process)) counts[kind] = (counts[kind] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * The command line that runs `script` on this runtime with these arguments (Deno needs `run -A`,
+ * Node keeps its own flags): for benchmarks that run each measurement in a child process.
+ */
+export function selfCommand(script: string, args: readonly string[]): { command: string; args: string[] } {
+  const runtimeArgs = runtime === "deno" ? ["run", "-A"] : runtime === "node" ? process.execArgv : [];
+  return { command: process.execPath, args: [...runtimeArgs, script, ...args] };
+}
+
+/**
+ * On a busy machine: waits (up to `maxSeconds`) until the 1-minute load average is below `limit`.
+ * Returns the load average it ends with.
+ */
+export async function waitForLoad(limit: number, maxSeconds: number, log: (line: string) => void): Promise<number> {
+  const deadline = performance.now() + maxSeconds * 1000;
+  let load = loadavg()[0]!;
+  if (load >= limit) log(`load average ${load.toFixed(1)} ≥ ${limit}: waiting up to ${maxSeconds} s for it to drop`);
+  while (load >= limit && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    load = loadavg()[0]!;
+  }
+  return load;
 }
 
 /** Command-line arguments after the script. */

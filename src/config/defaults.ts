@@ -13,6 +13,7 @@ type TopLevelDefaults =
   | "ordering"
   | "maxInFlight"
   | "maxUncommittedOffsets"
+  | "maxBufferedBytes"
   | "commitIntervalMs"
   | "drainTimeoutMs"
   | "maxInFlightBytes"
@@ -22,6 +23,7 @@ type TopLevelDefaults =
 
 /** Kafka options that always get a value (clientId is derived from groupId instead). */
 type KafkaDefaults =
+  | "groupProtocol"
   | "startFrom"
   | "isolationLevel"
   | "sessionTimeoutMs"
@@ -53,6 +55,8 @@ export interface Defaults extends Readonly<Required<Pick<ParallelConsumerOptions
  */
 export const DEFAULTS: Defaults = {
   kafka: {
+    // The protocol with the revoke barrier: graceful hand-overs run nothing twice (Kafka 4.0+).
+    groupProtocol: "consumer",
     startFrom: "earliest",
     // As librdkafka and the Java consumer with transactions: aborted records never reach a handler.
     isolationLevel: "read_committed",
@@ -67,6 +71,9 @@ export const DEFAULTS: Defaults = {
   ordering: "key",
   maxInFlight: 1000,
   maxUncommittedOffsets: 100_000,
+  // With `maxInFlight` messages per partition as the other bound: enough for every key of a
+  // partition to have its next message at hand between two fetches, even with 10 KB values.
+  maxBufferedBytes: 4 * 1024 * 1024,
   engine: { kind: "async", concurrency: 100 },
   workerEngine: {
     // The worker always has its next messages queued beside the running one.

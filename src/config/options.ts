@@ -27,14 +27,30 @@ export interface KafkaOptions {
    * until it ends. `"read_uncommitted"` delivers every data record, aborted ones included.
    */
   isolationLevel?: "read_committed" | "read_uncommitted";
-  /** Group session timeout: a member silent for this long is removed. Default 30000. */
+  /**
+   * The group protocol. `"consumer"` (default): Kafka 4.0+'s consumer group protocol (KIP-848).
+   * Rebalances are incremental (partitions a member keeps are not touched), and a revoked
+   * partition is handed over only after its running work finished (or `maxRevokeGraceMs` passed)
+   * and its progress was committed: graceful hand-overs run nothing twice. `"classic"`: the
+   * join/sync protocol every broker serves, with eager rebalances; a revoked partition's running
+   * work may run again at its new owner. See docs/rebalancing.md.
+   */
+  groupProtocol?: "consumer" | "classic";
+  /**
+   * Group session timeout: a member silent for this long is removed. Classic protocol only (under
+   * the consumer protocol the broker's `group.consumer.session.timeout.ms` applies). Default 30000.
+   */
   sessionTimeoutMs?: number;
   /**
-   * Time members get to rejoin during a rebalance (the guide's `max_poll_interval_ms`); at least
-   * `sessionTimeoutMs`. Default 60000.
+   * Classic protocol: time members get to rejoin during a rebalance (the guide's
+   * `max_poll_interval_ms`). Consumer protocol: how long a revocation may take before the group
+   * fences the member. At least `sessionTimeoutMs`. Default 60000.
    */
   rebalanceTimeoutMs?: number;
-  /** Heartbeat period; below `sessionTimeoutMs`, usually a third of it. Default 3000. */
+  /**
+   * Heartbeat period; below `sessionTimeoutMs`, usually a third of it. Classic protocol only (under
+   * the consumer protocol the broker says when to heartbeat). Default 3000.
+   */
   heartbeatIntervalMs?: number;
   /** Longest wait of one fetch for new data; also how soon newly assigned partitions are fetched. Default 500. */
   fetchMaxWaitMs?: number;
@@ -145,8 +161,21 @@ export interface ParallelConsumerOptions {
   handler?: MessageHandler;
   /** `"key"` (default), `"partition"` or `"unordered"`. */
   ordering?: Ordering;
-  /** Messages held at once, queued plus processing; fetching pauses at this limit. Default 1000. */
+  /**
+   * Messages admitted at once, queued plus processing (the in-flight window); fetching pauses at
+   * this limit. Only the first waiting message of each key is admitted, so the window is spent on
+   * distinct keys; the rest wait in per-partition buffers (`maxBufferedBytes`). Default 1000.
+   */
   maxInFlight?: number;
+  /**
+   * Per partition: payload bytes (keys + values) of fetched messages not admitted into the
+   * in-flight window yet (waiting behind their key, or for room in the window). At this limit, or
+   * at `maxInFlight` such messages, the partition stops being fetched (its `pauseReason` is
+   * `"bufferFull"`) until its buffer falls below 80% of both; other partitions go on. Memory held
+   * by buffers is at most this times the owned partitions (plus one fetch each): lower it for many
+   * partitions of large records. Default 4194304 (4 MiB).
+   */
+  maxBufferedBytes?: number;
   /**
    * Per partition: fetched offsets not yet passed by the commit position (done or not), e.g. behind
    * one long-blocking offset. At this limit the partition stops being fetched (its `pauseReason`
@@ -184,9 +213,11 @@ export interface ParallelConsumerOptions {
   /**
    * On a revoked partition, how long running attempts may go on before they are aborted with
    * `PartitionRevokedError` (a partition assigned back meanwhile starts its work after that).
-   * Nothing is committed for a revoked partition: the last commit is the one made when the
-   * rebalance started, so the new owner processes this work again; the grace only lets handlers
-   * finish their side effects instead of being cut off. Default 10000.
+   * Consumer protocol: the partition is handed over only after that, with what completed
+   * committed; keep it well below `kafka.rebalanceTimeoutMs`, or the group fences the member.
+   * Classic protocol: nothing is committed for a revoked partition (the last commit is the one made
+   * when the rebalance started), so the new owner processes this work again; the grace only lets
+   * handlers finish their side effects instead of being cut off. Default 10000.
    */
   maxRevokeGraceMs?: number;
   /** A `stall` event and a log line fire when one offset blocks a partition's commit this long. Default 60000. */

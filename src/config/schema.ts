@@ -66,6 +66,13 @@ const kafkaSchema = v.strictObject(
     ),
     // Derived from groupId when omitted (see derive).
     clientId: v.optional(nonEmptyString("kafka.clientId", "omit it for the default")),
+    groupProtocol: v.optional(
+      v.picklist(
+        ["consumer", "classic"],
+        'kafka.groupProtocol must be "consumer" (Kafka 4.0+) or "classic"',
+      ),
+      kafkaDefaults.groupProtocol,
+    ),
     startFrom: v.optional(
       v.picklist(["earliest", "latest"], 'kafka.startFrom must be "earliest" or "latest"'),
       kafkaDefaults.startFrom,
@@ -161,6 +168,7 @@ const fieldsSchema = v.strictObject(
     ),
     maxInFlight: v.optional(int("maxInFlight", 1), DEFAULTS.maxInFlight),
     maxUncommittedOffsets: v.optional(int("maxUncommittedOffsets", 1), DEFAULTS.maxUncommittedOffsets),
+    maxBufferedBytes: v.optional(int("maxBufferedBytes", 1), DEFAULTS.maxBufferedBytes),
     engine: v.optional(
       v.variant("kind", [asyncEngineSchema, workerEngineSchema], 'engine.kind must be "async" or "worker"'),
       DEFAULTS.engine,

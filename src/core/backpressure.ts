@@ -5,7 +5,7 @@ export type LimitReason = "maxInFlight" | "maxInFlightBytes";
 const LOW_WATER = 0.8;
 
 /**
- * Counts what the consumer holds (messages queued or processing, and their payload bytes) against
+ * Counts what the consumer admitted (messages queued or processing, and their payload bytes) against
  * the configured limits, with hysteresis: pause at a limit, resume below 80% of every limit.
  */
 export class InFlightBudget {
@@ -27,6 +27,11 @@ export class InFlightBudget {
   remove(count: number, bytes: number): void {
     this.messages -= count;
     this.bytes -= bytes;
+  }
+
+  /** Whether another message may be admitted: both counts are below their limits. */
+  get hasRoom(): boolean {
+    return this.messages < this.maxMessages && this.bytes < this.maxBytes;
   }
 
   /** The limit reached now, if any. */

@@ -17,8 +17,15 @@ export interface PartitionMetrics {
   readonly blockingOffset: bigint | null;
   /** Seconds the blocking offset has held the commit back; 0 when none. */
   readonly blockingDurationSec: number;
-  /** Messages accepted and not started (waiting for a slot, their key, or a retry). */
+  /**
+   * Messages admitted into the in-flight window and not running: ready for a slot, or waiting for
+   * a retry or a dead-letter publish.
+   */
   readonly queuedCount: number;
+  /** Fetched messages not admitted yet: waiting behind their key, or for room in the window. */
+  readonly bufferedCount: number;
+  /** Their payload bytes (keys and values). */
+  readonly bufferedBytes: number;
   /** Messages whose handler is running now. */
   readonly inFlight: number;
   /** Highest offset below which every fetched message is completed. */
@@ -37,20 +44,25 @@ export interface PartitionMetrics {
 
 /**
  * Why one partition is held back while others go on:
+ * - `"bufferFull"`: its buffer reached `maxBufferedBytes` bytes or `maxInFlight` messages; it is
+ *   not fetched until the buffer falls below 80% of both. Its buffered and queued work still runs.
  * - `"commitMetadataFull"`: its offset map nears `maxCommitMetadataBytes`; it starts no new work
  *   except its blocking offset until a commit shows the map below half the limit.
  * - `"maxUncommittedOffsets"`: its uncommitted window (`uncommittedOffsets`) reached
  *   `maxUncommittedOffsets`, usually behind one long-blocking offset; it is not fetched until the
  *   window falls below 80% of the limit. Its queued work still runs.
  */
-export type PartitionPauseReason = "commitMetadataFull" | "maxUncommittedOffsets" | null;
+export type PartitionPauseReason = "commitMetadataFull" | "maxUncommittedOffsets" | "bufferFull" | null;
 
 /** Why fetching is paused, or `null` when it runs. */
 export type PauseReason = "maxInFlight" | "maxInFlightBytes" | "closing" | "failed" | null;
 
 /** The consumer's whole state at one moment. */
 export interface ConsumerMetrics {
-  /** Messages held in memory: queued plus processing (the guide's In-Flight). */
+  /**
+   * Messages in the in-flight window: queued plus processing (the guide's In-Flight). Fetched
+   * messages not admitted yet are `buffered` instead.
+   */
   readonly totalInFlight: number;
   /** The configured `maxInFlight`: backpressure starts here. */
   readonly maxInFlight: number;
@@ -62,8 +74,12 @@ export interface ConsumerMetrics {
   readonly inFlightBytes: number;
   /** The configured `maxInFlightBytes`. */
   readonly maxInFlightBytes: number;
-  /** Messages accepted and not started, over all partitions. */
+  /** Messages admitted and not running, over all partitions. */
   readonly queued: number;
+  /** Fetched messages not admitted yet, over all partitions. */
+  readonly buffered: number;
+  /** Their payload bytes over all partitions. */
+  readonly bufferedBytes: number;
   /** Messages whose handler is running now, over all partitions. */
   readonly processing: number;
   /** Messages completed since start. */

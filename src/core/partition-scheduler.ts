@@ -21,39 +21,52 @@ interface Laned {
 }
 
 /**
- * The ready queue of one partition. An item is ready when its lane has nothing running; the
- * other items of a lane wait behind it in offset order. Lanes take turns in the ready queue, so a
- * hot key never starves the others.
+ * The key lanes of one partition. Every fetched item is in exactly one of four places:
+ * - waiting behind its lane (an earlier item of its key is admitted or running),
+ * - admissible: first of its lane (or laneless) but not admitted into the in-flight window yet,
+ * - ready: admitted and free to start,
+ * - started (running, or waiting for a retry, which comes back through `retry`).
+ *
+ * Waiting and admissible items are the partition's buffer; ready and started ones are in flight.
+ * Only the first item of a lane is ever admitted, so the in-flight window is spent on distinct
+ * keys: a burst of one key waits in the buffer instead of filling the window. Lanes take turns
+ * in both queues, so a hot key never starves the others.
  */
 export class PartitionScheduler<T extends Laned> {
   readonly #ready = new Queue<T>();
+  readonly #admissible = new Queue<T>();
   /**
-   * Lanes with a running item, and the items waiting behind it; `null` while none waits (the
-   * common case, so no queue is allocated for it).
+   * Lanes whose first item is admissible, ready or started, and the items waiting behind it;
+   * `null` while none waits (the common case, so no queue is allocated for it).
    */
   readonly #lanes = new Map<string, Queue<T> | null>();
   #waiting = 0;
 
-  /** Items ready to run now. */
+  /** Items admitted and free to start now. */
   get readyCount(): number {
     return this.#ready.length;
   }
 
-  /** Items accepted and not yet started (ready or waiting for their lane). */
-  get queuedCount(): number {
-    return this.#ready.length + this.#waiting;
+  /** Items that could be admitted now: the first of their lane. */
+  get admissibleCount(): number {
+    return this.#admissible.length;
+  }
+
+  /** Items not admitted yet (admissible, or waiting behind their lane): the buffer. */
+  get bufferedCount(): number {
+    return this.#admissible.length + this.#waiting;
   }
 
   /** Accepts a newly fetched item, in offset order. */
   enqueue(item: T): void {
     if (item.lane === null) {
-      this.#ready.push(item);
+      this.#admissible.push(item);
       return;
     }
     const lane = this.#lanes.get(item.lane);
     if (lane === undefined) {
       this.#lanes.set(item.lane, null);
-      this.#ready.push(item);
+      this.#admissible.push(item);
       return;
     }
     this.#waiting++;
@@ -66,14 +79,27 @@ export class PartitionScheduler<T extends Laned> {
     }
   }
 
+  /** Admits the next admissible item into the ready queue and returns it, or `undefined`. */
+  admit(): T | undefined {
+    const item = this.#admissible.shift();
+    if (item !== undefined) this.#ready.push(item);
+    return item;
+  }
+
   /** Next item to start, or `undefined`. The item's lane stays busy until `release`. */
   next(): T | undefined {
     return this.#ready.shift();
   }
 
-  /** Takes the ready item matching `predicate` out of turn (e.g. the one blocking the commit). */
-  nextMatching(predicate: (item: T) => boolean): T | undefined {
-    return this.#ready.removeFirst(predicate);
+  /**
+   * Takes the ready or admissible item matching `predicate` out of turn (e.g. the one blocking the
+   * commit), with whether it was admitted already. O(n): for rare paths only.
+   */
+  nextMatching(predicate: (item: T) => boolean): { item: T; admitted: boolean } | undefined {
+    const ready = this.#ready.removeFirst(predicate);
+    if (ready !== undefined) return { item: ready, admitted: true };
+    const admissible = this.#admissible.removeFirst(predicate);
+    return admissible === undefined ? undefined : { item: admissible, admitted: false };
   }
 
   /** Puts a started item back to run again (a retry). Its lane stays busy meanwhile. */
@@ -81,7 +107,7 @@ export class PartitionScheduler<T extends Laned> {
     this.#ready.push(item);
   }
 
-  /** The item is finished for good: the next item of its lane becomes ready. */
+  /** The item is finished for good: the next item of its lane becomes admissible. */
   release(item: T): void {
     if (item.lane === null) return;
     const lane = this.#lanes.get(item.lane);
@@ -92,6 +118,6 @@ export class PartitionScheduler<T extends Laned> {
       return;
     }
     this.#waiting--;
-    this.#ready.push(next);
+    this.#admissible.push(next);
   }
 }

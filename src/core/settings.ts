@@ -27,6 +27,8 @@ export interface ControlPlaneSettings {
   readonly maxInFlightBytes: number;
   /** Per partition: fetched offsets not yet passed by the commit position before it stops being fetched. */
   readonly maxUncommittedOffsets: number;
+  /** Per partition: payload bytes of fetched messages not admitted yet before it stops being fetched. */
+  readonly maxBufferedBytes: number;
   readonly retry: RetryPolicy;
   readonly failurePolicy: FailurePolicy;
   /** Required when `failurePolicy` is `deadLetter`. */

@@ -51,7 +51,17 @@ export const FAMILIES: readonly Family[] = [
     "reason",
     (m) => m.pauseReason,
   ),
-  consumerGauge("pyrallel_system_queued", "Messages accepted and not started, over all partitions.", (m) => m.queued),
+  consumerGauge("pyrallel_system_queued", "Messages admitted and not running, over all partitions.", (m) => m.queued),
+  consumerGauge(
+    "pyrallel_system_buffered",
+    "Fetched messages not admitted into the in-flight window yet, over all partitions.",
+    (m) => m.buffered,
+  ),
+  consumerGauge(
+    "pyrallel_system_buffered_bytes",
+    "Payload bytes (keys + values) of those messages.",
+    (m) => m.bufferedBytes,
+  ),
   consumerGauge("pyrallel_system_processing", "Messages whose handler is running now.", (m) => m.processing),
   counter("pyrallel_messages_processed_total", "Messages completed since start.", (m) => m.processedTotal),
   counter("pyrallel_handler_failures_total", "Handler attempts that failed since start.", (m) => m.failedAttemptsTotal),
@@ -103,7 +113,21 @@ export const FAMILIES: readonly Family[] = [
     "Completed ranges above the highest contiguous completed offset.",
     (p) => p.gapCount,
   ),
-  partitionGauge("pyrallel_partition_queued_count", "Messages accepted and not started.", (p) => p.queuedCount),
+  partitionGauge(
+    "pyrallel_partition_queued_count",
+    "Messages admitted into the in-flight window and not running.",
+    (p) => p.queuedCount,
+  ),
+  partitionGauge(
+    "pyrallel_partition_buffered_count",
+    "Fetched messages not admitted yet: waiting behind their key or for room in the window.",
+    (p) => p.bufferedCount,
+  ),
+  partitionGauge(
+    "pyrallel_partition_buffered_bytes",
+    "Payload bytes (keys + values) of those messages, bounded by maxBufferedBytes.",
+    (p) => p.bufferedBytes,
+  ),
   partitionGauge("pyrallel_partition_in_flight", "Messages whose handler is running now.", (p) => p.inFlight),
   partitionGauge(
     "pyrallel_partition_blocking_offset",
@@ -137,12 +161,12 @@ export const FAMILIES: readonly Family[] = [
   ),
   partitionGauge(
     "pyrallel_partition_paused",
-    "1 while the partition is held back (offset map near maxCommitMetadataBytes, or window at maxUncommittedOffsets), else 0.",
+    "1 while the partition is held back (offset map near maxCommitMetadataBytes, window at maxUncommittedOffsets, or buffer full), else 0.",
     (p) => (p.pauseReason === null ? 0 : 1),
   ),
   partitionInfoGauge(
     "pyrallel_partition_pause_reason_info",
-    "1 with label reason (commitMetadataFull, maxUncommittedOffsets) while the partition is held back; no series otherwise.",
+    "1 with label reason (commitMetadataFull, maxUncommittedOffsets, bufferFull) while the partition is held back; no series otherwise.",
     "reason",
     (p) => p.pauseReason,
   ),

@@ -1,10 +1,13 @@
-// Commits around a rebalance, against the real group coordinator:
+// Commits around a rebalance, against the real group coordinator.
+// Classic protocol (eager):
 // - when a rebalance starts, the consumer commits its progress ("a good moment to commit"); that
 //   commit should be accepted, not fail and raise an error on every membership change;
-// - a revoked partition drains (up to maxRevokeGraceMs) and then commits what it completed. The
-//   revoke is only known after the group's join, when the new owner already reads and commits the
-//   partition: that late commit must not move the group's committed offset back below the new
-//   owner's progress.
+// - a revoked partition drains (up to maxRevokeGraceMs). The revoke is only known after the
+//   group's join, when the new owner already reads and commits the partition: a late commit must
+//   not move the group's committed offset back below the new owner's progress.
+// Consumer protocol (KIP-848): the revoke barrier holds the partition while its running work has
+// its grace, commits what completed, and only then hands it over; a handler that finishes after
+// that commits nothing.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type ConsumerMessage, createParallelConsumer } from "../../mod.ts";
@@ -29,7 +32,7 @@ const PER_PARTITION = 20;
 const HANGING = 5;
 const BEHIND = 7;
 
-test("a revoked partition's late final commit does not move the new owner's committed offset back", async () => {
+test("classic protocol: a revoked partition's late final commit does not move the new owner's committed offset back", async () => {
   const topic = uniqueName("revoke-commit");
   const groupId = uniqueName("group");
   await createTopic(topic, PARTITIONS);
@@ -48,6 +51,7 @@ test("a revoked partition's late final commit does not move the new owner's comm
     groupId,
     topics: [topic],
     clientId: `it-revoke-commit-${name}`,
+    groupProtocol: "classic" as const,
     sessionTimeoutMs: 6000,
     heartbeatIntervalMs: 200,
     rebalanceTimeoutMs: 6000,
@@ -130,7 +134,7 @@ test("a revoked partition's late final commit does not move the new owner's comm
   }
 });
 
-test("the commit made when a rebalance starts is accepted: no commit failure or error event on a member joining", async () => {
+test("classic protocol: the commit made when a rebalance starts is accepted: no commit failure or error event on a member joining", async () => {
   const topic = uniqueName("rebalance-commit");
   const groupId = uniqueName("group");
   await createTopic(topic, PARTITIONS);
@@ -146,6 +150,7 @@ test("the commit made when a rebalance starts is accepted: no commit failure or 
     groupId,
     topics: [topic],
     clientId: `it-rebalance-commit-${name}`,
+    groupProtocol: "classic" as const,
     sessionTimeoutMs: 6000,
     heartbeatIntervalMs: 200,
     rebalanceTimeoutMs: 6000,
@@ -189,6 +194,104 @@ test("the commit made when a rebalance starts is accepted: no commit failure or 
     assert.deepEqual(errors, [], "error events on a normal rebalance");
     assert.equal(metricsA.commitFailuresTotal, 0);
   } finally {
+    await Promise.allSettled([a.close(), b.close()]);
+  }
+});
+
+test("consumer protocol: a hanging handler holds the hand-over for maxRevokeGraceMs; then what completed is committed, and its late end commits nothing", async () => {
+  const topic = uniqueName("barrier-grace");
+  const groupId = uniqueName("group");
+  const GRACE_MS = 3000;
+  await createTopic(topic, PARTITIONS);
+  const records: TestRecord[] = [];
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    for (let offset = 0; offset < PER_PARTITION; offset++) {
+      const key = offset === HANGING || offset === BEHIND ? `blocker-${partition}` : `key-${partition}-${offset}`;
+      records.push({ key, value: `${partition}:${offset}`, partition });
+    }
+  }
+  await produce(topic, records);
+  const ends = await endOffsets(topic, PARTITIONS);
+  const kafka = (name: string) => ({
+    bootstrapBrokers: BROKERS,
+    groupId,
+    topics: [topic],
+    clientId: `it-barrier-grace-${name}`,
+    groupProtocol: "consumer" as const,
+  });
+  // A's handler of HANGING ignores its abort signal until the test releases it.
+  const release: (() => void)[] = [];
+  const hanging = Array.from(
+    { length: PARTITIONS },
+    (_, partition) => new Promise<void>((resolve) => (release[partition] = resolve)),
+  );
+  const a = createParallelConsumer({
+    kafka: kafka("A"),
+    ordering: "key",
+    commitIntervalMs: 100,
+    maxRevokeGraceMs: GRACE_MS,
+    handler: async (message: ConsumerMessage) => {
+      if (message.offset === BigInt(HANGING)) await hanging[message.partition];
+    },
+  });
+  const ranAtB: string[] = [];
+  const b = createParallelConsumer({
+    kafka: kafka("B"),
+    ordering: "key",
+    commitIntervalMs: 100,
+    handler: (message: ConsumerMessage) => {
+      ranAtB.push(`${message.partition}:${message.offset}`);
+    },
+  });
+  const errorsA: Error[] = [];
+  a.on("error", (error) => errorsA.push(error));
+  const committedNow = async () =>
+    (await committedWithMetadata(groupId, topic, PARTITIONS)).map(({ offset, metadata }) => ({
+      offset,
+      map: doneOffsets(metadata, Number(offset)),
+    }));
+  const log: string[] = [];
+  try {
+    await a.start();
+    const aboveA = Array.from({ length: PER_PARTITION - HANGING - 1 }, (_, i) => HANGING + 1 + i).filter((o) =>
+      o !== BEHIND
+    );
+    await waitForAsync("A's commits at the hanging offsets", async () => {
+      const committed = await committedNow();
+      return committed.every(({ offset, map }) => offset === BigInt(HANGING) && map.length === aboveA.length);
+    }, 15_000);
+
+    // B joins: one partition is revoked from A, whose HANGING handler holds it for the grace.
+    const joined = performance.now();
+    await b.start();
+    await waitFor("B to own a partition", () => b.getMetrics().partitions.length === 1, 30_000);
+    const waited = performance.now() - joined;
+    const moved = b.getMetrics().partitions[0]!.partition;
+    log.push(`B got p${moved} ${(waited / 1000).toFixed(1)} s after it joined (grace ${GRACE_MS / 1000} s)`);
+    await waitForAsync("B to commit the end of the moved partition", async () => {
+      return (await committedNow())[moved]!.offset === BigInt(PER_PARTITION);
+    }, 15_000);
+    assert.ok(waited >= GRACE_MS - 100, `B got the partition before A's grace ended (${waited.toFixed(0)} ms)`);
+    // A's commit at the release marked everything but HANGING and BEHIND done: B ran only those.
+    assert.deepEqual(ranAtB.sort(), [`${moved}:${HANGING}`, `${moved}:${BEHIND}`], "B honoured A's offset map");
+
+    // A's hanging handler ends now: A no longer holds the partition and commits nothing for it.
+    release[moved]!();
+    await sleep(1000);
+    const after = (await committedNow())[moved]!;
+    log.push(`after A's handler ended: p${moved} committed at ${after.offset}`);
+    assert.equal(after.offset, BigInt(PER_PARTITION), "A's late completion moved the committed offset");
+
+    for (const resolve of release) resolve();
+    await b.close();
+    await a.close();
+    const final = await committedOffsets(groupId, topic, PARTITIONS);
+    log.push(`after both closed: committed ${final.join(", ")} (end offsets ${ends.join(", ")})`);
+    console.log(`  ${log.join("\n  ")}`);
+    assert.deepEqual(final, ends);
+    assert.deepEqual(errorsA.map((error) => error.message), [], "error events at A");
+  } finally {
+    for (const resolve of release) resolve?.();
     await Promise.allSettled([a.close(), b.close()]);
   }
 });

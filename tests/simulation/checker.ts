@@ -1,6 +1,8 @@
 // The simulation's invariants, checked as things happen: every handler call against the log (was
 // the record visible, is it what was written, may it run now), every commit request against what
-// was finished, every step against the consumers' bounds, and the end state.
+// was finished, every step against the consumers' bounds, and the end state. Under the consumer
+// protocol also the revoke barrier: a partition runs at one member at a time (unless the earlier
+// one was dropped from the group), and a graceful hand-over commits everything its member finished.
 import type { PartitionOffset } from "../../src/core/ports/kafka-adapter.ts";
 import type { IsolationLevel, KafkaRecord } from "../../src/adapters/group/kafka-client.ts";
 import type { ConsumerMessage, HandlerContext, Ordering, TopicPartition } from "../../mod.ts";
@@ -11,6 +13,7 @@ const decoder = new TextDecoder();
 
 /** What the checker needs to know of the consumers' settings. */
 export interface CheckedSettings {
+  readonly groupProtocol: "classic" | "consumer";
   readonly ordering: Ordering;
   readonly isolationLevel: IsolationLevel;
   /** With "latest", a group's first commit of a partition may skip what the log held before. */
@@ -18,6 +21,9 @@ export interface CheckedSettings {
   readonly maxInFlight: number;
   readonly maxUncommittedOffsets: number;
   readonly maxCommitMetadataBytes: number;
+  /** A partition's window may pass its limit by one fetch response: at most this many bytes (a first batch more). */
+  readonly fetchMaxBytesPerPartition: number;
+  readonly maxBufferedBytes: number;
 }
 
 /** One handler call, from start to end. */
@@ -44,14 +50,17 @@ interface IndexedRecord {
  * the fake worker thread running it was terminated or crashed (a real thread takes its handlers with it).
  */
 const ABANDONED = new Set(["PartitionRevokedError", "ConsumerClosedError", "ThreadGone"]);
-/** A delivery batch may overshoot a limit that pauses at its end. */
-const DELIVERY_BATCH = 64;
+/** The fewest bytes a record takes in a fetch response (framing), and the most records a batch holds here. */
+const MIN_RECORD_BYTES = 20;
+const MAX_BATCH_RECORDS = 64;
 const MAX_VIOLATIONS = 5;
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export class Checker {
   readonly violations: string[] = [];
+  /** Payload bytes of the largest batch written: a response may bring one whole. */
+  #largestBatchCost = 0;
   readonly #cluster: FakeCluster;
   readonly #settings: CheckedSettings;
   readonly #now: () => number;
@@ -71,6 +80,16 @@ export class Checker {
   readonly #epochs = new Map<string, Map<string, number>>();
   /** Last offset dispatched per member and lane, for the order check; cleared on a new assignment epoch. */
   readonly #lastStarted = new Map<string, Map<string, bigint>>();
+  /** Handler calls per partition, live or recent (for the one-member-at-a-time check). */
+  readonly #callsOn = new Map<string, Call[]>();
+  /** Per member and partition: offsets whose attempt succeeded in the member's current ownership. */
+  readonly #succeeded = new Map<string, Map<string, bigint[]>>();
+  /** Per member: the partitions being released, and whether anything may have kept their commit from the group. */
+  readonly #releases = new Map<string, { partitions: Set<string>; since: number; troubled: string | undefined }>();
+  /** When each member heard that it lost its partitions (or its membership failed). */
+  readonly #lostAt = new Map<string, number[]>();
+  /** Graceful hand-overs checked (statistics). */
+  handovers = 0;
   /** Statistics. */
   calls = 0;
   commitsChecked = 0;
@@ -102,6 +121,9 @@ export class Checker {
         for (const batch of log.batches) {
           const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
           if (last < next || batch.isControl) continue;
+          let cost = 0;
+          for (const { key, value } of batch.records) cost += (key?.length ?? 0) + (value?.length ?? 0);
+          if (cost > this.#largestBatchCost) this.#largestBatchCost = cost;
           for (const record of batch.records) {
             const offset = batch.firstOffset + BigInt(record.offsetDelta);
             if (offset < next) continue;
@@ -154,6 +176,7 @@ export class Checker {
       epoch: this.#epochOf(member, message),
       ended: false,
     };
+    this.#oneMemberAtATime(call, where);
     const slots = this.#slots(message);
     let running = this.#running.get(member);
     if (!running) this.#running.set(member, running = new Map());
@@ -184,6 +207,118 @@ export class Checker {
     if (succeeded && !call.context.signal.aborted) this.finished(call.message);
   }
 
+  /** The member's current ownership of the message's partition (see `succeeded`). */
+  ownership(member: string, message: ConsumerMessage): string {
+    return this.#epochOf(member, message);
+  }
+
+  /**
+   * The member's engine reported a success of `message`'s attempt, which was not given up on, in
+   * the ownership it was dispatched in (a success of an earlier one, e.g. a zombie's after it was
+   * fenced, is not this ownership's to commit).
+   */
+  succeeded(member: string, { topic, partition, offset }: ConsumerMessage, ownership: string): void {
+    if (ownership !== this.#epochOf(member, { topic, partition })) return;
+    let byPartition = this.#succeeded.get(member);
+    if (!byPartition) this.#succeeded.set(member, byPartition = new Map());
+    const key = tpKey(topic, partition);
+    let offsets = byPartition.get(key);
+    if (!offsets) byPartition.set(key, offsets = []);
+    offsets.push(offset);
+  }
+
+  /**
+   * Consumer protocol: when a member starts a call on a partition, no other member still runs one
+   * there (neither ended nor aborted), unless the coordinator dropped one of the two (fenced,
+   * session expired, revocation timed out): a zombie until it hears so.
+   */
+  #oneMemberAtATime(call: Call, where: string): void {
+    const key = tpKey(call.message.topic, call.message.partition);
+    const calls = (this.#callsOn.get(key) ?? []).filter((other) => !other.ended && !other.context.signal.aborted);
+    this.#callsOn.set(key, [...calls, call]);
+    if (this.#settings.groupProtocol !== "consumer" || this.#zombie(call)) return;
+    for (const other of calls) {
+      if (other.member === call.member || this.#zombie(other)) continue;
+      this.fail(
+        `${where}: started while ${other.member} still runs offset ${other.message.offset} of the partition ` +
+          `(started at ${other.startedAt}, not aborted): the partition was handed over before it was released`,
+      );
+    }
+  }
+
+  /**
+   * Whether `call` ran at a member the coordinator had dropped and that did not know it yet: it
+   * started before the member heard of its last drop (lost partitions, failed membership).
+   */
+  #zombie(call: Call): boolean {
+    const drops = this.#cluster.dropsOf(call.member);
+    const dropped = drops[drops.length - 1];
+    if (dropped === undefined) return false;
+    const heard = (this.#lostAt.get(call.member) ?? []).find((at) => at >= dropped);
+    return heard === undefined || call.startedAt < heard;
+  }
+
+  // ---- the revoke barrier (consumer protocol) ----
+
+  /** The member starts giving `partitions` up. */
+  releasing(member: string, partitions: readonly TopicPartition[]): void {
+    const release = this.#releases.get(member) ??
+      { partitions: new Set<string>(), since: this.#now(), troubled: undefined };
+    for (const { topic, partition } of partitions) release.partitions.add(tpKey(topic, partition));
+    this.#releases.set(member, release);
+  }
+
+  /** A commit of the member failed as a whole, or for `partitions`. */
+  commitFailed(member: string, partitions: readonly TopicPartition[]): void {
+    const release = this.#releases.get(member);
+    if (release === undefined) return;
+    const failed = partitions.find(({ topic, partition }) => release.partitions.has(tpKey(topic, partition)));
+    if (failed !== undefined) release.troubled ??= `a commit of ${failed.topic}[${failed.partition}] failed`;
+  }
+
+  /** The member lost its partitions (fenced) or its membership failed: its releases prove nothing. */
+  lost(member: string): void {
+    let lost = this.#lostAt.get(member);
+    if (!lost) this.#lostAt.set(member, lost = []);
+    lost.push(this.#now());
+    const release = this.#releases.get(member);
+    if (release !== undefined) release.troubled ??= "it lost its partitions";
+    this.#succeeded.delete(member);
+  }
+
+  /**
+   * The member released `partitions` (the barrier resolved): everything it finished there in this
+   * ownership is covered by the group's committed offset or offset map, so the next owner runs none
+   * of it again. Unless a commit failed meanwhile, or the member was dropped from the group.
+   */
+  released(member: string, partitions: readonly TopicPartition[]): void {
+    const release = this.#releases.get(member);
+    const dropped = this.#cluster.droppedSince(member, release?.since ?? this.#now());
+    for (const { topic, partition } of partitions) {
+      const key = tpKey(topic, partition);
+      release?.partitions.delete(key);
+      const succeeded = this.#succeeded.get(member)?.get(key) ?? [];
+      this.#succeeded.get(member)?.delete(key);
+      if (release?.troubled !== undefined || dropped) continue;
+      this.handovers++;
+      const committed = this.#cluster.committedOffset(topic, partition);
+      const done = committed === undefined ? new Set<bigint>() : new Set(
+        decodeOffsetMap(committed.metadata, Number(committed.offset), Number.MAX_SAFE_INTEGER).flatMap((
+          [first, last],
+        ) => Array.from({ length: last - first + 1 }, (_, i) => BigInt(first + i))),
+      );
+      for (const offset of succeeded) {
+        if ((committed !== undefined && offset < committed.offset) || done.has(offset)) continue;
+        this.fail(
+          `${member} released ${topic}[${partition}] without committing offset ${offset}, which it finished ` +
+            `(the group has ${committed?.offset ?? "nothing"}): the next owner runs it again`,
+        );
+        break;
+      }
+    }
+    if (release !== undefined && release.partitions.size === 0) this.#releases.delete(member);
+  }
+
   /** The message is done for good (handled, skipped or dead-lettered). */
   finished({ topic, partition, offset }: TopicPartition & { readonly offset: bigint }): void {
     const key = tpKey(topic, partition);
@@ -194,6 +329,8 @@ export class Checker {
 
   /** The member's partitions start a new epoch (a new assignment, not a continuation). */
   newEpoch(member: string, partitions?: readonly TopicPartition[]): void {
+    if (partitions === undefined) this.#succeeded.delete(member);
+    else for (const { topic, partition } of partitions) this.#succeeded.get(member)?.delete(tpKey(topic, partition));
     let epochs = this.#epochs.get(member);
     if (!epochs) this.#epochs.set(member, epochs = new Map());
     if (partitions === undefined) epochs.set("", (epochs.get("") ?? 0) + 1);
@@ -300,23 +437,42 @@ export class Checker {
   // ---- bounds and end state ----
 
   /** After each step: the consumer's limits hold (`limits` when they differ from the scenario's). */
-  bounds(member: string, limits: Pick<CheckedSettings, "maxInFlight" | "maxUncommittedOffsets"> | undefined, metrics: {
-    readonly totalInFlight: number;
-    readonly partitions: readonly {
-      topic: string;
-      partition: number;
-      uncommittedOffsets: number;
-      commitMetadataBytes: number;
-    }[];
-  }): void {
+  bounds(
+    member: string,
+    limits: Pick<CheckedSettings, "maxInFlight" | "maxUncommittedOffsets" | "maxBufferedBytes"> | undefined,
+    metrics: {
+      readonly totalInFlight: number;
+      readonly partitions: readonly {
+        topic: string;
+        partition: number;
+        uncommittedOffsets: number;
+        commitMetadataBytes: number;
+        bufferedBytes: number;
+        bufferedCount: number;
+      }[];
+    },
+  ): void {
     const settings = { ...this.#settings, ...limits };
-    if (metrics.totalInFlight > settings.maxInFlight + DELIVERY_BATCH) {
+    // Admission stops at the limit; a partition whose offset map is full admits its blocking offset out of turn.
+    if (metrics.totalInFlight > settings.maxInFlight + metrics.partitions.length) {
       this.fail(`${member}: ${metrics.totalInFlight} in flight, maxInFlight is ${settings.maxInFlight}`);
     }
+    // A partition stops being fetched at its limit, so it passes it by at most the response that crossed it.
+    const overshoot = Math.ceil(settings.fetchMaxBytesPerPartition / MIN_RECORD_BYTES) + MAX_BATCH_RECORDS;
     for (const p of metrics.partitions) {
-      if (p.uncommittedOffsets > settings.maxUncommittedOffsets + DELIVERY_BATCH) {
+      if (p.uncommittedOffsets > settings.maxUncommittedOffsets + overshoot) {
         this.fail(
           `${member} ${p.topic}[${p.partition}]: window of ${p.uncommittedOffsets}, maxUncommittedOffsets is ${settings.maxUncommittedOffsets}`,
+        );
+      }
+      // The response that crossed a buffer limit came whole: its payload, or one (large) batch.
+      const response = Math.max(settings.fetchMaxBytesPerPartition, this.#largestBatchCost);
+      if (
+        p.bufferedBytes > settings.maxBufferedBytes + response || p.bufferedCount > settings.maxInFlight + overshoot
+      ) {
+        this.fail(
+          `${member} ${p.topic}[${p.partition}]: ${p.bufferedCount} messages (${p.bufferedBytes} bytes) buffered, ` +
+            `maxBufferedBytes is ${settings.maxBufferedBytes}, maxInFlight ${settings.maxInFlight}`,
         );
       }
       if (p.commitMetadataBytes > settings.maxCommitMetadataBytes) {

@@ -34,11 +34,13 @@ let failed = 0;
 let steps = 0;
 let calls = 0;
 let virtualMs = 0;
+let handovers = 0;
 for (const seed of seeds) {
   const result = await simulate(seed, { trace });
   steps += result.stats.steps;
   calls += result.stats.calls;
   virtualMs += result.stats.virtualMs;
+  handovers += result.stats.handovers;
   if (verbose || seeds.length === 1) {
     console.log(
       `seed ${seed}: ${result.description}; ${result.stats.steps} steps, ${result.stats.calls} handler calls, ${result.stats.commits} commits checked, ${
@@ -60,6 +62,7 @@ for (const seed of seeds) {
 const seconds = (performance.now() - started) / 1000;
 console.log(
   `\nsimulation: ${seeds.length} seed(s), ${failed} failed, ${seconds.toFixed(1)} s ` +
-    `(${steps} steps, ${calls} handler calls, ${(virtualMs / 3_600_000).toFixed(1)} h of virtual time)`,
+    `(${steps} steps, ${calls} handler calls, ${handovers} graceful hand-overs checked, ` +
+    `${(virtualMs / 3_600_000).toFixed(1)} h of virtual time)`,
 );
 if (failed > 0) (globalThis as { process?: { exitCode?: number } }).process!.exitCode = 1;

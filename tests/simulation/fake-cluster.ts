@@ -1,9 +1,10 @@
-// A deterministic model of a Kafka cluster (single-replica brokers + one classic consumer group)
-// for the seeded simulation: the real adapter runs against `client(name)`, the driver builds
+// A deterministic model of a Kafka cluster (single-replica brokers + one consumer group, under the
+// classic protocol or KIP-848's consumer protocol) for the seeded simulation: the real adapter runs against `client(name)`, the driver builds
 // logs and injects faults in virtual time, and the invariant checker reads the histories.
 // Every choice (latencies, rebalance delays, orders "in any order") comes from one seeded Random.
 import type { Clock } from "../../src/core/clock.ts";
 import { FakeClient } from "./cluster/client.ts";
+import { ConsumerGroupCoordinator } from "./cluster/consumer-group.ts";
 import type { ClusterContext, Faults, Timings } from "./cluster/context.ts";
 import {
   type Assignor,
@@ -43,8 +44,16 @@ export interface FakeClusterOptions {
   readonly nodes?: number;
   /** The broker's `offset.metadata.max.bytes`; default 4096. */
   readonly offsetMetadataMaxBytes?: number;
-  /** Default "roundrobin". */
+  /** The group protocol the members speak; default "classic". */
+  readonly groupProtocol?: "classic" | "consumer";
+  /** Classic protocol: default "roundrobin" (the consumer protocol's assignor is sticky). */
   readonly assignor?: Assignor;
+  /** Consumer protocol: the heartbeat interval the coordinator asks for; default [5, 50]. */
+  readonly heartbeatIntervalMs?: DelayRange;
+  /** Consumer protocol: the broker's session timeout; default 400. */
+  readonly sessionTimeoutMs?: number;
+  /** Consumer protocol: the rebalance timeout members send; default 60000. */
+  readonly rebalanceTimeoutMs?: number;
   /** Latency of every answer and of `joined`; default [0, 3]. */
   readonly latencyMs?: DelayRange;
   /** From a rebalance's start to a Stable member hearing `rebalancing()`; default [0, 2]. */
@@ -76,6 +85,7 @@ export class FakeCluster {
   readonly #random: Random;
   readonly #history: History;
   readonly #group: GroupCoordinator;
+  readonly #consumerGroup: ConsumerGroupCoordinator | undefined;
   readonly #faults: Faults = {
     coordinatorDownUntil: 0,
     fetchErrorsUntil: 0,
@@ -118,11 +128,26 @@ export class FakeCluster {
       partitionCount: (topic) => this.#topics.get(topic)?.length ?? 0,
       coordinatorBackAt: () => this.#faults.coordinatorDownUntil,
     });
+    if (options.groupProtocol === "consumer") {
+      this.#consumerGroup = new ConsumerGroupCoordinator({
+        clock,
+        random,
+        history,
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? [5, 50],
+        sessionTimeoutMs: options.sessionTimeoutMs ?? 400,
+        partitionCount: (topic) => this.#topics.get(topic)?.length ?? 0,
+        coordinatorBackAt: () => this.#faults.coordinatorDownUntil,
+      });
+    }
+    const virtual = options.clock;
     this.#ctx = {
       clock,
       random,
       history,
       group: this.#group,
+      consumerGroup: this.#consumerGroup,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
+      memberClock: (name) => virtual.clock(name),
       faults: this.#faults,
       timings,
       offsetMetadataMaxBytes: options.offsetMetadataMaxBytes ?? 4096,
@@ -150,6 +175,7 @@ export class FakeCluster {
     this.#topics.set(name, logs);
     this.#history.log(() => `topic ${name} created with ${partitions} partition(s)`);
     this.#group.topicChanged(name);
+    this.#consumerGroup?.topicChanged(name);
   }
 
   /** The producer with this id (the same object for the same id). */
@@ -264,9 +290,27 @@ export class FakeCluster {
     return this.#group.generation;
   }
 
+  /** The group protocol its members speak. */
+  get groupProtocol(): "classic" | "consumer" {
+    return this.#consumerGroup === undefined ? "classic" : "consumer";
+  }
+
+  /** Consumer protocol: the group epoch (it grows with every membership change). */
+  get groupEpoch(): number {
+    return this.#consumerGroup?.groupEpoch ?? 0;
+  }
+
   /** Member ids currently in the group, in join order. */
   get memberIds(): string[] {
-    return this.#group.memberIds;
+    return this.#consumerGroup?.memberIds ?? this.#group.memberIds;
+  }
+
+  /**
+   * Consumer protocol: commits the coordinator accepted from a member that neither owned the
+   * partition nor was giving it up. Kafka accepts them; our client must never send one.
+   */
+  get foreignCommits(): readonly string[] {
+    return this.#consumerGroup?.foreignCommits ?? [];
   }
 
   /** The group's committed offset of a partition, if any. */
@@ -298,6 +342,16 @@ export class FakeCluster {
   /** Partition ownership intervals as each member was told them. */
   get ownership(): readonly OwnershipRecord[] {
     return this.#history.ownership;
+  }
+
+  /** Whether the coordinator dropped `member` (fenced, session expired, failed) at or after `since`. */
+  droppedSince(member: string, since: number): boolean {
+    return this.#history.drops.some((drop) => drop.member === member && drop.at >= since);
+  }
+
+  /** When the coordinator dropped `member` (fenced, session expired, failed), in order. */
+  dropsOf(member: string): number[] {
+    return this.#history.drops.filter((drop) => drop.member === member).map((drop) => drop.at);
   }
 
   /** Records members produced (dead letters). */

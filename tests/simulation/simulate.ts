@@ -3,6 +3,7 @@
 // virtual times, then a clean member that drains what is left. The checker watches throughout.
 import type { ParallelConsumerOptions } from "../../mod.ts";
 import type { GroupAssignment, KafkaClient } from "../../src/adapters/group/kafka-client.ts";
+import { DEFAULTS } from "../../src/config/defaults.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
@@ -26,6 +27,8 @@ export interface SimulationResult {
     readonly steps: number;
     readonly calls: number;
     readonly commits: number;
+    /** Consumer protocol: partitions given up through the revoke barrier and checked for their last commit. */
+    readonly handovers: number;
   };
   readonly trace?: readonly string[];
 }
@@ -61,11 +64,17 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     (_, i) => ({ name: `t${i}`, partitions: random.int(1, 4) }),
   );
   const maxCommitMetadataBytes = random.pick([4096, 4096, 256, 64]);
+  // Both protocols: the consumer protocol's revoke barrier, and the classic eager rebalance.
+  const groupProtocol = random.chance(0.5) ? "consumer" as const : "classic" as const;
   const cluster = new FakeCluster({
     clock: time,
     seed: random.fork(),
     nodes,
     offsetMetadataMaxBytes: maxCommitMetadataBytes,
+    groupProtocol,
+    // Now and then a rebalance timeout shorter than a slow revocation: the member is fenced mid-barrier.
+    rebalanceTimeoutMs: random.chance(0.15) ? random.int(20, 500) : 60_000,
+    sessionTimeoutMs: random.int(200, 1000),
     trace: options.trace ?? false,
   });
   const startOffset = random.chance(0.1) ? BigInt(random.int(1, 2 ** 40)) : 0n;
@@ -83,7 +92,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const isolationLevel = random.chance(0.85) ? "read_committed" as const : "read_uncommitted" as const;
   const failurePolicy = random.weighted([[4, "skip"], [4, "deadLetter"], [1, "stop"]] as const);
   const worker = random.chance(0.25);
-  const base: Omit<ParallelConsumerOptions, "kafka" | "handler"> = {
+  const base: Omit<ParallelConsumerOptions, "kafka" | "handler"> & { maxInFlightBytes: number } = {
     ordering,
     maxInFlight: random.pick([1, 5, 50, 500]),
     maxInFlightBytes: random.pick([64 * 1024 * 1024, 1024 * 1024, 10_000]),
@@ -112,10 +121,14 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       }
       : { kind: "async", concurrency: random.pick([1, 4, 32]) },
   };
+  // Derived, not picked, so every earlier seed keeps its scenario: tight buffers in a third of them.
+  base.maxBufferedBytes = base.maxInFlightBytes === 10_000 ? 2_000 : DEFAULTS.maxBufferedBytes;
+
   const startFrom = random.chance(0.8) ? "earliest" as const : "latest" as const;
   const kafka = {
     bootstrapBrokers: ["simulated:9092"],
     groupId: cluster.groupId,
+    groupProtocol,
     topics: topics.map(({ name }) => name),
     startFrom,
     isolationLevel,
@@ -124,12 +137,15 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     fetchMaxBytesPerPartition: random.pick([16 * 1024, 500]),
   };
   const checker = new Checker(cluster, {
+    groupProtocol,
     ordering,
     isolationLevel,
     startFrom,
     maxInFlight: base.maxInFlight!,
     maxUncommittedOffsets: base.maxUncommittedOffsets!,
     maxCommitMetadataBytes,
+    fetchMaxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
+    maxBufferedBytes: base.maxBufferedBytes!,
   }, () => time.now);
   // Index the log as written so far: retention may delete records a member already fetched.
   checker.index();
@@ -174,7 +190,13 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
         start: () => engine.start(),
         execute: (message, attempt) => {
           checker.dispatched(name, message);
-          return engine.execute(message, attempt);
+          const ownership = checker.ownership(name, message);
+          const result = engine.execute(message, attempt);
+          // What the control plane takes as done: a success it did not give up on first.
+          result.then(() => {
+            if (!attempt.aborted) checker.succeeded(name, message, ownership);
+          }, () => {});
+          return result;
         },
         close: () => engine.close(),
       }),
@@ -250,7 +272,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       if (!member.started || member.closed) continue;
       checker.bounds(
         member.name,
-        member.clean ? { maxInFlight: 1000, maxUncommittedOffsets: 100_000 } : undefined,
+        member.clean ? DEFAULTS : undefined,
         member.consumer.getMetrics(),
       );
     }
@@ -297,14 +319,24 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     if (checker.ok) checker.complete();
   }
   if (cluster.producedAfterClose > 0) checker.fail(`${cluster.producedAfterClose} produce call(s) after close()`);
+  for (const foreign of cluster.foreignCommits) {
+    checker.fail(`commit of a partition the member did not own: ${foreign}`);
+  }
   stopWatching();
   return {
     seed,
     violations: checker.violations,
     description:
-      `${nodes} node(s), ${topics.map((t) => `${t.name}×${t.partitions}`).join(" ")}, ${memberCount} member(s), ` +
+      `${groupProtocol} protocol, ${nodes} node(s), ${topics.map((t) => `${t.name}×${t.partitions}`).join(" ")}, ` +
+      `${memberCount} member(s), ` +
       `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms`,
-    stats: { virtualMs: time.now, steps: time.fired, calls: checker.calls, commits: checker.commitsChecked },
+    stats: {
+      virtualMs: time.now,
+      steps: time.fired,
+      calls: checker.calls,
+      commits: checker.commitsChecked,
+      handovers: checker.handovers,
+    },
     ...(options.trace ? { trace: cluster.trace } : {}),
   };
 }
@@ -333,7 +365,10 @@ async function runUntil(
   }
 }
 
-/** Wraps the member's client so the checker sees its assignments, commits and dead letters. */
+/**
+ * Wraps the member's client so the checker sees its assignments, revoke barriers, lost partitions,
+ * commits and dead letters.
+ */
 function instrument(client: FakeClient, name: string, checker: Checker): KafkaClient {
   const join = client.join.bind(client);
   const commit = client.commit.bind(client);
@@ -343,8 +378,9 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
     join: (topics, events) =>
       join(topics, {
         joined: (assignment) => {
+          // The group adapter's rule: the consumer protocol reports a break itself (`lost`).
           const continuous = previous !== undefined && previous.memberId === assignment.memberId &&
-            assignment.generation === previous.generation + 1;
+            (assignment.protocol === "consumer" || assignment.generation === previous.generation + 1);
           if (!continuous) checker.newEpoch(name);
           else {
             const owned = new Set(previous!.partitions.map((p) => `${p.topic}:${p.partition}`));
@@ -353,14 +389,36 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
           previous = assignment;
           events.joined(assignment);
         },
+        revoking: async (partitions) => {
+          checker.releasing(name, partitions);
+          await events.revoking(partitions);
+          checker.released(name, partitions);
+        },
+        lost: () => {
+          previous = undefined;
+          checker.lost(name);
+          events.lost();
+        },
         rebalancing: () => events.rebalancing(),
-        failed: (error) => events.failed(error),
+        failed: (error) => {
+          checker.lost(name);
+          events.failed(error);
+        },
       }),
     leaders: (topics, refresh) => client.leaders(topics, refresh),
     fetch: (request) => client.fetch(request),
     commit: (offsets) => {
       checker.commitRequested(name, offsets);
-      return commit(offsets);
+      return commit(offsets).then(
+        (refused) => {
+          if (refused.length > 0) checker.commitFailed(name, refused);
+          return refused;
+        },
+        (error: unknown) => {
+          checker.commitFailed(name, offsets);
+          throw error;
+        },
+      );
     },
     committed: (partitions) => client.committed(partitions),
     listOffsets: (partitions, at, isolation) => client.listOffsets(partitions, at, isolation),

@@ -13,6 +13,7 @@ import {
   type GroupOptions,
   type ListOffsetsOptions,
   type MetadataOptions,
+  NetworkError,
   type Offsets,
   Reader,
   type ResponseParser,
@@ -143,21 +144,95 @@ export async function readCommitRequest(request: SentRequest): Promise<CommitReq
   return { groupId, generation, memberId, groupInstanceId, partitions };
 }
 
+/** An ApiVersions v3 response naming `apis`: [api key, min version, max version]. */
+export function apiVersionsAnswer(apis: [apiKey: number, minVersion: number, maxVersion: number][]): Writer {
+  return Writer.create()
+    .appendInt16(0)
+    .appendArray(apis, (w, [apiKey, min, max]) => {
+      w.appendInt16(apiKey).appendInt16(min).appendInt16(max);
+    })
+    .appendInt32(0)
+    .appendTaggedFields();
+}
+
+/** One partition of a {@linkcode fetchAnswer}. */
+export interface FetchedAnswer {
+  readonly partition: number;
+  readonly errorCode?: number;
+  /** A record batch (e.g. from the library's createRecordsBatch). */
+  readonly records?: Writer;
+}
+
+/** A Fetch v13–v17 response: per topic id, its partitions (high watermark 100, last stable 90). */
+export function fetchAnswer(topics: [topicId: string, partitions: FetchedAnswer[]][], errorCode = 0): Writer {
+  return Writer.create()
+    .appendInt32(0)
+    .appendInt16(errorCode)
+    .appendInt32(0)
+    .appendArray(topics, (w, [topicId, partitions]) => {
+      w.appendUUID(topicId).appendArray(partitions, (w, p) => {
+        w.appendInt32(p.partition).appendInt16(p.errorCode ?? 0).appendInt64(100n).appendInt64(90n).appendInt64(0n)
+          .appendArray([], () => {})
+          .appendInt32(-1);
+        if (p.records) w.appendUnsignedVarInt(p.records.length + 1).appendFrom(p.records);
+        else w.appendUnsignedVarInt(0);
+      });
+    })
+    .appendTaggedFields();
+}
+
+/** A Fetch request as it was written (v13–v17: topics by id). */
+export interface FetchRequestRead {
+  readonly maxWaitMs: number;
+  readonly minBytes: number;
+  readonly maxBytes: number;
+  readonly isolationLevel: number;
+  readonly sessionId: number;
+  readonly sessionEpoch: number;
+  readonly partitions: readonly {
+    topicId: string;
+    partition: number;
+    currentLeaderEpoch: number;
+    fetchOffset: bigint;
+    partitionMaxBytes: number;
+  }[];
+}
+
+/** Reads a Fetch v13–v17 request body. */
+export async function readFetchRequest(request: SentRequest): Promise<FetchRequestRead> {
+  const r = await request.body;
+  const [maxWaitMs, minBytes, maxBytes] = [r.readInt32(), r.readInt32(), r.readInt32()];
+  const isolationLevel = r.readInt8();
+  const [sessionId, sessionEpoch] = [r.readInt32(), r.readInt32()];
+  const partitions = r.readArray((r) => {
+    const topicId = r.readUUID();
+    return r.readArray((r) => {
+      const partition = r.readInt32();
+      const currentLeaderEpoch = r.readInt32();
+      const fetchOffset = r.readInt64();
+      r.readInt32(); // last fetched epoch
+      r.readInt64(); // log start offset
+      return { topicId, partition, currentLeaderEpoch, fetchOffset, partitionMaxBytes: r.readInt32() };
+    });
+  }).flat();
+  return { maxWaitMs, minBytes, maxBytes, isolationLevel, sessionId, sessionEpoch, partitions };
+}
+
 /** Brokers by node id: node 2 is the group coordinator. */
 const BROKERS = new Map([
   [1, { host: "leader", port: 9092, rack: null }],
   [2, { host: "coordinator", port: 9092, rack: null }],
 ]);
 
-/** A cluster with topic "t" (id "id-t", two partitions led by node 1, leader epoch 5). */
-export function cluster(): ClusterMetadata {
+/** A cluster with topic "t" (id `topicId`, two partitions led by node 1 and 2, leader epoch 5). */
+export function cluster(topicId = "id-t"): ClusterMetadata {
   const partition = { leader: 1, leaderEpoch: 5, replicas: [1], isr: [1], offlineReplicas: [] };
   return {
     id: "cluster",
     brokers: new Map(BROKERS),
     controllerId: 1,
     topics: new Map([["t", {
-      id: "id-t",
+      id: topicId,
       partitions: [partition, { ...partition, leader: 2 }],
       partitionsCount: 2,
       lastUpdate: 0,
@@ -190,13 +265,27 @@ export class FakeConsumer extends EventEmitter implements GroupConsumer {
   readonly calls: [name: string, argument: unknown][] = [];
   closed = false;
 
+  /** Connections by broker host besides the coordinator's (see {@linkcode connectionTo}). */
+  readonly #byHost = new Map<string, ScriptedConnection>();
+
   readonly connections = {
     get: (broker: Broker): Promise<Connection> => {
       this.connectedTo.push(broker);
-      return Promise.resolve(this.coordinator);
+      if (this.refuse.has(broker.host)) return Promise.reject(new NetworkError(`Connection to ${broker.host} failed.`));
+      return Promise.resolve(this.#byHost.get(broker.host) ?? this.coordinator);
     },
     getFirstAvailable: (brokers: Broker[]): Promise<Connection> => this.firstAvailable(brokers),
   };
+
+  /** Hosts whose connections fail (a broker that is gone). */
+  readonly refuse: Set<string> = new Set();
+
+  /** The connection to the broker at `host` (a host of {@linkcode cluster}: "leader", "coordinator"). */
+  connectionTo(host: string): ScriptedConnection {
+    let connection = this.#byHost.get(host);
+    if (!connection) this.#byHost.set(host, connection = new ScriptedConnection(host));
+    return connection;
+  }
 
   firstAvailable = (_brokers: Broker[]): Promise<Connection> => Promise.resolve(new ScriptedConnection("bootstrap"));
   joinGroup = (options: GroupOptions): Promise<string> => this.#call("joinGroup", options, "member-1");

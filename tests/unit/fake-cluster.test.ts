@@ -74,6 +74,11 @@ function recorder(name: string, log: string[]) {
       const partitions = assignment.partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",");
       log.push(`${name}: joined ${assignment.memberId} g${assignment.generation} ${partitions}`);
     },
+    revoking: (partitions) => {
+      log.push(`${name}: revoking ${partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",")}`);
+      return Promise.resolve();
+    },
+    lost: () => log.push(`${name}: lost`),
     rebalancing: () => log.push(`${name}: rebalancing`),
     failed: (error) => log.push(`${name}: failed ${error.message}`),
   };
@@ -273,6 +278,8 @@ describe("fake cluster: group", () => {
       time,
       a.join(["t"], {
         joined: () => {},
+        revoking: () => Promise.resolve(),
+        lost: () => {},
         rebalancing: () => commitAtRebalance.push(a.commit([{ topic: "t", partition: 0, offset: 5n, metadata: "m" }])),
         failed: () => {},
       }),
@@ -420,6 +427,113 @@ describe("fake cluster: group", () => {
     assert.equal(time.pending("cluster"), 0);
     assert.equal(cluster.groupState, "Empty");
     assert.ok(cluster.ownership.every((o) => o.to !== null));
+  });
+});
+
+describe("fake cluster: consumer group protocol", () => {
+  /** Group events whose revocations wait until the test releases them. */
+  function barrierRecorder(name: string, log: string[]) {
+    let owned: readonly string[] = [];
+    const pending: (() => void)[] = [];
+    const events: GroupEvents = {
+      joined: (assignment) => {
+        owned = assignment.partitions.map((tp) => `${tp.topic}-${tp.partition}`);
+        log.push(`${name}: owns ${owned.join(",")}`);
+      },
+      revoking: (partitions) => {
+        log.push(`${name}: revoking ${partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",")}`);
+        return new Promise<void>((resolve) => pending.push(resolve));
+      },
+      lost: () => {
+        owned = [];
+        log.push(`${name}: lost`);
+      },
+      rebalancing: () => log.push(`${name}: rebalancing`),
+      failed: (error) => log.push(`${name}: failed ${error.message}`),
+    };
+    return { events, owned: () => owned, release: () => pending.splice(0).forEach((resolve) => resolve()) };
+  }
+
+  // As Kafka 4.1.1 answered the same sequence (the member's epoch stays while it still owns what
+  // the group revoked; the other member gets those partitions only after it stopped listing them).
+  test("a revoked partition goes on only after its owner released it; its commits are accepted until then", async () => {
+    const { time, cluster } = setup({ groupProtocol: "consumer", heartbeatIntervalMs: [10, 10] });
+    cluster.createTopic("t", 4);
+    const log: string[] = [];
+    const a = { client: cluster.client("a"), ...barrierRecorder("a", log) };
+    const b = { client: cluster.client("b"), ...barrierRecorder("b", log) };
+    await run(time, a.client.join(["t"], a.events));
+    await time.runUntil(() => a.owned().length === 4, time.now + 1000);
+    await run(time, b.client.join(["t"], b.events));
+    await time.runUntil(() => log.some((line) => line.startsWith("a: revoking")), time.now + 1000);
+    const revoked = log.find((line) => line.startsWith("a: revoking"))!.split(" ")[2]!.split(",");
+    assert.equal(revoked.length, 2);
+    const [topic, partition] = [revoked[0]!.split("-")[0]!, Number(revoked[0]!.split("-")[1])];
+    // The barrier holds: heartbeats go on, B gets nothing of A's, A's commits are accepted.
+    await wait(time, 200);
+    assert.deepEqual(b.owned(), []);
+    assert.deepEqual(await run(time, a.client.commit([{ topic, partition, offset: 7n, metadata: "m" }])), []);
+    assert.equal(cluster.committedOffset(topic, partition)?.offset, 7n);
+    // Released: B gets them at its next heartbeats; A may not commit them any more.
+    a.release();
+    await time.runUntil(() => b.owned().length === 2, time.now + 1000);
+    assert.deepEqual([...b.owned()].sort(), [...revoked].sort());
+    const refused = await run(time, a.client.commit([{ topic, partition, offset: 3n, metadata: "late" }]));
+    assert.match(refused[0]!.error.message, /no longer owns/);
+    assert.equal(cluster.committedOffset(topic, partition)?.offset, 7n);
+    assert.deepEqual(cluster.foreignCommits, []);
+    await run(time, Promise.all([a.client.close(), b.client.close()]));
+    assert.equal(time.pending("a") + time.pending("b"), 0, "heartbeat timers left after close");
+  });
+
+  test("a member that does not release within its rebalance timeout is fenced: it hears lost and rejoins", async () => {
+    const { time, cluster } = setup({
+      groupProtocol: "consumer",
+      heartbeatIntervalMs: [10, 10],
+      rebalanceTimeoutMs: 100,
+    });
+    cluster.createTopic("t", 2);
+    const log: string[] = [];
+    const a = { client: cluster.client("a"), ...barrierRecorder("a", log) };
+    const b = { client: cluster.client("b"), ...barrierRecorder("b", log) };
+    await run(time, a.client.join(["t"], a.events));
+    await time.runUntil(() => a.owned().length === 2, time.now + 1000);
+    await run(time, b.client.join(["t"], b.events));
+    // A never releases: after 100 ms the group drops it, B gets both partitions, A hears lost.
+    await time.runUntil(() => log.includes("a: lost") && b.owned().length === 2, time.now + 2000);
+    assert.ok(cluster.droppedSince("a", 0));
+    // A rejoins under its member id (after leaving the old membership) and gets a share again.
+    await time.runUntil(() => a.owned().length === 1 && b.owned().length === 1, time.now + 2000);
+    assert.deepEqual(cluster.memberIds.sort(), ["a-uuid", "b-uuid"]);
+    a.release();
+    b.release();
+    await run(time, Promise.all([a.client.close(), b.client.close()]));
+  });
+
+  test("a member the coordinator dropped hears it at its next heartbeat: lost, then it rejoins", async () => {
+    const { time, cluster } = setup({ groupProtocol: "consumer", heartbeatIntervalMs: [10, 10] });
+    cluster.createTopic("t", 2);
+    const log: string[] = [];
+    const a = { client: cluster.client("a"), ...barrierRecorder("a", log) };
+    const b = { client: cluster.client("b"), ...barrierRecorder("b", log) };
+    await run(time, a.client.join(["t"], a.events));
+    await run(time, b.client.join(["t"], b.events));
+    await time.runUntil(() => log.some((line) => line.startsWith("a: revoking")), time.now + 1000);
+    a.release();
+    await time.runUntil(() => a.owned().length === 1 && b.owned().length === 1, time.now + 1000);
+    // The session of B ends (as when its heartbeats stop): A takes both partitions at once.
+    cluster.fence("b");
+    assert.deepEqual(cluster.memberIds, ["a-uuid"]);
+    await time.runUntil(() => log.includes("b: lost"), time.now + 1000);
+    assert.deepEqual(b.owned(), []);
+    // B rejoins; A gives one partition back (through its barrier again).
+    await time.runUntil(() => log.filter((line) => line.startsWith("a: revoking")).length === 2, time.now + 2000);
+    a.release();
+    await time.runUntil(() => a.owned().length === 1 && b.owned().length === 1, time.now + 2000);
+    assert.deepEqual([...a.owned(), ...b.owned()].sort(), ["t-0", "t-1"]);
+    a.release();
+    b.release();
+    await run(time, Promise.all([a.client.close(), b.client.close()]));
   });
 });
 

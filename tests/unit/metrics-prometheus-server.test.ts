@@ -29,6 +29,8 @@ function sampleMetrics(): ConsumerMetrics {
     inFlightBytes: 4200,
     maxInFlightBytes: 1 << 20,
     queued: 30,
+    buffered: 50,
+    bufferedBytes: 6000,
     processing: 12,
     processedTotal: 1000,
     failedAttemptsTotal: 0,

@@ -15,6 +15,8 @@ const partition = (overrides: Partial<PartitionMetrics> = {}): PartitionMetrics 
   blockingOffset: 11n,
   blockingDurationSec: 2.5,
   queuedCount: 3,
+  bufferedCount: 6,
+  bufferedBytes: 640,
   inFlight: 1,
   highestContiguousOffset: 10n,
   committedOffset: 11n,
@@ -42,6 +44,8 @@ const snapshot = (overrides: Partial<ConsumerMetrics> = {}): ConsumerMetrics => 
   inFlightBytes: 512,
   maxInFlightBytes: 1024,
   queued: 3,
+  buffered: 6,
+  bufferedBytes: 640,
   processing: 1,
   processedTotal: 42,
   failedAttemptsTotal: 2,
@@ -88,9 +92,15 @@ describe("formatPrometheus", () => {
       `pyrallel_system_paused{${c}} 0`,
       "# HELP pyrallel_system_pause_reason_info 1 with label reason (maxInFlight, maxInFlightBytes, closing, failed) while fetching is paused; no series while it runs.",
       "# TYPE pyrallel_system_pause_reason_info gauge",
-      "# HELP pyrallel_system_queued Messages accepted and not started, over all partitions.",
+      "# HELP pyrallel_system_queued Messages admitted and not running, over all partitions.",
       "# TYPE pyrallel_system_queued gauge",
       `pyrallel_system_queued{${c}} 3`,
+      "# HELP pyrallel_system_buffered Fetched messages not admitted into the in-flight window yet, over all partitions.",
+      "# TYPE pyrallel_system_buffered gauge",
+      `pyrallel_system_buffered{${c}} 6`,
+      "# HELP pyrallel_system_buffered_bytes Payload bytes (keys + values) of those messages.",
+      "# TYPE pyrallel_system_buffered_bytes gauge",
+      `pyrallel_system_buffered_bytes{${c}} 640`,
       "# HELP pyrallel_system_processing Messages whose handler is running now.",
       "# TYPE pyrallel_system_processing gauge",
       `pyrallel_system_processing{${c}} 1`,
@@ -144,9 +154,15 @@ describe("formatPrometheus", () => {
       "# HELP pyrallel_partition_gap_count Completed ranges above the highest contiguous completed offset.",
       "# TYPE pyrallel_partition_gap_count gauge",
       `pyrallel_partition_gap_count{${p}} 1`,
-      "# HELP pyrallel_partition_queued_count Messages accepted and not started.",
+      "# HELP pyrallel_partition_queued_count Messages admitted into the in-flight window and not running.",
       "# TYPE pyrallel_partition_queued_count gauge",
       `pyrallel_partition_queued_count{${p}} 3`,
+      "# HELP pyrallel_partition_buffered_count Fetched messages not admitted yet: waiting behind their key or for room in the window.",
+      "# TYPE pyrallel_partition_buffered_count gauge",
+      `pyrallel_partition_buffered_count{${p}} 6`,
+      "# HELP pyrallel_partition_buffered_bytes Payload bytes (keys + values) of those messages, bounded by maxBufferedBytes.",
+      "# TYPE pyrallel_partition_buffered_bytes gauge",
+      `pyrallel_partition_buffered_bytes{${p}} 640`,
       "# HELP pyrallel_partition_in_flight Messages whose handler is running now.",
       "# TYPE pyrallel_partition_in_flight gauge",
       `pyrallel_partition_in_flight{${p}} 1`,
@@ -168,10 +184,10 @@ describe("formatPrometheus", () => {
       "# HELP pyrallel_partition_uncommitted_offsets Fetched offsets not yet passed by the commit position: the uncommitted window, bounded by maxUncommittedOffsets.",
       "# TYPE pyrallel_partition_uncommitted_offsets gauge",
       `pyrallel_partition_uncommitted_offsets{${p}} 3`,
-      "# HELP pyrallel_partition_paused 1 while the partition is held back (offset map near maxCommitMetadataBytes, or window at maxUncommittedOffsets), else 0.",
+      "# HELP pyrallel_partition_paused 1 while the partition is held back (offset map near maxCommitMetadataBytes, window at maxUncommittedOffsets, or buffer full), else 0.",
       "# TYPE pyrallel_partition_paused gauge",
       `pyrallel_partition_paused{${p}} 0`,
-      "# HELP pyrallel_partition_pause_reason_info 1 with label reason (commitMetadataFull, maxUncommittedOffsets) while the partition is held back; no series otherwise.",
+      "# HELP pyrallel_partition_pause_reason_info 1 with label reason (commitMetadataFull, maxUncommittedOffsets, bufferFull) while the partition is held back; no series otherwise.",
       "# TYPE pyrallel_partition_pause_reason_info gauge",
       "",
     ].join("\n");
@@ -206,6 +222,7 @@ describe("formatPrometheus", () => {
             partition(),
             partition({ partition: 1, pauseReason: "commitMetadataFull" }),
             partition({ partition: 2, pauseReason: "maxUncommittedOffsets" }),
+            partition({ partition: 3, pauseReason: "bufferFull" }),
           ],
         }),
       ),
@@ -214,12 +231,44 @@ describe("formatPrometheus", () => {
       'pyrallel_partition_paused{consumer="c1",topic="orders",partition="0"} 0',
       'pyrallel_partition_paused{consumer="c1",topic="orders",partition="1"} 1',
       'pyrallel_partition_paused{consumer="c1",topic="orders",partition="2"} 1',
+      'pyrallel_partition_paused{consumer="c1",topic="orders",partition="3"} 1',
     ]);
     assert.deepEqual(series(text, "pyrallel_partition_pause_reason_info"), [
       'pyrallel_partition_pause_reason_info{consumer="c1",topic="orders",partition="1",reason="commitMetadataFull"} 1',
       'pyrallel_partition_pause_reason_info{consumer="c1",topic="orders",partition="2",reason="maxUncommittedOffsets"} 1',
+      'pyrallel_partition_pause_reason_info{consumer="c1",topic="orders",partition="3",reason="bufferFull"} 1',
     ]);
-    assert.deepEqual(series(text, "pyrallel_partition_commit_metadata_bytes").length, 3);
+    assert.deepEqual(series(text, "pyrallel_partition_commit_metadata_bytes").length, 4);
+  });
+
+  test("buffered figures: per consumer and per partition, each from its own field", () => {
+    const text = formatPrometheus([
+      fake(
+        "c1",
+        snapshot({
+          buffered: 9,
+          bufferedBytes: 1234,
+          queued: 2,
+          partitions: [
+            partition({ bufferedCount: 4, bufferedBytes: 500, queuedCount: 1 }),
+            partition({ partition: 1, bufferedCount: 5, bufferedBytes: 734, queuedCount: 1 }),
+          ],
+        }),
+      ),
+    ]);
+    assert.deepEqual(series(text, "pyrallel_system_buffered"), ['pyrallel_system_buffered{consumer="c1"} 9']);
+    assert.deepEqual(series(text, "pyrallel_system_buffered_bytes"), [
+      'pyrallel_system_buffered_bytes{consumer="c1"} 1234',
+    ]);
+    assert.deepEqual(series(text, "pyrallel_system_queued"), ['pyrallel_system_queued{consumer="c1"} 2']);
+    assert.deepEqual(series(text, "pyrallel_partition_buffered_count"), [
+      'pyrallel_partition_buffered_count{consumer="c1",topic="orders",partition="0"} 4',
+      'pyrallel_partition_buffered_count{consumer="c1",topic="orders",partition="1"} 5',
+    ]);
+    assert.deepEqual(series(text, "pyrallel_partition_buffered_bytes"), [
+      'pyrallel_partition_buffered_bytes{consumer="c1",topic="orders",partition="0"} 500',
+      'pyrallel_partition_buffered_bytes{consumer="c1",topic="orders",partition="1"} 734',
+    ]);
   });
 
   test("histograms of a real Histogram: cumulative buckets ending at +Inf = count, then _sum and _count", () => {
@@ -295,8 +344,8 @@ describe("formatPrometheus", () => {
     const text = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
     const help = lines(text).filter((l) => l.startsWith("# HELP "));
     const type = lines(text).filter((l) => l.startsWith("# TYPE "));
-    assert.equal(help.length, 32);
-    assert.equal(new Set(help).size, 32);
+    assert.equal(help.length, 36);
+    assert.equal(new Set(help).size, 36);
     assert.equal(new Set(type).size, type.length);
     assert.deepEqual(series(text, "pyrallel_system_paused"), [
       'pyrallel_system_paused{consumer="c1"} 0',
@@ -325,6 +374,7 @@ describe("formatPrometheus", () => {
           lastFetchedOffset: 2n ** 62n,
           pauseReason: "commitMetadataFull",
         }),
+        partition({ partition: 2, pauseReason: "bufferFull" }),
       ],
     });
     const input = formatPrometheus([fake('odd "id"\\\n', many), fake("c2", snapshot({ partitions: [] }))]);
@@ -340,6 +390,7 @@ describe("formatPrometheus", () => {
     const notes = output.split("\n").filter((l) => l.trim() !== "").sort();
     assert.deepEqual(notes, [
       "pyrallel_partition_blocking_duration_sec metric names should not contain abbreviated units",
+      'pyrallel_partition_buffered_count non-histogram and non-summary metrics should not have "_count" suffix',
       'pyrallel_partition_gap_count non-histogram and non-summary metrics should not have "_count" suffix',
       'pyrallel_partition_queued_count non-histogram and non-summary metrics should not have "_count" suffix',
     ]);
@@ -366,6 +417,8 @@ describe("metricsToJson", () => {
     assert.deepEqual(first.handlerSeconds, { bounds: [0.1, 1], cumulativeCounts: [1, 3], sum: 2.5, count: 4 });
     assert.equal(first.partitions[0].pauseReason, null);
     assert.equal(first.partitions[0].commitMetadataBytes, 37);
+    assert.deepEqual([first.buffered, first.bufferedBytes], [6, 640]);
+    assert.deepEqual([first.partitions[0].bufferedCount, first.partitions[0].bufferedBytes], [6, 640]);
   });
 });
 

@@ -25,9 +25,17 @@ function drainReady(scheduler: PartitionScheduler<Item>): string[] {
 
 const charCodes = (text: string): number[] => Array.from(text, (char) => char.charCodeAt(0));
 
+/** Admits every admissible item; returns their ids in admission order. */
+function admitAll(scheduler: PartitionScheduler<Item>): string[] {
+  const out: string[] = [];
+  for (let item = scheduler.admit(); item !== undefined; item = scheduler.admit()) out.push(item.id);
+  return out;
+}
+
 const counts = (scheduler: PartitionScheduler<Item>) => ({
   ready: scheduler.readyCount,
-  queued: scheduler.queuedCount,
+  admissible: scheduler.admissibleCount,
+  buffered: scheduler.bufferedCount,
 });
 
 describe("laneOf", () => {
@@ -76,30 +84,57 @@ describe("PartitionScheduler", () => {
     const scheduler = new PartitionScheduler<Item>();
     const [a1, b1, a2, n1, a3, n2, b2] = items("key", "a1", "b1", "a2", "-1", "a3", "-2", "b2");
     for (const item of [a1, b1, a2, n1, a3, n2, b2]) scheduler.enqueue(item!);
-    assert.deepEqual(counts(scheduler), { ready: 4, queued: 7 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 4, buffered: 7 });
+    assert.deepEqual(drainReady(scheduler), [], "nothing is ready before it is admitted");
+    assert.deepEqual(admitAll(scheduler), ["a1", "b1", "-1", "-2"]);
+    assert.deepEqual(counts(scheduler), { ready: 4, admissible: 0, buffered: 3 });
     assert.deepEqual(drainReady(scheduler), ["a1", "b1", "-1", "-2"]);
-    assert.deepEqual(counts(scheduler), { ready: 0, queued: 3 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 3 });
 
     scheduler.release(n1!); // no lane: releasing it frees nothing
-    assert.deepEqual(counts(scheduler), { ready: 0, queued: 3 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 3 });
     scheduler.release(a1!);
-    assert.deepEqual(counts(scheduler), { ready: 1, queued: 3 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 1, buffered: 3 }, "a2 admissible, not ready");
     scheduler.release(b1!);
+    assert.deepEqual(admitAll(scheduler), ["a2", "b2"]);
     assert.deepEqual(drainReady(scheduler), ["a2", "b2"]);
     scheduler.release(b2!);
-    assert.deepEqual(drainReady(scheduler), [], "a3 waits for a2");
+    assert.deepEqual(admitAll(scheduler), [], "a3 waits for a2");
     scheduler.release(a2!);
+    assert.deepEqual(admitAll(scheduler), ["a3"]);
     assert.deepEqual(drainReady(scheduler), ["a3"]);
     scheduler.release(a3!);
-    assert.deepEqual(counts(scheduler), { ready: 0, queued: 0 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 0 });
   });
 
-  test("lanes take turns: a released lane's next item queues behind the items already ready", () => {
+  test("admission: only the first item of a lane is admissible; release makes the next admissible, not ready", () => {
+    const scheduler = new PartitionScheduler<Item>();
+    const [a1, a2, a3] = items("key", "a1", "a2", "a3");
+    for (const item of [a1, a2, a3]) scheduler.enqueue(item!);
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 1, buffered: 3 });
+    assert.equal(scheduler.admit(), a1);
+    assert.equal(scheduler.admit(), undefined, "a2 waits behind a1, admitted or not started");
+    assert.deepEqual(counts(scheduler), { ready: 1, admissible: 0, buffered: 2 });
+    assert.equal(scheduler.next(), a1);
+    assert.equal(scheduler.admit(), undefined, "a1 runs: its lane is busy");
+    scheduler.release(a1!);
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 1, buffered: 2 });
+    assert.equal(scheduler.next(), undefined, "admissible is not ready: it needs room in the window first");
+    assert.equal(scheduler.admit(), a2);
+    assert.equal(scheduler.next(), a2);
+    scheduler.release(a2!);
+    assert.equal(scheduler.admit(), a3);
+    assert.deepEqual(counts(scheduler), { ready: 1, admissible: 0, buffered: 0 });
+  });
+
+  test("lanes take turns: a released lane's next item is admitted behind the items already admissible", () => {
     const scheduler = new PartitionScheduler<Item>();
     const [a1, a2, a3, b1, c1] = items("key", "a1", "a2", "a3", "b1", "c1");
     for (const item of [a1, a2, a3, b1, c1]) scheduler.enqueue(item!);
+    assert.equal(scheduler.admit(), a1);
     assert.equal(scheduler.next(), a1);
     scheduler.release(a1!);
+    assert.deepEqual(admitAll(scheduler), ["b1", "c1", "a2"]);
     assert.deepEqual(drainReady(scheduler), ["b1", "c1", "a2"]);
   });
 
@@ -107,63 +142,92 @@ describe("PartitionScheduler", () => {
     const scheduler = new PartitionScheduler<Item>();
     const [a1, a2, b1] = items("key", "a1", "a2", "b1");
     for (const item of [a1, a2, b1]) scheduler.enqueue(item!);
+    assert.deepEqual(admitAll(scheduler), ["a1", "b1"]);
     assert.equal(scheduler.next(), a1);
     scheduler.retry(a1!);
-    assert.deepEqual(counts(scheduler), { ready: 2, queued: 3 });
-    assert.deepEqual(drainReady(scheduler), ["b1", "a1"], "a2 still waits: a1's lane stays busy");
+    assert.deepEqual(counts(scheduler), { ready: 2, admissible: 0, buffered: 1 });
+    assert.deepEqual(drainReady(scheduler), ["b1", "a1"]);
+    assert.deepEqual(admitAll(scheduler), [], "a2 still waits: a1's lane stays busy");
     scheduler.release(a1!);
+    assert.deepEqual(admitAll(scheduler), ["a2"]);
     assert.deepEqual(drainReady(scheduler), ["a2"]);
   });
 
-  test("nextMatching takes a ready item out of turn, never one waiting for its key", () => {
+  test("nextMatching takes a ready or admissible item out of turn, never one waiting for its key", () => {
     const scheduler = new PartitionScheduler<Item>();
     const [a1, a2, b1, c1] = items("key", "a1", "a2", "b1", "c1");
     for (const item of [a1, a2, b1, c1]) scheduler.enqueue(item!);
+    assert.equal(scheduler.admit(), a1);
     assert.equal(scheduler.nextMatching((item) => item.id === "a2"), undefined);
-    assert.deepEqual(counts(scheduler), { ready: 3, queued: 4 });
-    assert.equal(scheduler.nextMatching((item) => item.id === "c1"), c1);
-    assert.deepEqual(counts(scheduler), { ready: 2, queued: 3 });
-    assert.deepEqual(drainReady(scheduler), ["a1", "b1"]);
+    assert.deepEqual(counts(scheduler), { ready: 1, admissible: 2, buffered: 3 });
+    assert.deepEqual(scheduler.nextMatching((item) => item.id === "c1"), { item: c1, admitted: false });
+    assert.deepEqual(counts(scheduler), { ready: 1, admissible: 1, buffered: 2 }, "c1 left the buffer");
+    assert.deepEqual(scheduler.nextMatching((item) => item.id === "a1"), { item: a1, admitted: true });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 1, buffered: 2 });
+    assert.deepEqual(admitAll(scheduler), ["b1"]);
+    assert.deepEqual(drainReady(scheduler), ["b1"]);
+    scheduler.release(c1!);
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 1 }, "c1's lane had nothing behind it");
+  });
+
+  test("nextMatching prefers a ready item over an earlier admissible one", () => {
+    const scheduler = new PartitionScheduler<Item>();
+    const [a1, a2, b1] = items("key", "a1", "a2", "b1");
+    for (const item of [a1, a2, b1]) scheduler.enqueue(item!);
+    assert.deepEqual(admitAll(scheduler), ["a1", "b1"]);
+    assert.equal(scheduler.next(), a1);
+    scheduler.release(a1!);
+    // b1 is ready, a2 (enqueued before it) admissible: both match.
+    assert.deepEqual(scheduler.nextMatching((item) => item !== a1), { item: b1, admitted: true });
+    assert.deepEqual(scheduler.nextMatching((item) => item !== a1), { item: a2, admitted: false });
   });
 
   test("partition mode: one item at a time, in enqueue order, whatever the keys", () => {
     const scheduler = new PartitionScheduler<Item>();
     const [a1, n1, b1, a2] = items("partition", "a1", "-1", "b1", "a2");
     for (const item of [a1, n1, b1, a2]) scheduler.enqueue(item!);
-    assert.deepEqual(counts(scheduler), { ready: 1, queued: 4 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 1, buffered: 4 });
+    assert.deepEqual(admitAll(scheduler), ["a1"]);
     assert.deepEqual(drainReady(scheduler), ["a1"]);
     scheduler.release(a1!);
-    assert.deepEqual(drainReady(scheduler), ["-1"], "a null key takes its turn too");
+    assert.deepEqual(admitAll(scheduler), ["-1"], "a null key takes its turn too");
+    assert.deepEqual(drainReady(scheduler), ["-1"]);
     scheduler.release(n1!);
+    assert.deepEqual(admitAll(scheduler), ["b1"]);
     assert.deepEqual(drainReady(scheduler), ["b1"]);
     scheduler.retry(b1!);
-    assert.deepEqual(counts(scheduler), { ready: 1, queued: 2 });
+    assert.deepEqual(counts(scheduler), { ready: 1, admissible: 0, buffered: 1 });
     assert.deepEqual(drainReady(scheduler), ["b1"], "the retried item, not a2");
     scheduler.release(b1!);
+    assert.deepEqual(admitAll(scheduler), ["a2"]);
     assert.deepEqual(drainReady(scheduler), ["a2"]);
     scheduler.release(a2!);
-    assert.deepEqual(counts(scheduler), { ready: 0, queued: 0 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 0 });
   });
 
-  test("unordered mode: everything is ready at once, handed out in enqueue order", () => {
+  test("unordered mode: everything is admissible at once, admitted and handed out in enqueue order", () => {
     const scheduler = new PartitionScheduler<Item>();
     for (const item of items("unordered", "a1", "a2", "-1", "a3")) scheduler.enqueue(item);
-    assert.deepEqual(counts(scheduler), { ready: 4, queued: 4 });
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 4, buffered: 4 });
+    assert.deepEqual(admitAll(scheduler), ["a1", "a2", "-1", "a3"]);
+    assert.deepEqual(counts(scheduler), { ready: 4, admissible: 0, buffered: 0 });
     assert.deepEqual(drainReady(scheduler), ["a1", "a2", "-1", "a3"]);
   });
 
   test("null keys in each mode: in parallel for key and unordered, one at a time for partition", () => {
-    for (const [ordering, ready] of [["key", 2], ["unordered", 2], ["partition", 1]] as const) {
+    for (const [ordering, admissible] of [["key", 2], ["unordered", 2], ["partition", 1]] as const) {
       const scheduler = new PartitionScheduler<Item>();
       for (const item of items(ordering, "-1", "-2")) scheduler.enqueue(item);
-      assert.equal(scheduler.readyCount, ready, ordering);
-      assert.equal(scheduler.queuedCount, 2, ordering);
+      assert.equal(scheduler.admissibleCount, admissible, ordering);
+      assert.equal(scheduler.bufferedCount, 2, ordering);
+      assert.equal(admitAll(scheduler).length, admissible, ordering);
+      assert.equal(scheduler.readyCount, admissible, ordering);
     }
   });
 
   for (const ordering of ["key", "partition", "unordered"] as const) {
     // The ordering guarantee itself: exclusive lanes, per-lane order, exact counts, nothing lost.
-    test(`property (${ordering} mode): random enqueue/next/nextMatching/release/retry match a simple model`, () => {
+    test(`property (${ordering} mode): random enqueue/admit/next/nextMatching/release/retry match a simple model`, () => {
       fc.assert(
         // size "max": without it fast-check keeps arrays to about 10 elements, whatever maxLength says.
         fc.property(fc.array(opArbitrary, { maxLength: 150, size: "max" }), (ops) => runScenario(ordering, ops)),
@@ -180,21 +244,25 @@ describe("PartitionScheduler", () => {
 /** A few keys, including an empty one (a lane of its own in key mode) and null. */
 const KEYS: (Uint8Array | null)[] = [bytes("a"), bytes("b"), new Uint8Array([0xff, 0x00]), new Uint8Array(0), null];
 
+type Target = "ready" | "admissible" | "waiting";
+
 type Op =
   | { readonly kind: "enqueue"; readonly key: number }
+  | { readonly kind: "admit" }
   | { readonly kind: "next" }
-  | { readonly kind: "nextMatching"; readonly target: "ready" | "waiting"; readonly pick: number }
+  | { readonly kind: "nextMatching"; readonly target: Target; readonly pick: number }
   | { readonly kind: "release"; readonly pick: number }
   | { readonly kind: "retry"; readonly pick: number };
 
 const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("enqueue" as const), key: fc.nat({ max: KEYS.length - 1 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("admit" as const) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("next" as const) }) },
   {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant("nextMatching" as const),
-      target: fc.constantFrom("ready" as const, "waiting" as const),
+      target: fc.constantFrom<Target>("ready", "admissible", "waiting"),
       pick: fc.nat(),
     }),
   },
@@ -206,89 +274,108 @@ interface ModelItem extends Item {
   readonly seq: number;
 }
 
+type Place = "waiting" | "admissible" | "ready" | "running" | "done";
+
 /**
- * What the scheduler should do, by brute force: an item is ready when no earlier unreleased item of
- * its lane exists and it is not running; ready items go out in the order they became ready.
+ * What the scheduler should do, by brute force: an item is admissible when no earlier unreleased
+ * item of its lane exists and it is not admitted; admitted items are ready until they run;
+ * admissible and ready items go out in the order they got there.
  */
 class Model {
   readonly items: ModelItem[] = [];
-  readonly state = new Map<ModelItem, "waiting" | "ready" | "running" | "done">();
-  /** When each ready item became ready: the ready queue is FIFO over this. */
-  readonly readySince = new Map<ModelItem, number>();
+  readonly place = new Map<ModelItem, Place>();
+  /** When each admissible or ready item got there: both queues are FIFO over this. */
+  readonly since = new Map<ModelItem, number>();
   #clock = 0;
 
   enqueue(item: ModelItem): void {
     this.items.push(item);
     const blocked = item.lane !== null &&
-      this.items.some((o) => o !== item && o.lane === item.lane && this.state.get(o) !== "done");
-    if (blocked) this.state.set(item, "waiting");
-    else this.#makeReady(item);
+      this.items.some((o) => o !== item && o.lane === item.lane && this.place.get(o) !== "done");
+    this.#move(item, blocked ? "waiting" : "admissible");
+  }
+
+  admit(item: ModelItem): void {
+    this.#move(item, "ready");
   }
 
   take(item: ModelItem): void {
-    this.state.set(item, "running");
-    this.readySince.delete(item);
+    this.#move(item, "running");
   }
 
   release(item: ModelItem): void {
-    this.state.set(item, "done");
+    this.#move(item, "done");
     if (item.lane === null) return;
-    const next = this.items.find((o) => o.lane === item.lane && this.state.get(o) === "waiting");
-    if (next) this.#makeReady(next);
+    const next = this.items.find((o) => o.lane === item.lane && this.place.get(o) === "waiting");
+    if (next) this.#move(next, "admissible");
   }
 
   retry(item: ModelItem): void {
-    this.#makeReady(item);
+    this.#move(item, "ready");
   }
 
-  /** Ready items in the order the scheduler must hand them out. */
-  ready(): ModelItem[] {
-    return [...this.readySince.entries()].sort((x, y) => x[1] - y[1]).map(([item]) => item);
+  /** Items in `place`, in the order the scheduler must hand them out (enqueue order for others). */
+  in(place: Place): ModelItem[] {
+    const items = this.items.filter((item) => this.place.get(item) === place);
+    if (place === "admissible" || place === "ready") items.sort((x, y) => this.since.get(x)! - this.since.get(y)!);
+    return items;
   }
 
-  inState(state: "waiting" | "running"): ModelItem[] {
-    return this.items.filter((item) => this.state.get(item) === state);
-  }
-
-  #makeReady(item: ModelItem): void {
-    this.state.set(item, "ready");
-    this.readySince.set(item, this.#clock++);
+  #move(item: ModelItem, place: Place): void {
+    this.place.set(item, place);
+    this.since.set(item, this.#clock++);
   }
 }
 
 function runScenario(ordering: Ordering, ops: readonly Op[]): void {
   const scheduler = new PartitionScheduler<ModelItem>();
   const model = new Model();
-  /** Handed out and not released (running, or put back by retry): their lanes are busy. */
-  const outstanding = new Set<ModelItem>();
+  /** Admitted and not released (ready, running, or put back by retry). */
+  const admitted = new Set<ModelItem>();
   const released = new Set<ModelItem>();
 
-  /** Checks an item the scheduler just handed out against the ordering rules, independently of the model. */
-  const handedOut = (item: ModelItem): void => {
-    assert.ok(!released.has(item), `${item.id} handed out after its release`);
+  /** Checks an item the scheduler just admitted against the ordering rules, independently of the model. */
+  const admittedNow = (item: ModelItem): void => {
+    assert.ok(!released.has(item), `${item.id} admitted after its release`);
+    assert.ok(!admitted.has(item), `${item.id} admitted twice`);
     if (item.lane !== null) {
-      for (const other of outstanding) {
-        assert.ok(
-          other === item || other.lane !== item.lane,
-          `${item.id} handed out while ${other.id} of its lane is out`,
-        );
+      for (const other of admitted) {
+        assert.ok(other.lane !== item.lane, `${item.id} admitted while ${other.id} of its lane is unfinished`);
       }
       for (const earlier of model.items) {
         if (earlier.seq < item.seq && earlier.lane === item.lane) {
-          assert.ok(released.has(earlier), `${item.id} handed out before ${earlier.id} of its lane was released`);
+          assert.ok(released.has(earlier), `${item.id} admitted before ${earlier.id} of its lane was released`);
         }
       }
     }
-    outstanding.add(item);
-    model.take(item);
+    admitted.add(item);
+    model.admit(item);
   };
 
   const check = (): void => {
-    const ready = model.ready().length;
+    const ready = model.in("ready").length;
+    const admissible = model.in("admissible").length;
+    const waiting = model.in("waiting").length;
     assert.equal(scheduler.readyCount, ready);
-    assert.equal(scheduler.queuedCount, ready + model.inState("waiting").length);
-    if (ordering === "unordered") assert.equal(scheduler.readyCount, scheduler.queuedCount);
-    if (ordering === "partition") assert.ok(outstanding.size <= 1, "partition mode: one item out at a time");
+    assert.equal(scheduler.admissibleCount, admissible);
+    assert.equal(scheduler.bufferedCount, admissible + waiting);
+    // The invariant: at most one item per lane is admissible, ready or started at a time.
+    const lanes = [...model.in("admissible"), ...admitted].map((item) => item.lane).filter((lane) => lane !== null);
+    assert.equal(new Set(lanes).size, lanes.length, "two items of one lane out of the buffer's waiting part");
+    if (ordering === "unordered") assert.equal(waiting, 0, "unordered: nothing waits behind a lane");
+    if (ordering === "partition") assert.ok(lanes.length <= 1, "partition mode: one item out at a time");
+  };
+
+  const start = (item: ModelItem): void => {
+    assert.ok(admitted.has(item), `${item.id} started without being admitted`);
+    model.take(item);
+  };
+
+  const release = (item: ModelItem): void => {
+    scheduler.release(item);
+    model.release(item);
+    admitted.delete(item);
+    released.add(item);
   };
 
   for (const op of ops) {
@@ -305,36 +392,45 @@ function runScenario(ordering: Ordering, ops: readonly Op[]): void {
         model.enqueue(item);
         break;
       }
+      case "admit": {
+        const expected = model.in("admissible")[0];
+        const item = scheduler.admit();
+        assert.equal(item, expected);
+        if (item) admittedNow(item);
+        break;
+      }
       case "next": {
-        const expected = model.ready()[0];
+        const expected = model.in("ready")[0];
         const item = scheduler.next();
         assert.equal(item, expected);
-        if (item) handedOut(item);
+        if (item) start(item);
         break;
       }
       case "nextMatching": {
-        const candidates = op.target === "ready" ? model.ready() : model.inState("waiting");
+        const candidates = model.in(op.target);
         if (candidates.length === 0) break;
         const wanted = candidates[op.pick % candidates.length]!;
-        const item = scheduler.nextMatching((candidate) => candidate === wanted);
+        const found = scheduler.nextMatching((candidate) => candidate === wanted);
         // A waiting item is never handed out, even when asked for by name.
-        assert.equal(item, op.target === "ready" ? wanted : undefined);
-        if (item) handedOut(item);
+        if (op.target === "waiting") {
+          assert.equal(found, undefined);
+          break;
+        }
+        assert.deepEqual(found, { item: wanted, admitted: op.target === "ready" });
+        if (op.target === "admissible") admittedNow(wanted);
+        start(wanted);
         break;
       }
       case "release":
       case "retry": {
-        const running = model.inState("running");
+        const running = model.in("running");
         if (running.length === 0) break;
         const item = running[op.pick % running.length]!;
         if (op.kind === "retry") {
           scheduler.retry(item);
           model.retry(item);
         } else {
-          scheduler.release(item);
-          model.release(item);
-          outstanding.delete(item);
-          released.add(item);
+          release(item);
         }
         break;
       }
@@ -342,22 +438,22 @@ function runScenario(ordering: Ordering, ops: readonly Op[]): void {
     check();
   }
 
-  // Liveness: releasing whatever runs and draining the rest hands out every item, none twice after release.
-  for (const item of model.inState("running")) {
-    scheduler.release(item);
-    model.release(item);
-    outstanding.delete(item);
-    released.add(item);
-  }
-  for (let item = scheduler.next(); item !== undefined; item = scheduler.next()) {
-    assert.equal(item, model.ready()[0]);
-    handedOut(item);
-    scheduler.release(item);
-    model.release(item);
-    outstanding.delete(item);
-    released.add(item);
+  // Liveness: releasing whatever runs and admitting and draining the rest hands out every item once.
+  for (const item of model.in("running")) release(item);
+  check();
+  for (;;) {
+    for (let item = scheduler.admit(); item !== undefined; item = scheduler.admit()) {
+      assert.equal(item, model.in("admissible")[0]);
+      admittedNow(item);
+      check();
+    }
+    const item = scheduler.next();
+    if (item === undefined) break;
+    assert.equal(item, model.in("ready")[0]);
+    start(item);
+    release(item);
     check();
   }
-  assert.equal(scheduler.queuedCount, 0);
-  assert.equal(released.size, model.items.length, "every enqueued item was handed out and released");
+  assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 0 });
+  assert.equal(released.size, model.items.length, "every enqueued item was admitted, handed out and released");
 }

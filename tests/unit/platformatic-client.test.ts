@@ -6,7 +6,6 @@ import { describe, test } from "node:test";
 import {
   AuthenticationError,
   FetchIsolationLevels,
-  type fetchV17,
   ListOffsetTimestamps,
   MultipleErrors,
   NetworkError,
@@ -166,131 +165,6 @@ describe("platformatic client: committed offsets", () => {
   });
 });
 
-/** A Fetch v17 partition answer (no records unless given). */
-function fetched(partitionIndex: number, errorCode: number, records?: fetchV17.FetchResponsePartition["records"]) {
-  return {
-    partitionIndex,
-    errorCode,
-    highWatermark: 100n,
-    lastStableOffset: 90n,
-    logStartOffset: 0n,
-    abortedTransactions: [],
-    preferredReadReplica: -1,
-    ...(records ? { records } : {}),
-  };
-}
-
-const fetchRequest = {
-  node: 1,
-  partitions: [0, 1, 2, 3].map((partition) => ({ topic: "t", partition, offset: 5n, maxBytes: 1024 })),
-  maxWaitMs: 500,
-  maxBytes: 4096,
-  isolationLevel: "read_committed" as const,
-};
-
-describe("platformatic client: fetch", () => {
-  test("partition error codes of a rejected fetch become per-partition errors; the other partitions keep their data", async () => {
-    const consumer = new FakeConsumer();
-    const batch = {
-      length: 0,
-      partitionLeaderEpoch: 5,
-      magic: 2,
-      crc: 0,
-      attributes: 0x10 | 0x20, // transactional control batch
-      firstOffset: 5n,
-      lastOffsetDelta: 0,
-      firstTimestamp: 1n,
-      maxTimestamp: 1n,
-      producerId: 3n,
-      producerEpoch: 0,
-      firstSequence: 0,
-      records: [],
-    };
-    const response: fetchV17.FetchResponse = {
-      throttleTimeMs: 0,
-      errorCode: 0,
-      sessionId: 0,
-      responses: [{
-        topicId: "id-t",
-        partitions: [fetched(0, 0, [batch]), fetched(1, 6), fetched(2, 1), fetched(3, 29)],
-      }],
-    };
-    consumer.fetch = () =>
-      Promise.reject(new ResponseError(1, 17, { "/responses/0/partitions/1": [6, null] }, response));
-    const { client } = clientWith(consumer);
-    const partitions = await client.fetch(fetchRequest);
-    assert.deepEqual(partitions.map((p) => [p.topic, p.partition, p.error?.kind]), [
-      ["t", 0, undefined],
-      ["t", 1, "retriable"],
-      ["t", 2, "offsetOutOfRange"],
-      ["t", 3, "fatal"],
-    ]);
-    const [data, moved] = partitions;
-    assert.equal(
-      moved?.error?.kind === "retriable" && moved.error.error.message,
-      "fetch failed: NOT_LEADER_OR_FOLLOWER",
-    );
-    assert.deepEqual(data?.batches, [{
-      firstOffset: 5n,
-      lastOffsetDelta: 0,
-      firstTimestamp: 1n,
-      producerId: 3n,
-      isTransactional: true,
-      isControl: true,
-      records: [],
-    }]);
-    assert.deepEqual([data?.highWatermark, data?.lastStableOffset, data?.logStartOffset], [100n, 90n, 0n]);
-  });
-
-  test("the request names topics by id with the leader epoch, and asks for the isolation level", async () => {
-    const consumer = new FakeConsumer();
-    const { client } = clientWith(consumer);
-    assert.deepEqual(await client.fetch({ ...fetchRequest, partitions: fetchRequest.partitions.slice(0, 1) }), []);
-    const [, options] = consumer.calls.find(([name]) => name === "fetch")!;
-    assert.deepEqual(options, {
-      node: 1,
-      topics: [{
-        topicId: "id-t",
-        partitions: [{
-          partition: 0,
-          fetchOffset: 5n,
-          partitionMaxBytes: 1024,
-          currentLeaderEpoch: 5,
-          lastFetchedEpoch: -1,
-        }],
-      }],
-      maxWaitTime: 500,
-      maxBytes: 4096,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    });
-  });
-
-  test("a fetch that failed as a whole rejects, retriable where it can help", async () => {
-    const consumer = new FakeConsumer();
-    const { client } = clientWith(consumer);
-    consumer.fetch = () => Promise.reject(new MultipleErrors("fetch failed", [new NetworkError("Connection closed")]));
-    await assert.rejects(client.fetch(fetchRequest), retriableWith(/fetch failed/));
-    consumer.fetch = () => Promise.reject(new ProtocolError("UNSUPPORTED_VERSION"));
-    await assert.rejects(client.fetch(fetchRequest), (error) => error instanceof ProtocolError && !isRetriable(error));
-    await assert.rejects(
-      client.fetch({ ...fetchRequest, partitions: [{ topic: "new", partition: 0, offset: 0n, maxBytes: 1 }] }),
-      retriableWith(/topic new is not in the cluster metadata yet/),
-    );
-  });
-
-  test("leaders come from the metadata, asked for again on refresh", async () => {
-    const consumer = new FakeConsumer();
-    const { client } = clientWith(consumer);
-    assert.deepEqual(await client.leaders(["t", "unknown"], true), [
-      { topic: "t", partition: 0, node: 1 },
-      { topic: "t", partition: 1, node: 2 },
-    ]);
-    assert.deepEqual(consumer.calls, [["metadata", { topics: ["t", "unknown"], forceUpdate: true }]]);
-    consumer.metadata = () => Promise.reject(new NetworkError("Connection closed"));
-    await assert.rejects(client.leaders(["t"], false), retriableWith(/Connection closed/));
-  });
-});
-
 describe("platformatic client: list offsets", () => {
   test("asks per topic with the timestamp and isolation level; a partition without an answer is retriable", async () => {
     const consumer = new FakeConsumer();
@@ -323,6 +197,8 @@ describe("platformatic client: membership", () => {
     return {
       seen,
       joined: (assignment: GroupAssignment) => seen.push(assignment),
+      revoking: () => Promise.resolve(),
+      lost: () => seen.push("lost"),
       rebalancing: () => seen.push("rebalancing"),
       failed: (error: Error) => seen.push(`failed: ${error.message}`),
     };

@@ -1,17 +1,24 @@
 import { type Clock, type Timer } from "../../core/clock.ts";
 import type { ConsumerMessage, TopicPartition } from "../../core/message.ts";
 import { PartitionMap } from "../../core/partition-map.ts";
-import { Queue } from "../../core/queue.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import type { PartitionPosition } from "../../core/ports/kafka-adapter.ts";
 import { toError } from "../../core/thrown.ts";
 import { type FetchedPartition, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
 import { decodePartition } from "./records.ts";
 
-/** Messages handed over at once: small enough to pause within a fetch response. */
-const DELIVERY_BATCH = 64;
 const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5_000;
+/**
+ * Longest wait of a fetch while some partition is paused: one request is in flight per broker, so
+ * a long poll on idle partitions would hold back a paused partition that resumes meanwhile.
+ */
+const WAIT_WHILE_PAUSED_MS = 10;
+/**
+ * At most this long between tries while a broker is gone: each try asks for the leaders again, so
+ * this bounds how late a partition follows its new leader. (Kafka's own clients back off at most
+ * 1 s too: reconnect.backoff.max.ms, retry.backoff.max.ms.)
+ */
+const RETRY_MAX_MS = 1_000;
 
 /** How the fetcher fetches. */
 export interface FetcherSettings {
@@ -39,36 +46,29 @@ export interface FetcherSink {
 
 /** One partition being fetched, for one assignment: a revoked and returning partition is a new object. */
 interface Fetching extends TopicPartition {
-  /** Next offset to fetch. Everything below it is delivered once `buffer` is empty. */
+  /** Next offset to fetch. Everything below it was delivered. */
   position: bigint;
-  /** Fetched messages not yet delivered, from `head`. */
-  buffer: ConsumerMessage[];
-  head: number;
   paused: boolean;
   /** Part of a fetch request in flight. */
   requested: boolean;
-  /** Waiting in the delivery rotation. */
-  queued: boolean;
 }
 
 /**
  * Fetches the owned partitions from their leaders (one request in flight per broker) and hands
- * the messages over in small batches, partitions taking turns. The positions are its own, per
- * assignment: a partition that comes back starts from what the group committed, never from where
- * this member's earlier ownership had fetched to. Paused partitions are left out of requests and
- * keep their undelivered messages; the whole-consumer pause stops fetching and delivering.
+ * each response over whole, as it arrives: buffering and fair admission are the control plane's
+ * (it pauses a partition whose buffer is full). The positions are its own, per assignment: a
+ * partition that comes back starts from what the group committed, never from where this member's
+ * earlier ownership had fetched to. Paused partitions are left out of requests; the
+ * whole-consumer pause stops fetching.
  */
 export class Fetcher {
   readonly #client: KafkaClient;
   readonly #settings: FetcherSettings;
   readonly #sink: FetcherSink;
   readonly #partitions = new PartitionMap<Fetching>();
-  /** Partitions with undelivered messages, in turn. */
-  readonly #ready = new Queue<Fetching>();
   readonly #nodesInFlight = new Set<number>();
   #paused = false;
   #closed = false;
-  #delivering = false;
   #roundQueued = false;
   #refreshLeaders = false;
   /** The broker leading each partition, as last asked. */
@@ -86,20 +86,11 @@ export class Fetcher {
 
   /** Starts fetching a newly owned partition at `offset`. */
   add({ topic, partition }: TopicPartition, offset: bigint): void {
-    this.#partitions.set(topic, partition, {
-      topic,
-      partition,
-      position: offset,
-      buffer: [],
-      head: 0,
-      paused: false,
-      requested: false,
-      queued: false,
-    });
+    this.#partitions.set(topic, partition, { topic, partition, position: offset, paused: false, requested: false });
     this.#kick();
   }
 
-  /** Stops fetching a partition no longer owned and drops what it had not delivered. */
+  /** Stops fetching a partition no longer owned. */
   remove({ topic, partition }: TopicPartition): void {
     this.#partitions.delete(topic, partition);
   }
@@ -121,22 +112,17 @@ export class Fetcher {
     } else {
       for (const { topic, partition } of partitions) {
         const state = this.#partitions.get(topic, partition);
-        if (!state?.paused) continue;
-        state.paused = false;
-        this.#enqueue(state);
+        if (state) state.paused = false;
       }
     }
-    this.#deliver();
     this.#kick();
   }
 
-  /** Next fetch offset of each partition whose fetched messages were all delivered. */
+  /** Next fetch offset of each partition (everything below it was delivered). */
   positions(): PartitionPosition[] {
     const positions: PartitionPosition[] = [];
-    for (const state of this.#partitions.values()) {
-      if (state.head === state.buffer.length) {
-        positions.push({ topic: state.topic, partition: state.partition, position: state.position });
-      }
+    for (const { topic, partition, position } of this.#partitions.values()) {
+      positions.push({ topic, partition, position });
     }
     return positions;
   }
@@ -145,43 +131,6 @@ export class Fetcher {
     this.#closed = true;
     this.#settings.clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-  }
-
-  // ---- delivery ----
-
-  #enqueue(state: Fetching): void {
-    if (state.queued || state.head === state.buffer.length) return;
-    state.queued = true;
-    this.#ready.push(state);
-  }
-
-  /** Hands buffered messages over, one batch per partition per turn, until paused or empty. */
-  #deliver(): void {
-    // The listener may pause or resume (and so call back here) while it takes a batch.
-    if (this.#delivering) return;
-    this.#delivering = true;
-    try {
-      while (!this.#paused && !this.#closed) {
-        const state = this.#ready.shift();
-        if (state === undefined) break;
-        state.queued = false;
-        if (state.paused || this.#partitions.get(state.topic, state.partition) !== state) continue;
-        const end = Math.min(state.head + DELIVERY_BATCH, state.buffer.length);
-        const batch = state.buffer.slice(state.head, end);
-        state.head = end;
-        if (end === state.buffer.length) {
-          state.buffer = [];
-          state.head = 0;
-          // Drained: it can be fetched again.
-          this.#kick();
-        } else {
-          this.#enqueue(state);
-        }
-        this.#sink.messages(batch);
-      }
-    } finally {
-      this.#delivering = false;
-    }
   }
 
   // ---- fetching ----
@@ -202,7 +151,7 @@ export class Fetcher {
   }
 
   #fetchable(state: Fetching): boolean {
-    return !state.paused && !state.requested && state.head === state.buffer.length;
+    return !state.paused && !state.requested;
   }
 
   /** Sends one request to every leader that has fetchable partitions and none in flight. */
@@ -225,6 +174,12 @@ export class Fetcher {
         return this.#failedRequest(error);
       }
       if (this.#paused || this.#closed) return;
+      // A partition without a leader (an election under way): the others are fetched now, and
+      // the cluster is asked again after a pause (nothing else might start another round).
+      if (this.#leaderUnknown()) {
+        this.#refreshLeaders = true;
+        this.#backOff();
+      }
     }
     const byNode = new Map<number, Fetching[]>();
     for (const state of this.#partitions.values()) {
@@ -236,6 +191,11 @@ export class Fetcher {
     }
     for (const [node, states] of byNode) void this.#fetchFrom(node, rotate(states, this.#rounds));
     this.#rounds++;
+  }
+
+  #anyPaused(): boolean {
+    for (const state of this.#partitions.values()) if (state.paused) return true;
+    return false;
   }
 
   #leaderUnknown(): boolean {
@@ -263,7 +223,7 @@ export class Fetcher {
           offset: state.position,
           maxBytes: maxBytesPerPartition,
         })),
-        maxWaitMs,
+        maxWaitMs: this.#anyPaused() ? Math.min(maxWaitMs, WAIT_WHILE_PAUSED_MS) : maxWaitMs,
         maxBytes,
         isolationLevel,
       });
@@ -275,6 +235,7 @@ export class Fetcher {
     }
     if (this.#closed) return;
     this.#failures = 0;
+    const delivered: ConsumerMessage[][] = [];
     for (const partition of fetched) {
       const entry = requested.get(partition.topic, partition.partition);
       // Not requested (a broker's fetch session may add partitions), revoked meanwhile, or moved.
@@ -287,13 +248,10 @@ export class Fetcher {
       }
       const { messages, nextOffset } = decodePartition(partition, state.position, isolationLevel);
       state.position = nextOffset;
-      if (messages.length > 0) {
-        state.buffer = messages;
-        state.head = 0;
-        this.#enqueue(state);
-      }
+      if (messages.length > 0) delivered.push(messages);
     }
-    this.#deliver();
+    // The sink may pause partitions as it takes them: that holds their next fetch, not these messages.
+    for (const messages of delivered) this.#sink.messages(messages);
     this.#kick();
   }
 
@@ -341,7 +299,7 @@ export class Fetcher {
     this.#backOff();
   }
 
-  /** Waits before the next round: doubling from 100 ms to 5 s while requests keep failing. */
+  /** Waits before the next round: doubling from 100 ms to 1 s while requests keep failing. */
   #backOff(): void {
     if (this.#retryTimer !== undefined || this.#closed) return;
     const delay = backoffMs(RETRY_MIN_MS, RETRY_MAX_MS, this.#failures++);

@@ -13,7 +13,13 @@ import type {
   PartitionPosition,
 } from "../../core/ports/kafka-adapter.ts";
 import { Fetcher } from "./fetcher.ts";
-import { type GroupAssignment, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
+import {
+  type GroupAssignment,
+  type GroupEvents,
+  type IsolationLevel,
+  isRetriable,
+  type KafkaClient,
+} from "./kafka-client.ts";
 
 /** Backoff of join and committed-offset retries: doubling from 200 ms to 5 s. */
 const retryDelay = (attempt: number): number => backoffMs(200, 5_000, attempt);
@@ -44,8 +50,12 @@ interface Ownership {
  *
  * - Ownership comes from the member's assignments. A partition kept from one generation to the
  *   next by the same member stays as it is; after a gap (the member was fenced and rejoined under
- *   a new id, or generations passed it by) every partition is revoked and assigned afresh, since
- *   another member may have owned and committed it meanwhile.
+ *   a new id, or generations passed it by, or the membership reported its partitions `lost`)
+ *   every partition is revoked and assigned afresh, since another member may have owned and
+ *   committed it meanwhile.
+ * - Consumer protocol: a partition the group takes away is held until the control plane has
+ *   released it (its running work finished or abandoned, its progress committed); only then does
+ *   the membership report it given up, and only then may another member fetch it.
  * - A newly owned partition's committed offset and offset map are read before it is announced
  *   and fetched; a read that finishes after the partition was revoked (or revoked and assigned
  *   again) is dropped, so a stale commit never seeds a newer assignment. Reads are retried while
@@ -85,12 +95,14 @@ export class GroupAdapter implements KafkaAdapter {
       restart: (partition, offset) => this.#restart(partition, offset),
       failed: (error) => this.#fail(error),
     });
-    const events = {
-      joined: (assignment: GroupAssignment) => this.#joined(assignment),
+    const events: GroupEvents = {
+      joined: (assignment) => this.#joined(assignment),
+      revoking: (partitions) => this.#revoking(partitions),
+      lost: () => this.#lost(),
       rebalancing: () => {
         if (!this.#closed) listener.rebalancing();
       },
-      failed: (error: Error) => this.#fail(error),
+      failed: (error) => this.#fail(error),
     };
     const deadline = settings.clock.now() + settings.joinTimeoutMs;
     for (let attempt = 0;; attempt++) {
@@ -140,22 +152,16 @@ export class GroupAdapter implements KafkaAdapter {
   }
 
   /** Announces what the new assignment revokes, and starts loading what it adds. */
-  #joined({ generation, memberId, partitions }: GroupAssignment): void {
+  #joined({ generation, memberId, partitions, protocol }: GroupAssignment): void {
     if (this.#closed) return;
     const previous = this.#membership;
     this.#membership = { generation, memberId };
+    // Consumer protocol: epochs skip, and the membership reports a break itself (`lost`).
     const continuous = previous !== undefined && previous.memberId === memberId &&
-      generation === previous.generation + 1;
+      (protocol === "consumer" || generation === previous.generation + 1);
     const next = new PartitionMap<true>();
     for (const { topic, partition } of partitions) next.set(topic, partition, true);
-    const revoked: TopicPartition[] = [];
-    for (const [tp, ownership] of [...this.#owned.entries()]) {
-      if (continuous && next.has(tp.topic, tp.partition)) continue;
-      this.#owned.delete(tp.topic, tp.partition);
-      this.#fetcher!.remove(tp);
-      if (ownership.announced) revoked.push(tp);
-    }
-    if (revoked.length > 0) this.#listener!.revoked(revoked);
+    this.#drop((tp) => !continuous || !next.has(tp.topic, tp.partition));
     const added: [TopicPartition, Ownership][] = [];
     for (const [tp] of next.entries()) {
       if (this.#owned.has(tp.topic, tp.partition)) continue;
@@ -164,6 +170,48 @@ export class GroupAdapter implements KafkaAdapter {
       added.push([tp, ownership]);
     }
     if (added.length > 0) void this.#load(added);
+  }
+
+  /**
+   * The revoke barrier (consumer protocol): stops fetching `partitions` and resolves once the
+   * control plane has released them; the membership keeps them until then. A partition still
+   * loading was never announced: it is simply dropped.
+   */
+  async #revoking(partitions: readonly TopicPartition[]): Promise<void> {
+    if (this.#closed) return;
+    const release: TopicPartition[] = [];
+    for (const tp of partitions) {
+      const ownership = this.#owned.get(tp.topic, tp.partition);
+      if (ownership === undefined) continue;
+      this.#owned.delete(tp.topic, tp.partition);
+      this.#fetcher!.remove(tp);
+      if (ownership.announced) release.push({ topic: tp.topic, partition: tp.partition });
+    }
+    if (release.length === 0) return;
+    try {
+      await this.#listener!.releasing(release);
+    } catch {
+      // The listener resolves, never rejects; should it, the partitions are given up all the same.
+    }
+  }
+
+  /** Every partition was lost without being given up: revoked at once, nothing committed. */
+  #lost(): void {
+    if (this.#closed) return;
+    this.#membership = undefined;
+    this.#drop(() => true);
+  }
+
+  /** Stops owning the partitions `which` selects; the announced ones are revoked. */
+  #drop(which: (partition: TopicPartition) => boolean): void {
+    const revoked: TopicPartition[] = [];
+    for (const [tp, ownership] of [...this.#owned.entries()]) {
+      if (!which(tp)) continue;
+      this.#owned.delete(tp.topic, tp.partition);
+      this.#fetcher!.remove(tp);
+      if (ownership.announced) revoked.push(tp);
+    }
+    if (revoked.length > 0) this.#listener!.revoked(revoked);
   }
 
   /** The log restarted below the partition's position: a new assignment epoch from `offset`. */

@@ -9,13 +9,25 @@ import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../core
 /** Whether fetches return records of aborted and open transactions. */
 export type IsolationLevel = "read_committed" | "read_uncommitted";
 
+/** The group protocols a client can speak: Kafka's classic one, and KIP-848's consumer protocol. */
+export type GroupProtocol = "classic" | "consumer";
+
 /** What this member owns after a join: every partition, not a difference. */
 export interface GroupAssignment {
-  /** The group's generation; it grows by one per rebalance. */
+  /**
+   * Classic protocol: the group's generation, one more per rebalance. Consumer protocol: the
+   * member epoch, which may skip numbers.
+   */
   readonly generation: number;
   /** This member's id; a new id means the member was fenced and rejoined as a new member. */
   readonly memberId: string;
   readonly partitions: readonly TopicPartition[];
+  /**
+   * `"consumer"` when the membership reports every break in its ownership itself (`lost`), so a
+   * skipped epoch is no gap. Absent (classic): a generation that is not the previous one + 1
+   * means the member missed a rebalance, and its partitions may have moved meanwhile.
+   */
+  readonly protocol?: GroupProtocol;
 }
 
 /** Group membership events, on the event loop, in order. */
@@ -23,8 +35,21 @@ export interface GroupEvents {
   /** The member joined or rejoined and received its assignment. */
   joined(assignment: GroupAssignment): void;
   /**
-   * A rebalance started and the member is about to rejoin. A commit sent synchronously from this
-   * call reaches the coordinator before the rejoin, with the current generation.
+   * Consumer protocol: the group takes `partitions` away and waits for this member to give them up.
+   * The member keeps heartbeating and keeps reporting them as owned (so no other member gets them,
+   * and commits with the current member epoch are accepted) until the returned promise resolves;
+   * then it reports them released. The promise must not reject.
+   */
+  revoking(partitions: readonly TopicPartition[]): Promise<void>;
+  /**
+   * Consumer protocol: the member lost every partition without giving them up (fenced, or its
+   * session expired); other members may own and commit them already. It rejoins next, and its
+   * next assignment starts afresh.
+   */
+  lost(): void;
+  /**
+   * Classic protocol: a rebalance started and the member is about to rejoin. A commit sent
+   * synchronously from this call reaches the coordinator before the rejoin, with the current generation.
    */
   rebalancing(): void;
   /** Membership failed for good: the member can no longer join or heartbeat. */
@@ -153,9 +178,11 @@ export interface KafkaClient {
   /** One fetch from one broker. Rejects when the request as a whole failed. */
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]>;
   /**
-   * Commits offsets with their metadata, with this member's current generation. Resolves with the
-   * partitions the coordinator refused (empty when all were committed); rejects when the request
-   * as a whole failed.
+   * Commits offsets with their metadata, with this member's current generation (consumer
+   * protocol: member epoch). Resolves with the partitions the coordinator refused (empty when all
+   * were committed); rejects when the request as a whole failed. Consumer protocol: a partition
+   * the member no longer holds (released, or lost when it was fenced) is refused without asking
+   * the coordinator, which does not check ownership.
    */
   commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]>;
   /** The group's committed offsets and metadata. */

@@ -1,7 +1,8 @@
 // The client port over @platformatic/kafka. Each call is one wire job in its own file: membership
-// (join, rebalance events, leave), fetch (leaders, Fetch), offsets (OffsetCommit / OffsetFetch on
-// the coordinator, ListOffsets), produce (dead letters). Everything above this folder is ours and
-// runs against any implementation of the port (the simulation has one).
+// (classic: the library's join, rebalance events, leave; consumer protocol: our heartbeats on its
+// wire API), fetch (leaders, Fetch), offsets (OffsetCommit / OffsetFetch on the coordinator,
+// ListOffsets), produce (dead letters). Everything above this folder is ours and runs against any
+// implementation of the port (the simulation has one).
 import type { TopicPartition } from "../../core/message.ts";
 import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../core/ports/kafka-adapter.ts";
 import type {
@@ -14,6 +15,10 @@ import type {
   ListedOffset,
   PartitionLeader,
 } from "../group/kafka-client.ts";
+import { systemClock } from "../../core/clock.ts";
+import { findCoordinator } from "./consumer-heartbeat.ts";
+import type { EpochMember } from "../consumer-protocol/commit.ts";
+import { ConsumerGroupMembership } from "./consumer-membership.ts";
 import { Coordinator } from "./coordinator.ts";
 import { fetchPartitions, partitionLeaders } from "./fetch.ts";
 import { type ClientLibrary, type GroupConsumer, platformaticLibrary } from "./library.ts";
@@ -25,16 +30,27 @@ import { LazyProducer } from "./produce.ts";
 /** A {@linkcode KafkaClient} built on @platformatic/kafka. */
 export class PlatformaticClient implements KafkaClient {
   readonly #consumer: GroupConsumer;
-  readonly #membership: Membership;
+  readonly #membership: Membership | ConsumerGroupMembership;
   readonly #coordinator: Coordinator;
+  /** Consumer protocol: who commits (member epoch, held partitions); classic: the library's consumer. */
+  readonly #member: EpochMember | undefined;
   readonly #producer: LazyProducer;
   #closed = false;
 
   /** `library` makes the library's consumer and producer; tests pass fakes. */
   constructor(options: PlatformaticClientOptions, library: ClientLibrary = platformaticLibrary) {
-    this.#consumer = library.consumer(options);
-    this.#membership = new Membership(this.#consumer, options);
-    this.#coordinator = new Coordinator(this.#consumer);
+    const consumer = library.consumer(options);
+    this.#consumer = consumer;
+    if (options.groupProtocol === "consumer") {
+      // Our own heartbeats: the coordinator is looked up again whenever they say it moved.
+      this.#coordinator = new Coordinator(consumer, () => findCoordinator(consumer, options.bootstrapBrokers));
+      const membership = new ConsumerGroupMembership(consumer, this.#coordinator, options, systemClock);
+      this.#membership = membership;
+      this.#member = membership.member;
+    } else {
+      this.#coordinator = new Coordinator(consumer);
+      this.#membership = new Membership(consumer, options);
+    }
     this.#producer = new LazyProducer(() => library.producer(options));
   }
 
@@ -52,7 +68,7 @@ export class PlatformaticClient implements KafkaClient {
 
   /** Sent in this tick when the coordinator is known (see {@linkcode commitOffsets}). */
   commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]> {
-    return commitOffsets(this.#consumer, this.#coordinator, offsets);
+    return commitOffsets(this.#consumer, this.#coordinator, offsets, this.#member);
   }
 
   committed(partitions: readonly TopicPartition[]): Promise<readonly CommittedOffset[]> {

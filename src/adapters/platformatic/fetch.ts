@@ -1,6 +1,22 @@
-// Where partitions are led, and one fetch from one broker with the library's Fetch v17, answered
-// in the port's shapes (per-partition error codes included).
-import { type fetchV17, IS_CONTROL, IS_TRANSACTIONAL } from "@platformatic/kafka";
+// Where partitions are led, and one fetch from one broker, sent with the library's Fetch wire API
+// (v13–v17, topics by id) on that broker's connection and answered in the port's shapes
+// (per-partition error codes included).
+//
+// The fetch is sent as asked, once: not through the library's Consumer.fetch, which retries a
+// failed fetch three times a second apart (against the leader it had cached) and sends a request to
+// whichever broker its own metadata names. The fetcher (../group/fetcher.ts) owns leader changes:
+// it has to hear at once that a broker is gone or a partition moved, to ask for the leaders again.
+import {
+  apiVersionsV3,
+  type Connection,
+  fetchV13,
+  fetchV14,
+  fetchV15,
+  fetchV16,
+  fetchV17,
+  IS_CONTROL,
+  IS_TRANSACTIONAL,
+} from "@platformatic/kafka";
 import {
   type FetchedPartition,
   type FetchRequest,
@@ -15,7 +31,20 @@ import type { GroupConsumer } from "./library.ts";
 type FetchResponse = fetchV17.FetchResponse;
 type Batches = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>;
 
-/** The leader of every partition of `topics`; `refresh` asks the cluster again instead of a cache. */
+/** The API key of Fetch. */
+const FETCH = fetchV17.api.key;
+/** The Fetch versions spoken, newest first: all name topics by id and share one request shape. */
+const FETCH_APIS = [fetchV17.api, fetchV16.api, fetchV15.api, fetchV14.api, fetchV13.api];
+type FetchApi = (typeof FETCH_APIS)[number];
+/** Without a fetch session (KIP-227): id 0 and the final epoch, so every request is complete in itself. */
+const NO_SESSION_ID = 0;
+const NO_SESSION_EPOCH = -1;
+
+/**
+ * The leader of every partition of `topics` that has one; `refresh` asks the cluster again instead
+ * of a cache. A partition without a leader (-1: an election pending, no replica in sync) is left
+ * out: the fetcher treats it as unknown and asks again.
+ */
 export async function partitionLeaders(
   consumer: GroupConsumer,
   topics: readonly string[],
@@ -25,18 +54,46 @@ export async function partitionLeaders(
   const leaders: PartitionLeader[] = [];
   for (const topic of topics) {
     const partitions = metadata.topics.get(topic)?.partitions ?? [];
-    partitions.forEach((partition, index) => leaders.push({ topic, partition: index, node: partition.leader }));
+    partitions.forEach((partition, index) => {
+      if (partition.leader >= 0) leaders.push({ topic, partition: index, node: partition.leader });
+    });
   }
   return leaders;
 }
 
-/** One fetch from one broker. Rejects when the request as a whole failed. */
+/** The Fetch version each client uses, learnt from the first broker it fetches from. */
+const fetchApis = new WeakMap<GroupConsumer, FetchApi>();
+
+async function fetchApi(consumer: GroupConsumer, connection: Connection): Promise<FetchApi> {
+  const known = fetchApis.get(consumer);
+  if (known !== undefined) return known;
+  const versions = await callMarked(() => apiVersionsV3.api.async(connection, "pyrallel-consumer", "1"));
+  const range = versions.apiKeys.find(({ apiKey }) => apiKey === FETCH);
+  const api = range && FETCH_APIS.find(({ version }) => version >= range.minVersion && version <= range.maxVersion);
+  if (api === undefined) {
+    throw new Error(
+      `the broker speaks Fetch v${range?.minVersion ?? "?"}–v${range?.maxVersion ?? "?"}; ` +
+        "this client needs v13–v17 (Kafka 3.1 and later)",
+    );
+  }
+  fetchApis.set(consumer, api);
+  return api;
+}
+
+/**
+ * One fetch from one broker. Rejects when the request as a whole failed (retriable when the broker
+ * is gone or not known any more: the leaders have to be asked for again).
+ */
 export async function fetchPartitions(
   consumer: GroupConsumer,
   request: FetchRequest,
 ): Promise<readonly FetchedPartition[]> {
   const byTopic = groupByTopic(request.partitions);
   const metadata = await callMarked(() => consumer.metadata({ topics: [...byTopic.keys()] }));
+  const broker = metadata.brokers.get(request.node);
+  if (broker === undefined) {
+    throw retriable(new Error(`broker ${request.node} is not in the cluster metadata (any more)`));
+  }
   // Fetch v13+ names topics by id: the response is mapped back with this.
   const names = new Map<string, string>();
   const topics = [...byTopic].map(([topic, partitions]) => {
@@ -47,26 +104,35 @@ export async function fetchPartitions(
       topicId: described.id,
       partitions: partitions.map(({ partition, offset, maxBytes }) => ({
         partition,
-        fetchOffset: offset,
-        partitionMaxBytes: maxBytes,
+        // The epoch the leader is checked against: a stale one answers FENCED_LEADER_EPOCH.
         currentLeaderEpoch: described.partitions[partition]?.leaderEpoch ?? -1,
+        fetchOffset: offset,
         lastFetchedEpoch: -1,
+        partitionMaxBytes: maxBytes,
       })),
     };
   });
+  const connection = await callMarked(() => consumer.connections.get(broker));
+  const api = await fetchApi(consumer, connection);
   let response: FetchResponse;
   try {
-    response = await consumer.fetch({
-      node: request.node,
+    response = await api.async(
+      connection,
+      request.maxWaitMs,
+      1,
+      request.maxBytes,
+      toIsolationLevel(request.isolationLevel),
+      NO_SESSION_ID,
+      NO_SESSION_EPOCH,
       topics,
-      maxWaitTime: request.maxWaitMs,
-      maxBytes: request.maxBytes,
-      isolationLevel: toIsolationLevel(request.isolationLevel),
-    });
+      [],
+      "",
+    );
   } catch (error) {
-    // Partition-level errors reject the whole call; the response inside still has the rest.
+    // Partition-level errors reject the whole call; the response inside still has the rest. A
+    // request-level error code leaves nothing to use.
     const partial = (error as { response?: FetchResponse }).response;
-    if (!partial?.responses) throw markRetriable(error);
+    if (!partial?.responses || partial.errorCode !== 0) throw markRetriable(error);
     response = partial;
   }
   const fetched: FetchedPartition[] = [];

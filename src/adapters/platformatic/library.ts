@@ -1,5 +1,5 @@
 // The parts of @platformatic/kafka the client drives, narrowed to what it calls: a Consumer for
-// group membership, metadata and fetch, a Producer for dead letters. The rest of this folder sees
+// group membership and metadata (fetches go to the leaders' connections), a Producer for dead letters. The rest of this folder sees
 // only these types, so a unit test can hand it fakes (the wire APIs take a real `Connection`,
 // whose `send` a test can answer with the library's own parsers).
 import {
@@ -8,8 +8,6 @@ import {
   type Connection,
   Consumer,
   type ConsumerGroupJoinPayload,
-  type FetchOptions,
-  type fetchV17,
   type GroupOptions,
   type ListOffsetsOptions,
   type MetadataOptions,
@@ -40,7 +38,6 @@ export interface GroupConsumer {
   /** The node id of the group coordinator. */
   findGroupCoordinator(): Promise<number>;
   metadata(options: MetadataOptions): Promise<ClusterMetadata>;
-  fetch(options: FetchOptions<Buffer, Buffer, Buffer, Buffer>): Promise<fetchV17.FetchResponse>;
   listOffsets(options: ListOffsetsOptions): Promise<Offsets>;
   /** Leaves the group and closes every connection. */
   close(): Promise<void>;

@@ -1,5 +1,7 @@
-// Group membership through the library's Consumer: it joins, syncs and heartbeats on its own and
-// rejoins on a rebalance; this forwards those events in the port's terms and leaves on close.
+// Classic group membership through the library's Consumer: it joins, syncs and heartbeats on its
+// own and rejoins on a rebalance (eager: no hook before it rejoins); this forwards those events in
+// the port's terms and leaves on close. The consumer group protocol has its own membership
+// (consumer-membership.ts).
 import type { TopicPartition } from "../../core/message.ts";
 import { type ClientError, type GroupEvents, retriable } from "../group/kafka-client.ts";
 import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
@@ -13,7 +15,7 @@ export interface MembershipTarget {
   readonly groupId: string;
 }
 
-/** One consumer's membership of its group. */
+/** One consumer's membership of its group, under the classic protocol. */
 export class Membership {
   readonly #consumer: GroupConsumer;
   readonly #target: MembershipTarget;
@@ -33,20 +35,11 @@ export class Membership {
     const consumer = this.#consumer;
     if (!this.#listening) this.#listen(events);
     try {
-      await this.#checkAccess();
+      await checkAccess(consumer, this.#target);
       for (const topic of topics) consumer.topics.track(topic);
       await consumer.joinGroup({});
     } catch (error) {
-      const { bootstrapBrokers, groupId } = this.#target;
-      const failure: ClientError = new Error(
-        `could not join group "${groupId}" on ${bootstrapBrokers.join(", ")}: ${describeConnectionFailure(error)}`,
-        { cause: error },
-      );
-      // Credentials and certificates do not fix themselves; a coordinator that is moving does.
-      if (markRetriable(error).retriable && !rootCauses(error).some((cause) => fixFor(cause) !== undefined)) {
-        retriable(failure);
-      }
-      throw failure;
+      throw joinFailure(error, this.#target);
     }
   }
 
@@ -73,17 +66,33 @@ export class Membership {
       if (!this.#left) events.failed(error);
     });
   }
+}
 
-  /**
-   * One connection attempt per bootstrap broker before joining: rejected credentials or an
-   * untrusted certificate fail at once, where the client would retry them for 15–20 s. Other
-   * failures (a broker still starting) are left to the client's retries.
-   */
-  async #checkAccess(): Promise<void> {
-    try {
-      await this.#consumer.connections.getFirstAvailable(this.#target.bootstrapBrokers.map(toBroker));
-    } catch (error) {
-      if (rootCauses(error).some((cause) => fixFor(cause) !== undefined)) throw error;
-    }
+/**
+ * One connection attempt per bootstrap broker before joining: rejected credentials or an untrusted
+ * certificate fail at once, where the client would retry them for 15–20 s. Other failures (a
+ * broker still starting) are left to the join's retries.
+ */
+export async function checkAccess(consumer: GroupConsumer, target: MembershipTarget): Promise<void> {
+  try {
+    await consumer.connections.getFirstAvailable(target.bootstrapBrokers.map(toBroker));
+  } catch (error) {
+    if (rootCauses(error).some((cause) => fixFor(cause) !== undefined)) throw error;
   }
+}
+
+/**
+ * A failed join, with its root causes named; retriable unless the user has to fix something
+ * (credentials, certificates) or retrying cannot help.
+ */
+export function joinFailure(error: unknown, { bootstrapBrokers, groupId }: MembershipTarget): ClientError {
+  const failure: ClientError = new Error(
+    `could not join group "${groupId}" on ${bootstrapBrokers.join(", ")}: ${describeConnectionFailure(error)}`,
+    { cause: error },
+  );
+  // Credentials and certificates do not fix themselves; a coordinator that is moving does.
+  if (markRetriable(error).retriable && !rootCauses(error).some((cause) => fixFor(cause) !== undefined)) {
+    retriable(failure);
+  }
+  return failure;
 }

@@ -1,12 +1,13 @@
 // The group's offsets: commit and read them with the wire APIs OffsetCommit v9 / OffsetFetch v9 on
 // the group coordinator (the library's own commit and committed-offset calls drop the metadata,
 // which holds our offset map), and list a partition's earliest or latest offset.
-import { type Connection, ListOffsetTimestamps, offsetCommitV9, offsetFetchV9 } from "@platformatic/kafka";
+import { type Connection, findErrorBy, ListOffsetTimestamps, offsetCommitV9, offsetFetchV9 } from "@platformatic/kafka";
 import type { TopicPartition } from "../../core/message.ts";
 import { PartitionMap } from "../../core/partition-map.ts";
 import type { PartitionError, PartitionOffset } from "../../core/ports/kafka-adapter.ts";
 import { type CommittedOffset, type IsolationLevel, type ListedOffset, retriable } from "../group/kafka-client.ts";
 import { groupByTopic, partitionsByTopic, toIsolationLevel } from "./convert.ts";
+import { commitHeld, type EpochMember } from "../consumer-protocol/commit.ts";
 import type { Coordinator } from "./coordinator.ts";
 import { callMarked, markRetriable, partitionFailures } from "./errors.ts";
 import type { GroupConsumer } from "./library.ts";
@@ -15,11 +16,65 @@ import type { GroupConsumer } from "./library.ts";
  * Commits `offsets` with their metadata in the member's current generation. Resolves with the
  * partitions the coordinator refused; rejects (retriable where it can help) when the request as a
  * whole failed, and then looks the coordinator up again next time.
+ *
+ * Classic protocol: the library's consumer knows the generation. Consumer protocol: `member` knows
+ * the member epoch and which partitions it may still commit.
  */
-export async function commitOffsets(
+export function commitOffsets(
   consumer: GroupConsumer,
   coordinator: Coordinator,
   offsets: readonly PartitionOffset[],
+  member?: EpochMember,
+): Promise<readonly PartitionError[]> {
+  if (member !== undefined) return commitAsMember(consumer, coordinator, offsets, member);
+  // With a known coordinator the request is queued on its connection right now, in this tick.
+  // That matters when a rebalance starts: the commit must reach the coordinator before the
+  // client's own JoinGroup, which moves the group to a new generation (requests on one
+  // connection are processed in order).
+  return sendCommit(coordinator, offsets, (connection, topics) =>
+    offsetCommitV9.api.async(
+      connection,
+      consumer.groupId,
+      consumer.generationId,
+      consumer.memberId ?? "",
+      consumer.groupInstanceId,
+      topics,
+    ), coordinator.cached);
+}
+
+/** A commit under the consumer protocol: the member epoch, and only partitions the member holds. */
+async function commitAsMember(
+  consumer: GroupConsumer,
+  coordinator: Coordinator,
+  offsets: readonly PartitionOffset[],
+  member: EpochMember,
+): Promise<readonly PartitionError[]> {
+  const connection = coordinator.cached ?? await callMarked(() => coordinator.find());
+  return commitHeld(
+    member,
+    offsets,
+    (held, memberId, epoch) =>
+      sendCommit(
+        coordinator,
+        held,
+        (connection, topics) =>
+          offsetCommitV9.api.async(connection, consumer.groupId, epoch, memberId, consumer.groupInstanceId, topics),
+        connection,
+      ),
+  );
+}
+
+type CommitRequest = (
+  connection: Connection,
+  topics: offsetCommitV9.OffsetCommitRequestTopic[],
+) => Promise<offsetCommitV9.OffsetCommitResponse>;
+
+/** Sends one OffsetCommit (on `connection`, or on a coordinator found first) and sorts its errors. */
+async function sendCommit(
+  coordinator: Coordinator,
+  offsets: readonly PartitionOffset[],
+  request: CommitRequest,
+  connection: Connection | undefined,
 ): Promise<readonly PartitionError[]> {
   const topics = [...groupByTopic(offsets)].map(([name, partitions]): offsetCommitV9.OffsetCommitRequestTopic => ({
     name,
@@ -30,27 +85,15 @@ export async function commitOffsets(
       committedMetadata: metadata,
     })),
   }));
-  const send = (connection: Connection) =>
-    offsetCommitV9.api.async(
-      connection,
-      consumer.groupId,
-      consumer.generationId,
-      consumer.memberId ?? "",
-      consumer.groupInstanceId,
-      topics,
-    );
-  // With a known coordinator the request is queued on its connection right now, in this tick.
-  // That matters when a rebalance starts: the commit must reach the coordinator before the
-  // client's own JoinGroup, which moves the group to a new generation (requests on one
-  // connection are processed in order).
-  const cached = coordinator.cached;
   try {
-    await (cached ? send(cached) : send(await coordinator.find()));
+    await (connection ? request(connection, topics) : request(await coordinator.find(), topics));
     return [];
   } catch (error) {
     const failed = partitionFailures(error);
     if (failed !== undefined) return failed;
     coordinator.forget();
+    // The epoch moved (a heartbeat answer crossed the commit): the next one carries the new epoch.
+    if (findErrorBy(error as Error, "apiId", "STALE_MEMBER_EPOCH")) throw retriable(markRetriable(error));
     throw markRetriable(error);
   }
 }

@@ -2,6 +2,7 @@
 // options (shared by the consumer and the dead-letter producer).
 import type { BaseOptions } from "@platformatic/kafka";
 import type { ConnectionOptions as TLSConnectionOptions } from "node:tls";
+import type { GroupProtocol } from "../group/kafka-client.ts";
 
 /** TLS settings passed to the client's connections. PEM strings or bytes. */
 export interface ClientTls {
@@ -27,8 +28,16 @@ export interface PlatformaticClientOptions {
   readonly bootstrapBrokers: readonly string[];
   readonly groupId: string;
   readonly groupInstanceId?: string | undefined;
+  /**
+   * `"consumer"`: KIP-848's protocol, with our own membership and its revoke barrier (Kafka 4.0+).
+   * `"classic"` (when omitted): the library's eager join/sync membership.
+   */
+  readonly groupProtocol?: GroupProtocol | undefined;
+  /** Classic protocol only: under the consumer protocol the broker's group configuration sets it. */
   readonly sessionTimeoutMs: number;
+  /** Consumer protocol: how long a revocation may take before the group fences the member. */
   readonly rebalanceTimeoutMs: number;
+  /** Classic protocol only: under the consumer protocol the coordinator says when to heartbeat. */
   readonly heartbeatIntervalMs: number;
   readonly tls?: true | ClientTls | undefined;
   readonly sasl?: ClientSasl | undefined;

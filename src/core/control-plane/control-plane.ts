@@ -18,6 +18,7 @@ import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../ports/
 import type { ControlPlaneSettings } from "../settings.ts";
 import { toError } from "../thrown.ts";
 import { Waiters } from "../waiters.ts";
+import { Admission } from "./admission.ts";
 import { Committer } from "./committer.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { FailurePath } from "./failure-path.ts";
@@ -48,6 +49,7 @@ export class ControlPlane implements AdapterListener {
   readonly #lifecycle = new Lifecycle();
   readonly #statistics = new Statistics();
   readonly #budget: InFlightBudget;
+  readonly #admission: Admission;
   readonly #pause: FetchPause;
   readonly #partitions: OwnedPartitions;
   readonly #committer: Committer;
@@ -72,12 +74,21 @@ export class ControlPlane implements AdapterListener {
     this.#waiters = new Waiters(settings.clock);
     this.#delays = new Delays(settings.clock);
     this.#budget = new InFlightBudget(settings.maxInFlight, settings.maxInFlightBytes);
-    this.#pause = new FetchPause(adapter, this.#budget, settings.maxUncommittedOffsets);
+    this.#pause = new FetchPause(adapter, this.#budget, {
+      maxUncommittedOffsets: settings.maxUncommittedOffsets,
+      maxBufferedBytes: settings.maxBufferedBytes,
+      maxBufferedMessages: settings.maxInFlight,
+    });
     const counts = this.#statistics.counts;
     const report = (error: PyrallelError) => void this.events.emit("error", error);
     this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, settings.clock, counts, report);
     const lifecycle = this.#lifecycle;
-    this.#dispatcher = new Dispatcher(engine, this.#now, this.#statistics, settings.poisonKey?.cooldownMs, lifecycle, {
+    this.#admission = new Admission(this.#budget, lifecycle, (state) => {
+      this.#dispatcher.join(state);
+      if (state.fetchHeld) this.#pause.check(state);
+    });
+    const { cooldownMs } = settings.poisonKey ?? {};
+    this.#dispatcher = new Dispatcher(engine, this.#budget, this.#now, this.#statistics, cooldownMs, lifecycle, {
       succeeded: (item, ended) => this.#succeeded(item, ended),
       attemptFailed: (item, error) => this.#failures.attemptFailed(item, error),
       engineFailed: (item, error) => this.#engineFailed(item, error),
@@ -99,7 +110,7 @@ export class ControlPlane implements AdapterListener {
       this.events.emit("stall", event);
     });
     this.#revocations = new Revocations(this.#waiters, settings.maxRevokeGraceMs, (states) => {
-      for (const state of states) this.#budget.remove(state.heldCount, state.heldBytes);
+      for (const state of states) this.#budget.remove(state.admittedCount, state.admittedBytes);
       this.#afterRelease();
     });
     this.#partitions = new OwnedPartitions(settings, this.#now, this.#revocations, (state) => this.#resume(state));
@@ -238,7 +249,23 @@ export class ControlPlane implements AdapterListener {
   }
 
   revoked(partitions: readonly TopicPartition[]): void {
-    this.#partitions.revoke(partitions);
+    this.#revocations.revoke(this.#partitions.remove(partitions));
+  }
+
+  releasing(partitions: readonly TopicPartition[]): Promise<void> {
+    const states = this.#partitions.remove(partitions);
+    return this.#revocations.release(states, async () => {
+      const failure = await this.#committer.commitUntilClean(() => states, FINAL_COMMIT_ATTEMPTS);
+      if (failure) {
+        this.events.emit(
+          "error",
+          new CommitFailedError(failure.partitions, {
+            cause: failure.cause,
+            context: "rebalance: the commit of released partitions failed; their completed work may run again",
+          }),
+        );
+      }
+    });
   }
 
   /** Commits in this very tick: the request must beat the member's own JoinGroup to the coordinator. */
@@ -254,17 +281,21 @@ export class ControlPlane implements AdapterListener {
     for (const message of batch) {
       // A batch is mostly runs of one partition.
       if (state?.partition !== message.partition || state.topic !== message.topic) {
-        if (state) this.#pause.checkWindow(state);
+        if (state) this.#buffered(state);
         state = this.#partitions.stateOf(message.topic, message.partition);
       }
-      const item = state.accept(message, toSafeOffset(message.offset), laneOf(ordering, message.key), fetchedAt);
-      if (item === undefined) continue;
-      this.#budget.add(item.bytes);
-      this.#dispatcher.join(state);
+      state.accept(message, toSafeOffset(message.offset), laneOf(ordering, message.key), fetchedAt);
     }
-    if (state) this.#pause.checkWindow(state);
+    if (state) this.#buffered(state);
+    this.#admission.admit();
     this.#pause.admitted();
-    this.#dispatcher.pump();
+    this.#dispatcher.pump(fetchedAt);
+  }
+
+  /** Messages were buffered for the partition: it may have admissible work, and a full buffer. */
+  #buffered(state: PartitionState): void {
+    this.#admission.join(state);
+    this.#pause.check(state);
   }
 
   failed(error: Error): void {
@@ -299,17 +330,22 @@ export class ControlPlane implements AdapterListener {
   /** The message is done for good: release its lane and move the commit position. */
   #finish(item: WorkItem, now: number = this.#now()): void {
     const state = item.partition;
-    state.finish(item);
+    state.finish(item, now);
     this.#budget.remove(1, item.bytes);
     this.#statistics.fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
-    if (state.windowFull) this.#pause.checkWindow(state);
+    if (state.fetchHeld) this.#pause.check(state);
+    // The key's next message may be admissible now.
+    this.#admission.join(state);
     this.#dispatcher.join(state);
-    this.#afterRelease();
+    this.#afterRelease(now);
   }
 
-  #afterRelease(): void {
+  /** Something was released: admit and start what can start (`now` when the caller read the clock). */
+  #afterRelease(now?: number): void {
+    this.#admission.admit();
+    this.#pause.admitted();
     this.#pause.released();
-    this.#dispatcher.pump();
+    this.#dispatcher.pump(now);
     this.#waiters.check();
   }
 

@@ -1,7 +1,8 @@
 import type { Attempt } from "../attempt.ts";
+import type { InFlightBudget } from "../backpressure.ts";
 import { EngineFailedError, PoisonKeyError } from "../errors.ts";
 import type { ExecutionEngine } from "../ports/execution-engine.ts";
-import { Queue } from "../queue.ts";
+import { Rotation } from "../rotation.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { PartitionState, WorkItem } from "./partition-state.ts";
 import type { Statistics } from "./statistics.ts";
@@ -29,11 +30,14 @@ export class Dispatcher {
   readonly #cooldownMs: number | undefined;
   readonly #lifecycle: Pick<Lifecycle, "startsWork">;
   readonly #host: DispatchHost;
+  /** Admits the blocking offset out of turn while a partition's offset map is full. */
+  readonly #budget: Pick<InFlightBudget, "add">;
   /** Partitions with ready work, taking turns one message at a time. */
-  readonly #rotation = new Queue<PartitionState>();
+  readonly #rotation = new Rotation<"inDispatch", PartitionState>("inDispatch");
 
   constructor(
     engine: ExecutionEngine,
+    budget: Pick<InFlightBudget, "add">,
     now: () => number,
     statistics: Statistics,
     cooldownMs: number | undefined,
@@ -42,6 +46,7 @@ export class Dispatcher {
   ) {
     this.#lifecycle = lifecycle;
     this.#engine = engine;
+    this.#budget = budget;
     this.#now = now;
     this.#statistics = statistics;
     this.#cooldownMs = cooldownMs;
@@ -50,33 +55,37 @@ export class Dispatcher {
 
   /** Puts a partition with ready work in the rotation (once). */
   join(state: PartitionState): void {
-    if (state.inReadyRotation || state.scheduler.readyCount === 0) return;
-    state.inReadyRotation = true;
-    this.#rotation.push(state);
+    if (state.scheduler.readyCount > 0) this.#rotation.add(state);
   }
 
-  /** Starts ready work while the engine has room. */
-  pump(): void {
+  /** Starts ready work while the engine has room; `now` when the caller just read the clock. */
+  pump(now?: number): void {
     if (!this.#lifecycle.startsWork) return;
     while (this.#engine.idleSlots > 0) {
-      const state = this.#rotation.shift();
+      const state = this.#rotation.next();
       if (state === undefined) break;
-      state.inReadyRotation = false;
       if (state.phase !== "active" || state.waitingForDrain) continue;
-      const item = state.mapFull ? nextBlocking(state) : state.scheduler.next();
+      const item = state.mapFull ? this.#nextBlocking(state) : state.scheduler.next();
       if (item && item.lane !== null && this.#cooldownMs !== undefined && state.poison?.isCooling(item.lane)) {
         const cooling = new PoisonKeyError(this.#cooldownMs);
         queueMicrotask(() => this.#host.refused(item, cooling));
       } else if (item) {
-        this.#run(item);
+        this.#run(item, now ??= this.#now());
       }
       // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
       if (!state.mapFull) this.join(state);
     }
   }
 
-  #run(item: WorkItem): void {
-    const attempt = item.partition.startAttempt(item, this.#now());
+  /** While the offset map is full, only the blocking offset may start: it is what shrinks the map. */
+  #nextBlocking(state: PartitionState): WorkItem | undefined {
+    const blocking = state.nextBlocking();
+    if (blocking?.admitted) this.#budget.add(blocking.item.bytes);
+    return blocking?.item;
+  }
+
+  #run(item: WorkItem, now: number): void {
+    const attempt = item.partition.startAttempt(item, now);
     let outcome: Promise<void>;
     try {
       outcome = this.#engine.execute(item.message, attempt);
@@ -101,10 +110,4 @@ export class Dispatcher {
     if (!failed && !attempt.aborted) return this.#host.succeeded(item, ended);
     this.#host.attemptFailed(item, attempt.aborted ? attempt.reason : error);
   }
-}
-
-/** While the offset map is full, only the blocking offset may start: it is what shrinks the map. */
-function nextBlocking(state: PartitionState): WorkItem | undefined {
-  const blocking = state.tracker.blockingOffset;
-  return blocking === null ? undefined : state.scheduler.nextMatching((item) => item.offset === blocking);
 }

@@ -1,23 +1,23 @@
 import type { InFlightBudget } from "../backpressure.ts";
 import type { PauseReason } from "../metrics-snapshot.ts";
 import type { KafkaAdapter } from "../ports/kafka-adapter.ts";
-import type { PartitionState } from "./partition-state.ts";
+import type { FetchLimits, PartitionState } from "./partition-state.ts";
 
 /**
  * Whether the adapter fetches: all partitions pause at an in-flight limit (and resume below its
  * low water mark), or while closing or failed; one partition pauses while its uncommitted window
- * is full.
+ * or its buffer is full, and the others go on.
  */
 export class FetchPause {
   readonly #adapter: Pick<KafkaAdapter, "pause" | "resume">;
   readonly #budget: InFlightBudget;
-  readonly #windowLimit: number;
+  readonly #limits: FetchLimits;
   #reason: PauseReason = null;
 
-  constructor(adapter: Pick<KafkaAdapter, "pause" | "resume">, budget: InFlightBudget, windowLimit: number) {
+  constructor(adapter: Pick<KafkaAdapter, "pause" | "resume">, budget: InFlightBudget, limits: FetchLimits) {
     this.#adapter = adapter;
     this.#budget = budget;
-    this.#windowLimit = windowLimit;
+    this.#limits = limits;
   }
 
   /** Why all partitions are paused, or `null`. */
@@ -50,10 +50,10 @@ export class FetchPause {
     if (this.#reason !== null) this.#reason = "failed";
   }
 
-  /** Stops fetching a partition whose uncommitted window is full, and fetches it again once it shrank. */
-  checkWindow(state: PartitionState): void {
-    const crossed = state.windowCrossed(this.#windowLimit);
-    if (crossed === true) this.#adapter.pause([state]);
-    else if (crossed === false && state.phase === "active") this.#adapter.resume([state]);
+  /** Stops fetching a partition whose window or buffer is full, and fetches it again once both shrank. */
+  check(state: PartitionState): void {
+    const held = state.fetchHoldChanged(this.#limits);
+    if (held === true) this.#adapter.pause([state]);
+    else if (held === false && state.phase === "active") this.#adapter.resume([state]);
   }
 }

@@ -9,7 +9,7 @@ import type { Revocations } from "./revocations.ts";
 
 /**
  * The partitions this member owns now, one {@linkcode PartitionState} per assignment epoch: seeded
- * from the committed offset and offset map when assigned, handed to the revocations when revoked.
+ * from the committed offset and offset map when assigned, handed to the revocations when removed.
  */
 export class OwnedPartitions {
   readonly #settings: Pick<ControlPlaneSettings, "poisonKey" | "maxUncommittedOffsets">;
@@ -60,7 +60,8 @@ export class OwnedPartitions {
     }
   }
 
-  revoke(partitions: readonly TopicPartition[]): void {
+  /** Stops owning `partitions` and returns their states, for the revocations to drain. */
+  remove(partitions: readonly TopicPartition[]): PartitionState[] {
     const states: PartitionState[] = [];
     for (const { topic, partition } of partitions) {
       const state = this.#states.get(topic, partition);
@@ -69,7 +70,7 @@ export class OwnedPartitions {
       this.#states.delete(topic, partition);
       states.push(state);
     }
-    this.#revocations.revoke(states);
+    return states;
   }
 
   /** Lets commits pass offsets the client skipped (transaction markers), once all below are delivered. */

@@ -41,8 +41,18 @@ export type PartitionPhase = "active" | "revoking" | "revoked";
 const MAP_THROTTLE_AT = 0.9;
 /** Offset-map size below which it starts new work again. */
 const MAP_RESUME_AT = 0.5;
-/** A partition paused for its window fetches again below this share of the window limit. */
-const WINDOW_RESUME_AT = 0.8;
+/** A partition paused for its window or its buffer is fetched again below this share of the limit. */
+const FETCH_RESUME_AT = 0.8;
+
+/** The per-partition limits above which a partition stops being fetched. */
+export interface FetchLimits {
+  /** Fetched offsets not yet passed by the commit position. */
+  readonly maxUncommittedOffsets: number;
+  /** Payload bytes of fetched messages not admitted yet. */
+  readonly maxBufferedBytes: number;
+  /** Fetched messages not admitted yet (the consumer's `maxInFlight`). */
+  readonly maxBufferedMessages: number;
+}
 
 /**
  * Everything the control plane knows about one owned partition during one assignment epoch, and
@@ -60,13 +70,19 @@ export class PartitionState {
   phase: PartitionPhase = "active";
   /** Its previous ownership by this consumer still drains: no work starts until it ended. */
   waitingForDrain = false;
-  /** Whether the partition sits in the control plane's ready rotation. */
-  inReadyRotation = false;
+  /** Whether it waits in the admission's rotation (it has admissible messages). */
+  inAdmission = false;
+  /** Whether it waits in the dispatcher's rotation (it has ready messages). */
+  inDispatch = false;
   /** The adapter announced it (`assigned`): the tracker was seeded with its start offset. */
   #assigned = false;
-  /** Messages held (queued, running or waiting to retry), by offset. */
+  /** Messages held (buffered, queued, running or waiting to retry), by offset. */
   readonly #held = new Map<number, WorkItem>();
-  #heldBytes = 0;
+  /** Admitted messages (in flight) and their payload bytes. */
+  #admitted = 0;
+  #admittedBytes = 0;
+  /** Payload bytes of the messages not admitted yet. */
+  #bufferedBytes = 0;
   #running = 0;
   /** Messages waiting outside the scheduler, by why (see `hold`). */
   readonly #waiting: Record<HoldKind, number> = { retry: 0, deadLetter: 0 };
@@ -79,6 +95,8 @@ export class PartitionState {
   #mapFull = false;
   /** Set while the uncommitted window is at its limit: the partition is not fetched. */
   #windowFull = false;
+  /** Set while the buffer is at its limit: the partition is not fetched. */
+  #bufferFull = false;
 
   constructor(topic: string, partition: number, now: () => number, poison?: PoisonKeys) {
     this.topic = topic;
@@ -101,17 +119,46 @@ export class PartitionState {
     }
   }
 
-  /** Takes a fetched message in; `undefined` when it is not new (already held, done or below the position). */
-  accept(message: ConsumerMessage, offset: number, lane: string | null, fetchedAt: number): WorkItem | undefined {
+  /**
+   * Takes a fetched message into the buffer; `false` when it is not new (already held, done or
+   * below the position). The tracker counts it as fetched from now on.
+   */
+  accept(message: ConsumerMessage, offset: number, lane: string | null, fetchedAt: number): boolean {
     // Never announced (an adapter that does not announce): nothing before the first offset to commit.
     if (!this.#assigned) this.#committedPosition ??= offset;
-    if (this.tracker.track(offset) !== "new") return undefined;
+    if (this.tracker.track(offset, fetchedAt) !== "new") return false;
     const bytes = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
     const item: WorkItem = { message, offset, lane, bytes, partition: this, attempt: 0, fetchedAt };
     this.scheduler.enqueue(item);
     this.#held.set(offset, item);
-    this.#heldBytes += bytes;
+    this.#bufferedBytes += bytes;
+    return true;
+  }
+
+  /** Admits the next admissible message into the in-flight window, or returns `undefined`. */
+  admit(): WorkItem | undefined {
+    const item = this.scheduler.admit();
+    if (item !== undefined) this.#admitOne(item);
     return item;
+  }
+
+  /**
+   * While the offset map is full only the blocking offset may start (it is what shrinks the map):
+   * takes it out of turn, admitting it if it was not yet. `admitted` says whether it was admitted now.
+   */
+  nextBlocking(): { item: WorkItem; admitted: boolean } | undefined {
+    const blocking = this.tracker.blockingOffset;
+    if (blocking === null) return undefined;
+    const found = this.scheduler.nextMatching((item) => item.offset === blocking);
+    if (found === undefined) return undefined;
+    if (!found.admitted) this.#admitOne(found.item);
+    return { item: found.item, admitted: !found.admitted };
+  }
+
+  #admitOne(item: WorkItem): void {
+    this.#admitted++;
+    this.#admittedBytes += item.bytes;
+    this.#bufferedBytes -= item.bytes;
   }
 
   /** Starts the next attempt of `item`. */
@@ -136,12 +183,13 @@ export class PartitionState {
     this.scheduler.retry(item);
   }
 
-  /** The message is done for good: its lane is released and the commit position may move. */
-  finish(item: WorkItem): void {
-    this.tracker.complete(item.offset);
+  /** The message is done for good (at `now`): its lane is released and the commit position may move. */
+  finish(item: WorkItem, now?: number): void {
+    this.tracker.complete(item.offset, now);
     this.scheduler.release(item);
     this.#held.delete(item.offset);
-    this.#heldBytes -= item.bytes;
+    this.#admitted--;
+    this.#admittedBytes -= item.bytes;
   }
 
   /**
@@ -168,13 +216,22 @@ export class PartitionState {
     return this.#held.get(offset);
   }
 
-  /** Messages and payload bytes held now (they count against the in-flight budget). */
-  get heldCount(): number {
-    return this.#held.size;
+  /** Messages admitted and not finished, and their payload bytes: what counts against the in-flight budget. */
+  get admittedCount(): number {
+    return this.#admitted;
   }
 
-  get heldBytes(): number {
-    return this.#heldBytes;
+  get admittedBytes(): number {
+    return this.#admittedBytes;
+  }
+
+  /** Fetched messages not admitted yet, and their payload bytes. */
+  get bufferedCount(): number {
+    return this.scheduler.bufferedCount;
+  }
+
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
   }
 
   get running(): number {
@@ -202,19 +259,30 @@ export class PartitionState {
     return this.#mapFull;
   }
 
-  get windowFull(): boolean {
-    return this.#windowFull;
+  /** Whether the partition is held from fetching: its window or its buffer is full. */
+  get fetchHeld(): boolean {
+    return this.#windowFull || this.#bufferFull;
   }
 
   /**
-   * Whether the window of fetched, uncommitted offsets crossed `limit` (the partition stops being
-   * fetched) or fell back below 80% of it (it is fetched again). `undefined` when nothing changed.
+   * Whether the partition must stop being fetched (`true`: its uncommitted window or its buffer
+   * reached its limit) or may be fetched again (`false`: both fell below 80% of their limits).
+   * `undefined` when that did not change.
    */
-  windowCrossed(limit: number): boolean | undefined {
-    const size = this.tracker.windowSize;
-    if (!this.#windowFull && size >= limit) return (this.#windowFull = true);
-    if (this.#windowFull && size < limit * WINDOW_RESUME_AT) return (this.#windowFull = false);
-    return undefined;
+  fetchHoldChanged(limits: FetchLimits): boolean | undefined {
+    const held = this.fetchHeld;
+    const window = this.tracker.windowSize;
+    if (this.#windowFull) this.#windowFull = window >= limits.maxUncommittedOffsets * FETCH_RESUME_AT;
+    else this.#windowFull = window >= limits.maxUncommittedOffsets;
+    const bytes = this.#bufferedBytes;
+    const messages = this.scheduler.bufferedCount;
+    if (this.#bufferFull) {
+      this.#bufferFull = bytes >= limits.maxBufferedBytes * FETCH_RESUME_AT ||
+        messages >= limits.maxBufferedMessages * FETCH_RESUME_AT;
+    } else {
+      this.#bufferFull = bytes >= limits.maxBufferedBytes || messages >= limits.maxBufferedMessages;
+    }
+    return this.fetchHeld === held ? undefined : !held;
   }
 
   /** Builds the commit (position and offset map) and updates the map-size pressure. */
@@ -237,10 +305,11 @@ export class PartitionState {
     this.#committedVersion = commit.version;
   }
 
-  /** Why the partition is held back: its offset map first (it stops work), then its window (fetching). */
+  /** Why the partition is held back: its offset map first (it stops work), then its window and buffer (fetching). */
   get pauseReason(): PartitionPauseReason {
     if (this.#mapFull) return "commitMetadataFull";
     if (this.#windowFull) return "maxUncommittedOffsets";
+    if (this.#bufferFull) return "bufferFull";
     return null;
   }
 
@@ -256,7 +325,9 @@ export class PartitionState {
       gapCount: tracker.gapCount,
       blockingOffset: blocking === null ? null : BigInt(blocking),
       blockingDurationSec: tracker.blockingDurationMs() / 1000,
-      queuedCount: this.scheduler.queuedCount + this.#waiting.retry + this.#waiting.deadLetter,
+      queuedCount: this.#admitted - this.#running,
+      bufferedCount: this.scheduler.bufferedCount,
+      bufferedBytes: this.#bufferedBytes,
       inFlight: this.#running,
       highestContiguousOffset: commit === undefined ? null : BigInt(commit - 1),
       committedOffset: this.#committedPosition === undefined ? null : BigInt(this.#committedPosition),

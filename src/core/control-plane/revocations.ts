@@ -4,10 +4,13 @@ import type { Waiters } from "../waiters.ts";
 import type { PartitionState } from "./partition-state.ts";
 
 /**
- * Revoked partitions while they drain: running work gets `maxRevokeGraceMs` to finish, then its
- * attempts abort and the state is dropped. Nothing is committed for a revoked partition: the
- * revoke is known only once the new owner may be committing, and a late commit would move the
- * group's offset backwards. The commit at the start of the rebalance is this member's last one.
+ * Partitions taken away while they drain: running work (and dead letters being published) get
+ * `maxRevokeGraceMs` to finish, then the attempts still running abort and the state is dropped.
+ *
+ * - Released partitions (the revoke barrier: the group waits for this member) commit their
+ *   progress and offset map after the drain and before the adapter gives them back.
+ * - Revoked (lost) partitions commit nothing: another member may own and commit them already,
+ *   and a late commit would move the group's offset backwards.
  */
 export class Revocations {
   readonly #waiters: Waiters;
@@ -23,11 +26,24 @@ export class Revocations {
     this.#onDrained = onDrained;
   }
 
-  /** Starts draining `states` (already removed from the owned partitions). */
+  /** Starts draining lost partitions (already removed from the owned partitions); nothing is committed. */
   revoke(states: readonly PartitionState[]): void {
-    if (states.length === 0) return;
-    for (const state of states) state.phase = "revoking";
-    const revocation = this.#drain(states);
+    if (states.length > 0) this.#track(states, this.#drain(states, undefined));
+  }
+
+  /**
+   * Drains partitions given back (already removed from the owned partitions), then `commit`s
+   * their progress (reporting its own failures); resolves once the commit ended, failed or not,
+   * after which the adapter may release them. Never rejects.
+   */
+  release(states: readonly PartitionState[], commit: () => Promise<void>): Promise<void> {
+    if (states.length === 0) return Promise.resolve();
+    const released = this.#drain(states, commit);
+    this.#track(states, released);
+    return released;
+  }
+
+  #track(states: readonly PartitionState[], revocation: Promise<void>): void {
     for (const { topic, partition } of states) {
       // An earlier ownership may still drain too (revoked again before it started): wait for both.
       const earlier = this.#draining.get(topic, partition);
@@ -58,12 +74,20 @@ export class Revocations {
     while (this.#draining.size > 0) await Promise.all([...this.#draining.values()]);
   }
 
-  async #drain(states: readonly PartitionState[]): Promise<void> {
-    await this.#waiters.until(() => states.every((state) => state.running === 0), this.#graceMs);
+  async #drain(states: readonly PartitionState[], commit: (() => Promise<void>) | undefined): Promise<void> {
+    for (const state of states) state.phase = "revoking";
+    await this.#waiters.until(() => states.every((state) => !state.busy(false)), this.#graceMs);
     for (const state of states) {
+      // From here on completions are ignored: the commit below is final.
       state.phase = "revoked";
       state.abortRunning(new PartitionRevokedError(state.topic, state.partition));
     }
-    this.#onDrained(states);
+    try {
+      if (commit) await commit();
+    } catch {
+      // The commit reports its own failures; the barrier must end either way (it never rejects).
+    } finally {
+      this.#onDrained(states);
+    }
   }
 }

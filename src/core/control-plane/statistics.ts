@@ -42,15 +42,21 @@ export class Statistics {
   snapshot(live: LiveFigures, partitions: readonly PartitionMetrics[]): ConsumerMetrics {
     let queued = 0;
     let processing = 0;
+    let buffered = 0;
+    let bufferedBytes = 0;
     for (const partition of partitions) {
       queued += partition.queuedCount;
       processing += partition.inFlight;
+      buffered += partition.bufferedCount;
+      bufferedBytes += partition.bufferedBytes;
     }
     const { counts } = this;
     return {
       ...live,
       queued,
       processing,
+      buffered,
+      bufferedBytes,
       processedTotal: counts.processed,
       failedAttemptsTotal: counts.failedAttempts,
       retriesTotal: counts.retries,

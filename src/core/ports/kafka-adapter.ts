@@ -44,7 +44,18 @@ export interface AdapterListener {
    * partitions are delivered only after this call.
    */
   assigned(partitions: readonly AssignedPartition[]): void;
-  /** Partitions no longer owned: their queued work must not run, their in-flight work drains. */
+  /**
+   * The revoke barrier: the group takes `partitions` away and waits for this member to give them
+   * back. No new work of theirs starts; running work gets `maxRevokeGraceMs` to finish (then it
+   * is aborted); their progress and offset map are committed; then the promise resolves and the
+   * adapter releases them (and only then may another member fetch them). Resolves, never rejects.
+   */
+  releasing(partitions: readonly TopicPartition[]): Promise<void>;
+  /**
+   * Partitions already lost (the member was fenced, or the protocol cannot wait): another member
+   * may own and commit them now, so nothing is committed for them. Queued work must not run; in-flight
+   * work drains.
+   */
   revoked(partitions: readonly TopicPartition[]): void;
   /**
    * The group started a rebalance and this member is about to rejoin: the last moment to commit

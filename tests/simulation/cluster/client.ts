@@ -1,6 +1,9 @@
 // One group member's connection to the fake cluster: the `KafkaClient` port our adapter uses.
 // Requests take effect when called (in call order, as one connection processes them); answers and group
 // events arrive after seeded latencies on the virtual clock, so interleavings vary by seed.
+// Classic protocol: the group side is modelled (membership.ts, as the library's client behaves).
+// Consumer protocol: the real membership of src/adapters/consumer-protocol/ heartbeats to the
+// model coordinator, and commits go out as the real client sends them (commitHeld).
 import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../../src/core/ports/kafka-adapter.ts";
 import type {
   CommittedOffset,
@@ -13,6 +16,9 @@ import type {
   PartitionLeader,
 } from "../../../src/adapters/group/kafka-client.ts";
 import type { TopicPartition } from "../../../src/core/message.ts";
+import { commitHeld } from "../../../src/adapters/consumer-protocol/commit.ts";
+import { ConsumerMembership } from "../../../src/adapters/consumer-protocol/membership.ts";
+import { SimulatedHeartbeats } from "./consumer-heartbeats.ts";
 import type { ClusterContext } from "./context.ts";
 import {
   clientClosed,
@@ -51,6 +57,8 @@ export class FakeClient implements KafkaClient {
   readonly #ctx: ClusterContext;
   readonly #producerId: bigint;
   readonly #membership: Membership;
+  /** Consumer protocol: the real membership and its heartbeats (classic: undefined). */
+  readonly #consumer: { readonly membership: ConsumerMembership; readonly heartbeats: SimulatedHeartbeats } | undefined;
   #closing: Promise<void> | undefined;
   readonly #pending = new Set<Pending>();
   readonly #leaders = new Map<string, PartitionLeader[]>();
@@ -62,16 +70,32 @@ export class FakeClient implements KafkaClient {
     this.#producerId = producerId;
     this.#ctx = ctx;
     this.#membership = new Membership(name, ctx);
+    const coordinator = ctx.consumerGroup;
+    if (coordinator !== undefined) {
+      const heartbeats = new SimulatedHeartbeats(
+        name,
+        coordinator,
+        (outcome) => this.#answer("coordinator", outcome),
+        () => this.closed,
+      );
+      const membership = new ConsumerMembership(heartbeats, {
+        instanceId: null,
+        rebalanceTimeoutMs: ctx.rebalanceTimeoutMs,
+        clock: ctx.memberClock(name),
+        memberId: `${name}-uuid`,
+      });
+      this.#consumer = { membership, heartbeats };
+    }
   }
 
   /** The member id the client sends, or `null` when it has none. */
   get memberId(): string | null {
-    return this.#membership.memberId;
+    return this.#consumer?.membership.memberId ?? this.#membership.memberId;
   }
 
-  /** The generation the client sends with commits (-1 before its first join response). */
+  /** The generation (consumer protocol: member epoch) the client sends with commits (-1 before its first join response). */
   get generation(): number {
-    return this.#membership.generation;
+    return this.#consumer?.membership.epoch ?? this.#membership.generation;
   }
 
   get closed(): boolean {
@@ -85,6 +109,7 @@ export class FakeClient implements KafkaClient {
       return this.#answer("coordinator", fail(saslAuthenticationFailed()));
     }
     if (this.#coordinatorDown()) return this.#answer("coordinator", fail(coordinatorNotAvailable()));
+    if (this.#consumer !== undefined) return this.#consumer.membership.join(topics, this.#recorded(events));
     return this.#membership.join(topics, events);
   }
 
@@ -146,15 +171,32 @@ export class FakeClient implements KafkaClient {
 
   commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]> {
     if (this.closed) return Promise.reject(clientClosed());
+    const consumer = this.#consumer;
+    if (consumer === undefined) return this.#commitNow(offsets, this.memberId, this.generation);
+    return commitHeld(consumer.membership, offsets, (held, memberId, epoch) => {
+      if (this.closed) return Promise.reject(clientClosed());
+      return this.#commitNow(held, memberId, epoch);
+    });
+  }
+
+  /** The OffsetCommit request, applied now and answered after the coordinator connection's latency. */
+  #commitNow(
+    offsets: readonly PartitionOffset[],
+    memberId: string | null,
+    generation: number,
+  ): Promise<readonly PartitionError[]> {
     const { faults, group, history, random, offsetMetadataMaxBytes } = this.#ctx;
     if (this.#coordinatorDown()) return this.#answer("coordinator", fail(coordinatorNotAvailable()));
     if (faults.commitRequestFailures > 0) {
       faults.commitRequestFailures--;
       return this.#answer("coordinator", fail(requestTimedOut()));
     }
-    const refusal = group.validateCommit(this.memberId, this.generation);
+    const consumerGroup = this.#ctx.consumerGroup;
+    const refusal = consumerGroup === undefined
+      ? group.validateCommit(memberId, generation)
+      : consumerGroup.validateCommit(memberId, generation);
     if (refusal !== null) {
-      history.log(() => `${this.name}: commit refused ${refusal.name} (generation ${this.generation})`);
+      history.log(() => `${this.name}: commit refused ${refusal.name} (generation ${generation})`);
       return this.#answer("coordinator", fail(refusal));
     }
     let failIndex = -1;
@@ -171,11 +213,17 @@ export class FakeClient implements KafkaClient {
       } else if (metadata.length > offsetMetadataMaxBytes) {
         refused.push({ topic, partition, error: offsetMetadataTooLarge(metadata.length, offsetMetadataMaxBytes) });
       } else {
+        if (consumerGroup !== undefined && !consumerGroup.owns(memberId, topic, partition)) {
+          // Kafka accepts it (it checks the epoch only); our client must never send it.
+          consumerGroup.foreignCommits.push(
+            `${this.name} (${memberId}, epoch ${generation}) committed ${topic}[${partition}] at ${offset} without owning it`,
+          );
+        }
         group.store(topic, partition, offset, metadata);
         history.commits.push({
           member: this.name,
-          memberId: this.memberId ?? "",
-          generation: this.generation,
+          memberId: memberId ?? "",
+          generation,
           topic,
           partition,
           offset,
@@ -266,7 +314,11 @@ export class FakeClient implements KafkaClient {
     if (this.#closing !== undefined) return this.#closing;
     const { clock, history } = this.#ctx;
     this.producerClosed = this.producerCreated;
-    this.#closing = new Promise((resolve) => clock.setTimeout(resolve, this.#ctx.delay(this.#ctx.timings.latencyMs)));
+    const latency = () =>
+      new Promise<void>((resolve) => clock.setTimeout(resolve, this.#ctx.delay(this.#ctx.timings.latencyMs)));
+    // Consumer protocol: the membership leaves with its own heartbeat (epoch -1).
+    const left = this.#consumer?.membership.leave();
+    this.#closing = left === undefined ? latency() : left.then(latency);
     const error = clientClosed();
     for (const pending of this.#pending) {
       pending.cancel();
@@ -274,7 +326,8 @@ export class FakeClient implements KafkaClient {
     }
     this.#pending.clear();
     history.log(() => `${this.name}: close`);
-    this.#membership.leave(error);
+    if (this.#consumer === undefined) this.#membership.leave(error);
+    else history.release(this.name);
     return this.#closing;
   }
 
@@ -283,12 +336,52 @@ export class FakeClient implements KafkaClient {
    * The client notices at its next heartbeat, then rejoins under a new member id.
    */
   onFenced(): void {
-    this.#membership.fenced();
+    const consumer = this.#consumer;
+    if (consumer === undefined) return this.#membership.fenced();
+    // The coordinator drops the member; its next heartbeat gets UNKNOWN_MEMBER_ID.
+    if (!this.closed) this.#ctx.consumerGroup!.remove(consumer.membership.memberId, "fenced");
   }
 
   /** Fault entry point (`FakeCluster.failMember`): membership fails for good (`events.failed`). */
   onMembershipFailed(error: Error): void {
-    this.#membership.failed(error);
+    const consumer = this.#consumer;
+    if (consumer === undefined) return this.#membership.failed(error);
+    if (this.closed) return;
+    // Dropped from the group, and its next heartbeat fails for good.
+    this.#ctx.consumerGroup!.remove(consumer.membership.memberId, "failed");
+    consumer.heartbeats.failNext();
+  }
+
+  /** Consumer protocol: group events as they reach the adapter, recorded in the ownership history. */
+  #recorded(events: GroupEvents): GroupEvents {
+    const { history } = this.#ctx;
+    return {
+      joined: (assignment) => {
+        history.own(this.name, assignment.memberId, assignment.generation, assignment.partitions);
+        history.log(() =>
+          `${this.name}: owns ${assignment.partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",")} ` +
+          `(epoch ${assignment.generation})`
+        );
+        events.joined(assignment);
+      },
+      revoking: (partitions) => {
+        history.log(() => `${this.name}: revoking ${partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",")}`);
+        return events.revoking(partitions).finally(() =>
+          history.log(() => `${this.name}: released ${partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",")}`)
+        );
+      },
+      lost: () => {
+        history.release(this.name);
+        history.log(() => `${this.name}: lost its partitions`);
+        events.lost();
+      },
+      rebalancing: () => events.rebalancing(),
+      failed: (error) => {
+        history.release(this.name);
+        history.log(() => `${this.name}: failed ${error.message}`);
+        events.failed(error);
+      },
+    };
   }
 
   #coordinatorDown(): boolean {

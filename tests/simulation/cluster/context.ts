@@ -2,6 +2,7 @@
 // An interface of its own so the client and the cluster do not import each other.
 import type { Clock } from "../../../src/core/clock.ts";
 import type { Random } from "../random.ts";
+import type { ConsumerGroupCoordinator } from "./consumer-group.ts";
 import type { DelayRange, GroupCoordinator } from "./group.ts";
 import type { History } from "./history.ts";
 import type { PartitionLog } from "./log.ts";
@@ -36,7 +37,14 @@ export interface ClusterContext {
   readonly clock: Clock;
   readonly random: Random;
   readonly history: History;
+  /** The classic group coordinator; it also keeps the group's committed offsets under either protocol. */
   readonly group: GroupCoordinator;
+  /** The consumer protocol's coordinator, when the group runs it; members then heartbeat to it. */
+  readonly consumerGroup: ConsumerGroupCoordinator | undefined;
+  /** Consumer protocol: the rebalance timeout members send (how long a revocation may take). */
+  readonly rebalanceTimeoutMs: number;
+  /** The clock of a member's own timers (its heartbeats), named after it for leak checks. */
+  memberClock(name: string): Clock;
   readonly faults: Faults;
   readonly timings: Timings;
   /** The broker's `offset.metadata.max.bytes`. */

@@ -91,3 +91,26 @@ export function saslAuthenticationFailed(): SimulatedKafkaError {
 export function clientClosed(): SimulatedKafkaError {
   return new SimulatedKafkaError("CLIENT_CLOSED", "client closed", false);
 }
+
+/** Consumer protocol: the heartbeat's member epoch is not the member's (it must rejoin with epoch 0). */
+export function fencedMemberEpoch(sent: number, current: number): SimulatedKafkaError {
+  return new SimulatedKafkaError(
+    "FENCED_MEMBER_EPOCH",
+    `member epoch ${sent} is fenced: the coordinator knows epoch ${current}`,
+    false,
+  );
+}
+
+/** Consumer protocol: a commit with another member epoch than the member's current one. */
+export function staleMemberEpoch(sent: number, current: number): SimulatedKafkaError {
+  return new SimulatedKafkaError(
+    "STALE_MEMBER_EPOCH",
+    `member epoch ${sent} is stale: the member is at ${current}`,
+    true,
+  );
+}
+
+/** Retrying cannot help: the member is not allowed into the group (membership fails for good). */
+export function groupAuthorizationFailed(): SimulatedKafkaError {
+  return new SimulatedKafkaError("GROUP_AUTHORIZATION_FAILED", "group authorization failed (simulated)", false);
+}

@@ -62,6 +62,8 @@ export class History {
   readonly generations: GenerationRecord[] = [];
   readonly ownership: OwnershipRecord[] = [];
   readonly produced: ProducedRecord[] = [];
+  /** When the coordinator dropped a member (fenced, session expired, failed), by member name. */
+  readonly drops: { readonly member: string; readonly at: number }[] = [];
   /** Calls to `produce()` after `close()` over all clients: each one a violation. */
   producedAfterClose = 0;
   /** Text events, only when tracing is on (building them costs time in thousands of runs). */
@@ -109,6 +111,7 @@ export class History {
   /** The coordinator dropped the member before telling it. */
   dropped(member: string): void {
     const now = this.#now();
+    this.drops.push({ member, at: now });
     for (const record of this.#owning.get(member) ?? []) record.droppedAt ??= now;
   }
 }

@@ -15,8 +15,9 @@
 //
 // On stdout, one JSON object per line (written synchronously):
 //   {"event":"started","t":...,"pid":...}
-//   {"event":"m","t":...,"inFlight":N,"processed":N,"commits":N,"deadLettered":N,"paused":"...","owned":[...]}
-//        every CHAOS_SAMPLE_MS (200): getMetrics().totalInFlight and friends
+//   {"event":"m","t":...,"inFlight":N,"processed":N,"commits":N,"deadLettered":N,"paused":"...","owned":[...],
+//    "parts":[[partition,lastFetchedOffset,committedOffset],...]}
+//        every CHAOS_SAMPLE_MS (200): getMetrics().totalInFlight and friends (offsets -1 while null)
 //   {"event":"error","t":...,"message":"..."}     every `error` event of the consumer
 //   {"event":"fatal","t":...}                      the consumer stopped itself (failed client)
 //   {"event":"closed","t":...,"ok":true|false}     after close(); the process then exits
@@ -71,7 +72,10 @@ const consumer = createParallelConsumer({
     groupId,
     topics: [topic],
     clientId: `chaos-${id}`,
-    // Killed members do not leave the group: a short session hands their partitions over quickly.
+    // CHAOS_GROUP_PROTOCOL=classic runs the eager protocol, for comparison (default: the consumer's).
+    ...(env.CHAOS_GROUP_PROTOCOL ? { groupProtocol: env.CHAOS_GROUP_PROTOCOL as "consumer" | "classic" } : {}),
+    // Killed members do not leave the group: a short session hands their partitions over quickly
+    // (classic protocol; under the consumer protocol the group's configuration sets it, see run.ts).
     sessionTimeoutMs: Number(env.CHAOS_SESSION_TIMEOUT_MS ?? 3000),
     heartbeatIntervalMs: Number(env.CHAOS_HEARTBEAT_MS ?? 500),
     rebalanceTimeoutMs: Number(env.CHAOS_REBALANCE_TIMEOUT_MS ?? 5000),
@@ -151,6 +155,7 @@ try {
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 report({ event: "started", pid, runtime: g.Deno ? "deno" : g.Bun ? "bun" : `node ${process.version}` });
 
+const offset = (value: bigint | null) => value === null ? -1 : Number(value);
 setInterval(() => {
   const m = consumer.getMetrics();
   report({
@@ -162,6 +167,7 @@ setInterval(() => {
     deadLettered: m.deadLetteredTotal,
     paused: m.pauseReason,
     owned: m.partitions.map((partition) => partition.partition),
+    parts: m.partitions.map((p) => [p.partition, offset(p.lastFetchedOffset), offset(p.committedOffset)]),
   });
   if (m.pauseReason === "failed" && !closing) {
     report({ event: "fatal" });

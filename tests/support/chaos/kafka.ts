@@ -1,6 +1,7 @@
 // Broker access for the chaos suite, with the brokers passed in (the full run uses its own broker
 // on another port, so tests/support/kafka.ts's fixed BROKERS do not fit).
-import { Admin, Producer } from "@platformatic/kafka";
+import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes, Producer } from "@platformatic/kafka";
+import { groupCoordinator, type PartitionState, partitionStates } from "../../../scripts/kafka/cluster-info.ts";
 import { readTopic } from "../read-topic.ts";
 
 /** One record read back from a topic. */
@@ -47,10 +48,50 @@ export class ChaosKafka {
     }
   }
 
-  createTopic(topic: string, partitions: number): Promise<void> {
+  createTopic(topic: string, partitions: number, replicas = 1): Promise<void> {
     return this.#withAdmin(async (admin) => {
-      await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+      await admin.createTopics({ topics: [topic], partitions, replicas });
     });
+  }
+
+  /** Leaders and ISRs of `topics` (of every topic, internal ones included, when `null`), asked of the cluster. */
+  partitionStates(topics: readonly string[] | null): Promise<PartitionState[]> {
+    return this.#withAdmin((admin) => partitionStates(admin, this.brokers, topics));
+  }
+
+  /** Node id of the group's coordinator. */
+  coordinator(groupId: string): Promise<number> {
+    return this.#withAdmin((admin) => groupCoordinator(admin, groupId));
+  }
+
+  /**
+   * The consumer group protocol's session timeout and heartbeat interval for `groupId` (group
+   * configuration: the clients' settings do not apply under that protocol). Resolves false when the
+   * broker refuses them, being below its `group.consumer.min.*` settings (45 s and 5 s by default).
+   */
+  async groupTimeouts(groupId: string, sessionTimeoutMs: number, heartbeatIntervalMs: number): Promise<boolean> {
+    const set = (name: string, value: number) => ({
+      name,
+      configOperation: IncrementalAlterConfigOperationTypes.SET,
+      value: String(value),
+    });
+    try {
+      await this.#withAdmin((admin) =>
+        admin.incrementalAlterConfigs({
+          resources: [{
+            resourceType: ConfigResourceTypes.GROUP,
+            resourceName: groupId,
+            configs: [
+              set("consumer.session.timeout.ms", sessionTimeoutMs),
+              set("consumer.heartbeat.interval.ms", heartbeatIntervalMs),
+            ],
+          }],
+        })
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Log end offset of each partition. */
@@ -96,7 +137,17 @@ export class ChaosKafka {
   }
 }
 
-/** A producer for the test process: idempotent, so the client's own retries never duplicate a batch. */
+/**
+ * A producer for the test process: idempotent (so acks=all, and the client's own retries never
+ * duplicate a batch), retrying for about as long as a broker takes to restart or to be replaced as
+ * a leader before a send fails (and is sent again as new records).
+ */
 export function chaosProducer(brokers: string[]): Producer {
-  return new Producer({ clientId: "pyrallel-chaos-producer", bootstrapBrokers: brokers, idempotent: true });
+  return new Producer({
+    clientId: "pyrallel-chaos-producer",
+    bootstrapBrokers: brokers,
+    idempotent: true,
+    retries: 40,
+    retryDelay: 250,
+  });
 }

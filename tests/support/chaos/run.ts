@@ -1,29 +1,73 @@
 // The chaos run: consumer processes (tests/support/chaos/child.ts) in one group on one topic, a
 // producer writing throughout, SIGKILLs and restarts of consumer processes at seeded random
-// times, optionally broker stops/starts that keep the data; then a clean final consumer drains
-// everything and tests/support/chaos/verify.ts checks what happened.
+// times, optionally faults of the cluster (broker stops/starts that keep the data; in the failover
+// run, brokers of a 3-node cluster killed and restarted, see ./failover.ts); then a clean final
+// consumer drains everything and tests/support/chaos/verify.ts checks what happened.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import type { MessageToProduce } from "@platformatic/kafka";
 import { ChaosKafka, chaosProducer, type Committed } from "./kafka.ts";
 import {
   type AttemptRecord,
   type CloseEvent,
   type CommitSample,
+  type FaultWindow,
   type KillEvent,
+  type PartitionSample,
   type ProcessSample,
+  type ProducerAck,
+  type StallReport,
+  stalls,
   verify,
   type VerifyReport,
 } from "./verify.ts";
+
+/** What a cluster fault gets to work with. */
+export interface FaultContext {
+  topic: string;
+  groupId: string;
+  kafka: ChaosKafka;
+  note(what: string): void;
+}
+
+/**
+ * A fault of the cluster at a set time: the full run's broker restart, the failover run's broker
+ * kills. Consumer kills keep away from it, and its effects are measured over its window.
+ */
+export interface ClusterFault {
+  /** When it starts, in ms after production started. */
+  at: number;
+  /** It starts no sooner than this long after the previous fault ended (the cluster settles). */
+  afterPreviousMs?: number;
+  /** About how long it lasts (ms), to keep consumer kills away from it. */
+  expectedMs: number;
+  /** Does it; resolves once the cluster is whole again, with what happened when. */
+  run(context: FaultContext): Promise<FaultWindow>;
+}
 
 export interface ChaosConfig {
   seed: number;
   brokers: string[];
   /** Port of the local broker (scripts/kafka/broker.sh), for broker restarts. */
   brokerPort: number;
+  /** Replication factor of the topic and its dead-letter topic (default 1). */
+  replicas?: number;
+  /** Faults of the cluster besides the broker restarts (e.g. broker kills in a cluster). */
+  faults?: ClusterFault[];
+  /**
+   * Before producing, wait (up to 30 s) until every partition is owned and every process owns one,
+   * so the first fault hits a settled group rather than its first hand-overs.
+   */
+  waitForBalance?: boolean;
+  /**
+   * Keep producing at the same rate (beyond `messages`) until the last cluster fault has ended and
+   * this much longer, so that every fault happens, and ends, under load however long it takes.
+   */
+  produceAfterFaultsMs?: number;
   partitions: number;
   processes: number;
   messages: number;
@@ -86,6 +130,12 @@ export interface ChaosResult {
   /** Graceful closes (chaos members at the end, the final consumer) that did not exit with code 0. */
   closeFailures: ProcessExit[];
   brokerRestarts: number;
+  /** Every cluster fault (broker restarts included), in order. */
+  faults: FaultWindow[];
+  /** How long fetching and committing stalled around each fault, from the consumers' metrics. */
+  stalls: StallReport[];
+  /** Longest time without an acknowledged send around each fault (the cluster's own stall), ms. */
+  produceStallsMs: number[];
   /** Distinct consumer error messages (normalised) with counts. */
   childErrors: Map<string, number>;
   events: ChaosEvent[];
@@ -109,6 +159,11 @@ export function seededRandom(seed: number): () => number {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The consumer group protocol's heartbeat interval for the chaos group, where the broker allows it. */
+const GROUP_HEARTBEAT_MS = 500;
+/** Kafka's default `group.consumer.session.timeout.ms` (and minimum), plus slack. */
+const BROKER_SESSION_TIMEOUT_MS = 50_000;
 
 // ---------------------------------------------------------------------------------------------
 // Consumer processes
@@ -149,7 +204,13 @@ class ConsumerProcess {
   #partial = "";
   #onStarted: (() => void) | undefined;
 
-  constructor(id: string, env: Record<string, string>, onLine: (process: ConsumerProcess, line: ChildLine) => void) {
+  /** `logFile`: where its whole stdout and stderr also go (CHAOS_KEEP_RECORDS), or undefined. */
+  constructor(
+    id: string,
+    env: Record<string, string>,
+    onLine: (process: ConsumerProcess, line: ChildLine) => void,
+    logFile?: string,
+  ) {
     this.id = id;
     const [command, args] = runtimeCommand(CHILD_SCRIPT);
     this.child = spawn(command, args, {
@@ -160,6 +221,7 @@ class ConsumerProcess {
     this.child.stdin!.on("error", () => {});
     this.child.stdout!.setEncoding("utf8");
     this.child.stdout!.on("data", (chunk: string) => {
+      if (logFile) appendFileSync(logFile, chunk);
       const lines = (this.#partial + chunk).split("\n");
       this.#partial = lines.pop()!;
       for (const text of lines) {
@@ -183,6 +245,7 @@ class ConsumerProcess {
     });
     this.child.stderr!.setEncoding("utf8");
     this.child.stderr!.on("data", (chunk: string) => {
+      if (logFile) appendFileSync(logFile, chunk);
       this.stderr = (this.stderr + chunk).slice(-20_000);
     });
     this.exited = new Promise((resolve) => this.child.on("exit", (code, signal) => resolve({ code, signal })));
@@ -323,6 +386,7 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         inFlight: Number(line.inFlight),
         commits: Number(line.commits),
         owned: (line.owned as number[] | undefined) ?? [],
+        partitions: (line.parts as PartitionSample[] | undefined) ?? [],
       });
     } else if (line.event === "error") {
       const key = normalise(String(line.message));
@@ -339,7 +403,8 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     generation.set(slot, gen);
     // Slot 0 is the final clean consumer; slots 1..n are the chaos members.
     const id = slot === 0 ? `final.${gen}` : `c${slot}.${gen}`;
-    const child = new ConsumerProcess(id, childEnv(id), onLine);
+    const logFile = process.env.CHAOS_KEEP_RECORDS ? join(recordsDir, `${id}.log`) : undefined;
+    const child = new ConsumerProcess(id, childEnv(id), onLine, logFile);
     all.push(child);
     processes.set(slot, child);
     void child.exited.then(({ code, signal }) => {
@@ -393,11 +458,28 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     }
   })();
 
+  const faultWindows: FaultWindow[] = [];
+  /** Every acknowledged send: when, its partition and its last offset. */
+  const acks: ProducerAck[] = [];
+
   try {
-    await kafka.createTopic(topic, config.partitions);
+    const replicas = config.replicas ?? 1;
+    await kafka.createTopic(topic, config.partitions, replicas);
     // One partition, so the dead letters are read back in order (auto-creation would use the broker's default).
-    await kafka.createTopic(`${topic}.dlq`, 1);
+    await kafka.createTopic(`${topic}.dlq`, 1, replicas);
     note(`topic ${topic} (${config.partitions} partitions), group ${groupId}, records in ${recordsDir}`);
+    // The consumer group protocol takes the session timeout from the group's configuration: a killed
+    // member's partitions move on once it ends. A broker with higher minimums keeps them longer.
+    let finalDrainTimeoutMs = config.finalDrainTimeoutMs;
+    if (await kafka.groupTimeouts(groupId, config.sessionTimeoutMs, GROUP_HEARTBEAT_MS)) {
+      note(`group session timeout ${config.sessionTimeoutMs} ms, heartbeats every ${GROUP_HEARTBEAT_MS} ms`);
+    } else {
+      finalDrainTimeoutMs += BROKER_SESSION_TIMEOUT_MS;
+      note(
+        `the broker refused a ${config.sessionTimeoutMs} ms group session timeout (its group.consumer.min.* ` +
+          `settings): killed members keep their partitions for its own (45 s by default)`,
+      );
+    }
 
     // ---- consumers ----
     const startT = Date.now();
@@ -409,6 +491,22 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         processes.get(1)!.runtime
       }) started in ${timings.consumersStartedMs} ms`,
     );
+    if (config.waitForBalance) {
+      const balanceT = Date.now();
+      const owners = () =>
+        [...processes.values()].map((child) => (child.lastSample?.owned as number[] | undefined) ?? []);
+      while (Date.now() - balanceT < 30_000) {
+        const owned = owners();
+        if (owned.every((list) => list.length > 0) && new Set(owned.flat()).size === config.partitions) break;
+        await sleep(100);
+      }
+      timings.balancedMs = Date.now() - balanceT;
+      note(
+        `group settled after ${timings.balancedMs} ms: owned ${
+          owners().map((list) => `[${list.join(",")}]`).join(" ")
+        }`,
+      );
+    }
 
     // ---- the schedule ----
     const brokerTimes = Array.from({ length: config.brokerRestarts }, (_, i) =>
@@ -416,15 +514,18 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       (config.killFrom +
         ((i + 0.5 + (random() - 0.5) * 0.3) / config.brokerRestarts) * (config.killTo - config.killFrom)) *
       config.produceMs);
-    // Kills keep away from broker restarts, so that a broker restart hits established members
-    // (not only processes still joining) and its effects are not mixed up with a kill's.
-    const nearBrokerRestart = (at: number) =>
-      brokerTimes.some((b) => at > b - 5000 && at < b + config.brokerDownMs + 10_000);
+    const faults: ClusterFault[] = [
+      ...brokerTimes.map((at) => brokerRestartFault(at, config.brokerPort, config.brokerDownMs)),
+      ...(config.faults ?? []),
+    ].sort((a, b) => a.at - b.at);
+    // Kills keep away from cluster faults, so that a fault hits established members (not only
+    // processes still joining) and its effects are not mixed up with a kill's.
+    const nearFault = (at: number) => faults.some((f) => at > f.at - 5000 && at < f.at + f.expectedMs + 10_000);
     const killTimes = Array.from({ length: config.kills }, () => {
       let at = 0;
       for (let tries = 0; tries < 100; tries++) {
         at = (config.killFrom + random() * (config.killTo - config.killFrom)) * config.produceMs;
-        if (!nearBrokerRestart(at)) break;
+        if (!nearFault(at)) break;
       }
       return at;
     }).sort((a, b) => a - b);
@@ -433,6 +534,11 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       { length: config.messages },
       (_, i) => i === poisonIndex ? poisonKey : `k-${Math.floor(random() * config.keys)}`,
     );
+    // Keys of messages beyond `messages` (produceAfterFaultsMs), from a generator of their own: the
+    // schedule's draws happen while producing, and must not depend on how long faults take.
+    const extraRandom = seededRandom(config.seed ^ 0x5bd1e995);
+    const keyAt = (index: number) => keys[index] ??= `k-${Math.floor(extraRandom() * config.keys)}`;
+    let faultsDone = config.produceAfterFaultsMs === undefined;
 
     // ---- producer ----
     producer = chaosProducer(config.brokers);
@@ -443,31 +549,46 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     const batches = Math.max(1, Math.round(config.produceMs / batchEveryMs));
     const perBatch = Math.ceil(config.messages / batches);
     const producing = (async () => {
-      for (let sent = 0, batch = 0; sent < config.messages && !aborted; batch++) {
+      for (let sent = 0, batch = 0; (sent < config.messages || !faultsDone) && !aborted; batch++) {
         const due = produceStart + batch * batchEveryMs;
         if (Date.now() < due) await sleep(due - Date.now());
-        const count = Math.min(perBatch, config.messages - sent);
-        const messages = Array.from({ length: count }, (_, j) => {
+        const count = sent < config.messages ? Math.min(perBatch, config.messages - sent) : perBatch;
+        // One send per partition: the client retries a send as one request to the leader of its
+        // first partition, which fails for good once a leader change split its partitions.
+        const byPartition = new Map<number, MessageToProduce<Buffer, Buffer, Buffer, Buffer>[]>();
+        for (let j = 0; j < count; j++) {
           const index = sent + j;
-          const key = keys[index]!;
-          return {
+          const key = keyAt(index);
+          const partition = partitionOf(key, config.partitions);
+          let messages = byPartition.get(partition);
+          if (!messages) byPartition.set(partition, messages = []);
+          messages.push({
             topic,
+            partition,
             key: Buffer.from(key),
             value: Buffer.from(key === poisonKey ? "poison" : JSON.stringify({ seq: index })),
-          };
-        });
-        for (let attempt = 1;; attempt++) {
-          try {
-            await producer!.send({ messages });
-            break;
-          } catch (error) {
-            producerResends++;
-            if (attempt === 1) note(`producer: send failed (${String(error).slice(0, 160)}); retrying`);
-            if (attempt > 600) throw error;
-            await sleep(250);
-          }
+          });
         }
-        if (keys.slice(sent, sent + count).includes(poisonKey)) {
+        await Promise.all([...byPartition].map(async ([partition, messages]) => {
+          for (let attempt = 1;; attempt++) {
+            try {
+              const { offsets } = await producer!.send({ messages });
+              const base = offsets?.find((o) => o.partition === partition)?.offset;
+              acks.push({
+                t: Date.now(),
+                partition,
+                offset: base === undefined ? -1 : Number(base) + messages.length - 1,
+              });
+              return;
+            } catch (error) {
+              producerResends++;
+              if (attempt === 1) note(`producer: send failed (${String(error).slice(0, 160)}); retrying`);
+              if (attempt > 600) throw error;
+              await sleep(250);
+            }
+          }
+        }));
+        if (poisonIndex >= sent && poisonIndex < sent + count) {
           note(`produced the poison message (#${poisonIndex})`);
         }
         sent += count;
@@ -478,22 +599,18 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     // ---- chaos ----
     const chaos = (async () => {
       const steps = [
-        ...killTimes.map((at) => ({ at, kind: "kill" as const })),
-        ...brokerTimes.map((at) => ({ at, kind: "broker" as const })),
+        ...killTimes.map((at) => ({ at, fault: undefined })),
+        ...faults.map((fault) => ({ at: fault.at, fault })),
       ].sort((a, b) => a.at - b.at);
       for (const step of steps) {
-        const due = produceStart + step.at;
+        const previousFault = faultWindows.at(-1)?.to ?? 0;
+        const due = Math.max(produceStart + step.at, previousFault + (step.fault?.afterPreviousMs ?? 0));
         if (Date.now() < due) await sleep(due - Date.now());
         if (aborted) return;
-        if (step.kind === "broker") {
-          note(`broker: stopping (data kept)`);
-          const stopped = Date.now();
-          note(await brokerRestart(config.brokerPort, "stop"));
-          await sleep(Math.max(0, config.brokerDownMs - (Date.now() - stopped)));
-          note("broker: starting");
-          note(await brokerRestart(config.brokerPort, "start"));
-          brokerRestarts++;
-          note(`broker: back after ${Date.now() - stopped} ms down`);
+        if (step.fault) {
+          const window = await step.fault.run({ topic, groupId, kafka, note });
+          faultWindows.push(window);
+          if (window.name === BROKER_RESTART) brokerRestarts++;
           continue;
         }
         let alive = [...processes.entries()].filter(([slot, child]) => slot !== 0 && child.alive);
@@ -525,6 +642,10 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       }
     })();
 
+    void chaos.then(async () => {
+      await sleep(config.produceAfterFaultsMs ?? 0);
+      faultsDone = true;
+    }, () => {});
     await Promise.all([producing, chaos]);
     timings.produceMs = Date.now() - produceStart;
     await producer.close();
@@ -561,7 +682,7 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
     const final = launch(0);
     await final.waitStarted(60_000);
     let committed: Committed[] = [];
-    const deadline = Date.now() + config.finalDrainTimeoutMs;
+    const deadline = Date.now() + finalDrainTimeoutMs;
     for (;;) {
       try {
         committed = await kafka.committed(groupId, topic, config.partitions);
@@ -573,7 +694,7 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         note(
           `final consumer: committed ${committed.map((c) => c.offset).join(",")} != end ${
             ends.join(",")
-          } after ${config.finalDrainTimeoutMs} ms`,
+          } after ${finalDrainTimeoutMs} ms`,
         );
         break;
       }
@@ -610,6 +731,9 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       commitIntervalMs: config.commitIntervalMs,
       sampleMs: config.sampleMs,
     });
+    const stallReports = stalls(processSamples, faultWindows, acks);
+    const ackTimes = acks.map((ack) => ack.t).sort((a, b) => a - b);
+    const produceStallsMs = faultWindows.map((window) => longestGap(ackTimes, window.from, window.to));
     timings.collectMs = Date.now() - collectT;
     if (process.env.CHAOS_KEEP_RECORDS) {
       // For post-mortems: everything verify() saw besides the record files.
@@ -624,6 +748,8 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
           samples,
           endOffsets,
           finalCommitted,
+          faults: faultWindows,
+          acks,
           events,
           poison: report.poison,
           dlq: dlq.map(({ headers, ...rest }) => ({ ...rest, headers: Object.fromEntries(headers) })),
@@ -644,6 +770,9 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
       unexpectedExits,
       closeFailures,
       brokerRestarts,
+      faults: faultWindows,
+      stalls: stallReports,
+      produceStallsMs,
       childErrors,
       events,
       timings,
@@ -664,9 +793,59 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
   }
 }
 
+const BROKER_RESTART = "broker restart";
+
+/** The single test broker stopped (data kept) and started again after `downMs`. */
+function brokerRestartFault(at: number, port: number, downMs: number): ClusterFault {
+  return {
+    at,
+    expectedMs: downMs,
+    async run({ note }) {
+      note(`broker: stopping (data kept)`);
+      const stopped = Date.now();
+      note(await brokerRestart(port, "stop"));
+      await sleep(Math.max(0, downMs - (Date.now() - stopped)));
+      note("broker: starting");
+      const starting = Date.now();
+      note(await brokerRestart(port, "start"));
+      note(`broker: back after ${Date.now() - stopped} ms down`);
+      return {
+        name: BROKER_RESTART,
+        victim: 1,
+        from: stopped,
+        to: Date.now(),
+        marks: { stopped, starting },
+        partitions: [],
+      };
+    },
+  };
+}
+
+/** The partition of a key: any fixed function keeps each key's messages in one partition, in order. */
+function partitionOf(key: string, partitions: number): number {
+  let hash = 0;
+  for (let i = 0; i < key.length; i++) hash = (Math.imul(hash, 31) + key.charCodeAt(i)) >>> 0;
+  return hash % partitions;
+}
+
+/** Longest time within [from, to] without a timestamp of `times` (sorted), counting the edges. */
+function longestGap(times: readonly number[], from: number, to: number): number {
+  let longest = 0;
+  let previous = from;
+  for (const t of times) {
+    if (t < from) continue;
+    if (t > to) break;
+    longest = Math.max(longest, t - previous);
+    previous = t;
+  }
+  return Math.max(longest, to - previous);
+}
+
 function since(from: number | null, to: number | null): string {
   return from === null || to === null ? "?" : `${to - from} ms`;
 }
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 function firstLines(text: string, count: number): string {
   return text.split("\n").filter((line) => line.trim()).slice(0, count).join(" ⏎ ");
@@ -706,7 +885,7 @@ export function summarise(result: ChaosResult): string {
     ).join(", ") || "no kills"),
     `                  hand-overs: ${report.handoverBound} over ${report.handovers} partitions given up gracefully (in flight + completions on them in the window)`,
     `  order violations ${report.orderViolations.length} within one ownership (${report.ownerships} ownerships checked); ` +
-    `${report.orderViolationsPerPid} per pid across re-assignments, ${report.crossOwnerOverlaps} same-key overlaps across processes at hand-overs (informational)`,
+    `${report.orderViolationsPerPid} per pid across re-assignments, ${report.crossOwnerOverlaps} same-key overlaps across processes at hand-overs`,
     `  in flight at kills ${report.kills.map((k) => k.inFlight).join(", ") || "-"}`,
     `  kills ${result.kills}, restarts ${result.restarts}, broker restarts ${result.brokerRestarts}, unexpected exits ${result.unexpectedExits.length}, ` +
     `graceful closes not exiting 0: ${result.closeFailures.length}${
@@ -732,6 +911,26 @@ export function summarise(result: ChaosResult): string {
       Object.entries(result.timings).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)}s`).join(", ")
     }`,
   ];
+  result.faults.forEach((fault, i) => {
+    const marks = Object.entries(fault.marks).map(([name, at]) => `${name} +${((at - fault.from) / 1000).toFixed(1)}s`);
+    const stall = result.stalls[i]!;
+    const led = stall.partitions.filter((p) => p.ledByVictim);
+    lines.push(
+      `  fault ${i + 1}       ${fault.name}, node ${fault.victim}: ${marks.join(", ")}, whole again +${
+        ((fault.to - fault.from) / 1000).toFixed(1)
+      }s`,
+      `                  stalls in the consumers' metrics: fetch ${
+        seconds(stall.ledFetchMs)
+      } on the ${led.length} partitions it led [${
+        led.map((p) => `p${p.partition} ${seconds(p.fetchMs)}`).join(" ")
+      }], ${seconds(stall.otherFetchMs)} on the others; commit ${seconds(stall.commitMs)}`,
+      `                  the cluster's part: no send acknowledged for ${
+        seconds(result.produceStallsMs[i] ?? 0)
+      }; the consumers' part: acknowledged → fetched within ${seconds(stall.ledDelayMs)} on its partitions, ${
+        seconds(stall.otherDelayMs)
+      } on the others`,
+    );
+  });
   if (result.childErrors.size > 0) {
     lines.push(`  consumer errors:`);
     for (const [message, count] of [...result.childErrors].sort((a, b) => b[1] - a[1]).slice(0, 12)) {

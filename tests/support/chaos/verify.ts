@@ -1,6 +1,6 @@
 // The chaos suite's checks, as pure functions over what a run left behind: the log read back from
-// the broker, the attempt records of every consumer process, the kills, and the committed offsets
-// sampled during the run.
+// the broker, the attempt records of every consumer process, the kills, the committed offsets
+// sampled during the run, and (stalls()) the consumers' metrics around faults of the cluster.
 import { doneOffsets } from "../offset-map.ts";
 import type { Committed, LogRecord } from "./kafka.ts";
 
@@ -36,6 +36,9 @@ export interface KillEvent {
   sampleAgeMs: number;
 }
 
+/** One owned partition in a metrics sample: partition, lastFetchedOffset, committedOffset (-1: none yet). */
+export type PartitionSample = [partition: number, lastFetched: number, committed: number];
+
 /** A getMetrics() sample printed by a consumer process. */
 export interface ProcessSample {
   pid: number;
@@ -43,6 +46,73 @@ export interface ProcessSample {
   inFlight: number;
   commits: number;
   owned: number[];
+  partitions: PartitionSample[];
+}
+
+/** A fault of the cluster as it happened (a broker restart, a broker killed and restarted). */
+export interface FaultWindow {
+  name: string;
+  /** The node it took down. */
+  victim: number;
+  /** When it started (e.g. the kill) and when the cluster was whole again (Date.now()). */
+  from: number;
+  to: number;
+  /** Named moments in between, e.g. leadersMoved, restarting, restarted. */
+  marks: Record<string, number>;
+  /**
+   * While the victim was down and the cluster had moved its leaderships away (from `[0]` until its
+   * restart at `[1]`): fetching its partitions must resume in there, from their new leaders.
+   */
+  followWindow?: [number, number];
+  /** Partitions of the topic whose leader it took down. */
+  partitions: number[];
+}
+
+/** A send the test's producer had acknowledged: when, and the last offset it wrote. */
+export interface ProducerAck {
+  t: number;
+  partition: number;
+  /** -1 when the client did not say. */
+  offset: number;
+}
+
+/** How long one partition's fetching and committing stood still around a fault. */
+export interface PartitionStall {
+  partition: number;
+  /** The fault took down its leader. */
+  ledByVictim: boolean;
+  /**
+   * Longest time between two advances of its fetched offset (lastFetchedOffset, over whichever
+   * process owned it) that overlaps the fault, ms; and when that stall ended (null: not before the
+   * samples end).
+   */
+  fetchMs: number;
+  fetchResumedAt: number | null;
+  /** The same for its committed offset (committedOffset in the consumers' metrics). */
+  commitMs: number;
+  commitResumedAt: number | null;
+  /** First advance of its fetched offset within the fault's `followWindow`; null when none (or no window). */
+  fetchedInFollowWindow: number | null;
+  /**
+   * The consumers' own part: the longest time from a send acknowledged in the fault's window (for a
+   * partition it led: or from when its leadership had moved, if later) until the metrics showed its
+   * records fetched, i.e. the time to follow a moved leader, ms; -1 without sends.
+   */
+  fetchDelayMs: number;
+}
+
+export interface StallReport {
+  fault: string;
+  victim: number;
+  partitions: PartitionStall[];
+  /** Longest fetch stall over the partitions it took the leader of, and over the others. */
+  ledFetchMs: number;
+  otherFetchMs: number;
+  /** Longest fetch delay (acknowledged → fetched) over the partitions it led, and over the others. */
+  ledDelayMs: number;
+  otherDelayMs: number;
+  /** Longest commit stall over all partitions. */
+  commitMs: number;
 }
 
 /** A consumer process asked to close gracefully (it gives up all its partitions). */
@@ -115,7 +185,8 @@ export interface VerifyReport {
   handovers: number;
   /**
    * Σ over graceful hand-overs of the process's in-flight then + its completions on the partitions
-   * it gave up within one commit interval before: the most a late or failed revoke commit can repeat.
+   * it gave up within one commit interval before (or since before its last acknowledged commit, when
+   * its commits were failing): the most a late or failed revoke commit can repeat.
    */
   handoverBound: number;
   /** Within one ownership (pid + epoch), per key: an offset started below the previous, or before it finished. */
@@ -125,8 +196,10 @@ export interface VerifyReport {
   /** Ownerships seen (pid + epoch): shows the order check has groups to work on. */
   ownerships: number;
   /**
-   * Informational: attempts of one key that ran at the same time in two processes (wall clock), i.e.
-   * an old owner still finishing a revoked partition while the new owner already runs it.
+   * Attempts of one key that ran at the same time in two processes (wall clock), i.e. an old owner
+   * still finishing a revoked partition while the new owner already runs it. The consumer group
+   * protocol's revoke barrier rules it out (a killed process's attempts all ended before its kill);
+   * the classic protocol's eager rebalance does not.
    */
   crossOwnerOverlaps: number;
   /** Records whose key differs from the log's key at that offset. */
@@ -151,6 +224,124 @@ export interface VerifyReport {
 }
 
 const tp = (partition: number, offset: number) => `${partition}@${offset}`;
+
+/**
+ * From the consumers' metrics samples: for each fault and partition, the longest time in which the
+ * partition's fetched offset did not advance (and, apart, its committed offset) that overlaps the
+ * fault's window, i.e. the stall while leadership (or the coordinator) moved. An advance is a
+ * sample above every earlier sample of that partition, so a new owner starting again from the
+ * committed offset after a rebalance does not count as progress.
+ */
+export function stalls(
+  samples: readonly ProcessSample[],
+  faults: readonly FaultWindow[],
+  acks: readonly ProducerAck[],
+): StallReport[] {
+  const last = samples.reduce((max, sample) => Math.max(max, sample.t), 0);
+  /** Per partition: sample times and the highest value seen up to each. */
+  const envelopes = new Map<number, [t: number, max: number][]>();
+  const advances = (field: 1 | 2) => {
+    const points = new Map<number, [t: number, value: number][]>();
+    for (const sample of samples) {
+      for (const part of sample.partitions) {
+        if (part[field] < 0) continue;
+        let list = points.get(part[0]);
+        if (!list) points.set(part[0], list = []);
+        list.push([sample.t, part[field]]);
+      }
+    }
+    const times = new Map<number, number[]>(); // per partition, when its value advanced
+    for (const [partition, list] of points) {
+      list.sort((a, b) => a[0] - b[0]);
+      let max = -Infinity;
+      const out: number[] = [];
+      const envelope: [number, number][] = [];
+      for (const [t, value] of list) {
+        if (value > max) {
+          if (max !== -Infinity) out.push(t);
+          max = value;
+        }
+        envelope.push([t, max]);
+      }
+      times.set(partition, out);
+      if (field === 1) envelopes.set(partition, envelope);
+    }
+    return times;
+  };
+  const fetched = advances(1);
+  const committed = advances(2);
+  // The longest gap between consecutive advances that overlaps [from, to], and its end.
+  const longest = (times: readonly number[] | undefined, from: number, to: number) => {
+    let ms = 0;
+    let end: number | null = null;
+    let previous: number | undefined;
+    for (const t of times ?? []) {
+      if (previous !== undefined && t >= from && previous <= to && t - previous > ms) {
+        ms = t - previous;
+        end = t;
+      }
+      previous = t;
+    }
+    // Still standing at the last sample.
+    if (previous !== undefined && previous <= to) {
+      if (last - previous > ms) {
+        ms = last - previous;
+        end = null;
+      }
+    }
+    return { ms, end };
+  };
+  // From each acknowledged send of the window (or, when its leader was down, from when the
+  // cluster had moved the leadership: the records were not to be had before) to the first sample
+  // showing its last offset fetched.
+  const delay = (partition: number, from: number, to: number, fetchableFrom: number) => {
+    const envelope = envelopes.get(partition) ?? [];
+    let ms = -1;
+    for (const ack of acks) {
+      if (ack.partition !== partition || ack.offset < 0 || ack.t < from || ack.t > to) continue;
+      const since = Math.max(ack.t, fetchableFrom);
+      const seen = envelope.find(([t, max]) => t >= since && max >= ack.offset);
+      ms = Math.max(ms, (seen?.[0] ?? last) - since);
+    }
+    return ms;
+  };
+  const partitions = [...new Set([...fetched.keys(), ...committed.keys()])].sort((a, b) => a - b);
+  return faults.map((fault) => {
+    const led = new Set(fault.partitions);
+    const list = partitions.map((partition): PartitionStall => {
+      const fetch = longest(fetched.get(partition), fault.from, fault.to);
+      const commit = longest(committed.get(partition), fault.from, fault.to);
+      return {
+        partition,
+        ledByVictim: led.has(partition),
+        fetchMs: fetch.ms,
+        fetchResumedAt: fetch.end,
+        commitMs: commit.ms,
+        commitResumedAt: commit.end,
+        fetchedInFollowWindow: fault.followWindow === undefined
+          ? null
+          : fetched.get(partition)?.find((t) => t >= fault.followWindow![0] && t < fault.followWindow![1]) ?? null,
+        fetchDelayMs: delay(
+          partition,
+          fault.from,
+          fault.to,
+          led.has(partition) ? fault.followWindow?.[0] ?? fault.from : fault.from,
+        ),
+      };
+    });
+    const max = (values: number[]) => values.reduce((a, b) => Math.max(a, b), 0);
+    return {
+      fault: fault.name,
+      victim: fault.victim,
+      partitions: list,
+      ledFetchMs: max(list.filter((p) => p.ledByVictim).map((p) => p.fetchMs)),
+      otherFetchMs: max(list.filter((p) => !p.ledByVictim).map((p) => p.fetchMs)),
+      ledDelayMs: max(list.filter((p) => p.ledByVictim).map((p) => p.fetchDelayMs)),
+      otherDelayMs: max(list.filter((p) => !p.ledByVictim).map((p) => p.fetchDelayMs)),
+      commitMs: max(list.map((p) => p.commitMs)),
+    };
+  });
+}
 
 export function verify(input: VerifyInput): VerifyReport {
   const { log, records, poisonKey } = input;
@@ -207,14 +398,18 @@ export function verify(input: VerifyInput): VerifyReport {
   // One commit interval plus sampling slack; longer when the process's last acknowledged commit is
   // older (its commits were failing, e.g. during a rebalance).
   const slackMs = input.commitIntervalMs + 2 * input.sampleMs + 100;
-  const killWindowStart = (kill: KillEvent): number => {
-    const samples = (samplesByPid.get(kill.pid) ?? []).filter((sample) => sample.t <= kill.at);
+  // Since when a process's completions at `at` may not be committed yet: one commit interval (plus
+  // slack) back, or back to before its last acknowledged commit when that is older (its commits
+  // were failing: a rebalance, a coordinator moving); -Infinity when it never had one acknowledged.
+  const commitWindowStart = (pid: number, at: number): number => {
+    const samples = (samplesByPid.get(pid) ?? []).filter((sample) => sample.t <= at);
     let lastAck = -Infinity;
     for (let i = 1; i < samples.length; i++) {
       if (samples[i]!.commits > samples[i - 1]!.commits) lastAck = samples[i - 1]!.t;
     }
-    return lastAck === -Infinity ? -Infinity : Math.min(kill.at - slackMs, lastAck - input.commitIntervalMs);
+    return lastAck === -Infinity ? -Infinity : Math.min(at - slackMs, lastAck - input.commitIntervalMs);
   };
+  const killWindowStart = (kill: KillEvent): number => commitWindowStart(kill.pid, kill.at);
   const killsByPid = new Map(input.kills.map((kill) => [kill.pid, { kill, from: killWindowStart(kill) }]));
   const killBounds: KillBound[] = input.kills.map((kill) => {
     const from = killsByPid.get(kill.pid)!.from;
@@ -243,7 +438,8 @@ export function verify(input: VerifyInput): VerifyReport {
       if (!after && closedAt !== undefined) { for (const p of before.owned) lost.add(p); }
       if (lost.size === 0) continue;
       handovers += lost.size;
-      handoverBound += before.inFlight + completions(pid, before.t - slackMs, after?.t ?? closedAt ?? before.t, lost);
+      const from = Math.max(commitWindowStart(pid, before.t), samples[0]!.t - slackMs);
+      handoverBound += before.inFlight + completions(pid, from, after?.t ?? closedAt ?? before.t, lost);
     }
   }
   let duplicatedOffsets = 0;

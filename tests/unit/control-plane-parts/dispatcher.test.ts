@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import { Dispatcher } from "../../../src/core/control-plane/dispatcher.ts";
 import { PartitionState, type WorkItem } from "../../../src/core/control-plane/partition-state.ts";
 import { Statistics } from "../../../src/core/control-plane/statistics.ts";
+import { InFlightBudget } from "../../../src/core/backpressure.ts";
 import { BlockedTooLongError, EngineFailedError, PoisonKeyError } from "../../../src/core/errors.ts";
 import { PoisonKeys } from "../../../src/core/poison-keys.ts";
 import { acceptAll, FakeEngine, flushMicrotasks } from "./fakes.ts";
@@ -22,14 +23,15 @@ function setup(options: { capacity?: number; cooldownMs?: number } = {}) {
   const lifecycle = { startsWork: true };
   const ended: Ended[] = [];
   const record = (kind: Ended["kind"]) => (item: WorkItem, detail: unknown) => void ended.push({ kind, item, detail });
-  const dispatcher = new Dispatcher(engine, clock.now, statistics, options.cooldownMs, lifecycle, {
+  const budget = new InFlightBudget(1000, 1_000_000);
+  const dispatcher = new Dispatcher(engine, budget, clock.now, statistics, options.cooldownMs, lifecycle, {
     succeeded: record("succeeded"),
     attemptFailed: record("attemptFailed"),
     engineFailed: record("engineFailed"),
     refused: record("refused"),
   });
   const names = () => ended.map(({ kind, item }) => `${kind} ${item.partition.partition}:${item.offset}`);
-  return { clock, engine, statistics, lifecycle, ended, names, dispatcher };
+  return { clock, engine, budget, statistics, lifecycle, ended, names, dispatcher };
 }
 
 function partition(number: number, offsets: readonly number[], key: string | null = null, poison?: PoisonKeys) {
@@ -48,12 +50,11 @@ describe("Dispatcher", () => {
     assert.deepEqual(engine.started, ["0:0", "0:1"]);
     dispatcher.pump();
     assert.deepEqual(engine.started, ["0:0", "0:1"], "no slot: nothing more");
-    assert.equal(state.inReadyRotation, true, "still has ready work, still in the rotation");
     engine.runs[0]!.resolve();
     await flushMicrotasks();
     assert.deepEqual(names(), ["succeeded 0:0"]);
     dispatcher.pump();
-    assert.deepEqual(engine.started, ["0:0", "0:1", "0:2"]);
+    assert.deepEqual(engine.started, ["0:0", "0:1", "0:2"], "still had ready work: still in the rotation, no join");
     assert.equal(state.running, 2);
   });
 
@@ -68,25 +69,35 @@ describe("Dispatcher", () => {
     engine.capacity = 6;
     dispatcher.pump();
     assert.deepEqual(engine.started.slice(5), ["1:2"]);
-    assert.deepEqual(
-      [a.state.inReadyRotation, b.state.inReadyRotation],
-      [false, false],
-      "nothing ready: out of the rotation",
-    );
+    // Nothing ready: both left the rotation, so new ready work starts only once they join again.
+    acceptAll(a.state, [3]);
+    acceptAll(b.state, [3]);
+    engine.capacity = 10;
+    dispatcher.pump();
+    assert.deepEqual(engine.started.length, 6, "out of the rotation: nothing starts without a join");
+    dispatcher.join(b.state);
+    dispatcher.join(a.state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started.slice(6), ["1:3", "0:3"]);
   });
 
   test("join adds a partition once, and only while it has ready work", () => {
     const { engine, dispatcher } = setup({ capacity: 3 });
     const empty = partition(0, []);
     dispatcher.join(empty.state);
-    assert.equal(empty.state.inReadyRotation, false);
+    // Ready work arrives after the join: had the empty partition joined, it would start first.
+    acceptAll(empty.state, [0]);
     const a = partition(1, [0, 1, 2]);
     const b = partition(2, [0, 1, 2]);
     dispatcher.join(a.state);
     dispatcher.join(a.state);
     dispatcher.join(b.state);
     dispatcher.pump();
-    assert.deepEqual(engine.started, ["1:0", "2:0", "1:1"], "joined twice, still one turn per round");
+    assert.deepEqual(
+      engine.started,
+      ["1:0", "2:0", "1:1"],
+      "joined twice, still one turn per round; the empty one never",
+    );
   });
 
   test("nothing starts while the lifecycle says no work starts", () => {
@@ -111,10 +122,10 @@ describe("Dispatcher", () => {
     waiting.state.waitingForDrain = true;
     dispatcher.pump();
     assert.deepEqual(engine.started, []);
-    assert.deepEqual([revoking.state.inReadyRotation, waiting.state.inReadyRotation], [false, false]);
+    revoking.state.phase = "active";
     waiting.state.waitingForDrain = false;
     dispatcher.pump();
-    assert.deepEqual(engine.started, [], "it must join again");
+    assert.deepEqual(engine.started, [], "both left the rotation: they must join again");
     dispatcher.join(waiting.state);
     dispatcher.pump();
     assert.deepEqual(engine.started, ["1:0"]);
@@ -211,18 +222,70 @@ describe("Dispatcher", () => {
     const blocker = state.scheduler.next()!;
     state.endAttempt(blocker, state.startAttempt(blocker, 0));
     state.scheduler.retry(blocker);
-    for (const offset of [2, 4, 6]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!);
+    for (const offset of [2, 4, 6]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!.item);
     state.prepareCommit(8);
     assert.equal(state.mapFull, true);
     dispatcher.join(state);
     dispatcher.pump();
     assert.deepEqual(engine.started, ["0:0"]);
     assert.equal(engine.runs[0]!.attempt.attempt, 2);
-    assert.equal(state.inReadyRotation, false, "waits for a commit instead of spinning");
     dispatcher.join(state);
     dispatcher.pump();
     assert.deepEqual(engine.started, ["0:0"], "the blocker runs already: nothing else may start");
     assert.equal(items[1]!.running, undefined);
+    // The map shrinks (0, 1, 3, 5 done: position 7, nothing above): work may start again, but the
+    // partition waits for a commit's join instead of spinning in the rotation.
+    state.endAttempt(blocker, engine.runs[0]!.attempt);
+    state.finish(blocker);
+    for (const offset of [1, 3, 5]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!.item);
+    state.prepareCommit(8);
+    assert.equal(state.mapFull, false);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0"], "out of the rotation until it joins again");
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0", "0:7", "0:8", "0:9"]);
+  });
+
+  test("while the offset map is full a blocking offset still in the buffer is admitted out of turn", () => {
+    const { engine, budget, dispatcher } = setup({ capacity: 10 });
+    const state = new PartitionState("t", 0, () => 0);
+    state.seed(0, [], 0);
+    // Key "a": 0 is admitted, 1..4 wait behind it. Keys "b5".."b7": admitted and done, so the
+    // offset map is large. Key "c": 8 is admitted and ready.
+    const [blocker] = acceptAll(state, [0, 1, 2, 3, 4], "a");
+    for (const offset of [5, 6, 7]) {
+      const [item] = acceptAll(state, [offset], `b${offset}`);
+      state.finish(state.scheduler.nextMatching((ready) => ready === item)!.item);
+    }
+    acceptAll(state, [8], "c");
+    state.finish(state.scheduler.nextMatching((ready) => ready === blocker)!.item);
+    // 0 is done: 1 blocks now, and it is admissible (first of key "a"), not admitted.
+    assert.equal(state.tracker.blockingOffset, 1);
+    assert.deepEqual([state.admittedCount, state.scheduler.admissibleCount, state.scheduler.readyCount], [1, 1, 1]);
+    state.prepareCommit(8);
+    assert.equal(state.mapFull, true);
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:1"], "the blocking offset, not the ready 8");
+    assert.equal(state.admittedCount, 2, "1 admitted out of turn, beside 8");
+    assert.equal(budget.messages, 1, "the dispatcher counts what it admitted against the budget");
+    assert.equal(budget.bytes, state.held(1)!.bytes);
+    assert.deepEqual([state.bufferedCount, state.scheduler.admissibleCount], [3, 0], "2..4 wait behind key a");
+  });
+
+  test("while the offset map is full an admitted blocking offset is not counted twice", () => {
+    const { engine, budget, dispatcher } = setup({ capacity: 10 });
+    const state = new PartitionState("t", 0, () => 0);
+    state.seed(0, [], 0);
+    acceptAll(state, [0, 1, 2, 3, 4, 5]);
+    for (const offset of [1, 3, 5]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!.item);
+    state.prepareCommit(8);
+    assert.equal(state.mapFull, true);
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0"]);
+    assert.deepEqual([budget.messages, budget.bytes], [0, 0], "admitted before: the admission counted it");
   });
 
   test("a message of a cooling key is refused (asynchronously) without starting an attempt", async () => {

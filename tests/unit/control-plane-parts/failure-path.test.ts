@@ -72,10 +72,12 @@ describe("FailurePath", () => {
     path.attemptFailed(item, new Error("first"));
     assert.deepEqual(events, ["0 released"]);
     assert.equal(state.metrics().queuedCount, 1, "waiting for its retry counts as queued");
-    assert.equal(state.busy(true), true);
+    assert.equal(state.busy(true), true, "waiting for its retry is progress");
     assert.ok(await virtual.runUntil(() => events.length === 2, 10_000));
     assert.deepEqual(events, ["0 released", "50 requeue 0"]);
-    assert.equal(state.metrics().queuedCount, 0, "the wait ended");
+    assert.equal(state.busy(true), false, "the wait ended (the host requeues it)");
+    assert.equal(state.metrics().queuedCount, 1, "still admitted and not running: queued");
+    assert.equal(state.admittedCount, 1);
 
     ran(item);
     path.attemptFailed(item, new Error("second"));
@@ -162,7 +164,9 @@ describe("FailurePath", () => {
     cancelled.delays.cancelAll();
     await cancelled.virtual.runUntil(() => false, 10_000);
     assert.deepEqual(cancelled.events, ["0 released", "0 released"]);
-    assert.equal(cancelled.state.metrics().queuedCount, 0);
+    assert.equal(cancelled.state.busy(true), false, "the wait no longer counts");
+    assert.equal(cancelled.state.admittedCount, 1, "only released: not finished");
+    assert.equal(cancelled.state.tracker.commitPosition, 0);
 
     const revoked = setup({ maxRetries: 1 });
     const [b] = acceptAll(revoked.state, [0]) as [WorkItem];

@@ -34,20 +34,47 @@ export function message(
   };
 }
 
-/** Accepts `offsets` into `state` (lane = key), returning the new items. */
-export function acceptAll(state: PartitionState, offsets: readonly number[], key: string | null = null): WorkItem[] {
+/**
+ * Accepts `offsets` into `state` (lane = key) and admits every admissible one (the first of its
+ * lane), as the control plane's admission does while the budget has room; returns the new items.
+ */
+export function acceptAll(
+  state: PartitionState,
+  offsets: readonly number[],
+  key: string | null = null,
+  fetchedAt = 0,
+): WorkItem[] {
+  const items = bufferAll(state, offsets, key, fetchedAt);
+  admitAll(state);
+  return items;
+}
+
+/** Accepts `offsets` into `state`'s buffer (lane = key) without admitting any; returns the new items. */
+export function bufferAll(
+  state: PartitionState,
+  offsets: readonly number[],
+  key: string | null = null,
+  fetchedAt = 0,
+): WorkItem[] {
   const items: WorkItem[] = [];
   for (const offset of offsets) {
-    const item = state.accept(
+    const accepted = state.accept(
       message(offset, key, { topic: state.topic, partition: state.partition }),
       offset,
       key,
-      0,
+      fetchedAt,
     );
-    if (item === undefined) throw new Error(`offset ${offset} was not accepted`);
-    items.push(item);
+    if (!accepted) throw new Error(`offset ${offset} was not accepted`);
+    items.push(state.held(offset)!);
   }
   return items;
+}
+
+/** Admits every admissible message of `state`; returns how many. */
+export function admitAll(state: PartitionState): number {
+  let admitted = 0;
+  while (state.admit() !== undefined) admitted++;
+  return admitted;
 }
 
 export interface Deferred<T> {

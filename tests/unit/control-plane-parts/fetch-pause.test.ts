@@ -3,16 +3,29 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { InFlightBudget } from "../../../src/core/backpressure.ts";
 import { FetchPause } from "../../../src/core/control-plane/fetch-pause.ts";
-import { PartitionState } from "../../../src/core/control-plane/partition-state.ts";
-import { acceptAll, FakeAdapter } from "./fakes.ts";
+import { type FetchLimits, PartitionState } from "../../../src/core/control-plane/partition-state.ts";
+import { acceptAll, admitAll, bufferAll, FakeAdapter } from "./fakes.ts";
 
-/** Limits: 10 messages, 1000 bytes (low water: 8 messages and 800 bytes); window limit 5. */
-function setup() {
+/**
+ * Limits: 10 messages, 1000 bytes (low water: 8 messages and 800 bytes); per partition, window
+ * limit 5 and buffer limits 1 MB and 1000 messages unless told otherwise.
+ */
+function setup(limits: Partial<FetchLimits> = {}) {
   const adapter = new FakeAdapter();
   const budget = new InFlightBudget(10, 1000);
-  const pause = new FetchPause(adapter, budget, 5);
+  const pause = new FetchPause(adapter, budget, {
+    maxUncommittedOffsets: 5,
+    maxBufferedBytes: 1_000_000,
+    maxBufferedMessages: 1000,
+    ...limits,
+  });
   return { adapter, budget, pause };
 }
+
+/** The payload bytes of `message(offset, "k")` (fakes.ts) for offsets 0..9: key "k", value "v<offset>". */
+const KEYED = 3;
+/** The same without a key. */
+const KEYLESS = 2;
 
 describe("FetchPause", () => {
   test("pauses once at maxInFlight, and resumes only below 80% of it", () => {
@@ -89,37 +102,118 @@ describe("FetchPause", () => {
     assert.deepEqual(adapter.calls, ["pause", "resume"]);
   });
 
-  test("checkWindow pauses a partition whose window is full and resumes it below 80%", () => {
+  test("check pauses a partition whose window is full and resumes it below 80%", () => {
     const { adapter, pause } = setup();
     const state = new PartitionState("t", 4, () => 0);
     state.seed(0, [], 0);
     const items = acceptAll(state, [0, 1, 2, 3]);
-    pause.checkWindow(state);
+    pause.check(state);
     assert.deepEqual(adapter.calls, []);
     items.push(...acceptAll(state, [4]));
-    pause.checkWindow(state);
-    pause.checkWindow(state);
+    pause.check(state);
+    pause.check(state);
     assert.deepEqual(adapter.calls, ["pause t[4]"]);
     state.finish(items[0]!); // window 4 = 80%: not below
-    pause.checkWindow(state);
+    pause.check(state);
     assert.deepEqual(adapter.calls, ["pause t[4]"]);
     state.finish(items[1]!);
-    pause.checkWindow(state);
+    pause.check(state);
     assert.deepEqual(adapter.calls, ["pause t[4]", "resume t[4]"]);
     assert.equal(pause.reason, null, "a partition pause is not the global pause");
   });
 
-  test("checkWindow does not resume a partition that is no longer active", () => {
+  test("check does not resume a partition that is no longer active", () => {
     const { adapter, pause } = setup();
     const state = new PartitionState("t", 0, () => 0);
     state.seed(0, [], 0);
     const items = acceptAll(state, [0, 1, 2, 3, 4]);
-    pause.checkWindow(state);
+    pause.check(state);
     state.phase = "revoking";
     for (const item of items) state.finish(item);
-    pause.checkWindow(state);
+    pause.check(state);
     assert.deepEqual(adapter.calls, ["pause t[0]"]);
-    assert.equal(state.windowFull, false);
+    assert.equal(state.fetchHeld, false, "no longer held: it would be fetched again, were it active");
+    assert.equal(state.pauseReason, null);
+  });
+
+  test("check pauses a partition whose buffer bytes are full and resumes it below 80%, whatever the window", () => {
+    // 5 messages of 3 bytes: 15 bytes. The window and message limits are far away.
+    const { adapter, pause } = setup({ maxUncommittedOffsets: 1000, maxBufferedBytes: 5 * KEYED });
+    const state = new PartitionState("t", 2, () => 0);
+    state.seed(0, [], 0);
+    bufferAll(state, [0, 1, 2, 3], "k");
+    pause.check(state);
+    assert.deepEqual(adapter.calls, [], "4 messages: below the limit");
+    bufferAll(state, [4], "k");
+    pause.check(state);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[2]"], "at the limit: paused once");
+    assert.equal(state.pauseReason, "bufferFull");
+    // Admitting takes messages out of the buffer: 4 left (12 bytes) is 80%, not below it.
+    assert.equal(admitAll(state), 1, "one key: only its first message is admissible");
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[2]"]);
+    // The key's first message finishes: the next one is admitted, 3 left (9 bytes) < 12.
+    state.finish(state.held(0)!);
+    assert.equal(admitAll(state), 1);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[2]", "resume t[2]"]);
+    assert.equal(pause.reason, null, "a partition pause is not the global pause");
+    assert.equal(state.fetchHeld, false);
+  });
+
+  test("check resumes a partition held for its window and its buffer only once both shrank", () => {
+    const { adapter, pause } = setup({ maxUncommittedOffsets: 5, maxBufferedBytes: 3 * KEYLESS });
+    const state = new PartitionState("t", 1, () => 0);
+    state.seed(0, [], 0);
+    const items = bufferAll(state, [0, 1, 2, 3, 4]);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[1]"], "both limits reached: one pause");
+    assert.equal(state.pauseReason, "maxUncommittedOffsets", "the window is named before the buffer");
+    // All admitted: the buffer is empty, the window still full.
+    assert.equal(admitAll(state), 5);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[1]"], "the window still holds it");
+    assert.equal(state.pauseReason, "maxUncommittedOffsets");
+    assert.equal(state.bufferedBytes, 0);
+    state.finish(items[0]!);
+    state.finish(items[1]!);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[1]", "resume t[1]"]);
+  });
+
+  test("check pauses a partition whose buffer holds maxBufferedMessages messages, however small", () => {
+    const { adapter, pause } = setup({ maxUncommittedOffsets: 1000, maxBufferedMessages: 5 });
+    const state = new PartitionState("t", 3, () => 0);
+    state.seed(0, [], 0);
+    bufferAll(state, [0, 1, 2, 3], "k");
+    pause.check(state);
+    assert.deepEqual(adapter.calls, []);
+    bufferAll(state, [4], "k");
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[3]"]);
+    assert.equal(state.pauseReason, "bufferFull");
+    // 4 buffered = 80% of 5: not below it.
+    admitAll(state);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[3]"]);
+    state.finish(state.held(0)!);
+    admitAll(state);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[3]", "resume t[3]"]);
+  });
+
+  test("check pauses a held partition again once its buffer fills up again", () => {
+    const { adapter, pause } = setup({ maxUncommittedOffsets: 1000, maxBufferedBytes: 2 * KEYLESS });
+    const state = new PartitionState("t", 0, () => 0);
+    state.seed(0, [], 0);
+    bufferAll(state, [0, 1]);
+    pause.check(state);
+    admitAll(state);
+    pause.check(state);
+    bufferAll(state, [2, 3]);
+    pause.check(state);
+    assert.deepEqual(adapter.calls, ["pause t[0]", "resume t[0]", "pause t[0]"]);
   });
 
   test("property: pause and resume alternate, at the limit and below the low water mark only", () => {

@@ -6,7 +6,7 @@ import { Revocations } from "../../../src/core/control-plane/revocations.ts";
 import { PartitionRevokedError } from "../../../src/core/errors.ts";
 import { Waiters } from "../../../src/core/waiters.ts";
 import { VirtualClock } from "../../simulation/virtual-clock.ts";
-import { acceptAll, flushMicrotasks } from "./fakes.ts";
+import { acceptAll, deferred, flushMicrotasks } from "./fakes.ts";
 
 /** Revocations with a 1000 ms grace; drained states are logged as "time t[p]". */
 function setup() {
@@ -18,6 +18,22 @@ function setup() {
     drained.push(`${virtual.now} ${states.map((state) => `t[${state.partition}]`).join(",")}`);
   });
   return { virtual, waiters, drained, revocations };
+}
+
+/**
+ * A commit for `release` that logs "time commit" into `log` (with the states' phases and whether
+ * their attempts were aborted, as seen when it starts) and waits for the test.
+ */
+function pendingCommit(virtual: VirtualClock, log: string[], states: readonly PartitionState[] = []) {
+  const reply = deferred<void>();
+  let calls = 0;
+  const commit = () => {
+    calls++;
+    const phases = states.map((state) => state.phase).join(",");
+    log.push(`${virtual.now} commit${phases ? ` ${phases}` : ""}`);
+    return reply.promise;
+  };
+  return { commit, reply, calls: () => calls };
 }
 
 /** A state of t[partition] with `running` attempts running. */
@@ -148,5 +164,136 @@ describe("Revocations", () => {
     assert.equal(done, false);
     await virtual.runUntil(() => done, 1000);
     assert.equal(done, true);
+  });
+
+  describe("release (the revoke barrier)", () => {
+    test("waits for running attempts within the grace, then commits, then resolves; nothing is aborted", async () => {
+      const { virtual, waiters, drained, revocations } = setup();
+      const { state, items, attempts } = owned(0, 2);
+      const log: string[] = [];
+      const commit = pendingCommit(virtual, log, [state]);
+      let released = false;
+      void revocations.release([state], commit.commit).then(() => {
+        released = true;
+        log.push(`${virtual.now} released`);
+      });
+      assert.equal(state.phase, "revoking", "no new work starts from now on");
+      await virtual.runUntil(() => false, 300);
+      state.endAttempt(items[0]!, attempts[0]!);
+      waiters.check();
+      await flushMicrotasks();
+      assert.equal(commit.calls(), 0, "one attempt still runs: no commit yet");
+      await virtual.runUntil(() => false, 400);
+      state.endAttempt(items[1]!, attempts[1]!);
+      waiters.check();
+      await flushMicrotasks();
+      assert.deepEqual(log, ["400 commit revoked"], "committed once drained, completions ignored from then on");
+      assert.deepEqual(drained, [], "the held messages stay counted until the commit ended");
+      assert.equal(released, false, "not released before the commit ended");
+      await virtual.runUntil(() => false, 550); // virtual time 550
+      assert.equal(released, false);
+      commit.reply.resolve();
+      await flushMicrotasks();
+      assert.deepEqual(log, ["400 commit revoked", "550 released"]);
+      assert.deepEqual(drained, ["550 t[0]"]);
+      assert.deepEqual(attempts.map((attempt) => attempt.aborted), [false, false]);
+      assert.equal(commit.calls(), 1);
+      assert.equal(virtual.pending(), 0, "the grace timer was cleared");
+    });
+
+    test("after the grace, running attempts are aborted before the commit starts", async () => {
+      const { virtual, drained, revocations } = setup();
+      const { state, attempts } = owned(2, 2);
+      const log: string[] = [];
+      let abortedAtCommit: boolean[] = [];
+      const reply = deferred<void>();
+      const released = revocations.release([state], () => {
+        abortedAtCommit = attempts.map((attempt) => attempt.aborted);
+        log.push(`${virtual.now} commit`);
+        return reply.promise;
+      });
+      await virtual.runUntil(() => log.length > 0, 999);
+      assert.deepEqual(log, []);
+      assert.ok(await virtual.runUntil(() => log.length > 0, 1000));
+      assert.deepEqual(log, ["1000 commit"]);
+      assert.deepEqual(abortedAtCommit, [true, true]);
+      for (const attempt of attempts) assert.ok(attempt.reason instanceof PartitionRevokedError);
+      assert.equal(state.phase, "revoked");
+      assert.deepEqual(drained, []);
+      reply.resolve();
+      await released;
+      assert.deepEqual(drained, ["1000 t[2]"]);
+    });
+
+    test("a dead letter being published holds the release like a running attempt", async () => {
+      const { virtual, waiters, revocations } = setup();
+      const { state } = owned(0);
+      const endPublish = state.hold("deadLetter");
+      const log: string[] = [];
+      const commit = pendingCommit(virtual, log);
+      void revocations.release([state], commit.commit);
+      await virtual.runUntil(() => false, 600);
+      assert.deepEqual(log, []);
+      endPublish();
+      waiters.check();
+      await flushMicrotasks();
+      assert.deepEqual(log, ["600 commit"]);
+      commit.reply.resolve();
+    });
+
+    test("messages ready or waiting for a retry do not hold it: they must not start any more", async () => {
+      const { virtual, revocations } = setup();
+      const state = new PartitionState("t", 0, () => 0);
+      state.seed(0, [], 0);
+      acceptAll(state, [0, 1, 2]);
+      state.hold("retry");
+      const log: string[] = [];
+      const commit = pendingCommit(virtual, log);
+      void revocations.release([state], commit.commit);
+      await flushMicrotasks();
+      assert.deepEqual(log, ["0 commit"]);
+      commit.reply.resolve();
+    });
+
+    test("released partitions are tracked like revoked ones: a returning partition and all() wait for the commit", async () => {
+      const { virtual, revocations } = setup();
+      const { state } = owned(0);
+      const log: string[] = [];
+      const commit = pendingCommit(virtual, log);
+      void revocations.release([state], commit.commit);
+      const returning = owned(0).state;
+      const resumed: string[] = [];
+      revocations.afterDrainOf(returning, () => resumed.push("resumed"));
+      let all = false;
+      void revocations.all().then(() => (all = true));
+      await virtual.runUntil(() => false, 200);
+      assert.deepEqual(log, ["0 commit"]);
+      assert.deepEqual([resumed, all, returning.waitingForDrain], [[], false, true]);
+      commit.reply.resolve();
+      await flushMicrotasks();
+      assert.deepEqual([resumed, all, returning.waitingForDrain], [["resumed"], true, false]);
+    });
+
+    test("an empty release resolves at once without committing", async () => {
+      const { revocations } = setup();
+      let calls = 0;
+      await revocations.release([], () => {
+        calls++;
+        return Promise.resolve();
+      });
+      assert.equal(calls, 0);
+    });
+
+    test("revoke (lost partitions) never commits", async () => {
+      const { virtual, waiters, drained, revocations } = setup();
+      // revoke takes no commit at all: nothing to call. The drain still waits for running work.
+      const { state, items, attempts } = owned(0, 1);
+      revocations.revoke([state]);
+      await virtual.runUntil(() => false, 100);
+      state.endAttempt(items[0]!, attempts[0]!);
+      waiters.check();
+      await revocations.all();
+      assert.deepEqual(drained, ["100 t[0]"]);
+    });
   });
 });

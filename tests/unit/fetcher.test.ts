@@ -1,0 +1,260 @@
+// The group adapter's Fetcher against a client whose fetch responses the test answers: each
+// response is handed over whole as it arrives, and a partition is fetched again as soon as its
+// response was delivered, without waiting for the control plane to consume anything.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Fetcher, type FetcherSink } from "../../src/adapters/group/fetcher.ts";
+import type {
+  FetchedPartition,
+  FetchRequest,
+  KafkaClient,
+  ListedOffset,
+  PartitionLeader,
+} from "../../src/adapters/group/kafka-client.ts";
+import { systemClock } from "../../src/core/clock.ts";
+import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
+import { type Deferred, deferred, flushMicrotasks } from "./control-plane-parts/fakes.ts";
+
+const encoder = new TextEncoder();
+const P0: TopicPartition = { topic: "t", partition: 0 };
+const P1: TopicPartition = { topic: "t", partition: 1 };
+
+interface FetchCall {
+  readonly request: FetchRequest;
+  readonly reply: Deferred<readonly FetchedPartition[]>;
+}
+
+/** A client with one broker (node 1) leading every partition of `partitions`; fetches wait for the test. */
+class FakeClient implements KafkaClient {
+  readonly fetches: FetchCall[] = [];
+  readonly #partitions: readonly TopicPartition[];
+
+  constructor(partitions: readonly TopicPartition[]) {
+    this.#partitions = partitions;
+  }
+
+  /** Fetch requests not answered yet. */
+  get open(): FetchCall[] {
+    return this.fetches.filter((call) => !call.reply.settled);
+  }
+
+  /** The requests' partitions and offsets, as "t[0]@5", one list per request. */
+  get requested(): string[][] {
+    return this.fetches.map(({ request }) =>
+      request.partitions.map(({ topic, partition, offset }) => `${topic}[${partition}]@${offset}`)
+    );
+  }
+
+  leaders(): Promise<readonly PartitionLeader[]> {
+    return Promise.resolve(this.#partitions.map((p) => ({ ...p, node: 1 })));
+  }
+
+  fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {
+    const reply = deferred<readonly FetchedPartition[]>();
+    this.fetches.push({ request, reply });
+    return reply.promise;
+  }
+
+  listOffsets(partitions: readonly TopicPartition[]): Promise<readonly ListedOffset[]> {
+    return Promise.resolve(partitions.map((p) => ({ ...p, offset: 0n })));
+  }
+
+  join(): Promise<void> {
+    throw new Error("not used by the fetcher");
+  }
+
+  commit(): never {
+    throw new Error("not used by the fetcher");
+  }
+
+  committed(): never {
+    throw new Error("not used by the fetcher");
+  }
+
+  produce(): never {
+    throw new Error("not used by the fetcher");
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** `count` records of `partition` from `from` in one batch (keys "k<offset>"). */
+function records({ topic, partition }: TopicPartition, from: bigint, count: number): FetchedPartition {
+  const end = from + BigInt(count);
+  return {
+    topic,
+    partition,
+    highWatermark: end,
+    lastStableOffset: end,
+    logStartOffset: 0n,
+    abortedTransactions: [],
+    batches: count === 0 ? [] : [{
+      firstOffset: from,
+      lastOffsetDelta: count - 1,
+      firstTimestamp: 0n,
+      producerId: -1n,
+      isTransactional: false,
+      isControl: false,
+      records: Array.from({ length: count }, (_, i) => ({
+        offsetDelta: i,
+        timestampDelta: 0n,
+        key: encoder.encode(`k${from + BigInt(i)}`),
+        value: encoder.encode(`v${from + BigInt(i)}`),
+        headers: [],
+      })),
+    }],
+  };
+}
+
+/** A sink recording each hand-over as "t[0] 0..199"; `onMessages` runs inside the hand-over. */
+function recordingSink(onMessages: (batch: ConsumerMessage[]) => void = () => {}) {
+  const batches: ConsumerMessage[][] = [];
+  const failures: Error[] = [];
+  const sink: FetcherSink = {
+    messages: (batch) => {
+      batches.push(batch);
+      onMessages(batch);
+    },
+    restart: () => {
+      throw new Error("no restart expected");
+    },
+    failed: (error) => void failures.push(error),
+  };
+  const handed = () =>
+    batches.map((batch) => `${batch[0]!.topic}[${batch[0]!.partition}] ${batch[0]!.offset}..${batch.at(-1)!.offset}`);
+  return { sink, batches, failures, handed };
+}
+
+function fetcherOn(client: FakeClient, sink: FetcherSink, maxWaitMs = 10): Fetcher {
+  return new Fetcher(client, {
+    topics: ["t"],
+    startFrom: "earliest",
+    isolationLevel: "read_uncommitted",
+    maxWaitMs,
+    maxBytes: 1 << 20,
+    maxBytesPerPartition: 1 << 20,
+    clock: systemClock,
+  }, sink);
+}
+
+describe("Fetcher", () => {
+  test("hands each partition's response over whole, in offset order, as it arrives", async () => {
+    const client = new FakeClient([P0, P1]);
+    const { sink, batches, handed } = recordingSink();
+    const fetcher = fetcherOn(client, sink);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 5n);
+    await flushMicrotasks();
+    assert.deepEqual(client.requested, [["t[0]@0", "t[1]@5"]], "one request to the one broker");
+    // 300 records: far more than any delivery batch a fetcher might cut them into.
+    client.fetches[0]!.reply.resolve([records(P0, 0n, 300), records(P1, 5n, 3)]);
+    await flushMicrotasks();
+    assert.deepEqual(handed(), ["t[0] 0..299", "t[1] 5..7"]);
+    assert.equal(batches[0]!.length, 300);
+    assert.deepEqual(batches[0]!.map((message) => Number(message.offset)), Array.from({ length: 300 }, (_, i) => i));
+    fetcher.close();
+  });
+
+  test("fetches a partition again as soon as its response was delivered, before anything was consumed", async () => {
+    const client = new FakeClient([P0, P1]);
+    // The sink keeps what it gets and consumes nothing (as a control plane with a full window).
+    const { sink, handed } = recordingSink();
+    const fetcher = fetcherOn(client, sink);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 0n);
+    await flushMicrotasks();
+    client.fetches[0]!.reply.resolve([records(P0, 0n, 100), records(P1, 0n, 10)]);
+    await flushMicrotasks();
+    assert.deepEqual(handed(), ["t[0] 0..99", "t[1] 0..9"]);
+    assert.equal(client.fetches.length, 2, "fetched again at once");
+    assert.deepEqual(client.requested[1]!.toSorted(), ["t[0]@100", "t[1]@10"]);
+    assert.deepEqual(
+      fetcher.positions().map(({ partition, position }) => `${partition}@${position}`).toSorted(),
+      ["0@100", "1@10"],
+      "everything below the positions was delivered",
+    );
+    client.fetches[1]!.reply.resolve([records(P0, 100n, 50), records(P1, 10n, 0)]);
+    await flushMicrotasks();
+    assert.deepEqual(handed(), ["t[0] 0..99", "t[1] 0..9", "t[0] 100..149"], "an empty partition hands nothing over");
+    assert.deepEqual(client.requested[2]!.toSorted(), ["t[0]@150", "t[1]@10"]);
+    fetcher.close();
+  });
+
+  test("while a partition is paused, fetches wait at most 10 ms: a long poll would hold back its resumption", async () => {
+    const client = new FakeClient([P0, P1]);
+    const { sink } = recordingSink();
+    const fetcher = fetcherOn(client, sink, 500);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 0n);
+    await flushMicrotasks();
+    assert.equal(client.fetches[0]!.request.maxWaitMs, 500, "nothing paused: the configured long poll");
+    fetcher.pause([P0]);
+    client.fetches[0]!.reply.resolve([records(P0, 0n, 0), records(P1, 0n, 0)]);
+    await flushMicrotasks();
+    assert.deepEqual(client.requested[1], ["t[1]@0"]);
+    assert.equal(client.fetches[1]!.request.maxWaitMs, 10, "t[0] is paused: t[1] is polled briefly");
+    fetcher.resume([P0]);
+    client.fetches[1]!.reply.resolve([records(P1, 0n, 0)]);
+    await flushMicrotasks();
+    assert.equal(client.fetches[2]!.request.maxWaitMs, 500, "resumed: the long poll again");
+    fetcher.close();
+  });
+
+  test("a partition the sink pauses as it takes a response keeps those messages; only its next fetch waits", async () => {
+    const client = new FakeClient([P0, P1]);
+    // Pauses t[0] while taking its messages, as the control plane does when its buffer fills up.
+    const { sink, handed } = recordingSink((batch) => {
+      if (batch[0]!.partition === 0) fetcher.pause([P0]);
+    });
+    const fetcher = fetcherOn(client, sink);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 0n);
+    await flushMicrotasks();
+    client.fetches[0]!.reply.resolve([records(P0, 0n, 80), records(P1, 0n, 2)]);
+    await flushMicrotasks();
+    assert.deepEqual(handed(), ["t[0] 0..79", "t[1] 0..1"], "both delivered whole, the paused one too");
+    assert.deepEqual(client.requested[1], ["t[1]@2"], "t[0] is left out of the next request");
+    fetcher.resume([P0]);
+    await flushMicrotasks();
+    assert.equal(client.fetches.length, 2, "one request per broker in flight: t[0] waits for the next round");
+    client.fetches[1]!.reply.resolve([records(P1, 2n, 0)]);
+    await flushMicrotasks();
+    assert.deepEqual(client.requested[2]!.toSorted(), ["t[0]@80", "t[1]@2"], "fetched again from where it was");
+    fetcher.close();
+  });
+
+  test("the whole-consumer pause stops fetching, not the delivery of a response already in flight", async () => {
+    const client = new FakeClient([P0]);
+    const { sink, handed } = recordingSink();
+    const fetcher = fetcherOn(client, sink);
+    fetcher.add(P0, 0n);
+    await flushMicrotasks();
+    fetcher.pause();
+    client.fetches[0]!.reply.resolve([records(P0, 0n, 5)]);
+    await flushMicrotasks();
+    assert.deepEqual(handed(), ["t[0] 0..4"]);
+    assert.equal(client.fetches.length, 1, "paused: no new request");
+    fetcher.resume();
+    await flushMicrotasks();
+    assert.deepEqual(client.requested[1], ["t[0]@5"]);
+    fetcher.close();
+  });
+
+  test("a partition removed while its fetch is in flight hands nothing over", async () => {
+    const client = new FakeClient([P0, P1]);
+    const { sink, handed } = recordingSink();
+    const fetcher = fetcherOn(client, sink);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 0n);
+    await flushMicrotasks();
+    fetcher.remove(P0);
+    client.fetches[0]!.reply.resolve([records(P0, 0n, 5), records(P1, 0n, 5)]);
+    await flushMicrotasks();
+    assert.deepEqual(handed(), ["t[1] 0..4"]);
+    assert.deepEqual(client.requested[1], ["t[1]@5"]);
+    assert.deepEqual(fetcher.positions().map(({ partition }) => partition), [1]);
+    fetcher.close();
+  });
+});

@@ -1,0 +1,166 @@
+// The platformatic client's fetch without a broker: Fetch requests on a scripted connection to the
+// leading broker, answered with bytes the library's own parsers read (tests/chaos/failover.test.ts
+// has the same client against a 3-node cluster whose leaders are killed).
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { createRecordsBatch, FetchIsolationLevels, fetchV17, NetworkError } from "@platformatic/kafka";
+import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
+import { isRetriable } from "../../src/adapters/group/kafka-client.ts";
+import {
+  apiVersionsAnswer,
+  cluster,
+  FakeConsumer,
+  fakeLibrary,
+  fetchAnswer,
+  OPTIONS,
+  readFetchRequest,
+} from "../support/platformatic-fakes.ts";
+
+const TOPIC_ID = "0000000a-0000-0000-0000-00000000000b";
+const FETCH = fetchV17.api.key;
+
+/** A consumer whose metadata names topic "t" by a real UUID (node 1 "leader" leads partition 0). */
+function consumerWithTopic(): FakeConsumer {
+  const consumer = new FakeConsumer();
+  consumer.metadata = (options) => {
+    consumer.calls.push(["metadata", options]);
+    return Promise.resolve(cluster(TOPIC_ID));
+  };
+  return consumer;
+}
+
+const clientOf = (consumer: FakeConsumer) => new PlatformaticClient(OPTIONS, fakeLibrary(consumer));
+
+const request = (node: number, ...partitions: number[]) => ({
+  node,
+  partitions: partitions.map((partition) => ({ topic: "t", partition, offset: 5n, maxBytes: 1024 })),
+  maxWaitMs: 500,
+  maxBytes: 4096,
+  isolationLevel: "read_committed" as const,
+});
+
+const retriableWith = (pattern: RegExp) => (error: unknown) =>
+  error instanceof Error && pattern.test(error.message) && isRetriable(error);
+
+describe("platformatic client: fetch", () => {
+  test("goes once, without a fetch session, to the broker it names, topics by id with the leader epoch", async () => {
+    const consumer = consumerWithTopic();
+    const leader = consumer.connectionTo("leader");
+    leader.answer(apiVersionsAnswer([[FETCH, 4, 17]]), fetchAnswer([[TOPIC_ID, [{ partition: 0 }]]]));
+    const client = clientOf(consumer);
+    const [fetched] = await client.fetch(request(1, 0));
+    assert.deepEqual([fetched?.topic, fetched?.partition, fetched?.error, fetched?.batches], ["t", 0, undefined, []]);
+    assert.deepEqual([fetched?.highWatermark, fetched?.lastStableOffset], [100n, 90n]);
+    // Not through the library's Consumer.fetch, which retries and picks the broker itself.
+    assert.equal(consumer.calls.some(([name]) => name === "fetch"), false);
+    const [versions, fetch] = leader.requests;
+    assert.deepEqual([versions?.apiKey, fetch?.apiKey, fetch?.apiVersion], [18, FETCH, 17]);
+    assert.deepEqual(await readFetchRequest(fetch!), {
+      maxWaitMs: 500,
+      minBytes: 1,
+      maxBytes: 4096,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      sessionId: 0,
+      sessionEpoch: -1,
+      partitions: [{
+        topicId: TOPIC_ID,
+        partition: 0,
+        currentLeaderEpoch: 5,
+        fetchOffset: 5n,
+        partitionMaxBytes: 1024,
+      }],
+    });
+    // The version is learnt once per client.
+    leader.answer(fetchAnswer([[TOPIC_ID, [{ partition: 0 }]]]));
+    await client.fetch(request(1, 0));
+    assert.deepEqual(leader.requests.map(({ apiKey }) => apiKey), [18, FETCH, FETCH]);
+  });
+
+  test("the newest Fetch version both speak; a broker without v13 (topic ids) fails for good", async () => {
+    const consumer = consumerWithTopic();
+    consumer.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 15]]), fetchAnswer([]));
+    await clientOf(consumer).fetch(request(1, 0));
+    assert.equal(consumer.connectionTo("leader").requests[1]?.apiVersion, 15);
+
+    const old = consumerWithTopic();
+    old.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 12]]));
+    await assert.rejects(
+      clientOf(old).fetch(request(1, 0)),
+      (error) => error instanceof Error && /needs v13/.test(error.message) && !isRetriable(error),
+    );
+  });
+
+  test("a partition's error code is its own: moved, out of range, final; the others keep their data", async () => {
+    const consumer = consumerWithTopic();
+    const records = createRecordsBatch([
+      { key: Buffer.from("a"), value: Buffer.from("1"), topic: "t", partition: 0 },
+      { key: Buffer.from("b"), value: Buffer.from("2"), topic: "t", partition: 0 },
+    ]);
+    consumer.connectionTo("leader").answer(
+      apiVersionsAnswer([[FETCH, 4, 17]]),
+      fetchAnswer([[TOPIC_ID, [
+        { partition: 0, records },
+        { partition: 1, errorCode: 6 }, // NOT_LEADER_OR_FOLLOWER
+        { partition: 2, errorCode: 1 }, // OFFSET_OUT_OF_RANGE
+        { partition: 3, errorCode: 29 }, // TOPIC_AUTHORIZATION_FAILED
+      ]]]),
+    );
+    const partitions = await clientOf(consumer).fetch(request(1, 0, 1, 2, 3));
+    assert.deepEqual(partitions.map((p) => [p.partition, p.error?.kind]), [
+      [0, undefined],
+      [1, "retriable"],
+      [2, "offsetOutOfRange"],
+      [3, "fatal"],
+    ]);
+    const moved = partitions[1]?.error;
+    assert.equal(moved?.kind === "retriable" && moved.error.message, "fetch failed: NOT_LEADER_OR_FOLLOWER");
+    const [batch] = partitions[0]!.batches;
+    assert.deepEqual([batch?.firstOffset, batch?.lastOffsetDelta, batch?.isControl], [0n, 1, false]);
+    assert.deepEqual(batch?.records.map((r) => Buffer.from(r.key!).toString()), ["a", "b"]);
+  });
+
+  test("a broker that is gone, or not in the metadata any more, rejects at once as retriable", async () => {
+    const consumer = consumerWithTopic();
+    consumer.refuse.add("leader");
+    const client = clientOf(consumer);
+    await assert.rejects(client.fetch(request(1, 0)), retriableWith(/Connection to leader failed/));
+    // Asked once: no retries behind the fetcher's back (it asks for the leaders again instead).
+    assert.equal(consumer.connectedTo.filter(({ host }) => host === "leader").length, 1);
+    // No leader (-1), or a node the cluster no longer lists (fenced).
+    await assert.rejects(client.fetch(request(-1, 0)), retriableWith(/broker -1 is not in the cluster metadata/));
+    await assert.rejects(client.fetch(request(7, 0)), retriableWith(/broker 7 is not in the cluster metadata/));
+  });
+
+  test("a failed request as a whole rejects, retriable where it can help", async () => {
+    const consumer = consumerWithTopic();
+    const leader = consumer.connectionTo("leader");
+    leader.answer(apiVersionsAnswer([[FETCH, 4, 17]]), new NetworkError("Connection closed"));
+    const client = clientOf(consumer);
+    await assert.rejects(client.fetch(request(1, 0)), retriableWith(/Connection closed/));
+    // A request-level error code (here UNKNOWN_SERVER_ERROR) leaves nothing to hand over.
+    leader.answer(fetchAnswer([[TOPIC_ID, [{ partition: 0 }]]], -1));
+    await assert.rejects(client.fetch(request(1, 0)), (error) => error instanceof Error);
+    await assert.rejects(
+      client.fetch({ ...request(1), partitions: [{ topic: "new", partition: 0, offset: 0n, maxBytes: 1 }] }),
+      retriableWith(/topic new is not in the cluster metadata yet/),
+    );
+  });
+});
+
+describe("platformatic client: leaders", () => {
+  test("come from the metadata, asked for again on refresh; a partition without a leader is left out", async () => {
+    const consumer = new FakeConsumer();
+    const client = clientOf(consumer);
+    assert.deepEqual(await client.leaders(["t", "unknown"], true), [
+      { topic: "t", partition: 0, node: 1 },
+      { topic: "t", partition: 1, node: 2 },
+    ]);
+    assert.deepEqual(consumer.calls, [["metadata", { topics: ["t", "unknown"], forceUpdate: true }]]);
+    const electing = cluster();
+    electing.topics.get("t")!.partitions[1] = { ...electing.topics.get("t")!.partitions[1]!, leader: -1 };
+    consumer.metadata = () => Promise.resolve(electing);
+    assert.deepEqual(await client.leaders(["t"], false), [{ topic: "t", partition: 0, node: 1 }]);
+    consumer.metadata = () => Promise.reject(new NetworkError("Connection closed"));
+    await assert.rejects(client.leaders(["t"], false), retriableWith(/Connection closed/));
+  });
+});
