@@ -130,7 +130,7 @@ export function renderReport(files: RunFile[]): string {
     const raw = run.get("raw");
     return usable(n) && usable(raw) ? percent(n.rate / raw.rate) : undefined;
   });
-  if (noop) targets.push(`- no-op ≥ 90% of raw consumption: **${noop}**`);
+  if (noop) targets.push(`- no-op ≥ 75% of raw consumption: **${noop}**`);
   const io5 = per((run) => {
     const r = run.get("io-5ms");
     return usable(r) && r.littleBound ? percent(r.rate / r.littleBound) : undefined;
