@@ -161,7 +161,7 @@ export class GroupAdapter implements KafkaAdapter {
       (protocol === "consumer" || generation === previous.generation + 1);
     const next = new PartitionMap<true>();
     for (const { topic, partition } of partitions) next.set(topic, partition, true);
-    this.#drop((tp) => !continuous || !next.has(tp.topic, tp.partition));
+    this.#revoke(this.#forget((tp) => !continuous || !next.has(tp.topic, tp.partition)));
     const added: [TopicPartition, Ownership][] = [];
     for (const [tp] of next.entries()) {
       if (this.#owned.has(tp.topic, tp.partition)) continue;
@@ -179,14 +179,9 @@ export class GroupAdapter implements KafkaAdapter {
    */
   async #revoking(partitions: readonly TopicPartition[]): Promise<void> {
     if (this.#closed) return;
-    const release: TopicPartition[] = [];
-    for (const tp of partitions) {
-      const ownership = this.#owned.get(tp.topic, tp.partition);
-      if (ownership === undefined) continue;
-      this.#owned.delete(tp.topic, tp.partition);
-      this.#fetcher!.remove(tp);
-      if (ownership.announced) release.push({ topic: tp.topic, partition: tp.partition });
-    }
+    const taken = new PartitionMap<true>();
+    for (const { topic, partition } of partitions) taken.set(topic, partition, true);
+    const release = this.#forget((tp) => taken.has(tp.topic, tp.partition));
     if (release.length === 0) return;
     try {
       await this.#listener!.releasing(release);
@@ -199,19 +194,23 @@ export class GroupAdapter implements KafkaAdapter {
   #lost(): void {
     if (this.#closed) return;
     this.#membership = undefined;
-    this.#drop(() => true);
+    this.#revoke(this.#forget(() => true));
   }
 
-  /** Stops owning the partitions `which` selects; the announced ones are revoked. */
-  #drop(which: (partition: TopicPartition) => boolean): void {
-    const revoked: TopicPartition[] = [];
+  /** Stops owning and fetching the partitions `which` selects; returns the announced ones. */
+  #forget(which: (partition: TopicPartition) => boolean): TopicPartition[] {
+    const announced: TopicPartition[] = [];
     for (const [tp, ownership] of [...this.#owned.entries()]) {
       if (!which(tp)) continue;
       this.#owned.delete(tp.topic, tp.partition);
       this.#fetcher!.remove(tp);
-      if (ownership.announced) revoked.push(tp);
+      if (ownership.announced) announced.push(tp);
     }
-    if (revoked.length > 0) this.#listener!.revoked(revoked);
+    return announced;
+  }
+
+  #revoke(partitions: readonly TopicPartition[]): void {
+    if (partitions.length > 0) this.#listener!.revoked(partitions);
   }
 
   /** The log restarted below the partition's position: a new assignment epoch from `offset`. */

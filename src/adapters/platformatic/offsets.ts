@@ -43,13 +43,12 @@ export function commitOffsets(
 }
 
 /** A commit under the consumer protocol: the member epoch, and only partitions the member holds. */
-async function commitAsMember(
+function commitAsMember(
   consumer: GroupConsumer,
   coordinator: Coordinator,
   offsets: readonly PartitionOffset[],
   member: EpochMember,
 ): Promise<readonly PartitionError[]> {
-  const connection = coordinator.cached ?? await callMarked(() => coordinator.find());
   return commitHeld(
     member,
     offsets,
@@ -59,7 +58,7 @@ async function commitAsMember(
         held,
         (connection, topics) =>
           offsetCommitV9.api.async(connection, consumer.groupId, epoch, memberId, consumer.groupInstanceId, topics),
-        connection,
+        coordinator.cached,
       ),
   );
 }

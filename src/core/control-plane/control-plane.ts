@@ -101,7 +101,7 @@ export class ControlPlane implements AdapterListener {
         this.#resume(item.partition);
       },
       finish: (item) => this.#finish(item),
-      released: () => this.#afterRelease(),
+      released: () => this.#advance(),
       stop: () => this.#stopAfterFailure(),
       report,
     });
@@ -111,7 +111,7 @@ export class ControlPlane implements AdapterListener {
     });
     this.#revocations = new Revocations(this.#waiters, settings.maxRevokeGraceMs, (states) => {
       for (const state of states) this.#budget.remove(state.admittedCount, state.admittedBytes);
-      this.#afterRelease();
+      this.#advance();
     });
     this.#partitions = new OwnedPartitions(settings, this.#now, this.#revocations, (state) => this.#resume(state));
   }
@@ -287,9 +287,7 @@ export class ControlPlane implements AdapterListener {
       state.accept(message, toSafeOffset(message.offset), laneOf(ordering, message.key), fetchedAt);
     }
     if (state) this.#buffered(state);
-    this.#admission.admit();
-    this.#pause.admitted();
-    this.#dispatcher.pump(fetchedAt);
+    this.#advance(fetchedAt);
   }
 
   /** Messages were buffered for the partition: it may have admissible work, and a full buffer. */
@@ -324,7 +322,7 @@ export class ControlPlane implements AdapterListener {
       this.events.emit("error", error);
       this.#stopAfterFailure();
     }
-    this.#afterRelease();
+    this.#advance();
   }
 
   /** The message is done for good: release its lane and move the commit position. */
@@ -337,11 +335,15 @@ export class ControlPlane implements AdapterListener {
     // The key's next message may be admissible now.
     this.#admission.join(state);
     this.#dispatcher.join(state);
-    this.#afterRelease(now);
+    this.#advance(now);
   }
 
-  /** Something was released: admit and start what can start (`now` when the caller read the clock). */
-  #afterRelease(now?: number): void {
+  /**
+   * Messages were buffered or released: admit what the window has room for, pause or resume
+   * fetching at the budget's limits, start what can start, re-check what waits (`now` when the
+   * caller read the clock).
+   */
+  #advance(now?: number): void {
     this.#admission.admit();
     this.#pause.admitted();
     this.#pause.released();
