@@ -39,7 +39,7 @@ import {
   runSequential,
   type Work,
 } from "./runners.ts";
-import { env, runtime, runtimeVersion, scriptArgs, selfCommand, waitForLoad } from "./runtime.ts";
+import { env, optionValue, runtime, runtimeVersion, scriptArgs, selfCommand, waitForLoad } from "./runtime.ts";
 import { LEGEND, renderReport, type RunFile } from "./report.ts";
 import { int, latency, mib } from "./stats.ts";
 import { ensureTopic, SLOW_KEY_FIRST_BYTE, slowCount, topicName, type TopicSpec } from "./topics.ts";
@@ -76,13 +76,7 @@ interface Options {
 
 function parseOptions(): Options {
   const args = scriptArgs();
-  const value = (flag: string, envName: string): string | undefined => {
-    const index = args.indexOf(flag);
-    if (index >= 0) return args[index + 1];
-    const inline = args.find((arg) => arg.startsWith(`${flag}=`));
-    if (inline) return inline.slice(flag.length + 1);
-    return env(envName);
-  };
+  const value = (flag: string, envName: string) => optionValue(args, flag, envName);
   const list = (text: string | undefined) => (text ? text.split(",").map((s) => s.trim()).filter(Boolean) : []);
   if (args.includes("--help") || args.includes("-h")) {
     console.log(

@@ -118,3 +118,15 @@ export function scriptArgs(): string[] {
 export function env(name: string): string | undefined {
   return process.env[name];
 }
+
+/**
+ * The value of option `flag` in `args` (`--flag value` or `--flag=value`), else of the
+ * environment variable `envName` when given.
+ */
+export function optionValue(args: readonly string[], flag: string, envName?: string): string | undefined {
+  const index = args.indexOf(flag);
+  if (index >= 0) return args[index + 1];
+  const inline = args.find((arg) => arg.startsWith(`${flag}=`));
+  if (inline) return inline.slice(flag.length + 1);
+  return envName ? env(envName) : undefined;
+}

@@ -25,6 +25,10 @@ export interface TopicSpec {
    * on the broker, so this sets the record batches a consumer fetches (1: a batch per record).
    */
   sendBatch?: number;
+  /** The value of message `index` (default: JSON `{"i":index,"p":"xx…"}` of `valueBytes` bytes). */
+  value?: (index: number) => Uint8Array;
+  /** Headers on every record (default: none). */
+  headers?: ReadonlyMap<string, Uint8Array>;
 }
 
 export const SLOW_KEY = "slow";
@@ -173,6 +177,13 @@ async function produce(brokers: string[], spec: TopicSpec, log: (line: string) =
   });
   const started = performance.now();
   const pad = "x".repeat(spec.valueBytes);
+  const valueOf = spec.value ?? ((i: number) => {
+    const head = `{"i":${i},"p":"`;
+    return Buffer.from(head + pad.slice(0, Math.max(0, spec.valueBytes - head.length - 2)) + `"}`);
+  });
+  // (Header names are bytes too: the client's default serialisers take Buffers only.)
+  const headers = spec.headers &&
+    new Map([...spec.headers].map(([name, value]) => [Buffer.from(name), Buffer.from(value)]));
   let lastLog = started;
   let next = 0;
   let produced = 0;
@@ -183,9 +194,8 @@ async function produce(brokers: string[], spec: TopicSpec, log: (line: string) =
       next = end;
       const messages = [];
       for (let i = start; i < end; i++) {
-        const head = `{"i":${i},"p":"`;
-        const value = head + pad.slice(0, Math.max(0, spec.valueBytes - head.length - 2)) + `"}`;
-        messages.push({ topic: spec.name, key: Buffer.from(keyOf(spec, i)), value: Buffer.from(value) });
+        const key = Buffer.from(keyOf(spec, i));
+        messages.push({ topic: spec.name, key, value: Buffer.from(valueOf(i)), ...(headers ? { headers } : {}) });
       }
       for (let attempt = 1;; attempt++) {
         try {

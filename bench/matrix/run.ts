@@ -25,7 +25,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Context, failed, medianRun, runPyrallel, runRaw, type RunResult, type Work } from "../harness/runners.ts";
-import { env, runtime, runtimeVersion, scriptArgs, selfCommand, waitForLoad } from "../harness/runtime.ts";
+import { env, optionValue, runtime, runtimeVersion, scriptArgs, selfCommand, waitForLoad } from "../harness/runtime.ts";
 import { int, percent } from "../harness/stats.ts";
 import { ensureTopic, hotKeyShare, type TopicSpec } from "../harness/topics.ts";
 import {
@@ -78,13 +78,7 @@ interface Options {
 
 function parseOptions(): Options {
   const args = scriptArgs();
-  const value = (flag: string, envName?: string): string | undefined => {
-    const index = args.indexOf(flag);
-    if (index >= 0) return args[index + 1];
-    const inline = args.find((arg) => arg.startsWith(`${flag}=`));
-    if (inline) return inline.slice(flag.length + 1);
-    return envName ? env(envName) : undefined;
-  };
+  const value = (flag: string, envName?: string) => optionValue(args, flag, envName);
   const list = (text: string | undefined) => (text ? text.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
   const numbers = (flag: string, allowed: readonly number[]) => {
     const values = list(value(flag))?.map((text) => Number(text.replace(/k$/i, "000")));

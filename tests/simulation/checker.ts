@@ -36,6 +36,8 @@ export interface Call {
   readonly epoch: string;
   ended: boolean;
   endedAt?: number;
+  /** The handler returned normally (before its thread, if any, was gone). */
+  succeeded?: boolean;
 }
 
 interface IndexedRecord {
@@ -201,10 +203,26 @@ export class Checker {
   }
 
   ended(call: Call, succeeded: boolean): void {
+    // A fake thread marks its calls ended when it stops: a later return is a dead thread's.
+    if (!call.ended) call.succeeded = succeeded;
     call.ended = true;
     call.endedAt = this.#now();
     // An aborted attempt counts as failed even if its handler returned normally.
     if (succeeded && !call.context.signal.aborted) this.finished(call.message);
+  }
+
+  /**
+   * The member's engine failed an attempt of `message` as a crash. Exactly one result per attempt:
+   * if the worker's handler for that attempt had returned, its result was lost.
+   */
+  crashReported(member: string, message: ConsumerMessage, attempt: number): void {
+    const offsetSlot = this.#slots(message)[0]!;
+    const call = this.#running.get(member)?.get(offsetSlot)?.findLast((call) => call.context.attempt === attempt);
+    if (call?.succeeded !== true) return;
+    this.fail(
+      `${member} ${message.topic}[${message.partition}]@${message.offset}: attempt ${attempt} returned in its ` +
+        `worker at ${call.endedAt}, yet the engine reported it crashed: a finished result was lost`,
+    );
   }
 
   /** The member's current ownership of the message's partition (see `succeeded`). */

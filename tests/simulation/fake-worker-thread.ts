@@ -51,6 +51,7 @@ class ThreadGone extends Error {
 }
 
 class FakeWorkerThread implements WorkerThread {
+  readonly haltsRunningCode = true;
   readonly #clock: Clock;
   readonly #behaviour: FakeWorkerBehaviour;
   readonly #events: WorkerThreadEvents;
@@ -97,7 +98,7 @@ class FakeWorkerThread implements WorkerThread {
       return;
     }
     if (message.type === "run") {
-      const crashAfterMs = this.#behaviour.crashAfterMs?.(message.tasks.length);
+      const crashAfterMs = this.#behaviour.crashAfterMs?.(message.batch.count);
       if (crashAfterMs !== undefined) {
         this.#later(crashAfterMs, () => this.#crash(new Error(`fake worker crashed ${crashAfterMs} ms after a batch`)));
       }
@@ -124,7 +125,7 @@ class FakeWorkerThread implements WorkerThread {
     for (const timer of this.#timers) this.#clock.clearTimeout(timer);
     this.#timers.clear();
     this.#inbox.length = 0;
-    this.#runner?.abortAll(reason);
+    this.#runner?.stop(reason);
     this.#behaviour.stopped?.();
   }
 

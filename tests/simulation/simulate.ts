@@ -7,7 +7,7 @@ import { DEFAULTS } from "../../src/config/defaults.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
-import { MessageFailedError } from "../../src/core/errors.ts";
+import { MessageFailedError, WorkerCrashedError } from "../../src/core/errors.ts";
 import { type Call, Checker } from "./checker.ts";
 import { contentProfile, ContentWriter } from "./content.ts";
 import { type FakeClient, FakeCluster } from "./fake-cluster.ts";
@@ -195,7 +195,9 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
           // What the control plane takes as done: a success it did not give up on first.
           result.then(() => {
             if (!attempt.aborted) checker.succeeded(name, message, ownership);
-          }, () => {});
+          }, (error: unknown) => {
+            if (error instanceof WorkerCrashedError) checker.crashReported(name, message, attempt.attempt);
+          });
           return result;
         },
         close: () => engine.close(),

@@ -1,14 +1,37 @@
 // The worker engine's dispatcher on stub pool workers: which worker gets which message, batching,
-// capacity, results and cancels, handler timeouts, recycling, and what happens to a gone worker's
-// messages. No thread, no pool: each stub records what it was posted.
+// depth, results and cancels, handler timeouts and kills, recycling, and what happens to a gone
+// worker's messages (read from its task board). No thread, no pool: each stub records what it was
+// posted, and the test plays the worker's side of the board.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Attempt } from "../../src/core/attempt.ts";
-import { EngineFailedError, HandlerTimeoutError, WorkerCrashedError } from "../../src/core/errors.ts";
+import {
+  BlockedTooLongError,
+  EngineFailedError,
+  HandlerTimeoutError,
+  WorkerCrashedError,
+} from "../../src/core/errors.ts";
 import type { ConsumerMessage } from "../../src/core/message.ts";
-import { TaskDispatcher, type TaskDispatcherSettings } from "../../src/engines/worker/dispatcher.ts";
+import { ABORT_GRACE_MS, TaskDispatcher, type TaskDispatcherSettings } from "../../src/engines/worker/dispatcher.ts";
 import type { Failure, PoolWorker, WorkerListener } from "../../src/engines/worker/pool.ts";
-import type { ToWorker, WireTask } from "../../src/engines/worker/protocol.ts";
+import type { ToWorker } from "../../src/engines/worker/protocol.ts";
+import { TaskBoard } from "../../src/engines/worker/task-board.ts";
+import { BatchReader } from "../../src/engines/worker/wire-batch.ts";
+
+/** A task as the worker reads it from a batch. */
+interface SentTask {
+  readonly id: number;
+  readonly slot: number;
+  readonly message: ConsumerMessage;
+}
+
+function read(run: RunMessage): SentTask[] {
+  const batch = new BatchReader(run.batch);
+  return Array.from(
+    { length: batch.count },
+    (_, i) => ({ id: batch.id(i), slot: batch.slot(i), message: batch.message(i) }),
+  );
+}
 import { flushMicrotasks, VirtualClock } from "../simulation/virtual-clock.ts";
 
 type RunMessage = Extract<ToWorker, { type: "run" }>;
@@ -18,9 +41,10 @@ class StubWorker implements PoolWorker {
   readonly slot: number;
   ready = false;
   dead = false;
+  haltsRunningCode = true;
   readonly posts: ToWorker[] = [];
   recycled = 0;
-  timedOutWith: Failure | undefined = undefined;
+  killedWith: Failure | undefined = undefined;
   readonly listener: WorkerListener;
 
   constructor(dispatcher: TaskDispatcher, slot: number, ready = true) {
@@ -37,8 +61,9 @@ class StubWorker implements PoolWorker {
     this.recycled++;
   }
 
-  timedOut(failure: Failure): void {
-    this.timedOutWith = failure;
+  kill(failure: Failure): void {
+    this.killedWith = failure;
+    this.dead = true; // as the pool does at once
   }
 
   becomeReady(): void {
@@ -48,12 +73,36 @@ class StubWorker implements PoolWorker {
 
   /** The batches posted so far, as the ids of their tasks. */
   batches(): number[][] {
-    return this.runs().map((run) => run.tasks.map((task) => task.id));
+    return this.runs().map((run) => read(run).map((task) => task.id));
   }
 
   /** Every task posted so far. */
-  tasks(): WireTask[] {
-    return this.runs().flatMap((run) => run.tasks);
+  tasks(): SentTask[] {
+    return this.runs().flatMap(read);
+  }
+
+  /** The worker's view of its task board (from the init message). */
+  board(): TaskBoard {
+    const init = this.posts.find((post) => post.type === "init");
+    assert.ok(init?.type === "init");
+    return new TaskBoard(init.slots, init.board);
+  }
+
+  /** Plays the worker claiming task `id` on its board at `now`: true when it was not withdrawn. */
+  claim(id: number, now = 0): boolean {
+    const task = this.tasks().find((task) => task.id === id)!;
+    return this.board().claim(task.slot, id, now);
+  }
+
+  /** Plays the worker finishing task `id` (board only: no report). */
+  finish(id: number, ok = true): void {
+    const task = this.tasks().find((task) => task.id === id)!;
+    this.board().finish(task.slot, id, ok);
+  }
+
+  /** The board slot task `id` was sent with. */
+  slotOf(id: number): number {
+    return this.tasks().find((task) => task.id === id)!.slot;
   }
 
   runs(): RunMessage[] {
@@ -85,6 +134,7 @@ function setup(settings: Partial<TaskDispatcherSettings> = {}) {
     ...settings,
   });
   const run = (attempt = new Attempt(1, 0)) => {
+    // (`settled` flips on a later microtask: await flushMicrotasks() before reading it.)
     const outcome = { settled: false, error: undefined as unknown, attempt };
     dispatcher.execute(message, attempt).then(
       () => (outcome.settled = true),
@@ -114,25 +164,27 @@ describe("worker engine dispatcher", () => {
     assert.deepEqual(worker.batches(), [[0, 1, 2]], "a full batch is posted without waiting");
     await flushMicrotasks();
     assert.deepEqual(worker.batches(), [[0, 1, 2], [3]]);
-    assert.equal(worker.tasks()[0]!.offset, 7n);
+    assert.equal(worker.tasks()[0]!.message.offset, 7n);
+    assert.deepEqual(worker.tasks().map((task) => task.slot), [0, 1, 2, 3], "each on its own board slot");
   });
 
   test("the least-loaded worker gets each message; a ready one before one still starting; full ones last", async () => {
     const { dispatcher, run } = setup({ concurrencyPerWorker: 2 });
+    assert.equal(dispatcher.depth, 4, "before any report a worker holds twice its concurrency");
     const starting = new StubWorker(dispatcher, 0, false);
     const ready = [new StubWorker(dispatcher, 1), new StubWorker(dispatcher, 2)];
-    for (let i = 0; i < 7; i++) run();
+    for (let i = 0; i < 13; i++) run();
     await flushMicrotasks();
-    // 0..3 fill the ready workers, alternating; 4 and 5 go to the starting one (below capacity);
-    // 6 finds every worker full and joins the least-loaded, preferring a ready one.
-    assert.deepEqual(ready.map((worker) => worker.tasks().map((task) => task.id)), [[0, 2, 6], [1, 3]]);
+    // 0..7 fill the ready workers to their depth, alternating; 8..11 go to the starting one (below
+    // its depth); 12 finds every worker full and joins the least-loaded, preferring a ready one.
+    assert.deepEqual(ready.map((worker) => worker.tasks().map((task) => task.id)), [[0, 2, 4, 6, 12], [1, 3, 5, 7]]);
     assert.equal(starting.runs().length, 0, "nothing posted before ready");
     assert.equal(dispatcher.idleSlots, 0);
     starting.becomeReady();
     const init = starting.posts[0];
     assert.ok(init?.type === "init");
-    assert.equal(init.lowWater, 1, "the worker reports at once when down to half its capacity");
-    assert.deepEqual(starting.batches(), [[4, 5]]);
+    assert.equal(init.concurrency, 2);
+    assert.deepEqual(starting.batches(), [[8, 9, 10, 11]]);
   });
 
   test("results settle their attempts: a worker's error comes back with its name; idleSlots follow", async () => {
@@ -140,56 +192,181 @@ describe("worker engine dispatcher", () => {
     const worker = new StubWorker(dispatcher, 0);
     const [ok, failed] = [run(), run()];
     await flushMicrotasks();
-    assert.equal(dispatcher.idleSlots, 0);
+    assert.equal(dispatcher.idleSlots, 2);
     assert.ok(ok.attempt.onAbort !== undefined, "the abort hook is set while the task is held");
-    worker.listener.done({ type: "done", ok: [0], failed: [{ id: 1, error: { name: "TypeError", message: "bad" } }] });
-    worker.listener.done({ type: "done", ok: [0], failed: [] }); // a stale result is ignored
+    const error = { name: "TypeError", message: "bad" };
+    worker.listener.done({
+      type: "done",
+      ok: [worker.slotOf(0)],
+      failed: [{ slot: worker.slotOf(1), error }],
+      busyMs: 4,
+    });
+    worker.listener.done({ type: "done", ok: [worker.slotOf(0)], failed: [], busyMs: 0 }); // a stale result is ignored
     await flushMicrotasks();
     assert.deepEqual([ok.settled, ok.error], [true, undefined]);
     assert.ok(failed.error instanceof Error);
     assert.deepEqual([failed.error.name, failed.error.message], ["TypeError", "bad"]);
     assert.equal(ok.attempt.onAbort, undefined, "cleared once settled");
-    assert.equal(dispatcher.idleSlots, 2);
+    assert.equal(dispatcher.idleSlots, dispatcher.depth);
   });
 
-  test("an abort before posting drops the message; after posting it is sent to the worker as a cancel", async () => {
+  test("the depth follows the reported handler time: 8 ms of queued work per worker, at most 256", async () => {
+    const { dispatcher, run } = setup({ concurrencyPerWorker: 2 });
+    const worker = new StubWorker(dispatcher, 0);
+    const report = (count: number, busyMs: number) => {
+      const slots = Array.from({ length: count }, (_, i) => worker.slotOf(i));
+      worker.listener.done({ type: "done", ok: slots, failed: [], busyMs });
+    };
+    for (let i = 0; i < 4; i++) run();
+    await flushMicrotasks();
+    report(4, 4); // 1 ms per message: 8 queued beside 2 running
+    assert.equal(dispatcher.depth, 2 + 8);
+    report(0, 0); // an empty report changes nothing
+    assert.equal(dispatcher.depth, 10);
+    const fast = setup({ concurrencyPerWorker: 1 });
+    const fastWorker = new StubWorker(fast.dispatcher, 0);
+    fast.run();
+    await flushMicrotasks();
+    fastWorker.listener.done({ type: "done", ok: [fastWorker.slotOf(0)], failed: [], busyMs: 0.001 });
+    assert.equal(fast.dispatcher.depth, 1 + 256, "capped");
+  });
+
+  test("an abort before posting drops the message; posted but not started it is withdrawn from the board", async () => {
     const { dispatcher, run } = setup();
     const worker = new StubWorker(dispatcher, 0);
     const early = run();
     early.attempt.abort(new Error("revoked"));
-    const late = run();
+    const queued = run();
     await flushMicrotasks();
     assert.match(String(early.error), /revoked/);
     assert.deepEqual(worker.batches(), [[1]]);
-    late.attempt.abort(new Error("closing"));
-    const reason = { name: "Error", message: "closing", stack: (late.attempt.reason as Error).stack };
-    assert.deepEqual(worker.posts.at(-1), { type: "cancel", ids: [1], reason });
-    assert.equal(late.settled, false, "the worker reports how it ended");
+    queued.attempt.abort(new Error("closing"));
+    await flushMicrotasks();
+    assert.match(String(queued.error), /closing/, "settled at once: the worker will never run it");
+    assert.equal(worker.claim(1), false, "the worker's claim fails");
+    assert.deepEqual(worker.posts.map((post) => post.type), ["init", "run"], "no cancel needed");
   });
 
-  test("a timed-out batch: its worker is terminated; that batch fails with HandlerTimeoutError, its others as crashed", async () => {
-    const { time, dispatcher, run } = setup({ concurrencyPerWorker: 4, handlerTimeoutMs: 500 });
+  test("an abort while running reaches the handler's signal; a handler still running 1 s later has its worker killed", async () => {
+    const { time, dispatcher, run } = setup();
     const worker = new StubWorker(dispatcher, 0);
-    const slow = [run(), run()];
-    await time.runUntil(() => false, 100);
-    const later = run(); // a second batch on the same worker, posted at 100 ms
-    await time.runUntil(() => worker.timedOutWith !== undefined, 10_000);
-    assert.equal(time.now, 500);
-    assert.deepEqual(worker.batches(), [[0, 1], [2]]);
-    end(dispatcher, worker, worker.timedOutWith, true);
+    const [running, queued] = [run(), run()];
     await flushMicrotasks();
-    for (const outcome of slow) {
-      assert.ok(outcome.error instanceof HandlerTimeoutError);
-      assert.equal(outcome.error.timeoutMs, 500);
-      assert.equal(outcome.attempt.reason, outcome.error, "the attempt is aborted with the timeout");
-    }
-    assert.ok(later.error instanceof WorkerCrashedError);
-    assert.match(
-      later.error.message,
-      /worker 0 was terminated because another of its messages exceeded handlerTimeoutMs \(500 ms\)/,
-    );
-    assert.equal(later.attempt.aborted, false, "a crash does not abort the attempt: the control plane retries it");
-    assert.equal(time.pending(), 0, "the later batch's timer went with it");
+    assert.equal(worker.claim(0), true);
+    running.attempt.abort(new Error("revoked"));
+    const reason = { name: "Error", message: "revoked", stack: (running.attempt.reason as Error).stack };
+    assert.deepEqual(worker.posts.at(-1), { type: "cancel", slot: worker.slotOf(0), id: 0, reason });
+    await time.runUntil(() => worker.killedWith !== undefined, 10_000);
+    assert.equal(time.now, ABORT_GRACE_MS);
+    assert.equal(running.settled, false, "settled only once the thread is gone");
+    const successor = end(dispatcher, worker, worker.killedWith, true)!;
+    await flushMicrotasks();
+    assert.match(String(running.error), /revoked/, "fails with the attempt's abort reason");
+    successor.becomeReady();
+    assert.deepEqual(successor.batches(), [[1]], "the message it never started moved to the successor");
+    assert.equal(queued.settled, false);
+    assert.equal(time.pending(), 0);
+  });
+
+  test("a handler that returns within the grace keeps its worker; its result is the one reported", async () => {
+    const { time, dispatcher, run } = setup();
+    const worker = new StubWorker(dispatcher, 0);
+    const running = run();
+    await flushMicrotasks();
+    worker.claim(0);
+    running.attempt.abort(new Error("revoked"));
+    worker.finish(0);
+    worker.listener.done({ type: "done", ok: [worker.slotOf(0)], failed: [], busyMs: 1 });
+    await time.runUntil(() => false, 5_000);
+    assert.equal(worker.killedWith, undefined);
+    assert.deepEqual([running.settled, running.error], [true, undefined]);
+  });
+
+  test("handlerTimeoutMs counts from the handler's start on the board: the worker is killed, the message fails with HandlerTimeoutError", async () => {
+    const { time, dispatcher, run } = setup({ concurrencyPerWorker: 1, handlerTimeoutMs: 500 });
+    const worker = new StubWorker(dispatcher, 0);
+    const [first, slow, never] = [run(), run(), run()];
+    await flushMicrotasks();
+    worker.claim(0, 0);
+    await time.runUntil(() => false, 300);
+    worker.finish(0);
+    assert.equal(worker.claim(1, 300), true); // started at 300: times out at 800, not 500
+    await time.runUntil(() => worker.killedWith !== undefined, 10_000);
+    assert.equal(time.now, 800);
+    assert.ok(slow.attempt.reason instanceof HandlerTimeoutError, "the attempt is aborted with the timeout");
+    const successor = end(dispatcher, worker, worker.killedWith, true)!;
+    await flushMicrotasks();
+    assert.deepEqual([first.settled, first.error], [true, undefined], "finished on the board: its result stands");
+    assert.ok(slow.error instanceof HandlerTimeoutError);
+    assert.equal(slow.error.timeoutMs, 500);
+    successor.becomeReady();
+    assert.deepEqual(successor.batches(), [[2]], "the one never started runs on the successor, not attempted");
+    assert.equal(never.settled, false);
+    assert.equal(never.attempt.aborted, false);
+  });
+
+  test("maxBlockingMs (BlockedTooLongError) kills a running handler's worker at once", async () => {
+    const { dispatcher, run } = setup();
+    const worker = new StubWorker(dispatcher, 0);
+    const blocked = run();
+    await flushMicrotasks();
+    worker.claim(0);
+    blocked.attempt.abort(new BlockedTooLongError(2_000));
+    assert.ok(worker.killedWith !== undefined);
+    assert.match(String(worker.killedWith()), /terminated to stop another message's handler/);
+    assert.equal(blocked.settled, false);
+    end(dispatcher, worker, worker.killedWith, true);
+    await flushMicrotasks();
+    assert.ok(blocked.error instanceof BlockedTooLongError);
+  });
+
+  test("where terminate() lets running code finish (Deno), a killed handler still in its code settles once it is out", async () => {
+    const { time, dispatcher, run } = setup({ handlerTimeoutMs: 100 });
+    const worker = new StubWorker(dispatcher, 0);
+    worker.haltsRunningCode = false;
+    const stuck = run();
+    await flushMicrotasks();
+    worker.claim(0);
+    worker.board().setInCode(true); // the handler's synchronous part is running
+    await time.runUntil(() => worker.killedWith !== undefined, 10_000);
+    end(dispatcher, worker, worker.killedWith, true);
+    await time.runUntil(() => stuck.settled, 5_000);
+    assert.equal(stuck.settled, false, "the retry must not start while the handler may still run");
+    worker.board().setInCode(false); // it returned: Deno stops the thread before anything else runs
+    await time.runUntil(() => stuck.settled, 5_100 + 100);
+    assert.ok(stuck.error instanceof HandlerTimeoutError);
+
+    const closing = setup({ handlerTimeoutMs: 100 });
+    const other = new StubWorker(closing.dispatcher, 0);
+    other.haltsRunningCode = false;
+    const held = closing.run();
+    await flushMicrotasks();
+    other.claim(0);
+    other.board().setInCode(true);
+    closing.dispatcher.stopped(() => new WorkerCrashedError("closed"));
+    end(closing.dispatcher, other, () => new WorkerCrashedError("closed"), false);
+    await flushMicrotasks();
+    assert.match(String(held.error), /closed/, "closing does not wait for it");
+  });
+
+  test("a crash: finished results stand (reported or not), the running one fails, the unstarted move on", async () => {
+    const { dispatcher, run } = setup({ concurrencyPerWorker: 4 });
+    const worker = new StubWorker(dispatcher, 0);
+    const [done, failed, running, unstarted] = [run(), run(), run(), run()];
+    await flushMicrotasks();
+    for (const id of [0, 1, 2]) worker.claim(id);
+    worker.finish(0, true);
+    worker.finish(1, false);
+    const crash = new WorkerCrashedError("worker 0 crashed");
+    const successor = end(dispatcher, worker, () => crash, true)!;
+    await flushMicrotasks();
+    assert.deepEqual([done.settled, done.error], [true, undefined]);
+    assert.ok(failed.error instanceof WorkerCrashedError);
+    assert.match(failed.error.message, /ended before reporting this handler's error/);
+    assert.equal(running.error, crash);
+    assert.equal(unstarted.settled, false);
+    successor.becomeReady();
+    assert.deepEqual(successor.batches(), [[3]]);
   });
 
   test("a worker gone before it was sent anything: with a successor its messages move; without one they fail", async () => {
@@ -206,7 +383,7 @@ describe("worker engine dispatcher", () => {
     await flushMicrotasks();
     assert.ok(
       waiting.every((outcome) => outcome.error === broken),
-      "sent, and no successor: they fail with the failure",
+      "sent, never started, and no successor: they fail with the failure",
     );
     const third = new StubWorker(dispatcher, 0, false);
     const orphan = run();
@@ -226,9 +403,9 @@ describe("worker engine dispatcher", () => {
     const waiting = run();
     await flushMicrotasks();
     assert.deepEqual(worker.batches(), [[0, 1]]);
-    worker.listener.done({ type: "done", ok: [0], failed: [] });
+    worker.listener.done({ type: "done", ok: [worker.slotOf(0)], failed: [], busyMs: 1 });
     assert.equal(worker.recycled, 0);
-    worker.listener.done({ type: "done", ok: [1], failed: [] });
+    worker.listener.done({ type: "done", ok: [worker.slotOf(1)], failed: [], busyMs: 1 });
     assert.equal(worker.recycled, 1);
     const successor = end(dispatcher, worker, undefined, true)!;
     successor.becomeReady();
@@ -243,6 +420,7 @@ describe("worker engine dispatcher", () => {
     const held = run();
     const waiting = run();
     await flushMicrotasks();
+    worker.claim(0);
     let quiet = false;
     void dispatcher.quiet().then(() => (quiet = true));
     const stop = new WorkerCrashedError("closed");

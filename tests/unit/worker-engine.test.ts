@@ -104,7 +104,7 @@ function withStartGate(loads: number, body: () => Promise<void>): Promise<void> 
 describe("WorkerEngine", () => {
   test("runs CPU-bound handlers across the pool", async () => {
     await withEngine({ workers: 2, concurrencyPerWorker: 2 }, async (engine) => {
-      assert.equal(engine.idleSlots, 4);
+      assert.equal(engine.idleSlots, 8, "before any report each worker holds twice its concurrency");
       const messages = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
         const value = encoder.encode(`payload ${i}`);
         return message("sha", "200", { expect: await shaRounds(value, 200) }, value);
@@ -112,7 +112,7 @@ describe("WorkerEngine", () => {
       const running = messages.map((m) => run(engine, m));
       assert.equal(engine.idleSlots, 0);
       await Promise.all(running);
-      assert.equal(engine.idleSlots, 4);
+      assert.ok(engine.idleSlots >= 2 * 3, "then as deep as 4 ms of the measured handler time (at least one queued)");
       assert.equal(engine.stats().crashes, 0);
     });
   });
@@ -219,25 +219,26 @@ describe("WorkerEngine", () => {
       assert.ok(await isPending(forever));
       assert.equal(engine.stats().crashes, 0);
       attempt.abort(new Error("given up")); // close() does not wait for it
-      const closed = assert.rejects(forever, isCrash(/closed/));
+      const closed = assert.rejects(forever, /given up/);
       await engine.close();
       await closed;
     });
   });
 
-  test("a worker that exits mid-batch is replaced; every message it held fails with WorkerCrashedError", async () => {
-    await withEngine({ workers: 1, concurrencyPerWorker: 8 }, async (engine) => {
-      const held = [
-        run(engine, message("sleep", "2000")),
-        run(engine, message("exit")),
-        run(engine, message("sleep", "2000")),
-      ];
-      for (const attempt of held) await assert.rejects(attempt, isCrash(/worker 0 crashed/));
+  test("a worker that exits mid-batch is replaced: what it finished stands, what it ran fails, what it never started runs elsewhere", async () => {
+    await withEngine({ workers: 1, concurrencyPerWorker: 2 }, async (engine) => {
+      const finished = run(engine, message("ok"));
+      const running = run(engine, message("sleep", "2000"));
+      const exiting = run(engine, message("exit"));
+      const unstarted = run(engine, message("sleep", "10")); // queued behind the 2 running handlers
+      await finished; // its result is on the board before the next message starts, reported or not
+      for (const attempt of [running, exiting]) await assert.rejects(attempt, isCrash(/worker 0 crashed/));
+      await unstarted;
       await Promise.all([run(engine, message("ok")), run(engine, message("ok")), run(engine, message("sleep", "10"))]);
       assert.deepEqual({ ...engine.stats(), recycles: undefined }, {
         workersStarted: 2,
         crashes: 1,
-        timeouts: 0,
+        kills: 0,
         recycles: undefined,
       });
     });
@@ -325,26 +326,31 @@ describe("WorkerEngine", () => {
     });
   });
 
-  test("handlerTimeoutMs: the slow message fails with HandlerTimeoutError, its worker's others with WorkerCrashedError", async () => {
+  test("handlerTimeoutMs: the stuck handler's worker is terminated, the message fails with HandlerTimeoutError, the worker's unstarted ones run elsewhere", async () => {
+    // Deno's terminate() cannot stop running code (denoland/deno#35657): there the attempt ends
+    // only when the spinning handler returns, like on the async engine.
+    const onDeno = "Deno" in globalThis;
     await withEngine({ workers: 1, concurrencyPerWorker: 4, handlerTimeoutMs: 300 }, async (engine) => {
       await run(engine, message("ok")); // the worker is up: the next two go out as separate batches
       const started = performance.now();
       const stuckAttempt = new Attempt(1, 0);
-      const stuck = run(engine, message("spin", "3000"), stuckAttempt);
+      const stuck = run(engine, message("spin", "1500"), stuckAttempt);
       await new Promise((resolve) => setTimeout(resolve, 50)); // a later batch on the same worker
-      const bystander = run(engine, message("sleep", "5000"));
-      await assert.rejects(stuck, (error: unknown) => {
-        assert.ok(error instanceof HandlerTimeoutError);
-        assert.equal(error.name, "HandlerTimeoutError");
-        assert.equal(error.timeoutMs, 300);
-        assert.equal(stuckAttempt.reason, error, "the attempt was aborted with the timeout, for the control plane");
-        return true;
-      });
-      await assert.rejects(bystander, isCrash(/exceeded handlerTimeoutMs/));
+      const bystander = run(engine, message("sleep", "10")); // queued behind the spinning handler
+      const outcome = await stuck.then(() => "returned", (error: unknown) => error);
       const elapsed = performance.now() - started;
-      assert.ok(elapsed >= 290 && elapsed < 3000, `timed out after ${elapsed} ms`);
+      assert.ok(stuckAttempt.reason instanceof HandlerTimeoutError, "the attempt was aborted with the timeout");
+      assert.equal(stuckAttempt.reason.timeoutMs, 300);
+      if (onDeno) {
+        assert.equal(outcome, "returned");
+        assert.ok(elapsed >= 1_450, `settled after ${elapsed} ms, before the handler returned`);
+      } else {
+        assert.equal(outcome, stuckAttempt.reason, "it fails with the timeout");
+        assert.ok(elapsed >= 290 && elapsed < 1_500, `timed out after ${elapsed} ms`);
+      }
+      await bystander; // never started on the terminated worker: not an attempt, it ran on the successor
       await run(engine, message("ok"));
-      assert.deepEqual([engine.stats().timeouts, engine.stats().workersStarted], [1, 2]);
+      assert.deepEqual([engine.stats().kills, engine.stats().workersStarted], [1, 2]);
     });
   });
 
@@ -401,7 +407,7 @@ describe("WorkerEngine", () => {
       const dropped = run(engine, message("ok"), cancelled); // 2 of 2: the worker retires
       cancelled.abort(new Error("revoked")); // same tick: never posted
       await assert.rejects(dropped, /revoked/);
-      assert.equal(engine.idleSlots, 4, "the replacement takes work");
+      assert.ok(engine.idleSlots > 0, "the replacement takes work");
       await within(run(engine, message("ok")), 5_000, "a message after the cancelled one");
       assert.equal(engine.stats().recycles, 1);
     });
@@ -424,7 +430,7 @@ describe("WorkerEngine", () => {
     const stuck = run(engine, message("spin", "3000"), attempt);
     await sleep(100);
     attempt.abort(new Error("drain timeout"));
-    const failed = assert.rejects(stuck, isCrash(/closed/));
+    const failed = assert.rejects(stuck, /drain timeout/); // the attempt's own reason
     await engine.close();
     await failed;
   });

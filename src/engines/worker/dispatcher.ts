@@ -1,25 +1,46 @@
 // Main side: which worker runs which attempt. Attempts started in the same tick go out in batches
-// to the least-loaded worker, at most `concurrencyPerWorker` held per worker; results, cancels and
-// handler timeouts are routed back to their attempts. The workers' lives are the pool's (pool.ts):
-// the dispatcher is its tenant, told when a worker is ready, reports, or is gone.
+// to the least-loaded worker; each worker holds enough to stay busy until its next report (its
+// depth, from the handler time it reports); results, cancels and handler timeouts are routed back
+// to their attempts, and a handler that must stop has its worker terminated. The workers' lives
+// are the pool's (pool.ts): the dispatcher is its tenant, told when a worker is ready, reports, or
+// is gone. Where each posted task stands is on the worker's task board (task-board.ts).
 import type { Attempt } from "../../core/attempt.ts";
 import type { Clock, Timer } from "../../core/clock.ts";
-import { HandlerTimeoutError, WorkerCrashedError } from "../../core/errors.ts";
+import { BlockedTooLongError, HandlerTimeoutError, WorkerCrashedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
-import type { Failure, PoolTenant, PoolWorker, WorkerListener, WorkerResults } from "./pool.ts";
-import { encodeBatch, fromWireError, toWireError } from "./protocol.ts";
+import type { Failure, PoolTenant, PoolWorker, WorkerListener } from "./pool.ts";
+import { fromWireError, toWireError, type WorkerResults } from "./protocol.ts";
+import { boardClock, FAILED, QUEUED, RUNNING, SUCCEEDED, TaskBoard } from "./task-board.ts";
+import { encodeBatch, type WireBatch } from "./wire-batch.ts";
+
+/**
+ * Work queued in a worker beyond its running handlers, in ms of its measured handler time: enough
+ * to keep it busy while its report travels and the engine's thread waits for a core.
+ */
+const QUEUE_TARGET_MS = 8;
+/** Most messages queued in one worker beyond its running handlers. */
+const MAX_QUEUED = 256;
+/** Weight of the newest report in the running mean of the handler time. */
+const SERVICE_TIME_WEIGHT = 1 / 4;
+/**
+ * A handler still running this long after its attempt was aborted for another reason than a
+ * timeout (revoked, closing) is stopped by terminating its worker.
+ */
+export const ABORT_GRACE_MS = 1_000;
+/** How often a terminated worker that may still run a handler (Deno) is looked at again. */
+const RUNNING_ON_POLL_MS = 20;
 
 /** Settings of {@linkcode TaskDispatcher}. */
 export interface TaskDispatcherSettings {
-  /** Messages one worker holds at once. */
+  /** Handlers one worker runs at once (for handlers that await). */
   readonly concurrencyPerWorker: number;
   /** Most messages in one postMessage. */
   readonly maxBatchSize: number;
-  /** A message unfinished this long after it was posted times out; undefined: never. */
+  /** A handler running this long is stopped (its worker terminated); undefined: never. */
   readonly handlerTimeoutMs: number | undefined;
   /** A worker given this many messages takes no more and is recycled once it holds none. */
   readonly recycleAfterTasks: number | undefined;
-  /** Handler timeouts. */
+  /** Handler timeouts, abort graces. */
   readonly clock: Clock;
 }
 
@@ -32,63 +53,81 @@ interface Task {
   readonly reject: (error: unknown) => void;
   /** Set as `context.onAbort` while the task is ours. */
   readonly onAbort: (reason: unknown) => void;
-  /** The worker holding it; undefined while waiting (every worker was recycling). */
+  /** The worker holding it; undefined while waiting for one. */
   lane: Lane | undefined;
-  /** Set once posted to the worker. */
-  batch: Batch | undefined;
-}
-
-/** Messages posted together: they share a send time, hence a timeout timer. */
-interface Batch {
-  pending: number;
-  timer: Timer | undefined;
+  /** Its slot on the lane's board while held. */
+  slot: number;
+  /** Sent to the worker: from now on the board says where it stands. */
+  posted: boolean;
+  /** Aborted while running: when its worker is terminated unless the handler returns first. */
+  grace: Timer | undefined;
 }
 
 /** What one pool worker holds. */
 interface Lane {
   readonly worker: PoolWorker;
-  readonly held: Map<number, Task>;
+  readonly board: TaskBoard;
+  /** Held tasks by board slot. */
+  readonly tasks: (Task | undefined)[];
+  readonly freeSlots: number[];
+  held: number;
   /** Held but not yet posted (posted on the next microtask, or once ready). */
   outbox: Task[];
-  /** Messages posted to this worker so far, shared with it: it reports early when running low. */
-  readonly posted: Int32Array;
   assigned: number;
   /** Takes no new work; recycled once it holds nothing. */
   retiring: boolean;
-  /** The batch whose timeout is terminating this worker: its messages fail with HandlerTimeoutError. */
-  timedOut: { readonly batch: Batch; readonly timeoutMs: number } | undefined;
+  /** Checks running handlers against handlerTimeoutMs while any is posted. */
+  watchdog: Timer | undefined;
 }
 
 /**
- * Hands attempts to the pool's workers and settles them from the workers' reports. Messages a
- * worker was sent fail when it is gone; those not yet sent move to another worker.
+ * Hands attempts to the pool's workers and settles them from the workers' reports, or from their
+ * boards once a worker is gone: a result a worker produced is never lost, a message it never
+ * started goes to another worker, and one it was running fails.
  */
 export class TaskDispatcher implements PoolTenant {
-  readonly #capacity: number;
+  readonly #concurrency: number;
   readonly #maxBatch: number;
   readonly #timeoutMs: number | undefined;
   readonly #recycleAfter: number | undefined;
   readonly #clock: Clock;
-  /** The current worker of each slot. */
-  readonly #lanes: Lane[] = [];
-  /** Tasks no worker accepts right now (every worker is recycling). */
+  readonly #boardNow: () => number;
+  /** Board slots per worker: the deepest it can be. */
+  readonly #slots: number;
+  /** Workers not yet ended: the current one of each slot, and those being terminated. */
+  readonly #lanes = new Set<Lane>();
+  /** Tasks no worker accepts right now (every worker is recycling or gone). */
   readonly #waiting: Task[] = [];
   #nextId = 0;
   #flushQueued = false;
+  /** The pool starts no more workers (closing or broken). */
+  #stopped = false;
   #onQuiet: (() => void) | undefined;
+  /** Running mean of the worker time per message (ms), from the reports; undefined before the first. */
+  #serviceMs: number | undefined;
+  /** Messages each worker holds: its running handlers and QUEUE_TARGET_MS of queued work. */
+  #depth: number;
 
   constructor(settings: TaskDispatcherSettings) {
-    this.#capacity = settings.concurrencyPerWorker;
+    this.#concurrency = settings.concurrencyPerWorker;
     this.#maxBatch = settings.maxBatchSize;
     this.#timeoutMs = settings.handlerTimeoutMs;
     this.#recycleAfter = settings.recycleAfterTasks;
     this.#clock = settings.clock;
+    this.#boardNow = boardClock(settings.clock);
+    this.#slots = this.#concurrency + MAX_QUEUED;
+    this.#depth = 2 * this.#concurrency;
+  }
+
+  /** Messages each worker is given at most right now (adapts to the measured handler time). */
+  get depth(): number {
+    return this.#depth;
   }
 
   /** Free capacity of the workers that take work, less the tasks waiting for one. */
   get idleSlots(): number {
     let idle = -this.#waiting.length;
-    for (const lane of this.#lanes) if (!lane.retiring) idle += Math.max(0, this.#capacity - lane.held.size);
+    for (const lane of this.#lanes) if (this.#accepts(lane)) idle += Math.max(0, this.#depth - lane.held);
     return Math.max(0, idle);
   }
 
@@ -103,7 +142,9 @@ export class TaskDispatcher implements PoolTenant {
         reject,
         onAbort: () => this.#cancel(task),
         lane: undefined,
-        batch: undefined,
+        slot: -1,
+        posted: false,
+        grace: undefined,
       };
       // A hook, not a listener on attempt.signal: that would create an AbortController per message.
       attempt.onAbort = task.onAbort;
@@ -121,16 +162,20 @@ export class TaskDispatcher implements PoolTenant {
 
   /** A worker joined the pool: from now on it is offered work (a successor takes its slot's place). */
   joined(worker: PoolWorker): WorkerListener {
+    const board = new TaskBoard(this.#slots);
     const lane: Lane = {
       worker,
-      held: new Map(),
+      board,
+      tasks: new Array<Task | undefined>(this.#slots).fill(undefined),
+      // Popped from the end: slot 0 first.
+      freeSlots: Array.from({ length: this.#slots }, (_, i) => this.#slots - 1 - i),
+      held: 0,
       outbox: [],
-      posted: new Int32Array(new SharedArrayBuffer(4)),
       assigned: 0,
       retiring: false,
-      timedOut: undefined,
+      watchdog: undefined,
     };
-    this.#lanes[worker.slot] = lane;
+    this.#lanes.add(lane);
     return {
       ready: () => this.#ready(lane),
       done: (results) => this.#done(lane, results),
@@ -140,7 +185,12 @@ export class TaskDispatcher implements PoolTenant {
 
   /** The pool starts no more workers: messages waiting for one fail. */
   stopped(failure: Failure): void {
+    this.#stopped = true;
     for (const task of this.#waiting.splice(0)) this.#fail(task, failure());
+  }
+
+  #accepts(lane: Lane): boolean {
+    return !lane.retiring && !lane.worker.dead;
   }
 
   #assign(task: Task): void {
@@ -149,8 +199,12 @@ export class TaskDispatcher implements PoolTenant {
       this.#waiting.push(task);
       return;
     }
+    const slot = lane.freeSlots.pop()!;
     task.lane = lane;
-    lane.held.set(task.id, task);
+    task.slot = slot;
+    lane.tasks[slot] = task;
+    lane.held++;
+    lane.board.place(slot, task.id);
     lane.outbox.push(task);
     if (this.#recycleAfter !== undefined && ++lane.assigned >= this.#recycleAfter) lane.retiring = true;
     if (lane.outbox.length >= this.#maxBatch) this.#send(lane);
@@ -160,14 +214,14 @@ export class TaskDispatcher implements PoolTenant {
     }
   }
 
-  /** Prefers a worker below capacity, then a ready one, then the fewest held messages. */
+  /** Prefers a worker below its depth, then a ready one, then the fewest held messages. */
   #leastLoaded(): Lane | undefined {
     let best: Lane | undefined;
     let bestScore = Infinity;
     for (const lane of this.#lanes) {
-      if (lane.retiring || lane.worker.dead) continue;
-      const load = lane.held.size;
-      const score = (load >= this.#capacity ? 2e9 : 0) + (lane.worker.ready ? 0 : 1e9) + load;
+      if (!this.#accepts(lane) || lane.freeSlots.length === 0) continue;
+      const load = lane.held;
+      const score = (load >= this.#depth ? 2e9 : 0) + (lane.worker.ready ? 0 : 1e9) + load;
       if (score < bestScore) {
         best = lane;
         bestScore = score;
@@ -187,39 +241,53 @@ export class TaskDispatcher implements PoolTenant {
     while (worker.ready && !worker.dead && lane.outbox.length > 0) {
       const tasks = lane.outbox.length <= this.#maxBatch ? lane.outbox : lane.outbox.slice(0, this.#maxBatch);
       lane.outbox = tasks === lane.outbox ? [] : lane.outbox.slice(tasks.length);
-      let wire: ReturnType<typeof encodeBatch>;
+      let batch: WireBatch;
       try {
-        wire = encodeBatch(tasks);
+        batch = encodeBatch(tasks);
       } catch (error) {
         // A malformed message (an untyped caller's): it fails, and the others are not harmed.
         for (const task of tasks) this.#fail(task, error);
         continue;
       }
-      const batch: Batch = { pending: tasks.length, timer: undefined };
-      for (const task of tasks) task.batch = batch;
+      for (const task of tasks) task.posted = true;
+      lane.board.addPosted(tasks.length);
       const timeoutMs = this.#timeoutMs;
-      if (timeoutMs !== undefined) {
-        batch.timer = this.#clock.setTimeout(() => this.#timedOut(lane, batch, timeoutMs), timeoutMs);
-      }
-      Atomics.add(lane.posted, 0, tasks.length);
-      worker.post({ type: "run", tasks: wire.tasks, payloads: wire.payloads }, [wire.payloads]);
+      if (timeoutMs !== undefined) lane.watchdog ??= this.#clock.setTimeout(() => this.#watch(lane), timeoutMs);
+      worker.post({ type: "run", batch }, [batch.buffer]);
     }
   }
 
   #ready(lane: Lane): void {
-    // The worker groups its results while more than half its capacity is still queued for it.
-    const lowWater = Math.floor(this.#capacity / 2);
-    lane.worker.post({ type: "init", posted: lane.posted.buffer as SharedArrayBuffer, lowWater }, []);
+    const init = {
+      type: "init",
+      board: lane.board.buffer,
+      slots: this.#slots,
+      concurrency: this.#concurrency,
+    } as const;
+    lane.worker.post(init, []);
     this.#send(lane);
   }
 
   #done(lane: Lane, results: WorkerResults): void {
-    for (const id of results.ok) this.#settle(lane, id, undefined);
-    for (const { id, error } of results.failed) this.#settle(lane, id, fromWireError(error));
+    this.#measure(results);
+    for (const slot of results.ok) this.#settle(lane, slot, undefined);
+    for (const { slot, error } of results.failed) this.#settle(lane, slot, fromWireError(error));
   }
 
-  #settle(lane: Lane, id: number, error: Error | undefined): void {
-    const task = lane.held.get(id);
+  /** Updates the handler time per message, and with it how deep each worker is fed. */
+  #measure(results: WorkerResults): void {
+    const count = results.ok.length + results.failed.length;
+    if (count === 0) return;
+    const sample = results.busyMs / count;
+    const previous = this.#serviceMs;
+    const serviceMs = previous === undefined ? sample : previous + (sample - previous) * SERVICE_TIME_WEIGHT;
+    this.#serviceMs = serviceMs;
+    const queued = Math.min(MAX_QUEUED, Math.max(1, Math.ceil(QUEUE_TARGET_MS / Math.max(serviceMs, 1e-3))));
+    this.#depth = this.#concurrency + queued;
+  }
+
+  #settle(lane: Lane, slot: number, error: Error | undefined): void {
+    const task = lane.tasks[slot];
     if (task === undefined) return;
     this.#release(task);
     if (error === undefined) task.resolve();
@@ -227,67 +295,136 @@ export class TaskDispatcher implements PoolTenant {
     if (this.#onQuiet) this.#checkQuiet();
   }
 
-  /** The attempt was aborted: drop the task if not yet posted, else tell the worker. */
+  /**
+   * The attempt was aborted. Not yet started: it is dropped. Running: a timeout or a blocked
+   * commit terminates its worker now (a function cannot be stopped; a thread can); any other
+   * abort is passed to the handler's signal, and terminates the worker if the handler has not
+   * returned ABORT_GRACE_MS later. The task settles once its worker is gone, never before: the
+   * retry cannot run beside it.
+   */
   #cancel(task: Task): void {
     const lane = task.lane;
     const reason = task.context.reason;
-    if (task.batch === undefined) {
+    if (!task.posted) {
       const waiting = this.#waiting.indexOf(task);
       if (waiting >= 0) this.#waiting.splice(waiting, 1);
       if (lane !== undefined) lane.outbox = lane.outbox.filter((other) => other !== task);
       this.#fail(task, reason);
     } else if (lane !== undefined && !lane.worker.dead) {
-      lane.worker.post({ type: "cancel", ids: [task.id], reason: toWireError(reason) }, []);
+      if (lane.board.withdraw(task.slot, task.id)) this.#fail(task, reason);
+      else if (lane.board.state(task.slot, task.id) === RUNNING) {
+        if (reason instanceof HandlerTimeoutError || reason instanceof BlockedTooLongError) this.#kill(lane, reason);
+        else {
+          lane.worker.post({ type: "cancel", slot: task.slot, id: task.id, reason: toWireError(reason) }, []);
+          task.grace = this.#clock.setTimeout(() => this.#kill(lane, reason), ABORT_GRACE_MS);
+        }
+      }
     }
     if (this.#onQuiet) this.#checkQuiet();
-  }
-
-  #timedOut(lane: Lane, batch: Batch, timeoutMs: number): void {
-    if (lane.worker.dead) return;
-    lane.timedOut = { batch, timeoutMs };
-    const crashed = new WorkerCrashedError(
-      `worker ${lane.worker.slot} was terminated because another of its messages exceeded handlerTimeoutMs (${timeoutMs} ms)`,
-    );
-    lane.worker.timedOut(() => crashed);
   }
 
   /**
-   * The lane's worker is gone. Messages it was sent fail (a timed-out batch with
-   * HandlerTimeoutError); those not yet sent were never attempted and go to other workers.
+   * Terminates the lane's worker to stop a handler. The messages it has not started go to other
+   * workers now (they were never attempted); the rest settle from its board once it is gone.
+   */
+  #kill(lane: Lane, reason: unknown): void {
+    if (lane.worker.dead) return;
+    const crashed = new WorkerCrashedError(
+      `worker ${lane.worker.slot} was terminated to stop another message's handler: ${describe(reason)}`,
+    );
+    lane.worker.kill(() => crashed);
+    this.#clock.clearTimeout(lane.watchdog);
+    lane.watchdog = undefined;
+    lane.outbox = [];
+    for (const task of lane.tasks) {
+      if (task !== undefined && (!task.posted || lane.board.withdraw(task.slot, task.id))) this.#reassign(task);
+    }
+  }
+
+  /** A task its worker never started goes to another one, unless its attempt was aborted meanwhile. */
+  #reassign(task: Task): void {
+    if (task.context.aborted) return this.#fail(task, task.context.reason);
+    this.#unhold(task);
+    this.#assign(task);
+  }
+
+  /** Checks the lane's running handlers against handlerTimeoutMs; runs again at the next deadline. */
+  #watch(lane: Lane): void {
+    lane.watchdog = undefined;
+    const timeoutMs = this.#timeoutMs;
+    if (timeoutMs === undefined || lane.worker.dead) return;
+    const now = this.#boardNow();
+    let next = Infinity;
+    for (const task of lane.tasks) {
+      if (task === undefined || !task.posted) continue;
+      const state = lane.board.state(task.slot, task.id);
+      if (state === QUEUED) next = Math.min(next, now + timeoutMs);
+      if (state !== RUNNING) continue;
+      const startedAt = Math.min(lane.board.startedAt(task.slot), now);
+      if (now - startedAt >= timeoutMs) task.context.abort(new HandlerTimeoutError(timeoutMs));
+      else next = Math.min(next, startedAt + timeoutMs);
+    }
+    if (next !== Infinity && !lane.worker.dead) {
+      lane.watchdog = this.#clock.setTimeout(() => this.#watch(lane), next - now);
+    }
+  }
+
+  /**
+   * The lane's worker is gone, its board final. What it finished settles as it finished; what it
+   * was running fails (with the attempt's abort reason if aborted); what it never started goes to
+   * another worker if `restarted` (a successor took the slot), else fails too. Where terminate()
+   * lets running code finish (Deno) and the worker is still in a handler, all that waits until it
+   * returns: never two attempts of one message at once.
    */
   #ended(lane: Lane, failure: Failure | undefined, restarted: boolean): void {
-    const held = [...lane.held.values()];
-    lane.held.clear();
-    lane.outbox = [];
-    const timedOut = lane.timedOut;
-    for (const task of held) {
-      task.lane = undefined;
-      if (task.batch === undefined && restarted) this.#assign(task);
-      else if (timedOut !== undefined && task.batch === timedOut.batch) {
-        this.#fail(task, new HandlerTimeoutError(timedOut.timeoutMs));
-      } else this.#fail(task, failure?.() ?? new WorkerCrashedError(`worker ${lane.worker.slot} ended`));
+    this.#clock.clearTimeout(lane.watchdog);
+    lane.watchdog = undefined;
+    if (!lane.worker.haltsRunningCode && lane.board.inCode && !this.#stopped) {
+      lane.watchdog = this.#clock.setTimeout(() => this.#ended(lane, failure, restarted), RUNNING_ON_POLL_MS);
+      return;
     }
-    if (restarted) { for (const task of this.#waiting.splice(0)) this.#assign(task); }
+    this.#lanes.delete(lane);
+    lane.outbox = [];
+    const gone = () => failure?.() ?? new WorkerCrashedError(`worker ${lane.worker.slot} ended`);
+    for (const task of lane.tasks) {
+      if (task === undefined) continue;
+      const state = task.posted ? lane.board.state(task.slot, task.id) : QUEUED;
+      if (state === SUCCEEDED) this.#settle(lane, task.slot, undefined);
+      else if (state === FAILED) {
+        const lost = `worker ${lane.worker.slot} ended before reporting this handler's error`;
+        this.#fail(task, new WorkerCrashedError(lost));
+      } else if (state === RUNNING) this.#fail(task, task.context.aborted ? task.context.reason : gone());
+      else if (restarted || task.context.aborted) this.#reassign(task);
+      else this.#fail(task, gone());
+    }
+    if (restarted) { for (const task of this.#waiting.splice(0)) this.#reassign(task); }
     if (this.#onQuiet) this.#checkQuiet();
   }
 
-  /** Forgets a task: its worker slot, abort hook and timeout share. A retiring worker left empty is recycled. */
+  /** Takes a task off its lane (its slot freed). A retiring worker left empty is recycled. */
+  #unhold(task: Task): void {
+    const lane = task.lane;
+    this.#clock.clearTimeout(task.grace);
+    task.grace = undefined;
+    task.posted = false;
+    if (lane === undefined) return;
+    lane.tasks[task.slot] = undefined;
+    lane.freeSlots.push(task.slot);
+    lane.held--;
+    task.lane = undefined;
+    task.slot = -1;
+    // Whatever removed its last task (result, cancel, failure), a retiring worker is done now.
+    if (lane.retiring && !lane.worker.dead && lane.held === 0) lane.worker.recycle();
+  }
+
+  /** Forgets a settled task: its slot and its abort hook. */
   #release(task: Task): void {
     if (task.context.onAbort === task.onAbort) task.context.onAbort = undefined;
-    const batch = task.batch;
-    if (batch !== undefined && --batch.pending === 0) this.#clock.clearTimeout(batch.timer);
-    const lane = task.lane;
-    if (lane === undefined) return;
-    lane.held.delete(task.id);
-    task.lane = undefined;
-    // Whatever removed its last task (result, cancel, failure), a retiring worker is done now.
-    if (lane.retiring && !lane.worker.dead && lane.held.size === 0) lane.worker.recycle();
+    this.#unhold(task);
   }
 
   #fail(task: Task, error: unknown): void {
     this.#release(task);
-    // The control plane reads why an attempt ended from the attempt: a timeout aborts it.
-    if (error instanceof HandlerTimeoutError) task.context.abort(error);
     task.reject(error);
   }
 
@@ -295,10 +432,14 @@ export class TaskDispatcher implements PoolTenant {
   #checkQuiet(): void {
     for (const task of this.#waiting) if (!task.context.aborted) return;
     for (const lane of this.#lanes) {
-      for (const task of lane.held.values()) if (!task.context.aborted) return;
+      for (const task of lane.tasks) if (task !== undefined && !task.context.aborted) return;
     }
     const resolve = this.#onQuiet;
     this.#onQuiet = undefined;
     resolve?.();
   }
+}
+
+function describe(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }

@@ -7,7 +7,7 @@ import type { Clock, Timer } from "../../core/clock.ts";
 import { EngineFailedError, WorkerCrashedError } from "../../core/errors.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import { describeThrown, nameOfThrown } from "../../core/thrown.ts";
-import type { FromWorker, ToWorker } from "./protocol.ts";
+import type { FromWorker, ToWorker, WorkerResults } from "./protocol.ts";
 import type { SpawnWorker, WorkerThread } from "./spawn.ts";
 
 const READY_TIMEOUT_MS = 30_000;
@@ -19,9 +19,6 @@ const MAX_FAILED_STARTS = 5;
 /** Makes the error for each message a gone worker had been sent. */
 export type Failure = () => unknown;
 
-/** The results a worker reported. */
-export type WorkerResults = Extract<FromWorker, { type: "done" }>;
-
 /** One worker of the pool, as its tenant sees it. A replacement is a new PoolWorker in the same slot. */
 export interface PoolWorker {
   /** Its place in the pool, 0 to `workers - 1`; it names the thread. */
@@ -30,12 +27,14 @@ export interface PoolWorker {
   readonly ready: boolean;
   /** Gone (died or terminated): it takes nothing more. */
   readonly dead: boolean;
+  /** Whether terminating its thread stops a handler running there (see `WorkerThread`). */
+  readonly haltsRunningCode: boolean;
   /** Posts to its thread. Failing to post is its death, which the tenant hears of before this returns. */
   post(message: ToWorker, transfer: ArrayBuffer[]): void;
   /** Replaces it: it was given its `recycleAfterTasks` messages and holds none any more. */
   recycle(): void;
-  /** Terminates and replaces it: a message it holds exceeded `handlerTimeoutMs`. */
-  timedOut(failure: Failure): void;
+  /** Terminates and replaces it, to stop a handler (a timeout, a blocked commit, an ignored abort). */
+  kill(failure: Failure): void;
 }
 
 /** What the pool tells its tenant about one worker. */
@@ -45,9 +44,9 @@ export interface WorkerListener {
   /** It reported results. */
   done(results: WorkerResults): void;
   /**
-   * It is gone. The messages it was sent fail with `failure()` (a generic crash when undefined).
-   * Those never sent were not attempted: they go to another worker if `restarted` (a successor
-   * already took the slot), else they fail too.
+   * It is gone: its thread no longer runs (told only once terminate() completed). `failure()` is
+   * why (undefined: recycled, or it never became ready); `restarted`: a successor already took
+   * the slot.
    */
   ended(failure: Failure | undefined, restarted: boolean): void;
 }
@@ -78,8 +77,8 @@ export interface WorkerPoolStats {
   readonly workersStarted: number;
   /** Workers that died: uncaught error, exit, failed load or missed ready deadline. */
   readonly crashes: number;
-  /** Workers terminated because a message exceeded `handlerTimeoutMs`. */
-  readonly timeouts: number;
+  /** Workers terminated to stop a handler: `handlerTimeoutMs`, `maxBlockingMs`, or an ignored abort. */
+  readonly kills: number;
   /** Workers replaced after `recycleAfterTasks`. */
   readonly recycles: number;
 }
@@ -121,7 +120,7 @@ export class WorkerPool {
   #closing = false;
   /** Closing and done waiting: no more successors. */
   #terminating = false;
-  readonly #stats = { workersStarted: 0, crashes: 0, timeouts: 0, recycles: 0 };
+  readonly #stats = { workersStarted: 0, crashes: 0, kills: 0, recycles: 0 };
 
   constructor(settings: PoolSettings, tenant: PoolTenant) {
     this.#url = settings.url;
@@ -157,7 +156,7 @@ export class WorkerPool {
     return this.#started;
   }
 
-  /** Counters of starts, crashes, timeouts and recycles so far. */
+  /** Counters of starts, crashes, kills and recycles so far. */
   stats(): WorkerPoolStats {
     return { ...this.#stats };
   }
@@ -197,14 +196,17 @@ export class WorkerPool {
       thread: undefined,
       timer: undefined,
       listener: undefined,
+      get haltsRunningCode() {
+        return member.thread?.haltsRunningCode ?? true;
+      },
       post: (message, transfer) => this.#post(member, message, transfer),
       recycle: () => {
         this.#stats.recycles++;
         this.#replace(member, undefined, false);
       },
-      timedOut: (failure) => {
+      kill: (failure) => {
         if (member.dead) return;
-        this.#stats.timeouts++;
+        this.#stats.kills++;
         this.#replace(member, failure, false);
       },
     };
@@ -295,20 +297,23 @@ export class WorkerPool {
 
   /**
    * Terminates the member's thread and, unless the pool is closing or broken, starts its successor
-   * in the same slot (after a delay if it `failedToStart`) before telling the tenant it ended.
+   * in the same slot at once (after a delay if it `failedToStart`). The tenant hears that the
+   * member ended once its thread is gone: only then is what it was running known to have stopped.
    */
   #replace(member: Member, failure: Failure | undefined, failedToStart: boolean): void {
     member.dead = true;
     this.#clock.clearTimeout(member.timer);
-    if (member.thread !== undefined) this.#terminate(member.thread);
     const restarted = !this.#terminating && this.#broken === undefined;
     if (restarted) this.#start(member.slot, failedToStart ? member.failedStarts + 1 : 0);
-    member.listener?.ended(failure, restarted);
+    this.#terminate(member.thread, () => member.listener?.ended(failure, restarted));
   }
 
-  /** Ends a thread; terminate() waits for it to be gone. */
-  #terminate(thread: WorkerThread): void {
-    const terminated: Promise<void> = thread.terminate().then(() => undefined, () => undefined);
+  /** Ends a thread, then calls `gone`; terminate() waits for both. */
+  #terminate(thread: WorkerThread | undefined, gone: () => void = () => undefined): void {
+    const stopped = thread === undefined
+      ? Promise.resolve()
+      : thread.terminate().then(() => undefined, () => undefined);
+    const terminated = stopped.then(gone);
     this.#terminations.add(terminated);
     void terminated.then(() => this.#terminations.delete(terminated));
   }

@@ -11,13 +11,14 @@ export interface ParentPort {
 /**
  * Listens for the parent's messages. Registers synchronously: Deno drops messages that arrive
  * before a listener exists, and a worker module may have top-level awaits after this call.
+ * `onExit` runs when a Deno worker ends itself, before the parent is told.
  */
-export function openParentPort(onMessage: (message: ToWorker) => void): ParentPort {
+export function openParentPort(onMessage: (message: ToWorker) => void, onExit: () => void): ParentPort {
   const scope = webWorkerScope();
   if (scope !== undefined) {
     scope.addEventListener("message", (event) => onMessage((event as MessageEvent<ToWorker>).data));
     const port: ParentPort = { post: (message, transfer = []) => scope.postMessage(message, transfer) };
-    if (isDeno) reportDenoExit(scope, port);
+    if (isDeno) reportDenoExit(scope, port, onExit);
     return port;
   }
   const parent = nodeWorkerThreads()?.parentPort;
@@ -30,8 +31,11 @@ export function openParentPort(onMessage: (message: ToWorker) => void): ParentPo
  * Deno tells the parent nothing when a worker ends itself (`Deno.exit()`, `process.exit()`,
  * `self.close()`): say so first, or the messages this worker held would wait forever.
  */
-function reportDenoExit(scope: WebWorkerScope, port: ParentPort): void {
-  const notify = () => port.post({ type: "exit" });
+function reportDenoExit(scope: WebWorkerScope, port: ParentPort, onExit: () => void): void {
+  const notify = () => {
+    onExit();
+    port.post({ type: "exit" });
+  };
   scope.addEventListener("unload", notify); // fired by Deno.exit() and process.exit()
   const close = scope.close;
   if (typeof close === "function") {

@@ -1,26 +1,35 @@
-// Worker side: when to post completed results back to the parent. Every post wakes the parent
-// thread (tens of µs of CPU on each side), so results are grouped whenever the worker has enough
-// work in hand, and posted at once when it is running low.
+// Worker side: when to post finished tasks' results back to the engine. Every post wakes the
+// engine's thread (tens of µs of CPU on each side), so results are grouped, but never held long:
+// the engine needs them to refill this worker and to release the next message of each key.
 import { type Clock, systemClock, type Timer } from "../../core/clock.ts";
 import type { ParentPort } from "./port.ts";
 import type { WireError } from "./protocol.ts";
+import type { TaskBoard } from "./task-board.ts";
 
-/** Running low, a result that waited this long in the current turn goes out at once. */
-const EAGER_REPORT_MS = 0.2;
-/** No result is held longer than this (handlers that await: completions arrive one by one). */
-const MAX_HOLD_MS = 1;
+/** Running low: the worker holds no more than this much work (its messages × the mean handler time). */
+const LOW_WORK_MS = 2;
+/** Running low, results go out at most this often: every report costs both threads tens of µs. */
+const EAGER_REPORT_MS = 1;
+/** No result waits longer than this, counting the next handler's expected run before a report. */
+const MAX_HOLD_MS = 4;
+/** Weight of the newest handler time in the running mean. */
+const TASK_TIME_WEIGHT = 1 / 8;
 
 /** Collects results and decides when to post them. */
 export class Reporter {
   readonly #port: ParentPort;
   readonly #clock: Clock;
+  #board: TaskBoard | undefined;
   #ok: number[] = [];
-  #failed: { id: number; error: WireError }[] = [];
-  /** Messages the parent has posted to this worker so far (shared memory the parent updates). */
-  #posted: Int32Array | undefined;
-  /** Report once no more than this many messages are posted but not completed. */
-  #lowWater = 0;
+  #failed: { slot: number; error: WireError }[] = [];
   #completed = 0;
+  #running = 0;
+  /** Since when some handler has been running (while #running > 0). */
+  #busySince = 0;
+  /** Time some handler was running, since the last report. */
+  #busyMs = 0;
+  /** Running mean of one handler's duration: how long a result would wait behind the next one. */
+  #taskMs = 0;
   #lastReport: number;
   #oldestPending = 0;
   #microtaskQueued = false;
@@ -33,36 +42,46 @@ export class Reporter {
     this.#lastReport = clock.now();
   }
 
-  configure(posted: Int32Array, lowWater: number): void {
-    this.#posted = posted;
-    this.#lowWater = lowWater;
+  /** The board says how many messages the engine posted. */
+  configure(board: TaskBoard): void {
+    this.#board = board;
   }
 
-  /** A batch arrived: the eager delay counts from now. */
-  turnStarted(): void {
-    this.#lastReport = this.#clock.now();
+  /** A handler is about to start: results that would wait too long behind it go out first. */
+  started(now: number): void {
+    if (this.#running++ === 0) this.#busySince = now;
+    this.#consider(now);
   }
 
-  add(id: number, error: WireError | undefined): void {
+  /** A handler finished (`startedAt` on this reporter's clock). */
+  add(slot: number, error: WireError | undefined, startedAt: number): void {
     const now = this.#clock.now();
+    this.#taskMs += (now - startedAt - this.#taskMs) * TASK_TIME_WEIGHT;
+    if (--this.#running === 0) this.#busyMs += now - this.#busySince;
     if (this.#ok.length + this.#failed.length === 0) this.#oldestPending = now;
-    if (error === undefined) this.#ok.push(id);
-    else this.#failed.push({ id, error });
+    if (error === undefined) this.#ok.push(slot);
+    else this.#failed.push({ slot, error });
     this.#completed++;
-    const ahead = this.#posted === undefined ? 0 : Atomics.load(this.#posted, 0) - this.#completed;
-    if (ahead <= this.#lowWater) {
-      // Running low: the parent should send more now. A synchronous handler that ran a while
-      // reports at once, so the next message arrives while this worker runs the rest of its batch.
-      if (now - this.#lastReport >= EAGER_REPORT_MS) this.flush();
-      else if (!this.#microtaskQueued) {
-        this.#microtaskQueued = true;
-        queueMicrotask(() => this.flush());
-      }
-    } else if (now - this.#oldestPending >= MAX_HOLD_MS) {
-      this.flush();
-    } else {
-      this.#timer ??= this.#clock.setTimeout(() => this.flush(), MAX_HOLD_MS);
+    this.#consider(now);
+  }
+
+  /**
+   * Posts now when this worker runs low on work (rate-limited), or when a result would otherwise
+   * wait more than MAX_HOLD_MS; else at the end of this turn or by a timer.
+   */
+  #consider(now: number): void {
+    const pending = this.#ok.length + this.#failed.length;
+    if (pending === 0) return;
+    const unfinished = this.#board === undefined ? 0 : this.#board.posted - this.#completed;
+    const low = unfinished * this.#taskMs <= LOW_WORK_MS;
+    const age = now - this.#oldestPending;
+    if (low ? now - this.#lastReport >= EAGER_REPORT_MS : age + this.#taskMs >= MAX_HOLD_MS) return this.flush();
+    if (low && !this.#microtaskQueued) {
+      // A synchronous handler loop never yields: this runs once the worker has nothing queued.
+      this.#microtaskQueued = true;
+      queueMicrotask(() => this.flush());
     }
+    this.#timer ??= this.#clock.setTimeout(() => this.flush(), Math.max(0, MAX_HOLD_MS - age));
   }
 
   flush(): void {
@@ -70,9 +89,16 @@ export class Reporter {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#ok.length + this.#failed.length === 0) return;
-    this.#port.post({ type: "done", ok: this.#ok, failed: this.#failed });
+    const now = this.#clock.now();
+    let busyMs = this.#busyMs;
+    if (this.#running > 0) {
+      busyMs += now - this.#busySince;
+      this.#busySince = now;
+    }
+    this.#busyMs = 0;
+    this.#port.post({ type: "done", ok: this.#ok, failed: this.#failed, busyMs });
     this.#ok = [];
     this.#failed = [];
-    this.#lastReport = this.#clock.now();
+    this.#lastReport = now;
   }
 }

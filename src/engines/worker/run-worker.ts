@@ -27,6 +27,6 @@ export function runWorker(handler: WorkerHandler): void {
   started = true;
   // The runner posts through `port`, which exists before the first message can arrive.
   const runner: TaskRunner = new TaskRunner(handler, { post: (message, transfer) => port.post(message, transfer) });
-  const port = openParentPort((message) => runner.receive(message));
+  const port = openParentPort((message) => runner.receive(message), () => runner.exiting());
   port.post({ type: "ready" });
 }

@@ -1,13 +1,19 @@
 // Main-side shim over the runtimes' worker APIs: the Web `Worker` on Deno and Bun,
 // `node:worker_threads` on Node (see runtime.ts for how each is found).
 import type { FromWorker, ToWorker } from "./protocol.ts";
-import { isBun, nodeWorkerThreads, type WebWorkerConstructor, webWorkerConstructor } from "../../runtime.ts";
+import { isBun, isDeno, nodeWorkerThreads, type WebWorkerConstructor, webWorkerConstructor } from "../../runtime.ts";
 
 /** A started worker thread, whatever the runtime. */
 export interface WorkerThread {
   post(message: ToWorker, transfer: ArrayBuffer[]): void;
-  /** Ends the thread; resolves once it is gone. */
+  /** Ends the thread; resolves once it is gone (see `haltsRunningCode`). */
   terminate(): Promise<void>;
+  /**
+   * Whether terminate() stops code that is running. False on Deno: its worker runs on until its
+   * synchronous code returns to the event loop, and only then stops (a loop that never returns
+   * never stops: denoland/deno#35657).
+   */
+  readonly haltsRunningCode: boolean;
 }
 
 /** What the pool hears from a thread. `died` may be called more than once: only the first counts. */
@@ -38,6 +44,7 @@ function spawnNode(url: URL, name: string, events: WorkerThreadEvents): WorkerTh
   return {
     post: (message, transfer) => worker.postMessage(message, transfer),
     terminate: () => worker.terminate().then(() => undefined),
+    haltsRunningCode: true,
   };
 }
 
@@ -73,5 +80,6 @@ function spawnWeb(Worker: WebWorkerConstructor, url: URL, name: string, events: 
         };
       });
     },
+    haltsRunningCode: !isDeno,
   };
 }

@@ -1,66 +1,152 @@
-// Worker side, whatever the thread: runs the tasks of the batches the engine sends, answers
-// cancels, and reports results. A real worker (runWorker) and the simulation's fake thread both
-// drive this one class, so the simulation exercises the worker code that ships.
+// Worker side, whatever the thread: queues the tasks of the batches the engine sends, runs up to
+// `concurrency` handlers at once, answers cancels, and reports results. Each task is claimed on
+// the task board before its handler starts and marked finished before the next one is claimed.
+// A real worker (runWorker) and the simulation's fake thread both drive this one class, so the
+// simulation exercises the worker code that ships.
 import { Attempt } from "../../core/attempt.ts";
 import { type Clock, systemClock } from "../../core/clock.ts";
 import { pendingResult } from "../../core/handler-result.ts";
 import type { MessageHandler } from "../../core/message.ts";
 import type { ParentPort } from "./port.ts";
-import { decodeTask, fromWireError, toWireError, type ToWorker, type WireError, type WireTask } from "./protocol.ts";
+import { fromWireError, toWireError, type ToWorker, type WireError } from "./protocol.ts";
 import { Reporter } from "./reporter.ts";
+import { boardClock, TaskBoard } from "./task-board.ts";
+import { BatchReader } from "./wire-batch.ts";
+
+/** Task `index` of a received batch. */
+interface Queued {
+  readonly batch: BatchReader;
+  readonly index: number;
+}
+
+/** Which task: its id and board slot. */
+interface Task {
+  readonly id: number;
+  readonly slot: number;
+}
+
+/** A handler running now. */
+interface Running {
+  readonly id: number;
+  readonly attempt: Attempt;
+}
 
 /** Runs the engine's tasks with `handler` and posts their results to `port`. */
 export class TaskRunner {
   readonly #handler: MessageHandler;
   readonly #reporter: Reporter;
   readonly #clock: Clock;
-  /** Running handlers by task id; each attempt is the handler's context (its signal made on first use). */
-  readonly #running = new Map<number, Attempt>();
+  /** Start times on the board, comparable with the engine's clock. */
+  readonly #boardNow: () => number;
+  #board: TaskBoard | undefined;
+  #concurrency = 1;
+  #queue: Queued[] = [];
+  #head = 0;
+  /** Running handlers by board slot; each attempt is the handler's context (its signal made on first use). */
+  readonly #running = new Map<number, Running>();
+  #pumping = false;
+  #stopped = false;
+  /** Nesting of the engine's entry points on the stack (see #inside). */
+  #depth = 0;
 
   /** `clock`: only the simulation passes one (the reporter's timers then run in virtual time). */
   constructor(handler: MessageHandler, port: ParentPort, clock: Clock = systemClock) {
     this.#handler = handler;
     this.#clock = clock;
+    this.#boardNow = boardClock(clock);
     this.#reporter = new Reporter(port, clock);
   }
 
   /** Handles one message from the engine. */
   receive(message: ToWorker): void {
-    if (message.type === "run") {
-      this.#reporter.turnStarted();
-      for (const task of message.tasks) this.#start(task, message.payloads);
-    } else if (message.type === "init") {
-      this.#reporter.configure(new Int32Array(message.posted), message.lowWater);
-    } else {
-      this.#cancel(message.ids, fromWireError(message.reason));
+    this.#inside(() => this.#receive(message));
+  }
+
+  /**
+   * Runs `body` marked on the board as the engine's code: the engine learns whether a terminated
+   * worker may still be running a handler (Deno lets synchronous code run on after terminate()).
+   */
+  #inside(body: () => void): void {
+    if (this.#depth++ === 0) this.#board?.setInCode(true);
+    try {
+      body();
+    } finally {
+      if (--this.#depth === 0) this.#board?.setInCode(false);
     }
   }
 
-  /** Aborts every running handler's signal: the thread is going away (the fake thread's terminate). */
-  abortAll(reason: Error): void {
-    this.#cancel([...this.#running.keys()], reason);
+  #receive(message: ToWorker): void {
+    if (message.type === "run") {
+      const batch = new BatchReader(message.batch);
+      for (let index = 0; index < batch.count; index++) this.#queue.push({ batch, index });
+      this.#pump();
+    } else if (message.type === "init") {
+      this.#board = new TaskBoard(message.slots, message.board);
+      this.#concurrency = message.concurrency;
+      this.#reporter.configure(this.#board);
+    } else {
+      const running = this.#running.get(message.slot);
+      if (running?.id === message.id) running.attempt.abort(fromWireError(message.reason));
+    }
   }
 
-  #cancel(ids: readonly number[], reason: Error): void {
-    for (const id of ids) this.#running.get(id)?.abort(reason);
+  /** The worker ends itself (Deno's unload): whatever it was running will not return. */
+  exiting(): void {
+    this.#board?.setInCode(false);
   }
 
-  #start(task: WireTask, payloads: ArrayBuffer): void {
-    const attempt = new Attempt(task.attempt, this.#clock.now());
-    this.#running.set(task.id, attempt);
+  /**
+   * The thread is gone (the simulation's fake thread): running handlers' signals abort, and
+   * nothing this runner does afterwards reaches the board or the engine, as with a real thread.
+   */
+  stop(reason: Error): void {
+    this.#stopped = true;
+    this.#queue = [];
+    this.#head = 0;
+    for (const { attempt } of this.#running.values()) attempt.abort(reason);
+  }
+
+  /** Starts queued tasks while fewer than `concurrency` handlers run; synchronous ones run here, one after another. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    while (this.#running.size < this.#concurrency && this.#head < this.#queue.length) {
+      const { batch, index } = this.#queue[this.#head++]!;
+      this.#start(batch, index);
+    }
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    this.#pumping = false;
+  }
+
+  #start(batch: BatchReader, index: number): void {
+    const task: Task = { id: batch.id(index), slot: batch.slot(index) };
+    if (this.#board?.claim(task.slot, task.id, this.#boardNow()) === false) return; // the engine took it back
+    const startedAt = this.#clock.now();
+    this.#reporter.started(startedAt);
+    const attempt = new Attempt(batch.attempt(index), startedAt);
+    this.#running.set(task.slot, { id: task.id, attempt });
     let pending: Promise<unknown> | undefined;
     try {
-      pending = pendingResult(this.#handler(decodeTask(task, payloads), attempt));
+      pending = pendingResult(this.#handler(batch.message(index), attempt));
     } catch (error) {
-      return this.#finish(task.id, toWireError(error));
+      return this.#finish(task, startedAt, toWireError(error));
     }
-    if (pending === undefined) return this.#finish(task.id);
+    if (pending === undefined) return this.#finish(task, startedAt);
     // A thenable that never calls back keeps its task running, like a promise that never settles.
-    pending.then(() => this.#finish(task.id), (error: unknown) => this.#finish(task.id, toWireError(error)));
+    pending.then(
+      () => this.#inside(() => this.#finish(task, startedAt)),
+      (error: unknown) => this.#inside(() => this.#finish(task, startedAt, toWireError(error))),
+    );
   }
 
-  #finish(id: number, error?: WireError): void {
-    this.#running.delete(id);
-    this.#reporter.add(id, error);
+  #finish(task: Task, startedAt: number, error?: WireError): void {
+    if (this.#stopped) return;
+    this.#running.delete(task.slot);
+    this.#board?.finish(task.slot, task.id, error === undefined);
+    this.#reporter.add(task.slot, error, startedAt);
+    this.#pump();
   }
 }

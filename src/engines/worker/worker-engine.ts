@@ -18,17 +18,16 @@ export interface WorkerEngineSettings {
   /** Worker threads in the pool. */
   readonly workers: number;
   /**
-   * Messages held by one worker at once. The worker reports results in groups while more than
-   * half of them are still queued for it, and at once when it gets down to half.
+   * Handlers one worker runs at once (handlers that await; a synchronous one runs alone). Each
+   * worker also holds queued messages: about 8 ms of its measured handler time, at most 256.
    */
   readonly concurrencyPerWorker: number;
   /** Most messages sent to a worker in one postMessage. */
   readonly maxBatchSize: number;
   /**
-   * A message still unfinished this long after it was handed to its worker fails with
-   * `HandlerTimeoutError` (its attempt is aborted with it); its worker is terminated and
-   * replaced. The time includes waiting behind the worker's other messages (at most
-   * `concurrencyPerWorker - 1`).
+   * A handler still running this long after it started fails with `HandlerTimeoutError` (its
+   * attempt is aborted with it): its worker is terminated and replaced. Time queued in the worker
+   * before the handler started does not count.
    */
   readonly handlerTimeoutMs?: number | undefined;
   /** Replace each worker once it has been given this many messages (after it finishes them). */
@@ -45,26 +44,29 @@ export interface WorkerEngineSettings {
  * that calls `runWorker(handler)` from `@pyrallel/consumer/worker`.
  *
  * Attempts started in the same tick go out in batches to the least-loaded worker; payload bytes
- * are copied into exact-size buffers and transferred. A worker that dies or exceeds
- * `handlerTimeoutMs` after it was ready is replaced, and every message it held fails (and is
- * retried). A worker that dies before it is ready ran nothing: its messages wait for another
- * worker. When workers cannot start (before any was ever ready, or 5 times in a row in one slot)
- * the engine is broken: everything fails with {@linkcode EngineFailedError}.
+ * are copied into exact-size buffers and transferred. Each worker is fed about 8 ms of work
+ * beyond its running handlers (from the handler time it reports), so it never waits for this
+ * thread. A handler running past `handlerTimeoutMs`, or blocking its partition past
+ * `maxBlockingMs`, is stopped by terminating its worker; the attempt fails once the thread is gone.
+ * A worker that dies or is terminated is replaced at once; its task board (shared memory) says
+ * what it finished (those results stand), what it was running (those attempts fail and are
+ * retried) and what it never started (those go to another worker, not attempted). When workers
+ * cannot start (before any was ever ready, or 5 times in a row in one slot) the engine is broken:
+ * everything fails with {@linkcode EngineFailedError}.
  *
  * The workers' lives are a {@linkcode WorkerPool}'s; which worker runs what, a {@linkcode TaskDispatcher}'s.
  */
 export class WorkerEngine implements ExecutionEngine {
   readonly #pool: WorkerPool;
   readonly #dispatcher: TaskDispatcher;
-  /** Capacity of the whole pool. */
-  readonly #slots: number;
+  readonly #workers: number;
   #closed: Promise<void> | undefined;
 
   constructor(settings: WorkerEngineSettings) {
     const workers = positiveInt("workers", settings.workers);
     const concurrencyPerWorker = positiveInt("concurrencyPerWorker", settings.concurrencyPerWorker);
     const clock = settings.clock ?? systemClock;
-    this.#slots = workers * concurrencyPerWorker;
+    this.#workers = workers;
     this.#dispatcher = new TaskDispatcher({
       concurrencyPerWorker,
       maxBatchSize: positiveInt("maxBatchSize", settings.maxBatchSize),
@@ -83,13 +85,13 @@ export class WorkerEngine implements ExecutionEngine {
    * engine is broken too, so the caller's next execute() learns it at once (it rejects).
    */
   get idleSlots(): number {
-    if (this.#pool.broken !== undefined) return this.#slots;
+    const whole = this.#workers * this.#dispatcher.depth;
+    if (this.#pool.broken !== undefined) return whole;
     if (this.#pool.closing) return 0;
-    if (!this.#pool.launched) return this.#slots;
-    return this.#dispatcher.idleSlots;
+    return this.#pool.launched ? this.#dispatcher.idleSlots : whole;
   }
 
-  /** Counters of crashes, timeouts and recycles so far. */
+  /** Counters of crashes, kills and recycles so far. */
   stats(): WorkerPoolStats {
     return this.#pool.stats();
   }

@@ -1,0 +1,57 @@
+// The binary batch a worker receives: every message comes out exactly as it went in (null and
+// empty keys, values and header values, any topic, partition, offset up to 2^63 - 1, timestamp),
+// whatever views of shared buffers the bytes were, through a real structured clone with transfer.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import type { ConsumerMessage } from "../../src/core/message.ts";
+import { BatchReader, encodeBatch } from "../../src/engines/worker/wire-batch.ts";
+
+const bytes = fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null, freq: 4 });
+/** Bytes as a fetched record holds them: a view into a larger buffer. */
+const asView = (value: Uint8Array | null): Uint8Array | null => {
+  if (value === null) return null;
+  const shared = new Uint8Array(value.byteLength + 7);
+  shared.set(value, 3);
+  return shared.subarray(3, 3 + value.byteLength);
+};
+const message: fc.Arbitrary<ConsumerMessage> = fc.record({
+  topic: fc.string({ maxLength: 12 }),
+  partition: fc.nat({ max: 2 ** 31 - 1 }),
+  offset: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
+  key: bytes,
+  value: bytes,
+  headers: fc.uniqueArray(fc.tuple(fc.string({ maxLength: 8 }), bytes), { maxLength: 4, selector: ([name]) => name })
+    .map((entries) => new Map(entries)),
+  timestamp: fc.integer({ min: -1, max: 2 ** 52 }),
+});
+const task = fc.record({
+  id: fc.nat({ max: 2 ** 53 - 1 }),
+  slot: fc.nat({ max: 300 }),
+  attempt: fc.integer({ min: 1, max: 100 }),
+  message,
+});
+
+test("a batch decodes to exactly what was encoded, after a structured clone that transfers its buffer", () => {
+  fc.assert(fc.property(fc.array(task, { maxLength: 20 }), (tasks) => {
+    const sent = tasks.map(({ attempt, message, ...rest }) => ({
+      ...rest,
+      context: { attempt },
+      message: {
+        ...message,
+        key: asView(message.key),
+        value: asView(message.value),
+        headers: new Map([...message.headers].map(([name, value]) => [name, asView(value)])),
+      },
+    }));
+    const wire = encodeBatch(sent);
+    const received = structuredClone(wire, { transfer: [wire.buffer] });
+    assert.equal(wire.buffer.byteLength, 0, "transferred, not copied");
+    const batch = new BatchReader(received);
+    assert.equal(batch.count, tasks.length);
+    tasks.forEach(({ id, slot, attempt, message }, i) => {
+      assert.deepEqual([batch.id(i), batch.slot(i), batch.attempt(i)], [id, slot, attempt]);
+      assert.deepEqual(batch.message(i), { ...message });
+    });
+  }));
+});
