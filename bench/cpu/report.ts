@@ -184,7 +184,7 @@ export function renderFile(file: CpuFile): string {
   out.push("<details><summary>Where the time goes (median runs)</summary>");
   out.push("");
   const detailRows: string[][] = [];
-  const detail = (label: string, ms: number, run: ModeRun | undefined) => {
+  const detail = (label: string, ms: number, handlerMs: number, run: ModeRun | undefined) => {
     if (!run) return;
     const consumer = run.mode !== "pool";
     const seconds = (value: number | undefined) => (value === undefined ? "—" : value.toFixed(2));
@@ -198,18 +198,20 @@ export function renderFile(file: CpuFile): string {
       consumer ? seconds(run.firstSeconds) : `(${seconds(run.startSeconds)})`,
       consumer ? seconds(run.commitLagSeconds) : "—",
       run.maxLoopBlockMs === undefined ? "—" : run.maxLoopBlockMs.toFixed(0),
+      ((run.messages * handlerMs) / 1000 / run.seconds).toFixed(2),
       run.cores.toFixed(2),
       ((run.cpuSeconds * 1e6) / run.messages).toFixed(0),
     ]);
   };
   for (const level of file.levels) {
-    detail(`async`, level.ms, level.async);
-    detail(`worker ×${level.worker?.workers ?? file.workers}`, level.ms, level.worker);
-    detail(`pool ×${level.pool?.workers ?? file.workers}`, level.ms, level.pool);
+    detail(`async`, level.ms, level.actualMs, level.async);
+    detail(`worker ×${level.worker?.workers ?? file.workers}`, level.ms, level.actualMs, level.worker);
+    detail(`pool ×${level.pool?.workers ?? file.workers}`, level.ms, level.actualMs, level.pool);
   }
   for (const row of sweep?.rows ?? []) {
-    detail(`sweep: worker ×${row.workers}`, sweep!.ms, row.worker);
-    detail(`sweep: pool ×${row.workers}`, sweep!.ms, row.pool);
+    const handlerMs = (sweep!.rounds * file.nsPerRound) / 1e6;
+    detail(`sweep: worker ×${row.workers}`, sweep!.ms, handlerMs, row.worker);
+    detail(`sweep: pool ×${row.workers}`, sweep!.ms, handlerMs, row.pool);
   }
   out.push(markdownTable(
     [
@@ -222,7 +224,8 @@ export function renderFile(file: CpuFile): string {
       "start → first s:",
       "last → committed s:",
       "loop block ms:",
-      "cores:",
+      "handler cores:",
+      "CPU cores:",
       "CPU µs/msg:",
     ],
     detailRows,
@@ -254,6 +257,8 @@ export const LEGEND: string = [
   "Details: steady = messages ÷ (first message handled → commits at the log end); handled = messages ÷ (first → last " +
   "message handled); start → first: `start()` called → first message handled (pool: spawn → ready, not counted); " +
   "last → committed: last message handled → commits at the log end; loop block: the longest the main thread's " +
-  "event loop went without running a 5 ms timer (handlers on the event loop, or the consumer's own work); CPU µs/msg: process CPU per message (the handler " +
+  "event loop went without running a 5 ms timer (handlers on the event loop, or the consumer's own work); handler " +
+  "cores: messages × the calibrated handler time ÷ wall time (threads busy in the handler itself; the rest of the CPU " +
+  "cores is overhead: dispatch, messaging, Kafka); CPU µs/msg: process CPU per message (the handler " +
   "itself costs the cost level).",
 ].join("\n\n");
