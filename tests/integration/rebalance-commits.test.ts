@@ -32,9 +32,11 @@ const PER_PARTITION = 20;
 const HANGING = 5;
 const BEHIND = 7;
 
-test("classic protocol: a revoked partition's late final commit does not move the new owner's committed offset back", async () => {
-  const topic = uniqueName("revoke-commit");
-  const groupId = uniqueName("group");
+/**
+ * A topic of PARTITIONS partitions of PER_PARTITION records: offsets HANGING and BEHIND of each
+ * partition share the key `blocker-<partition>`, every other record has its own key. Its log ends.
+ */
+async function produceBlockers(topic: string): Promise<bigint[]> {
   await createTopic(topic, PARTITIONS);
   const records: TestRecord[] = [];
   for (let partition = 0; partition < PARTITIONS; partition++) {
@@ -44,7 +46,13 @@ test("classic protocol: a revoked partition's late final commit does not move th
     }
   }
   await produce(topic, records);
-  const ends = await endOffsets(topic, PARTITIONS);
+  return endOffsets(topic, PARTITIONS);
+}
+
+test("classic protocol: a revoked partition's late final commit does not move the new owner's committed offset back", async () => {
+  const topic = uniqueName("revoke-commit");
+  const groupId = uniqueName("group");
+  const ends = await produceBlockers(topic);
 
   const kafka = (name: string) => ({
     bootstrapBrokers: BROKERS,
@@ -202,16 +210,7 @@ test("consumer protocol: a hanging handler holds the hand-over for maxRevokeGrac
   const topic = uniqueName("barrier-grace");
   const groupId = uniqueName("group");
   const GRACE_MS = 3000;
-  await createTopic(topic, PARTITIONS);
-  const records: TestRecord[] = [];
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    for (let offset = 0; offset < PER_PARTITION; offset++) {
-      const key = offset === HANGING || offset === BEHIND ? `blocker-${partition}` : `key-${partition}-${offset}`;
-      records.push({ key, value: `${partition}:${offset}`, partition });
-    }
-  }
-  await produce(topic, records);
-  const ends = await endOffsets(topic, PARTITIONS);
+  const ends = await produceBlockers(topic);
   const kafka = (name: string) => ({
     bootstrapBrokers: BROKERS,
     groupId,

@@ -8,13 +8,12 @@ import { Fetcher, type FetcherSink } from "../../src/adapters/group/fetcher.ts";
 import {
   type FetchedPartition,
   type FetchRequest,
-  type KafkaClient,
-  type ListedOffset,
   type PartitionLeader,
   retriable,
 } from "../../src/adapters/group/kafka-client.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import type { TopicPartition } from "../../src/core/message.ts";
+import { FetchOnlyClient } from "../support/fetch-only-client.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
 
 const P0: TopicPartition = { topic: "t", partition: 0 };
@@ -27,7 +26,7 @@ const POLL_MS = 50;
  * a broker in `down` fails every fetch at once (connection refused); the others answer each fetch
  * after a long poll with one record per partition, or with `moved` for partitions they no longer lead.
  */
-class Cluster implements KafkaClient {
+class Cluster extends FetchOnlyClient {
   readonly leader = new Map<number, number | undefined>();
   readonly down = new Set<number>();
   /** Every fetch: when (virtual ms), to which node, which partitions. */
@@ -37,6 +36,7 @@ class Cluster implements KafkaClient {
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
+    super();
     this.#clock = clock;
   }
 
@@ -87,25 +87,6 @@ class Cluster implements KafkaClient {
     return this.fetches.filter((f) => f.node === node && f.at >= from && f.partitions.includes(partition)).map((f) =>
       f.at
     );
-  }
-
-  listOffsets(partitions: readonly TopicPartition[]): Promise<readonly ListedOffset[]> {
-    return Promise.resolve(partitions.map((p) => ({ ...p, offset: 0n })));
-  }
-  join(): Promise<void> {
-    throw new Error("not used by the fetcher");
-  }
-  commit(): never {
-    throw new Error("not used by the fetcher");
-  }
-  committed(): never {
-    throw new Error("not used by the fetcher");
-  }
-  produce(): never {
-    throw new Error("not used by the fetcher");
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
 

@@ -4,15 +4,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Fetcher, type FetcherSink } from "../../src/adapters/group/fetcher.ts";
-import type {
-  FetchedPartition,
-  FetchRequest,
-  KafkaClient,
-  ListedOffset,
-  PartitionLeader,
-} from "../../src/adapters/group/kafka-client.ts";
+import type { FetchedPartition, FetchRequest, PartitionLeader } from "../../src/adapters/group/kafka-client.ts";
 import { systemClock } from "../../src/core/clock.ts";
 import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
+import { FetchOnlyClient } from "../support/fetch-only-client.ts";
 import { type Deferred, deferred, flushMicrotasks } from "./control-plane-parts/fakes.ts";
 
 const encoder = new TextEncoder();
@@ -25,11 +20,12 @@ interface FetchCall {
 }
 
 /** A client with one broker (node 1) leading every partition of `partitions`; fetches wait for the test. */
-class FakeClient implements KafkaClient {
+class FakeClient extends FetchOnlyClient {
   readonly fetches: FetchCall[] = [];
   readonly #partitions: readonly TopicPartition[];
 
   constructor(partitions: readonly TopicPartition[]) {
+    super();
     this.#partitions = partitions;
   }
 
@@ -53,30 +49,6 @@ class FakeClient implements KafkaClient {
     const reply = deferred<readonly FetchedPartition[]>();
     this.fetches.push({ request, reply });
     return reply.promise;
-  }
-
-  listOffsets(partitions: readonly TopicPartition[]): Promise<readonly ListedOffset[]> {
-    return Promise.resolve(partitions.map((p) => ({ ...p, offset: 0n })));
-  }
-
-  join(): Promise<void> {
-    throw new Error("not used by the fetcher");
-  }
-
-  commit(): never {
-    throw new Error("not used by the fetcher");
-  }
-
-  committed(): never {
-    throw new Error("not used by the fetcher");
-  }
-
-  produce(): never {
-    throw new Error("not used by the fetcher");
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
 

@@ -10,7 +10,7 @@ import { BlockedTooLongError, HandlerTimeoutError, WorkerCrashedError } from "..
 import type { ConsumerMessage } from "../../core/message.ts";
 import type { Failure, PoolTenant, PoolWorker, WorkerListener } from "./pool.ts";
 import { fromWireError, toWireError, type WorkerResults } from "./protocol.ts";
-import { boardClock, FAILED, QUEUED, RUNNING, SUCCEEDED, TaskBoard } from "./task-board.ts";
+import { boardOffset, FAILED, QUEUED, RUNNING, SUCCEEDED, TaskBoard } from "./task-board.ts";
 import { encodeBatch, type WireBatch } from "./wire-batch.ts";
 
 /**
@@ -70,7 +70,8 @@ interface Lane {
   /** Held tasks by board slot. */
   readonly tasks: (Task | undefined)[];
   readonly freeSlots: number[];
-  held: number;
+  /** Posted messages taken back before the worker started them: they will never finish there. */
+  withdrawn: number;
   /** Held but not yet posted (posted on the next microtask, or once ready). */
   outbox: Task[];
   assigned: number;
@@ -91,7 +92,8 @@ export class TaskDispatcher implements PoolTenant {
   readonly #timeoutMs: number | undefined;
   readonly #recycleAfter: number | undefined;
   readonly #clock: Clock;
-  readonly #boardNow: () => number;
+  /** Added to the clock for times on the workers' boards. */
+  readonly #boardOffset: number;
   /** Board slots per worker: the deepest it can be. */
   readonly #slots: number;
   /** Workers not yet ended: the current one of each slot, and those being terminated. */
@@ -114,7 +116,7 @@ export class TaskDispatcher implements PoolTenant {
     this.#timeoutMs = settings.handlerTimeoutMs;
     this.#recycleAfter = settings.recycleAfterTasks;
     this.#clock = settings.clock;
-    this.#boardNow = boardClock(settings.clock);
+    this.#boardOffset = boardOffset(settings.clock);
     this.#slots = this.#concurrency + MAX_QUEUED;
     this.#depth = 2 * this.#concurrency;
   }
@@ -127,7 +129,7 @@ export class TaskDispatcher implements PoolTenant {
   /** Free capacity of the workers that take work, less the tasks waiting for one. */
   get idleSlots(): number {
     let idle = -this.#waiting.length;
-    for (const lane of this.#lanes) if (this.#accepts(lane)) idle += Math.max(0, this.#depth - lane.held);
+    for (const lane of this.#lanes) if (this.#accepts(lane)) idle += Math.max(0, this.#depth - this.#held(lane));
     return Math.max(0, idle);
   }
 
@@ -169,7 +171,7 @@ export class TaskDispatcher implements PoolTenant {
       tasks: new Array<Task | undefined>(this.#slots).fill(undefined),
       // Popped from the end: slot 0 first.
       freeSlots: Array.from({ length: this.#slots }, (_, i) => this.#slots - 1 - i),
-      held: 0,
+      withdrawn: 0,
       outbox: [],
       assigned: 0,
       retiring: false,
@@ -189,6 +191,11 @@ export class TaskDispatcher implements PoolTenant {
     for (const task of this.#waiting.splice(0)) this.#fail(task, failure());
   }
 
+  /** Tasks the lane holds: its slots taken. */
+  #held(lane: Lane): number {
+    return this.#slots - lane.freeSlots.length;
+  }
+
   #accepts(lane: Lane): boolean {
     return !lane.retiring && !lane.worker.dead;
   }
@@ -203,7 +210,6 @@ export class TaskDispatcher implements PoolTenant {
     task.lane = lane;
     task.slot = slot;
     lane.tasks[slot] = task;
-    lane.held++;
     lane.board.place(slot, task.id);
     lane.outbox.push(task);
     if (this.#recycleAfter !== undefined && ++lane.assigned >= this.#recycleAfter) lane.retiring = true;
@@ -214,14 +220,18 @@ export class TaskDispatcher implements PoolTenant {
     }
   }
 
-  /** Prefers a worker below its depth, then a ready one, then the fewest held messages. */
+  /**
+   * Prefers a worker below its depth, then a ready one, then the least unfinished work: results
+   * it has not reported yet still take slots, but no worker time (a worker busy with a stuck
+   * handler must not win a tie with one that is done).
+   */
   #leastLoaded(): Lane | undefined {
     let best: Lane | undefined;
     let bestScore = Infinity;
     for (const lane of this.#lanes) {
       if (!this.#accepts(lane) || lane.freeSlots.length === 0) continue;
-      const load = lane.held;
-      const score = (load >= this.#depth ? 2e9 : 0) + (lane.worker.ready ? 0 : 1e9) + load;
+      const unfinished = lane.board.posted - lane.board.finished - lane.withdrawn + lane.outbox.length;
+      const score = (this.#held(lane) >= this.#depth ? 2e9 : 0) + (lane.worker.ready ? 0 : 1e9) + unfinished;
       if (score < bestScore) {
         best = lane;
         bestScore = score;
@@ -311,8 +321,10 @@ export class TaskDispatcher implements PoolTenant {
       if (lane !== undefined) lane.outbox = lane.outbox.filter((other) => other !== task);
       this.#fail(task, reason);
     } else if (lane !== undefined && !lane.worker.dead) {
-      if (lane.board.withdraw(task.slot, task.id)) this.#fail(task, reason);
-      else if (lane.board.state(task.slot, task.id) === RUNNING) {
+      if (lane.board.withdraw(task.slot, task.id)) {
+        lane.withdrawn++;
+        this.#fail(task, reason);
+      } else if (lane.board.state(task.slot, task.id) === RUNNING) {
         if (reason instanceof HandlerTimeoutError || reason instanceof BlockedTooLongError) this.#kill(lane, reason);
         else {
           lane.worker.post({ type: "cancel", slot: task.slot, id: task.id, reason: toWireError(reason) }, []);
@@ -353,7 +365,7 @@ export class TaskDispatcher implements PoolTenant {
     lane.watchdog = undefined;
     const timeoutMs = this.#timeoutMs;
     if (timeoutMs === undefined || lane.worker.dead) return;
-    const now = this.#boardNow();
+    const now = this.#clock.now() + this.#boardOffset;
     let next = Infinity;
     for (const task of lane.tasks) {
       if (task === undefined || !task.posted) continue;
@@ -410,11 +422,10 @@ export class TaskDispatcher implements PoolTenant {
     if (lane === undefined) return;
     lane.tasks[task.slot] = undefined;
     lane.freeSlots.push(task.slot);
-    lane.held--;
     task.lane = undefined;
     task.slot = -1;
     // Whatever removed its last task (result, cancel, failure), a retiring worker is done now.
-    if (lane.retiring && !lane.worker.dead && lane.held === 0) lane.worker.recycle();
+    if (lane.retiring && !lane.worker.dead && this.#held(lane) === 0) lane.worker.recycle();
   }
 
   /** Forgets a settled task: its slot and its abort hook. */

@@ -75,7 +75,7 @@ export class Reporter {
     const unfinished = this.#board === undefined ? 0 : this.#board.posted - this.#completed;
     const low = unfinished * this.#taskMs <= LOW_WORK_MS;
     const age = now - this.#oldestPending;
-    if (low ? now - this.#lastReport >= EAGER_REPORT_MS : age + this.#taskMs >= MAX_HOLD_MS) return this.flush();
+    if (low ? now - this.#lastReport >= EAGER_REPORT_MS : age + this.#taskMs >= MAX_HOLD_MS) return this.flush(now);
     if (low && !this.#microtaskQueued) {
       // A synchronous handler loop never yields: this runs once the worker has nothing queued.
       this.#microtaskQueued = true;
@@ -84,12 +84,13 @@ export class Reporter {
     this.#timer ??= this.#clock.setTimeout(() => this.flush(), Math.max(0, MAX_HOLD_MS - age));
   }
 
-  flush(): void {
+  /** Posts the results collected so far (`now`: when the caller just read the clock). */
+  flush(now?: number): void {
     this.#microtaskQueued = false;
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#ok.length + this.#failed.length === 0) return;
-    const now = this.#clock.now();
+    now ??= this.#clock.now();
     let busyMs = this.#busyMs;
     if (this.#running > 0) {
       busyMs += now - this.#busySince;

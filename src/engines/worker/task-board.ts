@@ -23,12 +23,13 @@ export type TaskState = typeof QUEUED | typeof RUNNING | typeof SUCCEEDED | type
 const STATE_SPAN = 8;
 const TICKETS = 2 ** 28;
 /**
- * Int32 header: messages posted so far, and whether the worker is inside the engine's code right
- * now (running a handler's synchronous part).
+ * Int32 header: messages posted so far, messages finished so far, and whether the worker is
+ * inside the engine's code right now (running a handler's synchronous part).
  */
 const POSTED = 0;
-const IN_CODE = 1;
-const HEADER = 2;
+const FINISHED = 1;
+const IN_CODE = 2;
+const HEADER = 3;
 
 /** The ticket of a task id, as written in its slot's word. */
 export function ticketOf(id: number): number {
@@ -37,7 +38,7 @@ export function ticketOf(id: number): number {
 
 /**
  * One worker's board: a header and, per task slot, a state word (Int32, atomic) and the time its
- * handler started (Float64, ms on {@linkcode boardClock}).
+ * handler started (Float64, ms: `clock.now()` plus {@linkcode boardOffset}).
  */
 export class TaskBoard {
   readonly buffer: SharedArrayBuffer;
@@ -69,8 +70,7 @@ export class TaskBoard {
 
   /** Takes a task back if the worker has not claimed it: true when it will never run there. */
   withdraw(slot: number, id: number): boolean {
-    const queued = ticketOf(id) * STATE_SPAN + QUEUED;
-    return Atomics.compareExchange(this.#words, HEADER + slot, queued, queued - QUEUED + WITHDRAWN) === queued;
+    return this.#leaveQueued(slot, id, WITHDRAWN);
   }
 
   /** Where the task `id` in `slot` stands (QUEUED if the slot holds another task's word: not yet placed). */
@@ -89,6 +89,11 @@ export class TaskBoard {
     return Atomics.load(this.#words, IN_CODE) === 1;
   }
 
+  /** Messages the worker finished so far (reported or not). */
+  get finished(): number {
+    return Atomics.load(this.#words, FINISHED);
+  }
+
   /** When the task in `slot` started; Infinity while the worker has claimed it but not yet said when. */
   startedAt(slot: number): number {
     return this.#startedAt[slot]!;
@@ -96,6 +101,7 @@ export class TaskBoard {
 
   // Worker side.
 
+  /** Messages the engine posted so far. */
   get posted(): number {
     return Atomics.load(this.#words, POSTED);
   }
@@ -107,8 +113,7 @@ export class TaskBoard {
 
   /** Claims a task before running it: false when the engine withdrew it. */
   claim(slot: number, id: number, now: number): boolean {
-    const queued = ticketOf(id) * STATE_SPAN + QUEUED;
-    if (Atomics.compareExchange(this.#words, HEADER + slot, queued, queued + RUNNING) !== queued) return false;
+    if (!this.#leaveQueued(slot, id, RUNNING)) return false;
     this.#startedAt[slot] = now;
     return true;
   }
@@ -116,14 +121,21 @@ export class TaskBoard {
   /** Marks a claimed task finished. */
   finish(slot: number, id: number, ok: boolean): void {
     Atomics.store(this.#words, HEADER + slot, ticketOf(id) * STATE_SPAN + (ok ? SUCCEEDED : FAILED));
+    Atomics.add(this.#words, FINISHED, 1);
+  }
+
+  /** Moves the task from QUEUED to `state` unless it left QUEUED first: whoever moves it wins. */
+  #leaveQueued(slot: number, id: number, state: typeof RUNNING | typeof WITHDRAWN): boolean {
+    const queued = ticketOf(id) * STATE_SPAN + QUEUED;
+    return Atomics.compareExchange(this.#words, HEADER + slot, queued, queued + state) === queued;
   }
 }
 
 /**
- * The board's clock, in milliseconds comparable across threads: `performance.now()` counts from
- * each thread's own origin, so the system clock adds it; a virtual clock (the simulation's) is
- * already one for every fake thread.
+ * What to add to `clock.now()` for times on the board, comparable across threads:
+ * `performance.now()` counts from each thread's own origin, so the system clock adds it; a virtual
+ * clock (the simulation's) is already one for every fake thread.
  */
-export function boardClock(clock: Clock): () => number {
-  return clock === systemClock ? () => performance.timeOrigin + performance.now() : () => clock.now();
+export function boardOffset(clock: Clock): number {
+  return clock === systemClock ? performance.timeOrigin : 0;
 }

@@ -10,7 +10,7 @@ import type { MessageHandler } from "../../core/message.ts";
 import type { ParentPort } from "./port.ts";
 import { fromWireError, toWireError, type ToWorker, type WireError } from "./protocol.ts";
 import { Reporter } from "./reporter.ts";
-import { boardClock, TaskBoard } from "./task-board.ts";
+import { boardOffset, TaskBoard } from "./task-board.ts";
 import { BatchReader } from "./wire-batch.ts";
 
 /** Task `index` of a received batch. */
@@ -19,15 +19,10 @@ interface Queued {
   readonly index: number;
 }
 
-/** Which task: its id and board slot. */
-interface Task {
-  readonly id: number;
-  readonly slot: number;
-}
-
-/** A handler running now. */
+/** A handler running now: its task's id and board slot, and its attempt. */
 interface Running {
   readonly id: number;
+  readonly slot: number;
   readonly attempt: Attempt;
 }
 
@@ -36,8 +31,8 @@ export class TaskRunner {
   readonly #handler: MessageHandler;
   readonly #reporter: Reporter;
   readonly #clock: Clock;
-  /** Start times on the board, comparable with the engine's clock. */
-  readonly #boardNow: () => number;
+  /** Added to the clock for start times on the board (comparable with the engine's). */
+  readonly #boardOffset: number;
   #board: TaskBoard | undefined;
   #concurrency = 1;
   #queue: Queued[] = [];
@@ -53,7 +48,7 @@ export class TaskRunner {
   constructor(handler: MessageHandler, port: ParentPort, clock: Clock = systemClock) {
     this.#handler = handler;
     this.#clock = clock;
-    this.#boardNow = boardClock(clock);
+    this.#boardOffset = boardOffset(clock);
     this.#reporter = new Reporter(port, clock);
   }
 
@@ -122,31 +117,32 @@ export class TaskRunner {
   }
 
   #start(batch: BatchReader, index: number): void {
-    const task: Task = { id: batch.id(index), slot: batch.slot(index) };
-    if (this.#board?.claim(task.slot, task.id, this.#boardNow()) === false) return; // the engine took it back
+    const id = batch.id(index);
+    const slot = batch.slot(index);
     const startedAt = this.#clock.now();
+    if (this.#board?.claim(slot, id, startedAt + this.#boardOffset) === false) return; // the engine took it back
     this.#reporter.started(startedAt);
-    const attempt = new Attempt(batch.attempt(index), startedAt);
-    this.#running.set(task.slot, { id: task.id, attempt });
+    const running: Running = { id, slot, attempt: new Attempt(batch.attempt(index), startedAt) };
+    this.#running.set(slot, running);
     let pending: Promise<unknown> | undefined;
     try {
-      pending = pendingResult(this.#handler(batch.message(index), attempt));
+      pending = pendingResult(this.#handler(batch.message(index), running.attempt));
     } catch (error) {
-      return this.#finish(task, startedAt, toWireError(error));
+      return this.#finish(running, toWireError(error));
     }
-    if (pending === undefined) return this.#finish(task, startedAt);
+    if (pending === undefined) return this.#finish(running);
     // A thenable that never calls back keeps its task running, like a promise that never settles.
     pending.then(
-      () => this.#inside(() => this.#finish(task, startedAt)),
-      (error: unknown) => this.#inside(() => this.#finish(task, startedAt, toWireError(error))),
+      () => this.#inside(() => this.#finish(running)),
+      (error: unknown) => this.#inside(() => this.#finish(running, toWireError(error))),
     );
   }
 
-  #finish(task: Task, startedAt: number, error?: WireError): void {
+  #finish(running: Running, error?: WireError): void {
     if (this.#stopped) return;
-    this.#running.delete(task.slot);
-    this.#board?.finish(task.slot, task.id, error === undefined);
-    this.#reporter.add(task.slot, error, startedAt);
+    this.#running.delete(running.slot);
+    this.#board?.finish(running.slot, running.id, error === undefined);
+    this.#reporter.add(running.slot, error, running.attempt.startedAt);
     this.#pump();
   }
 }
