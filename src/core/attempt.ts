@@ -19,6 +19,11 @@ export class Attempt implements HandlerContext {
    * the tick of the abort.
    */
   onAbort: ((reason: unknown) => void) | undefined = undefined;
+  /**
+   * Set by an engine that queues attempts before their handler starts (the worker engine): takes
+   * the attempt back if its handler has not started, settling it with `reason`; `true` when it did.
+   */
+  onWithdraw: ((reason: unknown) => boolean) | undefined = undefined;
   #controller: AbortController | undefined;
   #aborted = false;
   #reason: unknown = undefined;
@@ -45,6 +50,19 @@ export class Attempt implements HandlerContext {
   /** Why it was given up on (`undefined` while it was not). */
   get reason(): unknown {
     return this.#reason;
+  }
+
+  /**
+   * Gives up on the attempt only if its handler has not started (it waits in an engine's queue):
+   * `true` when the handler never will run. The attempt then counts as aborted with `reason`, and
+   * its message as not attempted. Lets a revoked partition stop work that would start late.
+   */
+  withdraw(reason: unknown): boolean {
+    if (this.#aborted || this.onWithdraw?.(reason) !== true) return false;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    return true;
   }
 
   /** Gives up on the attempt: the first reason wins. */

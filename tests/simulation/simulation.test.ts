@@ -8,9 +8,15 @@ import { simulate } from "./simulate.ts";
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 const FIXED = Number(env.PYRALLEL_SIM_SEEDS ?? 1000);
 const RANDOM = Number(env.PYRALLEL_SIM_RANDOM ?? 5);
+/**
+ * Random seeds that once found a defect, kept for good (the fixed range did not reach them):
+ * - 971412109: a lost partition's message queued inside a worker started after the loss
+ *   (the revoke drain now withdraws attempts whose handler has not started).
+ */
+const FOUND = [971412109];
 
-test(`seeded simulation: ${FIXED} fixed seeds and ${RANDOM} random ones hold every invariant`, async () => {
-  const seeds = Array.from({ length: FIXED }, (_, seed) => seed);
+test(`seeded simulation: ${FIXED} fixed seeds, ${FOUND.length} found ones and ${RANDOM} random ones hold every invariant`, async () => {
+  const seeds = [...Array.from({ length: FIXED }, (_, seed) => seed), ...FOUND];
   for (let i = 0; i < RANDOM; i++) seeds.push(1_000_000 + Math.floor(Math.random() * 1_000_000_000));
   const failures: string[] = [];
   const started = performance.now();
@@ -26,7 +32,7 @@ test(`seeded simulation: ${FIXED} fixed seeds and ${RANDOM} random ones hold eve
     }
   }
   console.log(
-    `  simulation: ${seeds.length} seeds (random: ${seeds.slice(FIXED).join(", ") || "none"}), ` +
+    `  simulation: ${seeds.length} seeds (random: ${seeds.slice(FIXED + FOUND.length).join(", ") || "none"}), ` +
       `${steps} steps, ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   assert.deepEqual(failures, []);

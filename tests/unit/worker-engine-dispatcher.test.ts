@@ -247,6 +247,28 @@ describe("worker engine dispatcher", () => {
     assert.deepEqual(worker.posts.map((post) => post.type), ["init", "run"], "no cancel needed");
   });
 
+  test("withdraw() takes back only what has not started: unposted or queued yes, running no", async () => {
+    const { dispatcher, run } = setup({ concurrencyPerWorker: 1 });
+    const worker = new StubWorker(dispatcher, 0);
+    const running = run();
+    const queued = run();
+    await flushMicrotasks();
+    const unposted = run();
+    assert.ok(worker.claim(0), "the worker starts the first");
+    assert.equal(running.attempt.withdraw(new Error("revoked")), false, "started: it stays");
+    assert.equal(running.attempt.aborted, false);
+    assert.equal(queued.attempt.withdraw(new Error("revoked")), true, "queued in the worker");
+    assert.equal(unposted.attempt.withdraw(new Error("revoked")), true, "not sent yet");
+    await flushMicrotasks();
+    assert.match(String(queued.error), /revoked/);
+    assert.match(String(unposted.error), /revoked/);
+    assert.equal(queued.attempt.aborted, true, "a withdrawn attempt counts as aborted");
+    assert.equal(worker.claim(1), false, "the worker's claim fails");
+    assert.deepEqual(worker.batches(), [[0, 1]], "the unposted one never went out");
+    assert.equal(queued.attempt.withdraw(new Error("again")), false, "once");
+    assert.equal(running.settled, false);
+  });
+
   test("an abort while running reaches the handler's signal; a handler still running 1 s later has its worker killed", async () => {
     const { time, dispatcher, run } = setup();
     const worker = new StubWorker(dispatcher, 0);

@@ -103,9 +103,10 @@ export class Dispatcher {
    * normally: a handler that gives up on its signal must not have its message counted as done.
    */
   #settled(item: WorkItem, attempt: Attempt, failed: boolean, error: unknown): void {
+    // A withdrawn attempt was ended when it was taken back: its handler never ran.
+    if (!item.partition.endAttempt(item, attempt)) return;
     const ended = this.#now();
     this.#statistics.handlerSeconds.observe((ended - attempt.startedAt) / 1000);
-    if (!item.partition.endAttempt(item, attempt)) return;
     if (error instanceof EngineFailedError) return this.#host.engineFailed(item, error);
     if (!failed && !attempt.aborted) return this.#host.succeeded(item, ended);
     this.#host.attemptFailed(item, attempt.aborted ? attempt.reason : error);

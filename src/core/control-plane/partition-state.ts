@@ -205,6 +205,23 @@ export class PartitionState {
     };
   }
 
+  /**
+   * Takes back the attempts whose handler has not started yet (queued in an engine): they will
+   * never run, and their messages count as not attempted. Returns how many.
+   */
+  withdrawUnstarted(reason: AbortReason): number {
+    if (this.#running === 0) return 0;
+    let withdrawn = 0;
+    for (const item of this.#held.values()) {
+      const attempt = item.running;
+      if (attempt === undefined || !attempt.withdraw(reason)) continue;
+      this.endAttempt(item, attempt);
+      item.attempt--;
+      withdrawn++;
+    }
+    return withdrawn;
+  }
+
   /** Aborts every running attempt (closing, or the revoke grace is over). */
   abortRunning(reason: AbortReason): void {
     if (this.#running === 0) return;

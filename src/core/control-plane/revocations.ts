@@ -4,8 +4,9 @@ import type { Waiters } from "../waiters.ts";
 import type { PartitionState } from "./partition-state.ts";
 
 /**
- * Partitions taken away while they drain: running work (and dead letters being published) get
- * `maxRevokeGraceMs` to finish, then the attempts still running abort and the state is dropped.
+ * Partitions taken away while they drain: attempts whose handler has not started are withdrawn at
+ * once; running work (and dead letters being published) get `maxRevokeGraceMs` to finish, then the
+ * attempts still running abort and the state is dropped.
  *
  * - Released partitions (the revoke barrier: the group waits for this member) commit their
  *   progress and offset map after the drain and before the adapter gives them back.
@@ -75,7 +76,11 @@ export class Revocations {
   }
 
   async #drain(states: readonly PartitionState[], commit: (() => Promise<void>) | undefined): Promise<void> {
-    for (const state of states) state.phase = "revoking";
+    for (const state of states) {
+      state.phase = "revoking";
+      // Work queued in a worker would start after the partition is gone: the grace is for running work.
+      state.withdrawUnstarted(new PartitionRevokedError(state.topic, state.partition));
+    }
     await this.#waiters.until(() => states.every((state) => !state.busy(false)), this.#graceMs);
     for (const state of states) {
       // From here on completions are ignored: the commit below is final.

@@ -51,8 +51,9 @@ interface Task {
   readonly context: Attempt;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
-  /** Set as `context.onAbort` while the task is ours. */
+  /** Set as `context.onAbort` and `context.onWithdraw` while the task is ours. */
   readonly onAbort: (reason: unknown) => void;
+  readonly onWithdraw: (reason: unknown) => boolean;
   /** The worker holding it; undefined while waiting for one. */
   lane: Lane | undefined;
   /** Its slot on the lane's board while held. */
@@ -143,6 +144,7 @@ export class TaskDispatcher implements PoolTenant {
         resolve,
         reject,
         onAbort: () => this.#cancel(task),
+        onWithdraw: (reason) => this.#withdraw(task, reason),
         lane: undefined,
         slot: -1,
         posted: false,
@@ -150,6 +152,7 @@ export class TaskDispatcher implements PoolTenant {
       };
       // A hook, not a listener on attempt.signal: that would create an AbortController per message.
       attempt.onAbort = task.onAbort;
+      attempt.onWithdraw = task.onWithdraw;
       this.#assign(task);
     });
   }
@@ -315,24 +318,34 @@ export class TaskDispatcher implements PoolTenant {
   #cancel(task: Task): void {
     const lane = task.lane;
     const reason = task.context.reason;
+    if (this.#withdraw(task, reason)) return;
+    if (lane !== undefined && !lane.worker.dead && lane.board.state(task.slot, task.id) === RUNNING) {
+      if (reason instanceof HandlerTimeoutError || reason instanceof BlockedTooLongError) this.#kill(lane, reason);
+      else {
+        lane.worker.post({ type: "cancel", slot: task.slot, id: task.id, reason: toWireError(reason) }, []);
+        task.grace = this.#clock.setTimeout(() => this.#kill(lane, reason), ABORT_GRACE_MS);
+      }
+    }
+    if (this.#onQuiet) this.#checkQuiet();
+  }
+
+  /**
+   * Takes a task back if its handler has not started (waiting, in an outbox, or queued in its
+   * worker) and fails it with `reason`; `false` when it started (or its worker is gone).
+   */
+  #withdraw(task: Task, reason: unknown): boolean {
+    const lane = task.lane;
     if (!task.posted) {
       const waiting = this.#waiting.indexOf(task);
       if (waiting >= 0) this.#waiting.splice(waiting, 1);
       if (lane !== undefined) lane.outbox = lane.outbox.filter((other) => other !== task);
-      this.#fail(task, reason);
-    } else if (lane !== undefined && !lane.worker.dead) {
-      if (lane.board.withdraw(task.slot, task.id)) {
-        lane.withdrawn++;
-        this.#fail(task, reason);
-      } else if (lane.board.state(task.slot, task.id) === RUNNING) {
-        if (reason instanceof HandlerTimeoutError || reason instanceof BlockedTooLongError) this.#kill(lane, reason);
-        else {
-          lane.worker.post({ type: "cancel", slot: task.slot, id: task.id, reason: toWireError(reason) }, []);
-          task.grace = this.#clock.setTimeout(() => this.#kill(lane, reason), ABORT_GRACE_MS);
-        }
-      }
-    }
+    } else if (lane !== undefined && lane.board.withdraw(task.slot, task.id)) {
+      // The board decides, even for a worker being terminated: it claims each task there first.
+      lane.withdrawn++;
+    } else return false;
+    this.#fail(task, reason);
     if (this.#onQuiet) this.#checkQuiet();
+    return true;
   }
 
   /**
@@ -428,9 +441,10 @@ export class TaskDispatcher implements PoolTenant {
     if (lane.retiring && !lane.worker.dead && this.#held(lane) === 0) lane.worker.recycle();
   }
 
-  /** Forgets a settled task: its slot and its abort hook. */
+  /** Forgets a settled task: its slot and its hooks. */
   #release(task: Task): void {
     if (task.context.onAbort === task.onAbort) task.context.onAbort = undefined;
+    if (task.context.onWithdraw === task.onWithdraw) task.context.onWithdraw = undefined;
     this.#unhold(task);
   }
 

@@ -77,6 +77,25 @@ describe("Revocations", () => {
     assert.equal(virtual.pending(), 0, "the grace timer was cleared");
   });
 
+  test("attempts whose handler has not started are withdrawn at once; running ones keep their grace", async () => {
+    const { virtual, waiters, drained, revocations } = setup();
+    const { state, items, attempts } = owned(2, 2);
+    // The second waits in an engine's queue: it can be taken back.
+    attempts[1]!.onWithdraw = () => true;
+    revocations.revoke([state]);
+    assert.equal(attempts[1]!.aborted, true, "withdrawn in the revoke's tick");
+    assert.ok(attempts[1]!.reason instanceof PartitionRevokedError);
+    assert.equal(items[1]!.running, undefined, "its attempt is over");
+    assert.equal(items[1]!.attempt, 0, "and does not count as one");
+    assert.equal(state.running, 1);
+    assert.equal(attempts[0]!.aborted, false, "the running one has its grace");
+    await virtual.runUntil(() => false, 200);
+    state.endAttempt(items[0]!, attempts[0]!);
+    waiters.check();
+    await revocations.all();
+    assert.deepEqual(drained, ["200 t[2]"]);
+  });
+
   test("after the grace, running attempts are aborted with PartitionRevokedError", async () => {
     const { virtual, drained, revocations } = setup();
     const { state, attempts } = owned(4, 2);
