@@ -1,5 +1,5 @@
 import { InFlightBudget } from "../backpressure.ts";
-import type { Clock, Timer } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { ConsumerEvents } from "../consumer-events.ts";
 import { Delays } from "../delays.ts";
 import { Emitter } from "../emitter.ts";
@@ -20,6 +20,7 @@ import { toError } from "../thrown.ts";
 import { Waiters } from "../waiters.ts";
 import { Admission } from "./admission.ts";
 import { Committer } from "./committer.ts";
+import { CommitTicker } from "./commit-ticker.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { FailurePath } from "./failure-path.ts";
 import { FetchPause } from "./fetch-pause.ts";
@@ -63,7 +64,7 @@ export class ControlPlane implements AdapterListener {
   readonly #waiters: Waiters;
   #starting: Promise<void> = Promise.resolve();
   #closed: Promise<void> = Promise.resolve();
-  #tick: Timer | undefined;
+  readonly #ticker: CommitTicker;
 
   constructor(settings: ControlPlaneSettings, adapter: KafkaAdapter, engine: ExecutionEngine) {
     this.#settings = settings;
@@ -82,6 +83,7 @@ export class ControlPlane implements AdapterListener {
     const counts = this.#statistics.counts;
     const report = (error: PyrallelError) => void this.events.emit("error", error);
     this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, settings.clock, counts, report);
+    this.#ticker = new CommitTicker(settings.clock, settings.commitIntervalMs, () => this.#tick());
     const lifecycle = this.#lifecycle;
     this.#admission = new Admission(this.#budget, lifecycle, (state) => {
       this.#dispatcher.join(state);
@@ -144,7 +146,7 @@ export class ControlPlane implements AdapterListener {
       throw asClientFailure(error);
     }
     lifecycle.started();
-    this.#scheduleTick();
+    this.#ticker.start();
     if (lifecycle.closeRequested) throw lifecycle.closedWhileStarting();
   }
 
@@ -181,7 +183,7 @@ export class ControlPlane implements AdapterListener {
     // The drain time is over: queued work stays queued (it runs again after a restart).
     this.#lifecycle.stopStartingWork();
     this.#partitions.advanceTo(this.#adapter.fetchPositions());
-    this.#clock.clearTimeout(this.#tick);
+    this.#ticker.stop();
     this.#delays.cancelAll();
     for (const state of this.#partitions.values()) state.abortRunning(new ConsumerClosedError());
     await this.#revocations.all();
@@ -210,15 +212,14 @@ export class ControlPlane implements AdapterListener {
     void this.close().catch((error: unknown) => this.events.emit("error", asClientFailure(error)));
   }
 
-  #scheduleTick(): void {
-    this.#tick = this.#clock.setTimeout(() => {
-      if (!this.#lifecycle.active) return;
-      this.#stalls.check(this.#partitions.values());
-      this.#partitions.advanceTo(this.#adapter.fetchPositions());
-      for (const state of this.#partitions.values()) state.poison?.prune();
-      void this.commit();
-      this.#scheduleTick();
-    }, this.#settings.commitIntervalMs);
+  /** One commit tick (see {@linkcode CommitTicker}); `false` once the consumer stopped. */
+  #tick(): boolean {
+    if (!this.#lifecycle.active) return false;
+    this.#stalls.check(this.#partitions.values());
+    this.#partitions.advanceTo(this.#adapter.fetchPositions());
+    for (const state of this.#partitions.values()) state.poison?.prune();
+    void this.commit();
+    return true;
   }
 
   /** Commits every owned partition whose position or offset map changed. */
@@ -330,6 +331,8 @@ export class ControlPlane implements AdapterListener {
     const state = item.partition;
     state.finish(item, now);
     this.#budget.remove(1, item.bytes);
+    // Caught up: nothing moves the positions before the next tick, so commit without waiting for it.
+    if (this.#budget.messages === 0) this.#ticker.soon();
     this.#statistics.fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
     if (state.fetchHeld) this.#pause.check(state);
     // The key's next message may be admissible now.
