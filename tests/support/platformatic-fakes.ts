@@ -342,6 +342,8 @@ export function fakeLibrary(
   return {
     producersMade: 0,
     consumer: () => consumer,
+    // The consumer's own connections: tests script one connection per broker host.
+    fetchConnections: () => ({ get: (broker) => consumer.connections.get(broker), close: () => Promise.resolve() }),
     producer() {
       this.producersMade++;
       return producer();

@@ -76,6 +76,33 @@ describe("platformatic client: fetch", () => {
     assert.deepEqual(leader.requests.map(({ apiKey }) => apiKey), [18, FETCH, FETCH]);
   });
 
+  test("fetches go on connections of their own, closed with the client: a commit never queues behind a fetch", async () => {
+    const consumer = consumerWithTopic();
+    const leader = consumer.connectionTo("leader");
+    leader.answer(apiVersionsAnswer([[FETCH, 4, 17]]), fetchAnswer([[TOPIC_ID, [{ partition: 0 }]]]));
+    const asked: string[] = [];
+    let closed = 0;
+    const library = {
+      ...fakeLibrary(consumer),
+      fetchConnections: () => ({
+        get: (broker: { host: string }) => {
+          asked.push(broker.host);
+          return Promise.resolve(leader);
+        },
+        close: () => {
+          closed++;
+          return Promise.resolve();
+        },
+      }),
+    };
+    const client = new PlatformaticClient(OPTIONS, library);
+    await client.fetch(request(1, 0));
+    assert.deepEqual(asked, ["leader"]);
+    assert.deepEqual(consumer.connectedTo, [], "not on the consumer's connections (the coordinator's)");
+    await client.close();
+    assert.equal(closed, 1);
+  });
+
   test("the newest Fetch version both speak; a broker without v13 (topic ids) fails for good", async () => {
     const consumer = consumerWithTopic();
     consumer.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 15]]), fetchAnswer([]));

@@ -21,7 +21,7 @@ import type { EpochMember } from "../consumer-protocol/commit.ts";
 import { ConsumerGroupMembership } from "./consumer-membership.ts";
 import { Coordinator } from "./coordinator.ts";
 import { fetchPartitions, partitionLeaders } from "./fetch.ts";
-import { type ClientLibrary, type GroupConsumer, platformaticLibrary } from "./library.ts";
+import { type ClientLibrary, type FetchConnections, type GroupConsumer, platformaticLibrary } from "./library.ts";
 import { Membership } from "./membership.ts";
 import { commitOffsets, committedOffsets, listOffsets } from "./offsets.ts";
 import type { PlatformaticClientOptions } from "./options.ts";
@@ -30,6 +30,8 @@ import { LazyProducer } from "./produce.ts";
 /** A {@linkcode KafkaClient} built on @platformatic/kafka. */
 export class PlatformaticClient implements KafkaClient {
   readonly #consumer: GroupConsumer;
+  /** Fetches wait on the broker for data: on connections of their own, commits never queue behind them. */
+  readonly #fetchConnections: FetchConnections;
   readonly #membership: Membership | ConsumerGroupMembership;
   readonly #coordinator: Coordinator;
   /** Consumer protocol: who commits (member epoch, held partitions); classic: the library's consumer. */
@@ -41,6 +43,7 @@ export class PlatformaticClient implements KafkaClient {
   constructor(options: PlatformaticClientOptions, library: ClientLibrary = platformaticLibrary) {
     const consumer = library.consumer(options);
     this.#consumer = consumer;
+    this.#fetchConnections = library.fetchConnections(options);
     if (options.groupProtocol === "consumer") {
       // Our own heartbeats: the coordinator is looked up again whenever they say it moved.
       this.#coordinator = new Coordinator(consumer, () => findCoordinator(consumer, options.bootstrapBrokers));
@@ -63,7 +66,7 @@ export class PlatformaticClient implements KafkaClient {
   }
 
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {
-    return fetchPartitions(this.#consumer, request);
+    return fetchPartitions(this.#consumer, this.#fetchConnections, request);
   }
 
   /** Sent in this tick when the coordinator is known (see {@linkcode commitOffsets}). */
@@ -94,7 +97,7 @@ export class PlatformaticClient implements KafkaClient {
     try {
       await this.#membership.leave();
     } finally {
-      await this.#producer.close();
+      await Promise.all([this.#producer.close(), this.#fetchConnections.close()]);
     }
   }
 }

@@ -26,7 +26,7 @@ import {
 } from "../group/kafka-client.ts";
 import { groupByTopic, toIsolationLevel } from "./convert.ts";
 import { callMarked, fetchError, markRetriable } from "./errors.ts";
-import type { GroupConsumer } from "./library.ts";
+import type { FetchConnections, GroupConsumer } from "./library.ts";
 
 type FetchResponse = fetchV17.FetchResponse;
 type Batches = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>;
@@ -86,6 +86,7 @@ async function fetchApi(consumer: GroupConsumer, connection: Connection): Promis
  */
 export async function fetchPartitions(
   consumer: GroupConsumer,
+  connections: FetchConnections,
   request: FetchRequest,
 ): Promise<readonly FetchedPartition[]> {
   const byTopic = groupByTopic(request.partitions);
@@ -112,7 +113,7 @@ export async function fetchPartitions(
       })),
     };
   });
-  const connection = await callMarked(() => consumer.connections.get(broker));
+  const connection = await callMarked(() => connections.get(broker));
   const api = await fetchApi(consumer, connection);
   let response: FetchResponse;
   try {

@@ -1,11 +1,13 @@
 // The parts of @platformatic/kafka the client drives, narrowed to what it calls: a Consumer for
-// group membership and metadata (fetches go to the leaders' connections), a Producer for dead letters. The rest of this folder sees
+// group membership, metadata and the coordinator, connections of their own for fetches, a Producer
+// for dead letters. The rest of this folder sees
 // only these types, so a unit test can hand it fakes (the wire APIs take a real `Connection`,
 // whose `send` a test can answer with the library's own parsers).
 import {
   type Broker,
   type ClusterMetadata,
   type Connection,
+  ConnectionPool,
   Consumer,
   type ConsumerGroupJoinPayload,
   type GroupOptions,
@@ -43,6 +45,16 @@ export interface GroupConsumer {
   close(): Promise<void>;
 }
 
+/**
+ * Connections to the partition leaders for fetches only. A broker answers a connection's requests
+ * in order, so a commit or heartbeat sent behind a fetch waiting for data (`fetchMaxWaitMs`) would
+ * wait for it too; Kafka's own consumer keeps the coordinator on a connection of its own likewise.
+ */
+export interface FetchConnections {
+  get(broker: Broker): Promise<Connection>;
+  close(): Promise<void>;
+}
+
 /** What the client calls on the library's Producer. */
 export interface RecordProducer {
   send(options: SendOptions<Buffer, Buffer, Buffer, Buffer>): Promise<unknown>;
@@ -52,6 +64,7 @@ export interface RecordProducer {
 /** Creates the library objects a client drives; tests pass fakes. */
 export interface ClientLibrary {
   consumer(options: PlatformaticClientOptions): GroupConsumer;
+  fetchConnections(options: PlatformaticClientOptions): FetchConnections;
   /** Called on the first publish (dead letters): most consumers never need a producer. */
   producer(options: PlatformaticClientOptions): RecordProducer;
 }
@@ -68,6 +81,10 @@ export const platformaticLibrary: ClientLibrary = {
       autocommit: false,
       ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
     }),
+  fetchConnections: (options) => {
+    const { clientId, tls, sasl } = connectionOptions(options);
+    return new ConnectionPool(`${clientId}-fetch`, { ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}) });
+  },
   producer: (options) =>
     new Producer({
       ...connectionOptions(options),
