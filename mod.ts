@@ -8,22 +8,32 @@
 export { createParallelConsumer, type ParallelConsumer } from "./src/consumer.ts";
 export {
   type AsyncEngineOptions,
+  type BatchOptions,
   type DeadLetterOptions,
   type EngineOptions,
   type KafkaOptions,
+  type KeyRateLimitOptions,
   type ParallelConsumerOptions,
   type PoisonKeyOptions,
+  type RateLimitOptions,
   type RetryOptions,
   type SaslOptions,
   type TlsOptions,
   type WorkerEngineOptions,
 } from "./src/config/options.ts";
-export type { ConsumerMessage, HandlerContext, MessageHandler, TopicPartition } from "./src/core/message.ts";
+export type {
+  BatchHandler,
+  ConsumerMessage,
+  HandlerContext,
+  MessageHandler,
+  TopicPartition,
+} from "./src/core/message.ts";
 export type {
   ConsumerMetrics,
   PartitionMetrics,
   PartitionPauseReason,
   PauseReason,
+  StartPauseReason,
 } from "./src/core/metrics-snapshot.ts";
 export type { HistogramSnapshot } from "./src/core/histogram.ts";
 export type { Ordering } from "./src/core/partition-scheduler.ts";

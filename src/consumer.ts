@@ -109,7 +109,8 @@ function createEngine(
   spawn: ConsumerParts["spawnWorker"],
 ): ExecutionEngine {
   if (engine.kind === "async") {
-    return new AsyncEngine(engine.handler, { concurrency: engine.concurrency, handlerTimeoutMs, clock });
+    const handler = "batchHandler" in engine ? { batchHandler: engine.batchHandler } : engine.handler;
+    return new AsyncEngine(handler, { concurrency: engine.concurrency, handlerTimeoutMs, clock });
   }
   // Every setting passed, resolved: the engine has no defaults of its own.
   return new WorkerEngine({

@@ -14,5 +14,5 @@
  *
  * @module
  */
-export { runWorker, type WorkerHandler } from "./engines/worker/run-worker.ts";
-export type { ConsumerMessage, HandlerContext } from "./core/message.ts";
+export { runWorker, type WorkerBatchOptions, type WorkerHandler } from "./engines/worker/run-worker.ts";
+export type { BatchHandler, ConsumerMessage, HandlerContext } from "./core/message.ts";

@@ -1,10 +1,10 @@
 // Pyrallel Consumer demo: a producer writes orders for ~200 customers at a steady rate; a parallel
 // consumer processes them with simulated I/O (1% slow), keeps each customer's orders in order,
-// serves Prometheus metrics and prints its state every second.
+// serves Prometheus metrics and the live status page, and prints its state every second.
 //
 //   npm run demo                           (starts the local broker, then this file)
 //   DEMO_RATE=5000 DEMO_SECONDS=30 node examples/demo/main.ts
-//   curl -s http://127.0.0.1:9464/metrics
+//   open http://127.0.0.1:9464/ for the live status page; curl -s http://127.0.0.1:9464/metrics
 //
 // Env: DEMO_RATE (orders/s, default 2000), DEMO_SECONDS (0 = until Ctrl-C), DEMO_SLOW_SHARE
 // (default 0.01), DEMO_METRICS_PORT (default 9464), DEMO_BROKER (default 127.0.0.1:9092).
@@ -69,7 +69,10 @@ const server = serve({ fetch: app.fetch, port: config.metricsPort, hostname: "12
 server.on("error", (error) => console.error(`metrics server: ${error.message} (the demo goes on without it)`));
 
 await consumer.start();
-console.log(`consumer joined group ${config.groupId}; metrics on http://127.0.0.1:${config.metricsPort}/metrics`);
+console.log(
+  `consumer joined group ${config.groupId}; status page on http://127.0.0.1:${config.metricsPort}/, ` +
+    `metrics on http://127.0.0.1:${config.metricsPort}/metrics`,
+);
 const producer = startOrderProducer(config, (error) => console.error(`producer: ${error.message}`));
 console.log(
   `producing ${config.rate} orders/s for ${config.customers} customers` +

@@ -7,6 +7,7 @@
 //   curl -s 127.0.0.1:3000/ops/metrics              Prometheus text (scrape job: metrics_path /ops/metrics)
 //   curl -s 127.0.0.1:3000/ops/ready                200 once partitions are assigned, 503 while closing
 //   curl -s 127.0.0.1:3000/ops/metrics.json         getMetrics() as JSON
+//   http://127.0.0.1:3000/ops/ in a browser          the live status page (it polls /ops/metrics.json)
 //   curl -s 127.0.0.1:3000/                         the app's own route
 //
 // It reads the demo's topic `demo-orders` (created here if missing; `DEMO_SECONDS=10 npm run demo`
@@ -47,7 +48,7 @@ consumer.on("stall", (stall) => {
 const app = new Hono();
 app.get("/", (c) => c.json({ service: "orders", processed }));
 // Add your own middleware for /ops/* (auth, IP allow-list) before mounting it if it must not be public.
-app.route("/ops", createMetricsApp(consumer)); // /ops/metrics, /ops/metrics.json, /ops/health, /ops/ready
+app.route("/ops", createMetricsApp(consumer)); // /ops/ (status page), /ops/metrics, /ops/metrics.json, /ops/health, /ops/ready
 
 const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
 await consumer.start();

@@ -1,5 +1,6 @@
 import type {
   AsyncEngineOptions,
+  BatchOptions,
   DeadLetterOptions,
   KafkaOptions,
   ParallelConsumerOptions,
@@ -47,6 +48,10 @@ export interface Defaults extends Readonly<Required<Pick<ParallelConsumerOptions
   readonly deadLetter: Readonly<Required<DeadLetterOptions>>;
   /** Applied when `poisonKey` is set. */
   readonly poisonKey: Readonly<Required<PoisonKeyOptions>>;
+  /** Applied when the engine runs a batch handler. */
+  readonly batch: Readonly<Required<BatchOptions>>;
+  /** Applied when `rateLimit` is set: a bucket's default burst is this many seconds of its rate (at least 1). */
+  readonly rateLimit: { readonly burstSeconds: number };
 }
 
 /**
@@ -84,6 +89,10 @@ export const DEFAULTS: Defaults = {
   retry: { maxRetries: 3, initialBackoffMs: 100, maxBackoffMs: 10_000 },
   deadLetter: { topicSuffix: ".dlq", payload: "full" },
   poisonKey: { maxFailures: 3, cooldownMs: 60_000 },
+  // Bulk writes of a hundred rows amortize a round trip; 10 ms bounds what waiting adds to latency.
+  batch: { maxMessages: 100, maxWaitMs: 10 },
+  // Smooth enough for a downstream service, and enough tokens that a late timer loses none.
+  rateLimit: { burstSeconds: 0.1 },
   commitIntervalMs: 1000,
   drainTimeoutMs: 30_000,
   maxInFlightBytes: 64 * 1024 * 1024,

@@ -4,7 +4,8 @@
 import * as v from "valibot";
 import type { KafkaAdapter } from "../core/ports/kafka-adapter.ts";
 import type { FailurePolicy, Logger } from "../core/settings.ts";
-import type { MessageHandler } from "../core/message.ts";
+import type { RateLimitSettings } from "../core/control-plane/throttle.ts";
+import type { BatchHandler, MessageHandler } from "../core/message.ts";
 import type { Ordering } from "../core/partition-scheduler.ts";
 import { ConfigError } from "../core/errors.ts";
 import { optionsSchema } from "./schema.ts";
@@ -152,6 +153,46 @@ export interface PoisonKeyOptions {
   cooldownMs?: number;
 }
 
+/**
+ * Token buckets every message start passes (first attempts and retries alike): a message whose
+ * tokens are not due stays queued in the in-flight window, holding no handler slot, and starts
+ * once they are; messages of other keys go on meanwhile. Set `messagesPerSecond`, `perKey` or both.
+ */
+export interface RateLimitOptions {
+  /** Messages started per second over the whole consumer (a positive finite number, e.g. `0.5` or `500`). */
+  messagesPerSecond?: number;
+  /**
+   * Most messages the consumer-wide bucket lets start at once after a quiet spell (at least 1).
+   * Default: a tenth of a second's worth of `messagesPerSecond`, rounded up, at least 1. Over any
+   * span of T seconds at most `messagesPerSecond × T + burst` messages start.
+   */
+  burst?: number;
+  /** A limit for each message key (keys compared as bytes; messages without a key have none). */
+  perKey?: KeyRateLimitOptions;
+}
+
+/** The per-key bucket of {@linkcode RateLimitOptions}: each key gets its own. */
+export interface KeyRateLimitOptions {
+  /** Messages of one key started per second (a positive finite number). */
+  messagesPerSecond: number;
+  /** Most messages of one key started at once after a quiet spell (at least 1). Default: as `RateLimitOptions.burst`. */
+  burst?: number;
+}
+
+/**
+ * How batches are built for a batch handler: from the ready messages (the same admission and key
+ * lanes as single messages), several messages of one key in a row where they are waiting.
+ */
+export interface BatchOptions {
+  /** Most messages in one batch. Default 100. */
+  maxMessages?: number;
+  /**
+   * Once a message is ready, how long its partition may wait for a fuller batch before the batch
+   * starts with what it has (0: never wait). A batch that is full starts at once. Default 10.
+   */
+  maxWaitMs?: number;
+}
+
 /** Options of {@linkcode createParallelConsumer}. */
 export interface ParallelConsumerOptions {
   kafka: KafkaOptions;
@@ -160,6 +201,16 @@ export interface ParallelConsumerOptions {
    * async engine; with the worker engine the handler lives in the worker module instead.
    */
   handler?: MessageHandler;
+  /**
+   * Processes a batch of messages of one partition in one call, instead of `handler` (set exactly
+   * one of them with the async engine; with the worker engine the module decides, through
+   * `runWorker({ batchHandler })`). A key's messages in a batch are consecutive and in offset
+   * order, and no key is in two running batches at once. A batch that throws is retried as a
+   * whole (`retry`), then each of its messages takes the failure policy on its own.
+   */
+  batchHandler?: BatchHandler;
+  /** How batches are built (batch handlers only). */
+  batch?: BatchOptions;
   /** `"key"` (default), `"partition"` or `"unordered"`. */
   ordering?: Ordering;
   /**
@@ -207,6 +258,12 @@ export interface ParallelConsumerOptions {
   /** Opt-in poison-key isolation (key ordering only). */
   poisonKey?: PoisonKeyOptions;
   /**
+   * Throttling: a consumer-wide and/or a per-key rate of message starts. Throttled messages wait
+   * queued (they occupy no handler slot; `getMetrics().startPauseReason` is `"rateLimit"`). Off
+   * unless set. Handlers can also slow the consumer down themselves with `context.pause(ms)`.
+   */
+  rateLimit?: RateLimitOptions;
+  /**
    * How often completed progress is committed. Default 1000. Once nothing is in flight (the
    * consumer caught up) the commit goes out early, a quarter interval after the previous one at
    * the earliest.
@@ -242,7 +299,16 @@ export interface ParallelConsumerOptions {
 /** Options that stay unset unless given: the feature is off. */
 type OffByDefault = "handlerTimeoutMs" | "maxBlockingMs" | "adapter";
 /** Options whose resolved shape differs from the given one. */
-type Reshaped = "kafka" | "handler" | "engine" | "retry" | "deadLetter" | "poisonKey";
+type Reshaped =
+  | "kafka"
+  | "handler"
+  | "batchHandler"
+  | "batch"
+  | "engine"
+  | "retry"
+  | "deadLetter"
+  | "poisonKey"
+  | "rateLimit";
 
 /**
  * Options with every default applied. Any other new option must get a default in the schema (or be
@@ -258,11 +324,15 @@ export interface ResolvedOptions
   /** Set exactly when `failurePolicy` is `"deadLetter"`. */
   readonly deadLetter?: Required<DeadLetterOptions>;
   readonly poisonKey?: Required<PoisonKeyOptions>;
+  /** Applied when the engine runs a batch handler. */
+  readonly batch: Required<BatchOptions>;
+  /** Every bucket's rate and burst, when `rateLimit` is set. */
+  readonly rateLimit?: RateLimitSettings;
 }
 
 /** The engine to build, with defaults applied; the async engine carries the handler. */
 export type ResolvedEngine =
-  | (Required<AsyncEngineOptions> & { readonly handler: MessageHandler })
+  | (Required<AsyncEngineOptions> & ({ readonly handler: MessageHandler } | { readonly batchHandler: BatchHandler }))
   | (Required<Omit<WorkerEngineOptions, "recycleAfterTasks">> & Pick<WorkerEngineOptions, "recycleAfterTasks">);
 
 /** Kafka options with defaults applied. */

@@ -7,6 +7,8 @@ import type { Logger } from "../core/settings.ts";
 import { adapterMessage, isAdapter } from "./adapter.ts";
 import { cpuCores } from "../runtime.ts";
 import { DEFAULTS } from "./defaults.ts";
+import { rateLimitSchema } from "./rate-limit.ts";
+import { batchHandlerSchema, batchSchema, HANDLER_RULES } from "./batch.ts";
 import { brokerAddress, int, nonEmptyString, objectMessage, pem } from "./fields.ts";
 import type { Expect, Same } from "./same-type.ts";
 import type {
@@ -162,6 +164,9 @@ const fieldsSchema = v.strictObject(
       (value) => typeof value === "function",
       "handler must be a function (message, context) => Promise<void>",
     )),
+    batchHandler: v.optional(batchHandlerSchema),
+    // Defaulted in derive: the handler rules tell a given `batch` from none.
+    batch: v.optional(batchSchema),
     ordering: v.optional(
       v.picklist(["key", "partition", "unordered"], 'ordering must be "key", "partition" or "unordered"'),
       DEFAULTS.ordering,
@@ -182,6 +187,7 @@ const fieldsSchema = v.strictObject(
     handlerTimeoutMs: v.optional(int("handlerTimeoutMs", 1)),
     maxBlockingMs: v.optional(int("maxBlockingMs", 1)),
     poisonKey: v.optional(poisonKeySchema),
+    rateLimit: v.optional(rateLimitSchema),
     commitIntervalMs: v.optional(int("commitIntervalMs", 1), DEFAULTS.commitIntervalMs),
     drainTimeoutMs: v.optional(int("drainTimeoutMs", 0), DEFAULTS.drainTimeoutMs),
     maxInFlightBytes: v.optional(int("maxInFlightBytes", 1), DEFAULTS.maxInFlightBytes),
@@ -238,22 +244,11 @@ export const optionsSchema: v.GenericSchema<ParallelConsumerOptions, ResolvedOpt
     ),
     ["kafka", "heartbeatIntervalMs"],
   ),
-  v.forward(
-    v.partialCheck(
-      [["engine", "kind"], ["handler"]],
-      ({ engine, handler }) => engine.kind !== "async" || handler !== undefined,
-      "handler is required with the async engine: (message, context) => Promise<void>",
-    ),
-    ["handler"],
-  ),
-  v.forward(
-    v.partialCheck(
-      [["engine", "kind"], ["handler"]],
-      ({ engine, handler }) => engine.kind !== "worker" || handler === undefined,
-      "handler is not used by the worker engine: its handler lives in engine.module (runWorker(handler)); remove handler",
-    ),
-    ["handler"],
-  ),
+  v.forward(handlerRule(0), [HANDLER_RULES[0]!.field]),
+  v.forward(handlerRule(1), [HANDLER_RULES[1]!.field]),
+  v.forward(handlerRule(2), [HANDLER_RULES[2]!.field]),
+  v.forward(handlerRule(3), [HANDLER_RULES[3]!.field]),
+  v.forward(handlerRule(4), [HANDLER_RULES[4]!.field]),
   v.forward(
     v.partialCheck(
       [["poisonKey"], ["ordering"]],
@@ -267,16 +262,32 @@ export const optionsSchema: v.GenericSchema<ParallelConsumerOptions, ResolvedOpt
 
 /** The defaults that depend on other fields. Runs only on options that passed every check above. */
 function derive(fields: v.InferOutput<typeof fieldsSchema>): ResolvedOptions {
-  const { kafka, handler, engine, failurePolicy, deadLetter, ...rest } = fields;
+  const { kafka, handler, batchHandler, batch, engine, failurePolicy, deadLetter, ...rest } = fields;
   const policy = failurePolicy ?? (deadLetter ? "deadLetter" : "stop");
   return {
     ...rest,
     kafka: { ...kafka, clientId: kafka.clientId ?? `pyrallel-${kafka.groupId}` },
-    // The handler check above refused the async engine without a handler.
-    engine: engine.kind === "async" ? { ...engine, handler: handler! } : engine,
+    // The handler rules above refused the async engine without exactly one handler.
+    engine: engine.kind !== "async"
+      ? engine
+      : batchHandler
+      ? { ...engine, batchHandler }
+      : { ...engine, handler: handler! },
+    batch: batch ?? { ...DEFAULTS.batch },
     failurePolicy: policy,
     deadLetter: policy === "deadLetter" ? deadLetter ?? { ...DEFAULTS.deadLetter } : undefined,
   };
+}
+
+/** The check of HANDLER_RULES[index], on the fields it reads. */
+function handlerRule(index: number) {
+  const rule = HANDLER_RULES[index]!;
+  type Fields = v.InferOutput<typeof fieldsSchema>;
+  return v.partialCheck<Fields, [["engine", "kind"], ["handler"], ["batchHandler"], ["batch"]], Fields, string>(
+    [["engine", "kind"], ["handler"], ["batchHandler"], ["batch"]],
+    rule.holds,
+    rule.message,
+  );
 }
 
 /** One worker per CPU core. */

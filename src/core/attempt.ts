@@ -1,4 +1,5 @@
 import type { HandlerContext } from "./message.ts";
+import { checkPauseMs } from "./pause-duration.ts";
 
 /**
  * One run of a handler for one message. It is the handler's context (`signal`, `attempt`) and the
@@ -24,8 +25,11 @@ export class Attempt implements HandlerContext {
    * the attempt back if its handler has not started, settling it with `reason`; `true` when it did.
    */
   onWithdraw: ((reason: unknown) => boolean) | undefined = undefined;
+  /** Set by whoever starts the attempt: receives the handler's `pause(ms)` (the consumer's throttle, or a worker's report). */
+  onPause: ((ms: number) => void) | undefined = undefined;
   #controller: AbortController | undefined;
   #aborted = false;
+  #withdrawn = false;
   #reason: unknown = undefined;
 
   constructor(attempt: number, startedAt: number) {
@@ -59,10 +63,26 @@ export class Attempt implements HandlerContext {
    */
   withdraw(reason: unknown): boolean {
     if (this.#aborted || this.onWithdraw?.(reason) !== true) return false;
+    this.#withdrawn = true;
     this.#aborted = true;
     this.#reason = reason;
     this.#controller?.abort(reason);
     return true;
+  }
+
+  /**
+   * The handler's back-off (e.g. its downstream answered 429 or 503): no new message starts for
+   * `ms` milliseconds; running ones, this one included, go on. The latest end wins.
+   * @throws {TypeError} when `ms` is not a finite number of 0 or more.
+   */
+  pause(ms: number): void {
+    checkPauseMs(ms);
+    if (ms > 0) this.onPause?.(ms);
+  }
+
+  /** Whether it was taken back by {@linkcode withdraw}: its handler never ran. */
+  get withdrawn(): boolean {
+    return this.#withdrawn;
   }
 
   /** Gives up on the attempt: the first reason wins. */

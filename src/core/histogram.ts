@@ -18,9 +18,12 @@ export const LATENCY_BUCKETS: readonly number[] = [
   60,
 ];
 
+/** Upper bounds in messages, for batch sizes (`batch.maxMessages` is usually one of them). */
+export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
 /** A histogram as Prometheus exposes it: cumulative counts per upper bound, plus sum and count. */
 export interface HistogramSnapshot {
-  /** Upper bounds in seconds, ascending; `+Inf` is implied by `count`. */
+  /** Upper bounds (seconds, or messages for batch sizes), ascending; `+Inf` is implied by `count`. */
   readonly bounds: readonly number[];
   /** Observations at or below each bound (cumulative). */
   readonly cumulativeCounts: readonly number[];
@@ -40,11 +43,11 @@ export class Histogram {
     this.#counts = new Array<number>(bounds.length).fill(0);
   }
 
-  observe(seconds: number): void {
-    this.#sum += seconds;
+  observe(value: number): void {
+    this.#sum += value;
     this.#count++;
     for (let i = 0; i < this.#bounds.length; i++) {
-      if (seconds <= this.#bounds[i]!) {
+      if (value <= this.#bounds[i]!) {
         this.#counts[i]!++;
         return;
       }

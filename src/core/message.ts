@@ -20,10 +20,34 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** 1 for the first attempt, 2 for the first retry, and so on. */
   readonly attempt: number;
+  /**
+   * Slows the whole consumer down for a while without failing this message, e.g. when a
+   * downstream service answers 429 or 503: no new message starts for `ms` milliseconds (running
+   * ones go on, this one included). A longer pause extends one in effect, a shorter one does not
+   * shorten it. Shown as `startPauseReason: "handlerPause"` in the metrics.
+   * @throws {TypeError} when `ms` is not a finite number of 0 or more.
+   */
+  pause(ms: number): void;
 }
 
 /** The user's processing function. A rejection counts as a failure and is retried. */
 export type MessageHandler = (message: ConsumerMessage, context: HandlerContext) => Promise<void> | void;
+
+/**
+ * The user's batch processing function (`batchHandler`, or `runWorker({ batchHandler })`): one
+ * call for up to `batch.maxMessages` messages, in place of one `MessageHandler` call each. Within
+ * a batch the messages of one key (with `ordering: "key"`; of the partition with `"partition"`)
+ * are consecutive and in offset order, and no key is in two running batches at once. A rejection
+ * fails the whole batch: it is retried as a whole, then each of its messages takes the failure
+ * policy on its own. `context.signal` aborts for the whole batch.
+ */
+export type BatchHandler = (
+  messages: readonly ConsumerMessage[],
+  context: HandlerContext,
+) => Promise<void> | void;
+
+/** What an engine runs: a handler of one message per call, or a batch handler (`{ batchHandler }`). */
+export type EngineHandler = MessageHandler | { readonly batchHandler: BatchHandler };
 
 /** A topic and one of its partitions. */
 export interface TopicPartition {

@@ -51,8 +51,25 @@ export interface PartitionMetrics {
  * - `"maxUncommittedOffsets"`: its uncommitted window (`uncommittedOffsets`) reached
  *   `maxUncommittedOffsets`, usually behind one long-blocking offset; it is not fetched until the
  *   window falls below 80% of the limit. Its queued work still runs.
+ * - `"rateLimit"` / `"handlerPause"`: it has messages ready to start and none of them may start now:
+ *   they wait for the rate limit's tokens, or for the end of a handler's `context.pause(ms)`
+ *   (see {@linkcode StartPauseReason}). It is still fetched.
  */
-export type PartitionPauseReason = "commitMetadataFull" | "maxUncommittedOffsets" | "bufferFull" | null;
+export type PartitionPauseReason =
+  | "commitMetadataFull"
+  | "maxUncommittedOffsets"
+  | "bufferFull"
+  | "rateLimit"
+  | "handlerPause"
+  | null;
+
+/**
+ * Why ready messages are not started although they could be: `"rateLimit"` (they wait for the
+ * `rateLimit` option's tokens) or `"handlerPause"` (a handler called `context.pause(ms)`; nothing
+ * starts until it ends). Fetching is not paused by it: throttled messages stay queued in the
+ * in-flight window, which pauses fetching by its usual limits once full.
+ */
+export type StartPauseReason = "rateLimit" | "handlerPause" | null;
 
 /** Why fetching is paused, or `null` when it runs. */
 export type PauseReason = "maxInFlight" | "maxInFlightBytes" | "closing" | "failed" | null;
@@ -70,6 +87,13 @@ export interface ConsumerMetrics {
   readonly isPaused: boolean;
   /** Why fetching is paused. */
   readonly pauseReason: PauseReason;
+  /** Why ready messages are not started now (rate limit, handler's pause), or `null`. */
+  readonly startPauseReason: StartPauseReason;
+  /**
+   * Messages ready to start but held back by the rate limit or a handler's pause; part of `queued`
+   * (they hold no engine slot).
+   */
+  readonly throttled: number;
   /** Payload bytes held (queued plus processing), counted against `maxInFlightBytes`. */
   readonly inFlightBytes: number;
   /** The configured `maxInFlightBytes`. */
@@ -102,5 +126,12 @@ export interface ConsumerMetrics {
   readonly handlerSeconds: HistogramSnapshot;
   /** Time from a message's arrival to its completion (queueing, retries and handling). */
   readonly fetchToCompletionSeconds: HistogramSnapshot;
+  /**
+   * Batches whose batch handler succeeded since start (batch handlers only; 0 otherwise). Their
+   * messages count in `processedTotal` one by one, once the batch is done.
+   */
+  readonly batchesProcessedTotal: number;
+  /** Messages per batch that succeeded (batch handlers only). */
+  readonly batchSize: HistogramSnapshot;
   readonly partitions: readonly PartitionMetrics[];
 }

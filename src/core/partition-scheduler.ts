@@ -41,6 +41,12 @@ export class PartitionScheduler<T extends Laned> {
    */
   readonly #lanes = new Map<string, Queue<T> | null>();
   #waiting = 0;
+  /**
+   * Batch handlers only: lanes some of whose waiting items were taken into a batch beside their
+   * first item (`takeWaiting`), and how many of those are not released yet. Such a lane moves on
+   * only once all its taken items are released.
+   */
+  readonly #taken = new Map<string, number>();
 
   /** Items admitted and free to start now. */
   get readyCount(): number {
@@ -102,6 +108,42 @@ export class PartitionScheduler<T extends Laned> {
     return admissible === undefined ? undefined : { item: admissible, admitted: false };
   }
 
+  /** The next item to start, left in place; `undefined` when none is ready. */
+  peekReady(): T | undefined {
+    return this.#ready.at(0);
+  }
+
+  /** Whether items wait behind `lane`'s first. */
+  hasWaiting(lane: string): boolean {
+    return (this.#lanes.get(lane)?.length ?? 0) > 0;
+  }
+
+  /**
+   * For a batch: takes the next item waiting behind `lane` (its first item is in the batch), or
+   * `undefined`. It starts with the batch; the lane stays busy until every item taken is released.
+   */
+  takeWaiting(lane: string): T | undefined {
+    const item = this.#lanes.get(lane)?.shift();
+    if (item === undefined) return undefined;
+    this.#waiting--;
+    this.#taken.set(lane, (this.#taken.get(lane) ?? 0) + 1);
+    return item;
+  }
+
+  /**
+   * How many items one batch could take now, counted up to `limit`: each ready item, and the items
+   * waiting behind its lane. O(ready items).
+   */
+  takeableCount(limit: number): number {
+    let count = 0;
+    for (let i = 0; count < limit; i++) {
+      const item = this.#ready.at(i);
+      if (item === undefined) break;
+      count += 1 + (item.lane === null ? 0 : this.#lanes.get(item.lane)?.length ?? 0);
+    }
+    return Math.min(count, limit);
+  }
+
   /** Puts a started item back to run again (a retry). Its lane stays busy meanwhile. */
   retry(item: T): void {
     this.#ready.push(item);
@@ -110,6 +152,7 @@ export class PartitionScheduler<T extends Laned> {
   /** The item is finished for good: the next item of its lane becomes admissible. */
   release(item: T): void {
     if (item.lane === null) return;
+    if (this.#taken.size > 0 && this.#releaseTaken(item.lane)) return;
     const lane = this.#lanes.get(item.lane);
     if (lane === undefined) return;
     const next = lane?.shift();
@@ -119,5 +162,14 @@ export class PartitionScheduler<T extends Laned> {
     }
     this.#waiting--;
     this.#admissible.push(next);
+  }
+
+  /** One of a batch's items of `lane` is released: `false` once it is the last one (the lane moves on). */
+  #releaseTaken(lane: string): boolean {
+    const taken = this.#taken.get(lane);
+    if (taken === undefined) return false;
+    if (taken === 1) this.#taken.delete(lane);
+    else this.#taken.set(lane, taken - 1);
+    return true;
   }
 }

@@ -25,6 +25,11 @@ export class Queue<T> {
     return item;
   }
 
+  /** The item `index` places from the front, without taking it (`undefined` past the end). */
+  at(index: number): T | undefined {
+    return index < this.length ? this.#items[this.#head + index] : undefined;
+  }
+
   /** Removes and returns the first item matching `predicate`. O(n): for rare paths only. */
   removeFirst(predicate: (item: T) => boolean): T | undefined {
     for (let i = this.#head; i < this.#items.length; i++) {

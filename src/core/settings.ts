@@ -1,4 +1,6 @@
 import type { Clock } from "./clock.ts";
+import type { BatchSettings } from "./control-plane/batch-dispatcher.ts";
+import type { RateLimitSettings } from "./control-plane/throttle.ts";
 import type { DeadLetterSettings } from "./dead-letter.ts";
 import type { Ordering } from "./partition-scheduler.ts";
 import type { RetryPolicy } from "./retry-policy.ts";
@@ -36,6 +38,10 @@ export interface ControlPlaneSettings {
   /** A running message that blocks its partition's commit this long is failed (retry/DLQ path). */
   readonly maxBlockingMs?: number;
   readonly poisonKey?: PoisonKeySettings;
+  /** Token buckets every start passes (consumer-wide and per key); none when omitted. */
+  readonly rateLimit?: RateLimitSettings | undefined;
+  /** How batches are built when the engine runs a batch handler (unused otherwise). */
+  readonly batch: BatchSettings;
   readonly commitIntervalMs: number;
   readonly maxCommitMetadataBytes: number;
   readonly drainTimeoutMs: number;

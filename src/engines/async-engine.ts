@@ -1,11 +1,18 @@
 import type { Attempt } from "../core/attempt.ts";
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
 import { pendingResult } from "../core/handler-result.ts";
-import type { ConsumerMessage, MessageHandler } from "../core/message.ts";
+import type { BatchHandler, ConsumerMessage, EngineHandler, MessageHandler } from "../core/message.ts";
 import type { ExecutionEngine } from "../core/ports/execution-engine.ts";
 import { HandlerTimeoutError } from "../core/errors.ts";
 
 const DONE: Promise<void> = Promise.resolve();
+/**
+ * Synchronous handlers that run back to back (each one's end starts the next through microtasks)
+ * yield the event loop after this long, so timers and I/O (heartbeats, fetches, commits) run.
+ */
+const SYNC_SLICE_MS = 50;
+/** A synchronous handler starting this long after the previous one ended starts a new slice. */
+const CHAIN_GAP_MS = 1;
 
 /** Options of {@linkcode AsyncEngine}. */
 export interface AsyncEngineSettings {
@@ -24,43 +31,69 @@ export interface AsyncEngineSettings {
  * its key) until it returns. The worker engine can terminate a stuck handler's thread instead.
  */
 export class AsyncEngine implements ExecutionEngine {
-  readonly #handler: MessageHandler;
+  readonly #handler: MessageHandler | undefined;
+  readonly #batchHandler: BatchHandler | undefined;
   readonly #concurrency: number;
   readonly #timeoutMs: number | undefined;
   readonly #clock: Clock;
   /** Timeout timers of running attempts: close() clears those of handlers that never return. */
   readonly #timers = new Set<Timer>();
   #running = 0;
+  /** Start of the current run of back-to-back synchronous handlers, and the last one's end. */
+  #sliceStart = 0;
+  #syncEnd = -Infinity;
+  /** A slice ran out: nothing starts until the event loop has run its timers and I/O. */
+  #yielding = false;
 
-  constructor(handler: MessageHandler, settings: AsyncEngineSettings) {
-    this.#handler = handler;
+  constructor(handler: EngineHandler, settings: AsyncEngineSettings) {
+    if (typeof handler === "function") this.#handler = handler;
+    else this.#batchHandler = handler.batchHandler;
     this.#concurrency = settings.concurrency;
     this.#timeoutMs = settings.handlerTimeoutMs;
     this.#clock = settings.clock ?? systemClock;
   }
 
+  get runsBatches(): boolean {
+    return this.#batchHandler !== undefined;
+  }
+
   get idleSlots(): number {
-    return this.#concurrency - this.#running;
+    return this.#yielding ? 0 : this.#concurrency - this.#running;
   }
 
   start(): Promise<void> {
     return DONE;
   }
 
-  /** Not `async`: a synchronous handler costs no extra promise, an async one a single `then`. */
   execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
+    const handler = this.#handler;
+    if (handler === undefined) return Promise.reject(new TypeError("this engine runs a batch handler"));
+    return this.#run(handler, message, attempt);
+  }
+
+  /** One attempt of the batch handler, in one slot; settles as `execute` does. */
+  executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
+    const handler = this.#batchHandler;
+    if (handler === undefined) return Promise.reject(new TypeError("this engine runs a message handler"));
+    return this.#run(handler, messages, attempt);
+  }
+
+  /** Not `async`: a synchronous handler costs no extra promise, an async one a single `then`. */
+  #run<Input>(handler: (input: Input, context: Attempt) => unknown, input: Input, attempt: Attempt): Promise<void> {
     this.#running++;
     let pending: Promise<unknown> | undefined;
     try {
-      pending = pendingResult(this.#handler(message, attempt));
+      pending = pendingResult(handler(input, attempt));
     } catch (error) {
       this.#running--;
       return Promise.reject(error);
     }
-    if (pending === undefined) {
-      this.#running--;
-      return DONE;
-    }
+    return this.#settle(pending, attempt);
+  }
+
+  /** Frees the slot when the handler's result settles, aborting the attempt on `handlerTimeoutMs`. */
+  #settle(pending: Promise<unknown> | undefined, attempt: Attempt): Promise<void> {
+    if (pending === undefined) return this.#ranSync(attempt.startedAt);
     const timeoutMs = this.#timeoutMs;
     if (timeoutMs === undefined) return pending.then(this.#settled, this.#rejected);
     const timer = this.#clock.setTimeout(() => {
@@ -76,6 +109,31 @@ export class AsyncEngine implements ExecutionEngine {
     return pending.then(settle, (error: unknown) => {
       settle();
       throw error;
+    });
+  }
+
+  /**
+   * A synchronous handler returned. Once such handlers ran SYNC_SLICE_MS back to back, this one
+   * keeps its slot until a timer fires (and so after the loop's pending I/O): no new attempt
+   * starts meanwhile. Without it, a chain of CPU-bound handlers blocks the loop for seconds and
+   * the group drops the member.
+   */
+  #ranSync(startedAt: number): Promise<void> {
+    const end = this.#clock.now();
+    if (startedAt - this.#syncEnd > CHAIN_GAP_MS) this.#sliceStart = startedAt;
+    this.#syncEnd = end;
+    if (end - this.#sliceStart < SYNC_SLICE_MS) {
+      this.#running--;
+      return DONE;
+    }
+    this.#yielding = true;
+    return new Promise((resolve) => {
+      this.#clock.setTimeout(() => {
+        this.#yielding = false;
+        this.#syncEnd = -Infinity;
+        this.#running--;
+        resolve();
+      }, 0);
     });
   }
 

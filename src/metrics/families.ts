@@ -51,6 +51,17 @@ export const FAMILIES: readonly Family[] = [
     "reason",
     (m) => m.pauseReason,
   ),
+  infoGauge(
+    "pyrallel_system_start_pause_reason_info",
+    "1 with label reason (rateLimit, handlerPause) while ready messages are held back from starting; no series otherwise. Fetching is not paused by it.",
+    "reason",
+    (m) => m.startPauseReason,
+  ),
+  consumerGauge(
+    "pyrallel_system_throttled",
+    "Messages ready to start but held back by the rate limit or a handler's pause; part of queued.",
+    (m) => m.throttled,
+  ),
   consumerGauge("pyrallel_system_queued", "Messages admitted and not running, over all partitions.", (m) => m.queued),
   consumerGauge(
     "pyrallel_system_buffered",
@@ -97,6 +108,16 @@ export const FAMILIES: readonly Family[] = [
     "pyrallel_fetch_to_completion_seconds",
     "Time from a message's arrival to its completion: queueing, retries and handling.",
     (m) => m.fetchToCompletionSeconds,
+  ),
+  counter(
+    "pyrallel_batches_processed_total",
+    "Batches whose batch handler succeeded (batch handlers only); their messages count in pyrallel_messages_processed_total.",
+    (m) => m.batchesProcessedTotal,
+  ),
+  histogram(
+    "pyrallel_batch_size",
+    "Messages per batch that succeeded (batch handlers only).",
+    (m) => m.batchSize,
   ),
   partitionGauge(
     "pyrallel_partition_true_lag",
@@ -161,12 +182,12 @@ export const FAMILIES: readonly Family[] = [
   ),
   partitionGauge(
     "pyrallel_partition_paused",
-    "1 while the partition is held back (offset map near maxCommitMetadataBytes, window at maxUncommittedOffsets, or buffer full), else 0.",
+    "1 while the partition is held back (offset map near maxCommitMetadataBytes, window at maxUncommittedOffsets, buffer full, or its ready messages wait for the rate limit or a handler's pause), else 0.",
     (p) => (p.pauseReason === null ? 0 : 1),
   ),
   partitionInfoGauge(
     "pyrallel_partition_pause_reason_info",
-    "1 with label reason (commitMetadataFull, maxUncommittedOffsets, bufferFull) while the partition is held back; no series otherwise.",
+    "1 with label reason (commitMetadataFull, maxUncommittedOffsets, bufferFull, rateLimit, handlerPause) while the partition is held back; no series otherwise.",
     "reason",
     (p) => p.pauseReason,
   ),

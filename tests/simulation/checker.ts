@@ -184,8 +184,9 @@ export class Checker {
     if (!running) this.#running.set(member, running = new Map());
     for (const slot of slots) {
       const live = (running.get(slot) ?? []).filter((other) => !other.ended && !abandoned(other, call.epoch));
-      if (live.length > 0) {
-        const other = live[0]!;
+      // The messages of one batch share its context: a key's messages run together in one batch.
+      const other = live.find((other) => other.context !== call.context);
+      if (other !== undefined) {
         const state = `${
           other.context.signal.aborted ? `aborted: ${(other.context.signal.reason as Error)?.name}` : "not aborted"
         }, started at ${other.startedAt}`;

@@ -16,6 +16,8 @@ export interface FakeWorkerBehaviour {
   readonly loads: boolean;
   /** Runs one message inside the fake worker: resolve/reject like a handler; may never settle. */
   handle(message: ConsumerMessage, context: HandlerContext): Promise<void> | void;
+  /** Set when the module runs a batch handler (runWorker({ batchHandler })): runs one batch instead. */
+  handleBatch?(messages: readonly ConsumerMessage[], context: HandlerContext): unknown;
   /** Called for each batch received: a delay in ms after which the worker dies (uncaught error), or undefined. */
   crashAfterMs?(batchSize: number): number | undefined;
   /** Virtual ms a message takes to reach the other side, either way. Default 0 (still asynchronous). */
@@ -86,8 +88,16 @@ class FakeWorkerThread implements WorkerThread {
     if (!this.#behaviour.loads) return this.#crash(new Error("the fake worker module failed to load"));
     const port: ParentPort = { post: (message, transfer = []) => this.#reply(message, transfer) };
     // What runWorker() does, on a fake port.
-    this.#runner = new TaskRunner((message, context) => this.#behaviour.handle(message, context), port, this.#clock);
-    port.post({ type: "ready" });
+    const behaviour = this.#behaviour;
+    const batches = behaviour.handleBatch !== undefined;
+    const handler = batches
+      ? {
+        batchHandler: (messages: readonly ConsumerMessage[], context: HandlerContext) =>
+          behaviour.handleBatch!(messages, context) as void,
+      }
+      : (message: ConsumerMessage, context: HandlerContext) => behaviour.handle(message, context);
+    this.#runner = new TaskRunner(handler, port, this.#clock);
+    port.post({ type: "ready", batches });
     for (const message of this.#inbox.splice(0)) this.#receive(message);
   }
 

@@ -45,7 +45,7 @@ export function simulatedHandler(
   clock: Clock,
   random: Random,
   profile: HandlerProfile,
-  checker: Checker,
+  checker: Pick<Checker, "started" | "ended">,
   onCall?: (call: Call) => void,
 ): (message: ConsumerMessage, context: HandlerContext) => unknown {
   return (message, context) => {

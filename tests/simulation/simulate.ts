@@ -1,7 +1,7 @@
 // One seeded run: a fake cluster with generated content, one to three consumers (the real
 // adapter, control plane and engines) with generated options and handlers, faults at random
 // virtual times, then a clean member that drains what is left. The checker watches throughout.
-import type { ParallelConsumerOptions } from "../../mod.ts";
+import type { ConsumerMessage, ParallelConsumerOptions } from "../../mod.ts";
 import type { GroupAssignment, KafkaClient } from "../../src/adapters/group/kafka-client.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import { resolveOptions } from "../../src/config/options.ts";
@@ -14,6 +14,8 @@ import { type FakeClient, FakeCluster } from "./fake-cluster.ts";
 import { fakeSpawn } from "./fake-worker-thread.ts";
 import { cleanHandler, handlerProfile, simulatedHandler } from "./handlers.ts";
 import { Random } from "./random.ts";
+import { pausingHandler, StartLimits, throttleVariant } from "./throttling.ts";
+import { batchVariant, executeObservedBatch, simulatedBatchHandler } from "./batching.ts";
 import { flushMicrotasks, VirtualClock } from "./virtual-clock.ts";
 
 /** What one run found. */
@@ -123,6 +125,11 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   };
   // Derived, not picked, so every earlier seed keeps its scenario: tight buffers in a third of them.
   base.maxBufferedBytes = base.maxInFlightBytes === 10_000 ? 2_000 : DEFAULTS.maxBufferedBytes;
+  // Throttling comes from the seed's own stream (throttling.ts), so the picks above stay as they were.
+  const throttling = throttleVariant(seed);
+  // Batch handlers on the async engine, from the seed's own stream too (batching.ts); their starts are not rate-checked.
+  const batch = batchVariant(seed).batch;
+  if (throttling.rateLimit && !batch) base.rateLimit = throttling.rateLimit;
 
   const startFrom = random.chance(0.8) ? "earliest" as const : "latest" as const;
   const kafka = {
@@ -161,9 +168,15 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const addMember = (name: string, clean: boolean): Member => {
     const client = cluster.client(name);
     const memberClock = time.clock(name);
+    const limits = clean ? undefined : new StartLimits(base.rateLimit, () => time.now, (text) => checker.fail(text));
     const handler = clean
       ? cleanHandler(name, handlerClock, checker)
-      : simulatedHandler(name, handlerClock, handlerRandom, profile, checker);
+      : pausingHandler(throttling, simulatedHandler(name, handlerClock, handlerRandom, profile, checker), (ms) =>
+        limits!.paused(ms));
+    const batchOptions = (): Pick<ParallelConsumerOptions, "batchHandler" | "batch"> => ({
+      batchHandler: simulatedBatchHandler(name, handlerClock, handlerRandom, profile, checker) as never,
+      batch,
+    });
     const memberOptions: ParallelConsumerOptions = clean
       ? {
         kafka: { ...kafka, startFrom: "earliest" },
@@ -176,8 +189,13 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       : {
         ...base,
         kafka,
-        ...(worker ? {} : { handler: handler as ParallelConsumerOptions["handler"] }),
+        ...(worker
+          ? (batch ? { batch } : {})
+          : batch
+          ? batchOptions()
+          : { handler: handler as ParallelConsumerOptions["handler"] }),
       };
+    const dispatchedBatches = new WeakSet<readonly ConsumerMessage[]>();
     const threads = random.fork();
     const jitter = random.fork();
     const consumer = composeConsumer(resolveOptions(memberOptions), {
@@ -188,8 +206,14 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
           return engine.idleSlots;
         },
         start: () => engine.start(),
+        get runsBatches() {
+          return engine.runsBatches;
+        },
+        executeBatch: (messages, attempt) =>
+          executeObservedBatch(engine, name, checker, dispatchedBatches, messages, attempt),
         execute: (message, attempt) => {
           checker.dispatched(name, message);
+          limits?.started(name, message);
           const ownership = checker.ownership(name, message);
           const result = engine.execute(message, attempt);
           // What the control plane takes as done: a success it did not give up on first.
@@ -213,7 +237,14 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
             return {
               loadMs: threads.int(0, 20),
               loads: !(start === 0 && threads.chance(0.03)),
-              handle: handle as never,
+              // A worker's pause reaches the consumer a message later: only the async engine's are checked at once.
+              handle: pausingHandler(throttling, handle) as never,
+              ...(batch
+                ? {
+                  handleBatch: simulatedBatchHandler(name, handlerClock, handlerRandom, profile, checker, (call) =>
+                    calls.push(call)),
+                }
+                : {}),
               crashAfterMs: () => (threads.chance(0.02) ? threads.int(0, 50) : undefined),
               stopped: () => {
                 for (const call of calls) {
@@ -331,7 +362,10 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     description:
       `${groupProtocol} protocol, ${nodes} node(s), ${topics.map((t) => `${t.name}×${t.partitions}`).join(" ")}, ` +
       `${memberCount} member(s), ` +
-      `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms`,
+      `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms` +
+      (base.rateLimit ? `, rateLimit ${JSON.stringify(base.rateLimit)}` : "") +
+      (throttling.pauseChance > 0 && !batch ? `, handler pauses (${throttling.pauseChance})` : "") +
+      (batch ? `, batch handler ${JSON.stringify(batch)}` : ""),
     stats: {
       virtualMs: time.now,
       steps: time.fired,

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Attempt } from "../../src/core/attempt.ts";
+import type { Clock, Timer } from "../../src/core/clock.ts";
 import { HandlerTimeoutError } from "../../src/core/errors.ts";
 import type { ConsumerMessage, MessageHandler } from "../../src/core/message.ts";
 import { AsyncEngine } from "../../src/engines/async-engine.ts";
@@ -56,17 +57,56 @@ describe("AsyncEngine", () => {
     const results: unknown[] = [undefined, 42, "text", null, { then: "not a function" }];
     let next = 0;
     const engine = new AsyncEngine(() => results[next++] as void, { concurrency: 1 });
-    const first = engine.execute(message, new Attempt(1, 0));
+    // Started now on the engine's clock (the system's): a slice of synchronous handlers starts here.
+    const first = engine.execute(message, new Attempt(1, performance.now()));
     assert.equal(engine.idleSlots, 1);
     for (let i = 1; i < results.length; i++) {
       assert.equal(
-        engine.execute(message, new Attempt(1, 0)),
+        engine.execute(message, new Attempt(1, performance.now())),
         first,
         "the same settled promise: none made per message",
       );
     }
     await first;
     assert.equal(engine.idleSlots, 1);
+  });
+
+  test("synchronous handlers back to back yield the event loop every 50 ms: the slice's last one holds its slot until a timer", async () => {
+    // A clock the handlers move: each takes 10 ms of CPU. Timers wait in a list until fired.
+    let now = 1000;
+    const timers: (() => void)[] = [];
+    const clock: Clock = {
+      now: () => now,
+      setTimeout: (callback) => {
+        timers.push(callback);
+        return {} as Timer;
+      },
+      clearTimeout: () => {},
+    };
+    let calls = 0;
+    const engine = new AsyncEngine(() => {
+      calls++;
+      now += 10;
+    }, { concurrency: 2, clock });
+    const settled: number[] = [];
+    // As the dispatcher does: start while there is room, each attempt stamped with its start.
+    while (engine.idleSlots > 0 && calls < 20) {
+      const index = calls;
+      void engine.execute(message, new Attempt(1, clock.now())).then(() => settled.push(index));
+    }
+    assert.equal(calls, 5, "50 ms of handlers, then no room");
+    assert.equal(engine.idleSlots, 0);
+    await flushMicrotasks();
+    assert.deepEqual(settled, [0, 1, 2, 3], "the fifth waits for a timer");
+    assert.equal(timers.length, 1);
+    timers.shift()!();
+    await flushMicrotasks();
+    assert.deepEqual(settled, [0, 1, 2, 3, 4]);
+    assert.equal(engine.idleSlots, 2, "a new slice may start");
+    // The loop did other things for a while: the next handler starts a slice of its own.
+    now += 5;
+    void engine.execute(message, new Attempt(1, clock.now()));
+    assert.deepEqual([engine.idleSlots, timers.length], [2, 0]);
   });
 
   test("a handler that throws synchronously: execute() rejects (never throws) and frees the slot", async () => {

@@ -17,10 +17,11 @@ const SECTIONS: Record<string, string> = {
   RetryOptions: "retry",
   DeadLetterOptions: "deadLetter",
   PoisonKeyOptions: "poisonKey",
+  BatchOptions: "batch",
 };
 
 /** Table entries that are no option of their own. */
-const NOT_OPTIONS = new Set(["workerEngine.workersWhenCoresUnknown"]);
+const NOT_OPTIONS = new Set(["workerEngine.workersWhenCoresUnknown", "rateLimit.burstSeconds"]);
 
 /** `value` as flat `path: leaf` entries. */
 function flatten(value: unknown, path: string, out: Map<string, unknown>): Map<string, unknown> {
@@ -87,7 +88,7 @@ describe("config defaults", () => {
       poisonKey: {},
       failurePolicy: "deadLetter",
     });
-    const { kafka, engine, workerEngine: _notAnOption, ...rest } = DEFAULTS;
+    const { kafka, engine, workerEngine: _notAnOption, rateLimit: _burstRule, ...rest } = DEFAULTS;
     assert.deepEqual({ ...resolved.kafka, clientId: undefined }, {
       ...kafka,
       bootstrapBrokers: ["127.0.0.1:9092"],

@@ -150,6 +150,8 @@ function sampleConsumer(): ParallelConsumerLike {
     maxInFlight: 20,
     isPaused: true,
     pauseReason: "maxInFlight",
+    startPauseReason: null,
+    throttled: 0,
     inFlightBytes: 4096,
     maxInFlightBytes: 65536,
     queued: 14,
@@ -167,6 +169,8 @@ function sampleConsumer(): ParallelConsumerLike {
     stallsTotal: 1,
     handlerSeconds: latency.snapshot(),
     fetchToCompletionSeconds: latency.snapshot(),
+    batchesProcessedTotal: 0,
+    batchSize: latency.snapshot(),
     partitions: [partition(0), partition(1, { pauseReason: "commitMetadataFull" })],
   };
   return { id: "sample", getMetrics: () => metrics };

@@ -17,6 +17,8 @@ function exposition(): string {
     maxInFlight: 10,
     isPaused: true,
     pauseReason: "maxInFlightBytes",
+    startPauseReason: null,
+    throttled: 0,
     inFlightBytes: 10,
     maxInFlightBytes: 10,
     queued: 0,
@@ -34,6 +36,8 @@ function exposition(): string {
     stallsTotal: 0,
     handlerSeconds: new Histogram().snapshot(),
     fetchToCompletionSeconds: new Histogram().snapshot(),
+    batchesProcessedTotal: 0,
+    batchSize: new Histogram().snapshot(),
     partitions: [{
       topic: "t",
       partition: 0,

@@ -4,45 +4,7 @@ import { test } from "node:test";
 import { Hono } from "hono";
 import { createMetricsApp } from "../../src/metrics/mod.ts";
 import type { ConsumerMetrics } from "../../mod.ts";
-
-type Fetch = (request: Request) => Response | Promise<Response>;
-interface Served {
-  url: string;
-  stop(): Promise<void>;
-}
-
-const runtime = globalThis as unknown as {
-  Deno?: {
-    serve(
-      options: { port: number; hostname: string; onListen?: () => void },
-      fetch: Fetch,
-    ): { addr: { port: number }; shutdown(): Promise<void> };
-  };
-  Bun?: {
-    serve(options: { port: number; hostname: string; fetch: Fetch }): { port: number; stop(force?: boolean): void };
-  };
-};
-
-/** Deno.serve on Deno, Bun.serve on Bun, @hono/node-server on Node: a real socket each time. */
-async function serve(fetch: Fetch): Promise<Served> {
-  if (runtime.Deno) {
-    const server = runtime.Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, fetch);
-    return { url: `http://127.0.0.1:${server.addr.port}`, stop: () => server.shutdown() };
-  }
-  if (runtime.Bun) {
-    const server = runtime.Bun.serve({ port: 0, hostname: "127.0.0.1", fetch });
-    return { url: `http://127.0.0.1:${server.port}`, stop: async () => server.stop(true) };
-  }
-  const { serve: nodeServe } = await import("@hono/node-server");
-  return new Promise((resolve) => {
-    const server = nodeServe({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
-      resolve({
-        url: `http://127.0.0.1:${info.port}`,
-        stop: () => new Promise<void>((done) => server.close(() => done())),
-      });
-    });
-  });
-}
+import { serve } from "../support/serve.ts";
 
 const histogram = { bounds: [0.1], cumulativeCounts: [1], sum: 0.05, count: 1 };
 const snapshot: ConsumerMetrics = {
@@ -52,6 +14,8 @@ const snapshot: ConsumerMetrics = {
   maxInFlightBytes: 100,
   isPaused: false,
   pauseReason: null,
+  startPauseReason: null,
+  throttled: 0,
   queued: 1,
   buffered: 4,
   bufferedBytes: 420,
@@ -67,6 +31,8 @@ const snapshot: ConsumerMetrics = {
   stallsTotal: 0,
   handlerSeconds: histogram,
   fetchToCompletionSeconds: histogram,
+  batchesProcessedTotal: 0,
+  batchSize: histogram,
   partitions: [{
     topic: "orders",
     partition: 0,

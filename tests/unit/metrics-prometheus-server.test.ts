@@ -26,6 +26,8 @@ function sampleMetrics(): ConsumerMetrics {
     maxInFlight: 100,
     isPaused: true,
     pauseReason: "maxInFlight",
+    startPauseReason: null,
+    throttled: 0,
     inFlightBytes: 4200,
     maxInFlightBytes: 1 << 20,
     queued: 30,
@@ -43,6 +45,8 @@ function sampleMetrics(): ConsumerMetrics {
     stallsTotal: 0,
     handlerSeconds: latency.snapshot(),
     fetchToCompletionSeconds: latency.snapshot(),
+    batchesProcessedTotal: 0,
+    batchSize: latency.snapshot(),
     partitions: [],
   };
 }

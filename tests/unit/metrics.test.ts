@@ -41,6 +41,8 @@ const snapshot = (overrides: Partial<ConsumerMetrics> = {}): ConsumerMetrics => 
   maxInFlight: 100,
   isPaused: false,
   pauseReason: null,
+  startPauseReason: null,
+  throttled: 0,
   inFlightBytes: 512,
   maxInFlightBytes: 1024,
   queued: 3,
@@ -58,6 +60,8 @@ const snapshot = (overrides: Partial<ConsumerMetrics> = {}): ConsumerMetrics => 
   stallsTotal: 5,
   handlerSeconds: smallHistogram(),
   fetchToCompletionSeconds: smallHistogram({ cumulativeCounts: [0, 2], sum: 6.25 }),
+  batchesProcessedTotal: 3,
+  batchSize: smallHistogram({ bounds: [10, 100], cumulativeCounts: [1, 3], sum: 130, count: 3 }),
   partitions: [partition()],
   ...overrides,
 });
@@ -92,6 +96,11 @@ describe("formatPrometheus", () => {
       `pyrallel_system_paused{${c}} 0`,
       "# HELP pyrallel_system_pause_reason_info 1 with label reason (maxInFlight, maxInFlightBytes, closing, failed) while fetching is paused; no series while it runs.",
       "# TYPE pyrallel_system_pause_reason_info gauge",
+      "# HELP pyrallel_system_start_pause_reason_info 1 with label reason (rateLimit, handlerPause) while ready messages are held back from starting; no series otherwise. Fetching is not paused by it.",
+      "# TYPE pyrallel_system_start_pause_reason_info gauge",
+      "# HELP pyrallel_system_throttled Messages ready to start but held back by the rate limit or a handler's pause; part of queued.",
+      "# TYPE pyrallel_system_throttled gauge",
+      `pyrallel_system_throttled{${c}} 0`,
       "# HELP pyrallel_system_queued Messages admitted and not running, over all partitions.",
       "# TYPE pyrallel_system_queued gauge",
       `pyrallel_system_queued{${c}} 3`,
@@ -145,6 +154,16 @@ describe("formatPrometheus", () => {
       `pyrallel_fetch_to_completion_seconds_bucket{${c},le="+Inf"} 4`,
       `pyrallel_fetch_to_completion_seconds_sum{${c}} 6.25`,
       `pyrallel_fetch_to_completion_seconds_count{${c}} 4`,
+      "# HELP pyrallel_batches_processed_total Batches whose batch handler succeeded (batch handlers only); their messages count in pyrallel_messages_processed_total.",
+      "# TYPE pyrallel_batches_processed_total counter",
+      `pyrallel_batches_processed_total{${c}} 3`,
+      "# HELP pyrallel_batch_size Messages per batch that succeeded (batch handlers only).",
+      "# TYPE pyrallel_batch_size histogram",
+      `pyrallel_batch_size_bucket{${c},le="10"} 1`,
+      `pyrallel_batch_size_bucket{${c},le="100"} 3`,
+      `pyrallel_batch_size_bucket{${c},le="+Inf"} 3`,
+      `pyrallel_batch_size_sum{${c}} 130`,
+      `pyrallel_batch_size_count{${c}} 3`,
       "# HELP pyrallel_partition_true_lag Last fetched offset minus the highest contiguous completed offset.",
       "# TYPE pyrallel_partition_true_lag gauge",
       `pyrallel_partition_true_lag{${p}} 4`,
@@ -184,10 +203,10 @@ describe("formatPrometheus", () => {
       "# HELP pyrallel_partition_uncommitted_offsets Fetched offsets not yet passed by the commit position: the uncommitted window, bounded by maxUncommittedOffsets.",
       "# TYPE pyrallel_partition_uncommitted_offsets gauge",
       `pyrallel_partition_uncommitted_offsets{${p}} 3`,
-      "# HELP pyrallel_partition_paused 1 while the partition is held back (offset map near maxCommitMetadataBytes, window at maxUncommittedOffsets, or buffer full), else 0.",
+      "# HELP pyrallel_partition_paused 1 while the partition is held back (offset map near maxCommitMetadataBytes, window at maxUncommittedOffsets, buffer full, or its ready messages wait for the rate limit or a handler's pause), else 0.",
       "# TYPE pyrallel_partition_paused gauge",
       `pyrallel_partition_paused{${p}} 0`,
-      "# HELP pyrallel_partition_pause_reason_info 1 with label reason (commitMetadataFull, maxUncommittedOffsets, bufferFull) while the partition is held back; no series otherwise.",
+      "# HELP pyrallel_partition_pause_reason_info 1 with label reason (commitMetadataFull, maxUncommittedOffsets, bufferFull, rateLimit, handlerPause) while the partition is held back; no series otherwise.",
       "# TYPE pyrallel_partition_pause_reason_info gauge",
       "",
     ].join("\n");
@@ -344,8 +363,8 @@ describe("formatPrometheus", () => {
     const text = formatPrometheus([fake("c1"), fake("c2", snapshot({ isPaused: true, pauseReason: "maxInFlight" }))]);
     const help = lines(text).filter((l) => l.startsWith("# HELP "));
     const type = lines(text).filter((l) => l.startsWith("# TYPE "));
-    assert.equal(help.length, 36);
-    assert.equal(new Set(help).size, 36);
+    assert.equal(help.length, 40);
+    assert.equal(new Set(help).size, 40);
     assert.equal(new Set(type).size, type.length);
     assert.deepEqual(series(text, "pyrallel_system_paused"), [
       'pyrallel_system_paused{consumer="c1"} 0',
@@ -366,6 +385,8 @@ describe("formatPrometheus", () => {
       pauseReason: "maxInFlightBytes",
       handlerSeconds: h.snapshot(),
       fetchToCompletionSeconds: new Histogram().snapshot(),
+      batchesProcessedTotal: 0,
+      batchSize: new Histogram().snapshot(),
       partitions: [
         partition(),
         partition({

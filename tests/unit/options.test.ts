@@ -169,6 +169,49 @@ describe("options", () => {
     assert.ok(createParallelConsumer({ kafka: valid.kafka, engine: worker }));
   });
 
+  test("batch handlers: exactly one handler with the async engine, none with the worker engine, batch only with batches", () => {
+    const { handler: _handler, ...noHandler } = valid;
+    const batchHandler = () => {};
+    const worker = { kind: "worker", module: new URL("./worker.ts", import.meta.url) } as const;
+    assert.deepEqual(issuesOf(noHandler), [
+      "handler is required with the async engine: (message, context) => Promise<void>, or batchHandler: (messages, context) => Promise<void> for batches",
+    ]);
+    assert.deepEqual(issuesOf({ ...valid, batchHandler }), [
+      "handler and batchHandler are both set: keep handler for one message per call, or batchHandler for batches",
+    ]);
+    assert.deepEqual(issuesOf({ ...noHandler, batchHandler, engine: worker }), [
+      "batchHandler is not used by the worker engine: its handler lives in engine.module (runWorker({ batchHandler })); remove batchHandler and keep batch",
+    ]);
+    assert.deepEqual(issuesOf({ ...valid, batch: { maxMessages: 10 } }), [
+      "batch is set but there is no batchHandler: pass batchHandler instead of handler, or remove batch",
+    ]);
+    assert.deepEqual(issuesOf({ ...noHandler, batchHandler: "nope" }), [
+      "batchHandler must be a function (messages, context) => Promise<void>",
+    ]);
+    assert.deepEqual(issuesOf({ ...noHandler, batchHandler, batch: { maxMessages: 0, maxWaitMs: -1, max: 3 } }), [
+      "batch.maxMessages must be at least 1",
+      "batch.maxWaitMs must be 0 or more",
+      "unknown option batch.max: check its spelling against the documented options",
+    ]);
+  });
+
+  test("batch options resolve with their defaults; the worker engine takes batch for its module's batch handler", () => {
+    const { handler: _handler, ...noHandler } = valid;
+    const batchHandler = () => {};
+    const resolved = resolveOptions({ ...noHandler, batchHandler });
+    assert.deepEqual(resolved.batch, { maxMessages: 100, maxWaitMs: 10 });
+    assert.equal(resolved.engine.kind === "async" && "batchHandler" in resolved.engine, true);
+    assert.deepEqual(resolveOptions({ ...noHandler, batchHandler, batch: { maxWaitMs: 0 } }).batch, {
+      maxMessages: 100,
+      maxWaitMs: 0,
+    });
+    const worker = { kind: "worker", module: new URL("./worker.ts", import.meta.url) } as const;
+    assert.deepEqual(resolveOptions({ kafka: valid.kafka, engine: worker, batch: { maxMessages: 7 } }).batch, {
+      maxMessages: 7,
+      maxWaitMs: 10,
+    });
+  });
+
   test("TLS options are checked field by field, and never echoed", () => {
     const key = "-----BEGIN PRIVATE KEY-----secret";
     const issues = issuesOf({ ...valid, kafka: { ...valid.kafka, tls: { key, rejectUnauthorised: false, cert: 7 } } });

@@ -269,6 +269,37 @@ describe("worker engine dispatcher", () => {
     assert.equal(running.settled, false);
   });
 
+  test("a worker held by one handler's code for 20 ms gives its queued messages to the others, and takes none until it reports", async () => {
+    const { time, dispatcher, run } = setup({ concurrencyPerWorker: 1 });
+    const busy = new StubWorker(dispatcher, 0);
+    const runs = [run(), run(), run()];
+    await flushMicrotasks();
+    const idle = new StubWorker(dispatcher, 1, false); // joins late: everything went to the first
+    assert.deepEqual(busy.batches(), [[0, 1, 2]]);
+    assert.ok(busy.claim(0, time.now));
+    busy.board().setInCode(true); // a synchronous handler that does not return
+    idle.becomeReady();
+    await time.runUntil(() => idle.batches().length > 0, 19);
+    assert.deepEqual(idle.batches(), [], "not before 20 ms");
+    await time.runUntil(() => idle.batches().length > 0, 1_000);
+    assert.equal(time.now, 20);
+    assert.deepEqual(idle.batches(), [[1, 2]], "the queued ones moved");
+    assert.equal(busy.claim(1), false, "taken back from its board first: it cannot start them too");
+    const next = run();
+    await flushMicrotasks();
+    assert.deepEqual(idle.batches(), [[1, 2], [3]], "the held worker takes no new work");
+    assert.deepEqual(runs.concat(next).map((r) => r.settled), [false, false, false, false]);
+    // It reports again: it takes work again.
+    busy.board().setInCode(false);
+    busy.finish(0);
+    busy.listener.done({ type: "done", ok: [busy.slotOf(0)], failed: [], busyMs: 30 });
+    await flushMicrotasks();
+    assert.equal(runs[0]!.settled, true);
+    run();
+    await flushMicrotasks();
+    assert.equal(busy.batches().length, 2, "offered work again");
+  });
+
   test("an abort while running reaches the handler's signal; a handler still running 1 s later has its worker killed", async () => {
     const { time, dispatcher, run } = setup();
     const worker = new StubWorker(dispatcher, 0);

@@ -46,6 +46,7 @@ function setup(workers = 1, options: { failPost?: boolean } = {}) {
       return {
         ready: () => log.push(`ready #${n}`),
         done: (results) => log.push(`done #${n} ${results.ok.join(",")}`),
+        paused: (slot, _id, ms) => log.push(`paused #${n} slot ${slot} for ${ms} ms`),
         ended: (failure, restarted) =>
           log.push(`ended #${n} ${restarted ? "restarted" : "final"}: ${String(failure?.())}`),
       };

@@ -13,7 +13,7 @@ import {
 import type { ConsumerMessage, TopicPartition } from "../message.ts";
 import type { ConsumerMetrics } from "../metrics-snapshot.ts";
 import { laneOf } from "../partition-scheduler.ts";
-import type { ExecutionEngine } from "../ports/execution-engine.ts";
+import { type BatchEngine, type ExecutionEngine, runsBatches } from "../ports/execution-engine.ts";
 import type { AdapterListener, AssignedPartition, KafkaAdapter } from "../ports/kafka-adapter.ts";
 import type { ControlPlaneSettings } from "../settings.ts";
 import { toError } from "../thrown.ts";
@@ -21,6 +21,8 @@ import { Waiters } from "../waiters.ts";
 import { Admission } from "./admission.ts";
 import { Committer } from "./committer.ts";
 import { CommitTicker } from "./commit-ticker.ts";
+import type { Batch } from "./batch.ts";
+import { BatchDispatcher } from "./batch-dispatcher.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { FailurePath } from "./failure-path.ts";
 import { FetchPause } from "./fetch-pause.ts";
@@ -30,6 +32,8 @@ import type { PartitionState, WorkItem } from "./partition-state.ts";
 import { Revocations } from "./revocations.ts";
 import { StallMonitor } from "./stall-monitor.ts";
 import { Statistics } from "./statistics.ts";
+import { Throttle } from "./throttle.ts";
+import { throttleMetrics } from "./throttle-metrics.ts";
 
 const FINAL_COMMIT_ATTEMPTS = 3;
 
@@ -54,10 +58,13 @@ export class ControlPlane implements AdapterListener {
   readonly #pause: FetchPause;
   readonly #partitions: OwnedPartitions;
   readonly #committer: Committer;
-  readonly #dispatcher: Dispatcher;
+  /** Starts work: single messages, or batches once the engine turns out to run a batch handler. */
+  #dispatcher: Dispatcher | BatchDispatcher;
   readonly #failures: FailurePath;
   readonly #stalls: StallMonitor;
   readonly #revocations: Revocations;
+  /** The rate limit and handlers' pauses: ready messages it holds back stay queued, out of the engine. */
+  readonly #throttle: Throttle<WorkItem>;
   /** Retry delays and dead-letter backoffs: each ends early (with `false`) when the consumer shuts down. */
   readonly #delays: Delays;
   /** Conditions awaited by close and revocations, checked whenever work finishes. */
@@ -89,13 +96,19 @@ export class ControlPlane implements AdapterListener {
       this.#dispatcher.join(state);
       if (state.fetchHeld) this.#pause.check(state);
     });
+    this.#throttle = new Throttle<WorkItem>(settings.rateLimit, settings.clock, (item) => {
+      // Its tokens are due: back to its partition's ready queue (a revoked partition's work is dropped).
+      if (item.partition.phase !== "active") return;
+      item.partition.scheduler.retry(item);
+      this.#dispatcher.join(item.partition);
+    }, () => this.#dispatcher.pump());
     const { cooldownMs } = settings.poisonKey ?? {};
     this.#dispatcher = new Dispatcher(engine, this.#budget, this.#now, this.#statistics, cooldownMs, lifecycle, {
       succeeded: (item, ended) => this.#succeeded(item, ended),
       attemptFailed: (item, error) => this.#failures.attemptFailed(item, error),
       engineFailed: (item, error) => this.#engineFailed(item, error),
       refused: (item, reason) => this.#failures.refused(item, reason),
-    });
+    }, this.#throttle);
     const publish: KafkaAdapter["publish"] = (records) => adapter.publish(records);
     this.#failures = new FailurePath(settings, this.#delays, publish, counts, lifecycle, {
       requeue: (item) => {
@@ -136,6 +149,7 @@ export class ControlPlane implements AdapterListener {
     const lifecycle = this.#lifecycle;
     try {
       await this.#engine.start();
+      if (runsBatches(this.#engine)) this.#dispatcher = this.#batchDispatcher(this.#engine);
       if (lifecycle.closeRequested) throw lifecycle.closedWhileStarting();
       await this.#adapter.start(this);
     } catch (error) {
@@ -184,6 +198,8 @@ export class ControlPlane implements AdapterListener {
     this.#lifecycle.stopStartingWork();
     this.#partitions.advanceTo(this.#adapter.fetchPositions());
     this.#ticker.stop();
+    this.#throttle.stop();
+    if (this.#dispatcher instanceof BatchDispatcher) this.#dispatcher.stop();
     this.#delays.cancelAll();
     for (const state of this.#partitions.values()) state.abortRunning(new ConsumerClosedError());
     await this.#revocations.all();
@@ -232,6 +248,7 @@ export class ControlPlane implements AdapterListener {
 
   metrics(): ConsumerMetrics {
     const reason = this.#pause.reason;
+    const throttled = throttleMetrics(this.#throttle, this.#partitions.values(), this.#now());
     const live = {
       totalInFlight: this.#budget.messages,
       maxInFlight: this.#settings.maxInFlight,
@@ -239,8 +256,10 @@ export class ControlPlane implements AdapterListener {
       maxInFlightBytes: this.#settings.maxInFlightBytes,
       isPaused: reason !== null,
       pauseReason: reason,
+      startPauseReason: throttled.reason,
+      throttled: throttled.held,
     };
-    return this.#statistics.snapshot(live, [...this.#partitions.values()].map((state) => state.metrics()));
+    return this.#statistics.snapshot(live, throttled.partitions);
   }
 
   // ---- AdapterListener ----
@@ -316,6 +335,35 @@ export class ControlPlane implements AdapterListener {
     this.#finish(item, ended);
   }
 
+  /** The dispatcher for a batch handler (the engine knows which handler it runs once started). */
+  #batchDispatcher(engine: BatchEngine): BatchDispatcher {
+    const { cooldownMs } = this.#settings.poisonKey ?? {};
+    const { batch } = this.#settings;
+    return new BatchDispatcher(
+      engine,
+      this.#budget,
+      this.#clock,
+      this.#statistics,
+      batch,
+      cooldownMs,
+      this.#lifecycle,
+      {
+        batchSucceeded: (done, ended) => this.#batchSucceeded(done, ended),
+        attemptFailed: (item, error) => this.#failures.attemptFailed(item, error),
+        engineFailed: (item, error) => this.#engineFailed(item, error),
+        refused: (item, reason) => this.#failures.refused(item, reason),
+      },
+      this.#throttle,
+    );
+  }
+
+  /** A batch handler returned: each of the batch's messages is done. */
+  #batchSucceeded(batch: Batch, ended: number): void {
+    if (batch.first.partition.phase === "revoked") return this.#dispatcher.pump();
+    this.#statistics.batchProcessed(batch.items.length);
+    for (const item of batch.items) this.#finish(item, ended);
+  }
+
   /** The engine cannot run handlers: the consumer stops; the message was not attempted. */
   #engineFailed(item: WorkItem, error: EngineFailedError): void {
     item.partition.takeBack(item);
@@ -361,7 +409,9 @@ export class ControlPlane implements AdapterListener {
   #isDrained(): boolean {
     if (this.#budget.messages === 0) return true;
     const startsWork = this.#lifecycle.startsWork;
-    for (const state of this.#partitions.values()) if (state.busy(startsWork)) return false;
+    for (const state of this.#partitions.values()) {
+      if (state.busy(startsWork) || (startsWork && this.#throttle.holds(state))) return false;
+    }
     return true;
   }
 }

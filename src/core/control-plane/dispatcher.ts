@@ -6,6 +6,7 @@ import { Rotation } from "../rotation.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { PartitionState, WorkItem } from "./partition-state.ts";
 import type { Statistics } from "./statistics.ts";
+import { OPEN_GATE, type StartGate } from "./throttle.ts";
 
 /** How an attempt ended, for the control plane to act on. */
 export interface DispatchHost {
@@ -34,6 +35,8 @@ export class Dispatcher {
   readonly #budget: Pick<InFlightBudget, "add">;
   /** Partitions with ready work, taking turns one message at a time. */
   readonly #rotation = new Rotation<"inDispatch", PartitionState>("inDispatch");
+  /** Rate limit and handler pauses: asked before each start. */
+  readonly #gate: StartGate<WorkItem>;
 
   constructor(
     engine: ExecutionEngine,
@@ -43,7 +46,9 @@ export class Dispatcher {
     cooldownMs: number | undefined,
     lifecycle: Pick<Lifecycle, "startsWork">,
     host: DispatchHost,
+    gate: StartGate<WorkItem> = OPEN_GATE,
   ) {
+    this.#gate = gate;
     this.#lifecycle = lifecycle;
     this.#engine = engine;
     this.#budget = budget;
@@ -62,6 +67,8 @@ export class Dispatcher {
   pump(now?: number): void {
     if (!this.#lifecycle.startsWork) return;
     while (this.#engine.idleSlots > 0) {
+      // A closed gate (no global token, a handler's pause) wakes the dispatcher when it opens.
+      if (this.#gate.engaged && !this.#gate.isOpen(now ??= this.#now())) break;
       const state = this.#rotation.next();
       if (state === undefined) break;
       if (state.phase !== "active" || state.waitingForDrain) continue;
@@ -69,9 +76,9 @@ export class Dispatcher {
       if (item && item.lane !== null && this.#cooldownMs !== undefined && state.poison?.isCooling(item.lane)) {
         const cooling = new PoisonKeyError(this.#cooldownMs);
         queueMicrotask(() => this.#host.refused(item, cooling));
-      } else if (item) {
-        this.#run(item, now ??= this.#now());
-      }
+      } else if (item && this.#gate.admit(item, now ??= this.#now())) {
+        this.#run(item, now);
+      } // else the throttle parked it: still queued, holding no engine slot, given back when due.
       // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
       if (!state.mapFull) this.join(state);
     }
@@ -86,6 +93,7 @@ export class Dispatcher {
 
   #run(item: WorkItem, now: number): void {
     const attempt = item.partition.startAttempt(item, now);
+    attempt.onPause = this.#gate.pause;
     let outcome: Promise<void>;
     try {
       outcome = this.#engine.execute(item.message, attempt);

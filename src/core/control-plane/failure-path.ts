@@ -85,49 +85,61 @@ export class FailurePath {
   /**
    * Retries are used up, or the message was refused without running: the failure policy decides,
    * and the failure is always reported. Only messages that ran count towards a key's cooldown.
+   * A failed batch (`item` stands for it) is decided message by message, each reported on its own;
+   * each of its keys counts one failure.
    */
   #exhausted(item: WorkItem, error: unknown, ran: boolean): void {
-    if (ran && item.lane !== null) item.partition.poison?.recordFailure(item.lane);
+    const items = item.batch?.items ?? [item];
     const attempts = ran ? item.attempt : 0;
-    this.#host.report(new MessageFailedError(item.message, attempts, error));
+    const failedLanes = new Set<string>();
+    for (const failed of items) {
+      if (ran && failed.lane !== null && !failedLanes.has(failed.lane)) {
+        failedLanes.add(failed.lane);
+        failed.partition.poison?.recordFailure(failed.lane);
+      }
+      this.#host.report(new MessageFailedError(failed.message, attempts, error));
+    }
     switch (this.#settings.failurePolicy) {
       case "skip":
-        this.#counts.skipped++;
-        return this.#host.finish(item);
+        this.#counts.skipped += items.length;
+        for (const skipped of items) this.#host.finish(skipped);
+        return;
       case "deadLetter":
-        return void this.#deadLetter(item, error, attempts);
+        return void this.#deadLetter(items, error, attempts);
       case "stop":
-        // The offset stays uncommitted so the message runs again after a restart.
+        // The offsets stay uncommitted so the messages run again after a restart.
         return this.#host.stop();
     }
   }
 
   /**
-   * Publishes the dead letter, retrying with backoff while the partition is owned and the
-   * consumer still works; the offset completes only once the broker acknowledged it, so until
-   * then it is the blocking offset.
+   * Publishes the dead letters (one per message, in one request), retrying with backoff while the
+   * partition is owned and the consumer still works; the offsets complete only once the broker
+   * acknowledged them, so until then they block the commit.
    */
-  async #deadLetter(item: WorkItem, error: unknown, attempts: number): Promise<void> {
-    const state = item.partition;
-    const record = deadLetterRecord(this.#settings.deadLetter!, item.message, attempts, error);
+  async #deadLetter(items: readonly WorkItem[], error: unknown, attempts: number): Promise<void> {
+    const state = items[0]!.partition;
+    const settings = this.#settings.deadLetter!;
+    const records = items.map((item) => deadLetterRecord(settings, item.message, attempts, error));
+    const topic = records[0]!.topic;
     const endWait = state.hold("deadLetter");
     const owned = () => state.phase === "active" && this.#lifecycle.startsWork;
     let published = false;
     for (let attempt = 1; !published; attempt++) {
       try {
-        await this.#publish([record]);
-        this.#counts.deadLettered++;
+        await this.#publish(records);
+        this.#counts.deadLettered += records.length;
         published = true;
       } catch (publishError) {
         this.#counts.deadLetterFailures++;
-        this.#host.report(new DeadLetterFailedError(record.topic, publishError));
+        this.#host.report(new DeadLetterFailedError(topic, publishError));
         if (!owned()) break;
         const delay = retryDelayMs(this.#settings.retry, attempt, this.#settings.random);
         if (!(await this.#delays.wait(delay)) || !owned()) break;
       }
     }
     endWait();
-    if (published && state.phase !== "revoked") this.#host.finish(item);
+    if (published && state.phase !== "revoked") { for (const item of items) this.#host.finish(item); }
     else this.#host.released();
   }
 }

@@ -2,6 +2,7 @@ import { Attempt } from "../attempt.ts";
 import type { AbortReason } from "../errors.ts";
 import type { ConsumerMessage } from "../message.ts";
 import type { PartitionMetrics, PartitionPauseReason } from "../metrics-snapshot.ts";
+import type { Batch } from "./batch.ts";
 import { type DoneRange, encodeOffsetMap } from "../offset-map.ts";
 import { OffsetTracker } from "../offset-tracker.ts";
 import { PartitionScheduler } from "../partition-scheduler.ts";
@@ -22,6 +23,8 @@ export interface WorkItem {
   readonly fetchedAt: number;
   /** The attempt running now, if any. At most one runs per message, aborted or not. */
   running?: Attempt | undefined;
+  /** Batch handlers: the batch it runs in, from its first attempt until it is done. */
+  batch?: Batch | undefined;
 }
 
 /** A commit ready to send for one partition, and what to record once the broker has it. */
@@ -128,7 +131,7 @@ export class PartitionState {
     if (!this.#assigned) this.#committedPosition ??= offset;
     if (this.tracker.track(offset, fetchedAt) !== "new") return false;
     const bytes = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
-    const item: WorkItem = { message, offset, lane, bytes, partition: this, attempt: 0, fetchedAt };
+    const item: WorkItem = { message, offset, lane, bytes, partition: this, attempt: 0, fetchedAt, batch: undefined };
     this.scheduler.enqueue(item);
     this.#held.set(offset, item);
     this.#bufferedBytes += bytes;
@@ -159,6 +162,23 @@ export class PartitionState {
     this.#admitted++;
     this.#admittedBytes += item.bytes;
     this.#bufferedBytes -= item.bytes;
+  }
+
+  /**
+   * For a batch: takes the next message waiting behind `lane` (whose first message is in the
+   * batch) into the in-flight window, or returns `undefined`.
+   */
+  admitWaiting(lane: string): WorkItem | undefined {
+    const item = this.scheduler.takeWaiting(lane);
+    if (item !== undefined) this.#admitOne(item);
+    return item;
+  }
+
+  /** For a batch: `item` runs in `attempt`, the attempt of its whole batch. */
+  joinAttempt(item: WorkItem, attempt: Attempt): void {
+    item.attempt = attempt.attempt;
+    item.running = attempt;
+    this.#running++;
   }
 
   /** Starts the next attempt of `item`. */
@@ -214,7 +234,8 @@ export class PartitionState {
     let withdrawn = 0;
     for (const item of this.#held.values()) {
       const attempt = item.running;
-      if (attempt === undefined || !attempt.withdraw(reason)) continue;
+      // A batch's messages share one attempt: withdrawn with the first, ended with each.
+      if (attempt === undefined || !(attempt.withdrawn || attempt.withdraw(reason))) continue;
       this.endAttempt(item, attempt);
       item.attempt--;
       withdrawn++;

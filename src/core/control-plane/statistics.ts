@@ -1,4 +1,4 @@
-import { Histogram } from "../histogram.ts";
+import { BATCH_SIZE_BUCKETS, Histogram } from "../histogram.ts";
 import type { ConsumerMetrics, PartitionMetrics } from "../metrics-snapshot.ts";
 
 /** Counters of what the consumer did since it started. */
@@ -12,12 +12,21 @@ export interface Counts {
   stalls: number;
   commits: number;
   commitFailures: number;
+  /** Batches whose batch handler succeeded (batch handlers only). */
+  batches: number;
 }
 
 /** The consumer-wide figures of a snapshot that the statistics do not count themselves. */
 export type LiveFigures = Pick<
   ConsumerMetrics,
-  "totalInFlight" | "maxInFlight" | "inFlightBytes" | "maxInFlightBytes" | "isPaused" | "pauseReason"
+  | "totalInFlight"
+  | "maxInFlight"
+  | "inFlightBytes"
+  | "maxInFlightBytes"
+  | "isPaused"
+  | "pauseReason"
+  | "startPauseReason"
+  | "throttled"
 >;
 
 /** Counters and latency histograms, and the metrics snapshot built from them. */
@@ -32,11 +41,14 @@ export class Statistics {
     stalls: 0,
     commits: 0,
     commitFailures: 0,
+    batches: 0,
   };
   /** Duration of each attempt. */
   readonly handlerSeconds: Histogram = new Histogram();
   /** From fetch to the message being done for good. */
   readonly fetchToCompletionSeconds: Histogram = new Histogram();
+  /** Messages per batch that succeeded (batch handlers only). */
+  readonly batchSize: Histogram = new Histogram(BATCH_SIZE_BUCKETS);
 
   /** The snapshot the metrics exporters render. */
   snapshot(live: LiveFigures, partitions: readonly PartitionMetrics[]): ConsumerMetrics {
@@ -68,7 +80,16 @@ export class Statistics {
       stallsTotal: counts.stalls,
       handlerSeconds: this.handlerSeconds.snapshot(),
       fetchToCompletionSeconds: this.fetchToCompletionSeconds.snapshot(),
+      batchesProcessedTotal: counts.batches,
+      batchSize: this.batchSize.snapshot(),
       partitions,
     };
+  }
+
+  /** A batch succeeded: its messages count as processed, one by one, and the batch as one. */
+  batchProcessed(size: number): void {
+    this.counts.processed += size;
+    this.counts.batches++;
+    this.batchSize.observe(size);
   }
 }

@@ -22,6 +22,24 @@ export interface ExecutionEngine {
    * synchronously.
    */
   execute(message: ConsumerMessage, attempt: Attempt): Promise<void>;
+  /**
+   * Whether its handler is a batch handler: attempts then run through `executeBatch`. Settled
+   * once start() resolved (the worker engine learns it from its module); absent means `false`.
+   */
+  readonly runsBatches?: boolean;
+  /**
+   * Runs one attempt of the batch handler over `messages`, in one slot; `attempt` is the whole
+   * batch's context. Settles as `execute` does. Present on engines that can run batch handlers.
+   */
+  executeBatch?(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void>;
   /** Releases the engine's resources once no attempt is running. */
   close(): Promise<void>;
+}
+
+/** An engine whose handler takes batches. */
+export type BatchEngine = ExecutionEngine & Required<Pick<ExecutionEngine, "executeBatch">>;
+
+/** Whether `engine` runs a batch handler (known once its start() resolved). */
+export function runsBatches(engine: ExecutionEngine): engine is BatchEngine {
+  return engine.runsBatches === true && engine.executeBatch !== undefined;
 }

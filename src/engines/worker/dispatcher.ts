@@ -29,12 +29,17 @@ const SERVICE_TIME_WEIGHT = 1 / 4;
 export const ABORT_GRACE_MS = 1_000;
 /** How often a terminated worker that may still run a handler (Deno) is looked at again. */
 const RUNNING_ON_POLL_MS = 20;
+/**
+ * A worker inside one handler's synchronous code for this long (or four handler times, if more)
+ * gives the messages it holds queued to the other workers: they would wait behind a stuck handler.
+ */
+const STUCK_AFTER_MS = 20;
 
 /** Settings of {@linkcode TaskDispatcher}. */
 export interface TaskDispatcherSettings {
   /** Handlers one worker runs at once (for handlers that await). */
   readonly concurrencyPerWorker: number;
-  /** Most messages in one postMessage. */
+  /** Most tasks in one postMessage (a task is one message, or one batch of a batch handler). */
   readonly maxBatchSize: number;
   /** A handler running this long is stopped (its worker terminated); undefined: never. */
   readonly handlerTimeoutMs: number | undefined;
@@ -48,6 +53,8 @@ export interface TaskDispatcherSettings {
 interface Task {
   readonly id: number;
   readonly message: ConsumerMessage;
+  /** Batch handlers: the batch's messages (`message` is the first); one task, one result. */
+  readonly messages: readonly ConsumerMessage[] | undefined;
   readonly context: Attempt;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -80,6 +87,10 @@ interface Lane {
   retiring: boolean;
   /** Checks running handlers against handlerTimeoutMs while any is posted. */
   watchdog: Timer | undefined;
+  /** Checks, while it holds queued messages, whether one handler keeps the worker's thread. */
+  stuckCheck: Timer | undefined;
+  /** Its thread is held by one handler: it takes no new work until it reports again. */
+  stuck: boolean;
 }
 
 /**
@@ -136,10 +147,20 @@ export class TaskDispatcher implements PoolTenant {
 
   /** Runs one attempt on some worker; settles with its result. */
   execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
+    return this.#submit(message, undefined, attempt);
+  }
+
+  /** Runs one attempt of a batch handler on some worker, as one task; settles with its result. */
+  executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
+    return this.#submit(messages[0]!, messages, attempt);
+  }
+
+  #submit(message: ConsumerMessage, messages: readonly ConsumerMessage[] | undefined, attempt: Attempt): Promise<void> {
     return new Promise((resolve, reject) => {
       const task: Task = {
         id: this.#nextId++,
         message,
+        messages,
         context: attempt,
         resolve,
         reject,
@@ -179,11 +200,14 @@ export class TaskDispatcher implements PoolTenant {
       assigned: 0,
       retiring: false,
       watchdog: undefined,
+      stuckCheck: undefined,
+      stuck: false,
     };
     this.#lanes.add(lane);
     return {
       ready: () => this.#ready(lane),
       done: (results) => this.#done(lane, results),
+      paused: (slot, id, ms) => this.#paused(lane, slot, id, ms),
       ended: (failure, restarted) => this.#ended(lane, failure, restarted),
     };
   }
@@ -200,7 +224,7 @@ export class TaskDispatcher implements PoolTenant {
   }
 
   #accepts(lane: Lane): boolean {
-    return !lane.retiring && !lane.worker.dead;
+    return !lane.retiring && !lane.stuck && !lane.worker.dead;
   }
 
   #assign(task: Task): void {
@@ -266,6 +290,7 @@ export class TaskDispatcher implements PoolTenant {
       lane.board.addPosted(tasks.length);
       const timeoutMs = this.#timeoutMs;
       if (timeoutMs !== undefined) lane.watchdog ??= this.#clock.setTimeout(() => this.#watch(lane), timeoutMs);
+      this.#watchStuck(lane);
       worker.post({ type: "run", batch }, [batch.buffer]);
     }
   }
@@ -279,12 +304,27 @@ export class TaskDispatcher implements PoolTenant {
     } as const;
     lane.worker.post(init, []);
     this.#send(lane);
+    // Somewhere to move work now: the others' queues are watched for a stuck handler.
+    for (const other of this.#lanes) if (other !== lane && other.board.posted > 0) this.#watchStuck(other);
   }
 
   #done(lane: Lane, results: WorkerResults): void {
+    lane.stuck = false;
     this.#measure(results);
     for (const slot of results.ok) this.#settle(lane, slot, undefined);
     for (const { slot, error } of results.failed) this.#settle(lane, slot, fromWireError(error));
+  }
+
+  /**
+   * A handler called `context.pause(ms)`: its attempt here passes it to the consumer (no new
+   * dispatch), and the other workers hold what they have queued (the pausing one already does).
+   */
+  #paused(lane: Lane, slot: number, id: number, ms: number): void {
+    const task = lane.tasks[slot];
+    if (task?.id === id) task.context.pause(ms);
+    for (const other of this.#lanes) {
+      if (other !== lane && other.worker.ready && !other.worker.dead) other.worker.post({ type: "pause", ms }, []);
+    }
   }
 
   /** Updates the handler time per message, and with it how deep each worker is fed. */
@@ -359,6 +399,8 @@ export class TaskDispatcher implements PoolTenant {
     );
     lane.worker.kill(() => crashed);
     this.#clock.clearTimeout(lane.watchdog);
+    this.#clock.clearTimeout(lane.stuckCheck);
+    lane.stuckCheck = undefined;
     lane.watchdog = undefined;
     lane.outbox = [];
     for (const task of lane.tasks) {
@@ -371,6 +413,53 @@ export class TaskDispatcher implements PoolTenant {
     if (task.context.aborted) return this.#fail(task, task.context.reason);
     this.#unhold(task);
     this.#assign(task);
+  }
+
+  /** Whether another worker takes work: somewhere to move the lane's queued messages. */
+  #othersAccept(lane: Lane): boolean {
+    for (const other of this.#lanes) if (other !== lane && this.#accepts(other)) return true;
+    return false;
+  }
+
+  /** Arms the lane's stuck check (once) if its queued messages could go elsewhere. */
+  #watchStuck(lane: Lane): void {
+    if (lane.stuckCheck !== undefined || lane.worker.dead || !this.#othersAccept(lane)) return;
+    lane.stuckCheck = this.#clock.setTimeout(() => this.#checkStuck(lane), this.#stuckAfterMs());
+  }
+
+  #stuckAfterMs(): number {
+    return Math.max(STUCK_AFTER_MS, 4 * (this.#serviceMs ?? 0));
+  }
+
+  /**
+   * While the lane holds queued messages: if its thread has been inside one handler's code for
+   * longer than a few handler times, those messages go to the other workers (taken back from its
+   * board first, so it cannot start them too), and the lane takes no work until it reports again.
+   */
+  #checkStuck(lane: Lane): void {
+    lane.stuckCheck = undefined;
+    if (lane.worker.dead) return;
+    const stuckAfter = this.#stuckAfterMs();
+    const now = this.#clock.now() + this.#boardOffset;
+    const queued: Task[] = [];
+    let oldestStart = Infinity;
+    for (const task of lane.tasks) {
+      if (task === undefined || !task.posted) continue;
+      const state = lane.board.state(task.slot, task.id);
+      if (state === QUEUED) queued.push(task);
+      else if (state === RUNNING) oldestStart = Math.min(oldestStart, lane.board.startedAt(task.slot));
+    }
+    // Nothing waits, or nowhere to go: the next batch posted to the lane checks again.
+    if (queued.length === 0 || !this.#othersAccept(lane)) return;
+    if (lane.board.inCode && now - oldestStart >= stuckAfter) {
+      lane.stuck = true;
+      for (const task of queued) {
+        if (!lane.board.withdraw(task.slot, task.id)) continue;
+        lane.withdrawn++;
+        this.#reassign(task);
+      }
+    }
+    this.#watchStuck(lane);
   }
 
   /** Checks the lane's running handlers against handlerTimeoutMs; runs again at the next deadline. */
@@ -403,6 +492,8 @@ export class TaskDispatcher implements PoolTenant {
    */
   #ended(lane: Lane, failure: Failure | undefined, restarted: boolean): void {
     this.#clock.clearTimeout(lane.watchdog);
+    this.#clock.clearTimeout(lane.stuckCheck);
+    lane.stuckCheck = undefined;
     lane.watchdog = undefined;
     if (!lane.worker.haltsRunningCode && lane.board.inCode && !this.#stopped) {
       lane.watchdog = this.#clock.setTimeout(() => this.#ended(lane, failure, restarted), RUNNING_ON_POLL_MS);

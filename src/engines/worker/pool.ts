@@ -43,6 +43,8 @@ export interface WorkerListener {
   ready(): void;
   /** It reported results. */
   done(results: WorkerResults): void;
+  /** The handler of the task in `slot` (task `id`) called `context.pause(ms)`. */
+  paused(slot: number, id: number, ms: number): void;
   /**
    * It is gone: its thread no longer runs (told only once terminate() completed). `failure()` is
    * why (undefined: recycled, or it never became ready); `restarted`: a successor already took
@@ -116,6 +118,8 @@ export class WorkerPool {
   #launched = false;
   /** Some worker became ready: later failed starts are retried, not fatal. */
   #everReady = false;
+  /** The module's runWorker() was given a batch handler (said by the first worker ready). */
+  #runsBatches = false;
   #broken: EngineFailedError | undefined;
   #closing = false;
   /** Closing and done waiting: no more successors. */
@@ -136,6 +140,11 @@ export class WorkerPool {
   /** Whether {@linkcode launch} started the workers. */
   get launched(): boolean {
     return this.#launched;
+  }
+
+  /** Whether the workers run a batch handler: known once a worker is ready. */
+  get runsBatches(): boolean {
+    return this.#runsBatches;
   }
 
   /** Why the pool cannot run handlers any more, once it cannot. */
@@ -247,6 +256,8 @@ export class WorkerPool {
     if (member.dead) return;
     if (data.type === "ready") {
       member.ready = true;
+      // Every worker loads the same module: the first to be ready says which handler it runs.
+      if (data.batches === true) this.#runsBatches = true;
       this.#clock.clearTimeout(member.timer);
       this.#everReady = true;
       this.#startedSettle?.resolve();
@@ -254,6 +265,8 @@ export class WorkerPool {
       member.listener?.ready();
     } else if (data.type === "done") {
       member.listener?.done(data);
+    } else if (data.type === "pause") {
+      member.listener?.paused(data.slot, data.id, data.ms);
     } else {
       this.#died(member, new Error("the worker exited"));
     }

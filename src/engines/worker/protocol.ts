@@ -14,12 +14,14 @@ export interface WireError {
 
 /**
  * Main → worker. `init` comes first: the worker's task board (see task-board.ts) and how many
- * handlers it runs at once. A `cancel` aborts the signal of a running handler.
+ * handlers it runs at once. A `cancel` aborts the signal of a running handler. A `pause` (a
+ * handler of another worker called `context.pause(ms)`) holds the worker's queued tasks for `ms`.
  */
 export type ToWorker =
   | { readonly type: "init"; readonly board: SharedArrayBuffer; readonly slots: number; readonly concurrency: number }
   | { readonly type: "run"; readonly batch: WireBatch }
-  | { readonly type: "cancel"; readonly slot: number; readonly id: number; readonly reason: WireError };
+  | { readonly type: "cancel"; readonly slot: number; readonly id: number; readonly reason: WireError }
+  | { readonly type: "pause"; readonly ms: number };
 
 /** Results of tasks, by board slot, and the time (ms) some handler was running since the last report. */
 export interface WorkerResults {
@@ -29,10 +31,16 @@ export interface WorkerResults {
   readonly busyMs: number;
 }
 
-/** Worker → main. `exit` is sent by a Deno worker that ends itself (Deno reports nothing else). */
+/**
+ * Worker → main. `ready` says whether the module's handler is a batch handler (then every task is
+ * a batch). `exit` is sent by a Deno worker that ends itself (Deno reports nothing else).
+ * `pause`: the handler of the task in `slot` called `context.pause(ms)` (posted at once, so it
+ * arrives before that task's result).
+ */
 export type FromWorker =
-  | { readonly type: "ready" }
+  | { readonly type: "ready"; readonly batches?: boolean }
   | WorkerResults
+  | { readonly type: "pause"; readonly slot: number; readonly id: number; readonly ms: number }
   | { readonly type: "exit" };
 
 /**

@@ -6,10 +6,11 @@
 import { Attempt } from "../../core/attempt.ts";
 import { type Clock, systemClock } from "../../core/clock.ts";
 import { pendingResult } from "../../core/handler-result.ts";
-import type { MessageHandler } from "../../core/message.ts";
+import type { ConsumerMessage, EngineHandler } from "../../core/message.ts";
 import type { ParentPort } from "./port.ts";
 import { fromWireError, toWireError, type ToWorker, type WireError } from "./protocol.ts";
 import { Reporter } from "./reporter.ts";
+import { StartHold } from "./start-hold.ts";
 import { boardOffset, TaskBoard } from "./task-board.ts";
 import { BatchReader } from "./wire-batch.ts";
 
@@ -26,10 +27,16 @@ interface Running {
   readonly attempt: Attempt;
 }
 
+/** Calls the handler for the task starting at message `index` of `batch`; returns what it returned. */
+type TaskCall = (batch: BatchReader, index: number, context: Attempt) => unknown;
+
 /** Runs the engine's tasks with `handler` and posts their results to `port`. */
 export class TaskRunner {
-  readonly #handler: MessageHandler;
+  readonly #call: TaskCall;
   readonly #reporter: Reporter;
+  readonly #port: ParentPort;
+  /** Queued tasks wait while a handler's `context.pause(ms)` is on. */
+  readonly #hold: StartHold;
   readonly #clock: Clock;
   /** Added to the clock for start times on the board (comparable with the engine's). */
   readonly #boardOffset: number;
@@ -45,11 +52,15 @@ export class TaskRunner {
   #depth = 0;
 
   /** `clock`: only the simulation passes one (the reporter's timers then run in virtual time). */
-  constructor(handler: MessageHandler, port: ParentPort, clock: Clock = systemClock) {
-    this.#handler = handler;
+  constructor(handler: EngineHandler, port: ParentPort, clock: Clock = systemClock) {
+    this.#call = typeof handler === "function"
+      ? (batch, index, context) => handler(batch.message(index), context)
+      : (batch, index, context) => handler.batchHandler(messagesOf(batch, index), context);
     this.#clock = clock;
     this.#boardOffset = boardOffset(clock);
     this.#reporter = new Reporter(port, clock);
+    this.#port = port;
+    this.#hold = new StartHold(clock, () => this.#inside(() => this.#pump()));
   }
 
   /** Handles one message from the engine. */
@@ -73,12 +84,17 @@ export class TaskRunner {
   #receive(message: ToWorker): void {
     if (message.type === "run") {
       const batch = new BatchReader(message.batch);
-      for (let index = 0; index < batch.count; index++) this.#queue.push({ batch, index });
+      // A task is one message, or a batch handler's messages (counted by its first).
+      for (let index = 0; index < batch.count; index += Math.max(1, batch.messages(index))) {
+        this.#queue.push({ batch, index });
+      }
       this.#pump();
     } else if (message.type === "init") {
       this.#board = new TaskBoard(message.slots, message.board);
       this.#concurrency = message.concurrency;
       this.#reporter.configure(this.#board);
+    } else if (message.type === "pause") {
+      this.#hold.extend(message.ms);
     } else {
       const running = this.#running.get(message.slot);
       if (running?.id === message.id) running.attempt.abort(fromWireError(message.reason));
@@ -96,6 +112,7 @@ export class TaskRunner {
    */
   stop(reason: Error): void {
     this.#stopped = true;
+    this.#hold.stop();
     this.#queue = [];
     this.#head = 0;
     for (const { attempt } of this.#running.values()) attempt.abort(reason);
@@ -105,7 +122,7 @@ export class TaskRunner {
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
-    while (this.#running.size < this.#concurrency && this.#head < this.#queue.length) {
+    while (this.#running.size < this.#concurrency && this.#head < this.#queue.length && !this.#hold.holding) {
       const { batch, index } = this.#queue[this.#head++]!;
       this.#start(batch, index);
     }
@@ -124,9 +141,10 @@ export class TaskRunner {
     this.#reporter.started(startedAt);
     const running: Running = { id, slot, attempt: new Attempt(batch.attempt(index), startedAt) };
     this.#running.set(slot, running);
+    running.attempt.onPause = (ms) => this.#paused(running, ms);
     let pending: Promise<unknown> | undefined;
     try {
-      pending = pendingResult(this.#handler(batch.message(index), running.attempt));
+      pending = pendingResult(this.#call(batch, index, running.attempt));
     } catch (error) {
       return this.#finish(running, toWireError(error));
     }
@@ -138,6 +156,13 @@ export class TaskRunner {
     );
   }
 
+  /** A handler called `context.pause(ms)`: this worker holds its queue, and the engine hears of it at once. */
+  #paused(running: Running, ms: number): void {
+    if (this.#stopped) return;
+    this.#hold.extend(ms);
+    this.#port.post({ type: "pause", slot: running.slot, id: running.id, ms });
+  }
+
   #finish(running: Running, error?: WireError): void {
     if (this.#stopped) return;
     this.#running.delete(running.slot);
@@ -145,4 +170,12 @@ export class TaskRunner {
     this.#reporter.add(running.slot, error, running.attempt.startedAt);
     this.#pump();
   }
+}
+
+/** The messages of the batch task starting at message `index`. */
+function messagesOf(batch: BatchReader, index: number): ConsumerMessage[] {
+  const count = batch.messages(index);
+  const messages = new Array<ConsumerMessage>(count);
+  for (let i = 0; i < count; i++) messages[i] = batch.message(index + i);
+  return messages;
 }

@@ -4,23 +4,30 @@
 // fraction, and the worker builds each message only when it starts it.
 import type { ConsumerMessage } from "../../core/message.ts";
 
-/** What the worker receives: `count` tasks in `buffer`, naming strings by index into `names`. */
+/**
+ * What the worker receives: `count` messages in `buffer`, naming strings by index into `names`.
+ * A task is one message, or (batch handlers) several consecutive ones.
+ */
 export interface WireBatch {
   readonly count: number;
   readonly names: string[];
   readonly buffer: ArrayBuffer;
 }
 
-/** A task to send: its id, board slot and attempt number, and the message. */
+/** A task to send: its id, board slot and attempt number, and the message (or a batch's messages). */
 export interface OutgoingTask {
   readonly id: number;
   readonly slot: number;
   readonly message: ConsumerMessage;
+  /** Batch handlers: the batch's messages (`message` is the first); absent for one message. */
+  readonly messages?: readonly ConsumerMessage[] | undefined;
   readonly context: { readonly attempt: number };
 }
 
-// Int32 fields per task; then every header as (name, start, length). Bytes are a (start, length)
+// Int32 fields per message; then every header as (name, start, length). Bytes are a (start, length)
 // pair, the start into the payload region; a length of -1 is a null key, value or header value.
+// A task's first message carries its slot, attempt, id and how many messages it has; a batch's
+// other messages follow it, with a message count of 0.
 const SLOT = 0;
 const ATTEMPT = 1;
 const TOPIC = 2;
@@ -29,7 +36,8 @@ const KEY_START = 4; // and its length at 5
 const VALUE_START = 6; // and its length at 7
 const HEADER_START = 8;
 const HEADER_COUNT = 9;
-const FIELDS = 10;
+const MESSAGES = 10;
+const FIELDS = 11;
 
 /** Byte layout: offsets (BigInt64), ids then timestamps (Float64), Int32 fields, payload bytes. */
 function layout(count: number, headers: number) {
@@ -45,15 +53,20 @@ function layout(count: number, headers: number) {
  * shared with other messages (cloning would copy all of it, transferring would detach the others).
  */
 export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
-  const count = batch.length;
+  let count = 0;
   let headerCount = 0;
   let payloadSize = 0;
-  for (const { message } of batch) {
+  const measure = (message: ConsumerMessage): void => {
+    count++;
     payloadSize += (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
     for (const bytes of message.headers.values()) {
       headerCount++;
       payloadSize += bytes?.byteLength ?? 0;
     }
+  };
+  for (const { message, messages } of batch) {
+    if (messages === undefined) measure(message);
+    else for (const each of messages) measure(each);
   }
   const at = layout(count, headerCount);
   const buffer = new ArrayBuffer(at.payloads + payloadSize);
@@ -82,14 +95,15 @@ export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
     end += bytes.byteLength;
   };
   let header = count * FIELDS;
-  for (let i = 0; i < count; i++) {
-    const { id, slot, message, context } = batch[i]!;
+  let i = 0;
+  const write = (message: ConsumerMessage, task: OutgoingTask, messages: number): void => {
     const base = i * FIELDS;
     offsets[i] = message.offset;
-    floats[i] = id;
+    floats[i] = task.id;
     floats[count + i] = message.timestamp;
-    ints[base + SLOT] = slot;
-    ints[base + ATTEMPT] = context.attempt;
+    ints[base + SLOT] = task.slot;
+    ints[base + ATTEMPT] = task.context.attempt;
+    ints[base + MESSAGES] = messages;
     ints[base + TOPIC] = name(message.topic);
     ints[base + PARTITION] = message.partition;
     place(message.key, base + KEY_START);
@@ -101,6 +115,12 @@ export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
       place(bytes, header + 1);
       header += 3;
     }
+    i++;
+  };
+  for (const task of batch) {
+    const messages = task.messages;
+    if (messages === undefined) write(task.message, task, 1);
+    else messages.forEach((message, index) => write(message, task, index === 0 ? messages.length : 0));
   }
   return { count, names, buffer };
 }
@@ -131,6 +151,11 @@ export class BatchReader {
     this.#payloads = at.ints + intCount * 4;
   }
 
+  /** Messages of the task starting at `i` (1 for one message); 0 for a batch's later messages. */
+  messages(i: number): number {
+    return this.#ints[i * FIELDS + MESSAGES]!;
+  }
+
   id(i: number): number {
     return this.#floats[i]!;
   }
@@ -143,7 +168,7 @@ export class BatchReader {
     return this.#ints[i * FIELDS + ATTEMPT]!;
   }
 
-  /** The message of task `i`, as handed to the handler. */
+  /** Message `i`, as handed to the handler. */
   message(i: number): ConsumerMessage {
     const ints = this.#ints;
     const base = i * FIELDS;

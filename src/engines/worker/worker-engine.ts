@@ -107,14 +107,29 @@ export class WorkerEngine implements ExecutionEngine {
     return this.#pool.started;
   }
 
+  /** Whether the module's `runWorker()` was given a batch handler (known once start() resolved). */
+  get runsBatches(): boolean {
+    return this.#pool.runsBatches;
+  }
+
   execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
+    return this.#refusal(attempt) ?? this.#dispatcher.execute(message, attempt);
+  }
+
+  /** One attempt of the module's batch handler, as one task of one worker. */
+  executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
+    return this.#refusal(attempt) ?? this.#dispatcher.executeBatch(messages, attempt);
+  }
+
+  /** Why an attempt cannot be handed to a worker now (it then fails at once), or `undefined`. */
+  #refusal(attempt: Attempt): Promise<never> | undefined {
     if (this.#pool.broken !== undefined) return Promise.reject(this.#pool.broken);
     if (this.#pool.closing) return Promise.reject(new Error("the worker engine is closed"));
     if (attempt.aborted) return Promise.reject(attempt.reason);
     this.#pool.launch();
     // launch() breaks the pool at once if a spawn reports its death before returning.
     if (this.#pool.broken !== undefined) return Promise.reject(this.#pool.broken);
-    return this.#dispatcher.execute(message, attempt);
+    return undefined;
   }
 
   /**
