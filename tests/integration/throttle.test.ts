@@ -2,6 +2,9 @@
 // throttled messages wait queued (engine slots stay free), a per-key limit slows one hot key while
 // the other keys run at full speed, and a handler's context.pause(ms) stops every start for that long.
 import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { type ConsumerMetrics, createParallelConsumer, type ParallelConsumer } from "../../mod.ts";
 import { BROKERS, createTopic, produce, sleep, uniqueName, waitFor } from "../support/kafka.ts";
@@ -194,5 +197,41 @@ test("context.pause(ms) from a handler stops every start for that long; running 
   } finally {
     await consumer.close();
   }
+  assert.deepEqual(errors, []);
+});
+
+test("context.pause(ms) in a worker stops starts in every worker for that long", async () => {
+  const PAUSE_MS = 1_000;
+  // The pausing worker holds its own queue at once; the others hear of it through the consumer's
+  // thread, so a message already queued there may start within this relay time.
+  const RELAY_MS = 100;
+  const log = join(tmpdir(), `${uniqueName("worker-pause-log")}.txt`);
+  const records = Array.from({ length: 400 }, (_, seq) => ({
+    key: `key-${seq % 50}`,
+    value: JSON.stringify({ log, seq, ...(seq === 100 ? { pauseMs: PAUSE_MS } : {}) }),
+  }));
+  const topic = await keyedTopic("throttle-worker-pause", records);
+  const consumer = createParallelConsumer({
+    kafka: { bootstrapBrokers: BROKERS, groupId: uniqueName("group"), topics: [topic], clientId: "it-worker-pause" },
+    engine: { kind: "worker", workers: 2, module: new URL("../support/workers/pause-worker.ts", import.meta.url) },
+  });
+  const errors: Error[] = [];
+  consumer.on("error", (error) => errors.push(error));
+  await consumer.start();
+  try {
+    await waitFor("every message", () => consumer.getMetrics().processedTotal >= 400, 30_000);
+  } finally {
+    await consumer.close();
+  }
+  const lines = readFileSync(log, "utf8").trim().split("\n").map((line) => line.split(" "));
+  rmSync(log, { force: true });
+  const pausedAt = Number(lines.find(([what]) => what === "pause")![2]);
+  const starts = lines.filter(([what]) => what === "start").map(([, , at]) => Number(at));
+  const inPause = starts.filter((at) => at > pausedAt + RELAY_MS && at < pausedAt + PAUSE_MS);
+  const resumed = Math.min(...starts.filter((at) => at >= pausedAt + RELAY_MS));
+  console.log(`  worker engine: starts resumed ${resumed - pausedAt} ms after a pause of ${PAUSE_MS} ms`);
+  assert.deepEqual(inPause, [], "nothing started during the pause, in either worker");
+  assert.ok(resumed - pausedAt < PAUSE_MS + 300, "and starts resumed right after it");
+  assert.equal(starts.length, 400, "every message ran once");
   assert.deepEqual(errors, []);
 });
