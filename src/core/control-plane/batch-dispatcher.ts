@@ -1,11 +1,11 @@
 import { Attempt } from "../attempt.ts";
 import type { InFlightBudget } from "../backpressure.ts";
 import type { Clock, Timer } from "../clock.ts";
-import { EngineFailedError, PoisonKeyError } from "../errors.ts";
+import { EngineFailedError } from "../errors.ts";
 import type { BatchEngine } from "../ports/execution-engine.ts";
 import { Rotation } from "../rotation.ts";
 import { type Batch, type BatchEntry, batchOf, takeBatch } from "./batch.ts";
-import type { DispatchHost } from "./dispatcher.ts";
+import { type DispatchHost, refusedWhileCooling, takeBlocking } from "./dispatcher.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { PartitionState, WorkItem } from "./partition-state.ts";
 import type { Statistics } from "./statistics.ts";
@@ -106,8 +106,9 @@ export class BatchDispatcher {
       now ??= this.#clock.now();
       let batch: Batch | undefined;
       if (state.mapFull) batch = this.#blocking(state);
-      else if (this.#due(state, now)) batch = takeBatch(state, this.#settings.maxMessages, this.#budget, this.#entry);
-      else continue; // its wait's timer puts it back
+      else if (this.#due(state, now)) {
+        batch = takeBatch(state, this.#settings.maxMessages, this.#budget, this.#entry, now);
+      } else continue; // its wait's timer puts it back
       if (batch !== undefined) this.#run(batch, now);
       if (state.scheduler.readyCount === 0) this.#stopWaiting(state);
       // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
@@ -117,16 +118,8 @@ export class BatchDispatcher {
 
   /** A ready message joins a batch unless its key is cooling (it is refused) or the throttle parks it. */
   readonly #entry: BatchEntry = {
-    accepts: (item) => {
-      const cooldownMs = this.#cooldownMs;
-      if (item.lane !== null && cooldownMs !== undefined && item.partition.poison?.isCooling(item.lane)) {
-        const cooling = new PoisonKeyError(cooldownMs);
-        queueMicrotask(() => this.#host.refused(item, cooling));
-        return false;
-      }
-      return this.#gate.admit(item, this.#clock.now());
-    },
-    acceptsAnother: (item) => this.#gate.takeAnother(item, this.#clock.now()),
+    accepts: (item, now) => !refusedWhileCooling(item, this.#cooldownMs, this.#host) && this.#gate.admit(item, now),
+    acceptsAnother: (item, now) => this.#gate.takeAnother(item, now),
   };
 
   /**
@@ -168,10 +161,8 @@ export class BatchDispatcher {
 
   /** While the offset map is full only the blocking offset may start, alone or as its batch's `first`. */
   #blocking(state: PartitionState): Batch | undefined {
-    const blocking = state.nextBlocking();
-    if (blocking === undefined) return undefined;
-    if (blocking.admitted) this.#budget.add(blocking.item.bytes);
-    return blocking.item.batch ?? batchOf([blocking.item]);
+    const item = takeBlocking(state, this.#budget);
+    return item === undefined ? undefined : item.batch ?? batchOf([item]);
   }
 
   #run(batch: Batch, now: number): void {

@@ -27,9 +27,9 @@ export interface BatchWindow {
 /** What taking a batch asks about each ready message before it joins the batch. */
 export interface BatchEntry {
   /** `false`: the message may not start now (its key is cooling, or the throttle parked it); it is the caller's now. */
-  accepts(item: WorkItem): boolean;
+  accepts(item: WorkItem, now: number): boolean;
   /** Whether one more message of `item`'s lane may join now (the rate limit's tokens); nothing is parked. */
-  acceptsAnother(item: WorkItem): boolean;
+  acceptsAnother(item: WorkItem, now: number): boolean;
 }
 
 /**
@@ -45,6 +45,7 @@ export function takeBatch(
   maxMessages: number,
   window: BatchWindow,
   entry: BatchEntry,
+  now: number,
 ): Batch | undefined {
   const scheduler = state.scheduler;
   const items: WorkItem[] = [];
@@ -58,12 +59,12 @@ export function takeBatch(
       return next.batch;
     }
     scheduler.next();
-    if (!entry.accepts(next)) continue;
+    if (!entry.accepts(next, now)) continue;
     items.push(next);
     const lane = next.lane;
     if (lane === null) continue;
     while (
-      items.length < maxMessages && window.hasRoom && scheduler.hasWaiting(lane) && entry.acceptsAnother(next)
+      items.length < maxMessages && window.hasRoom && scheduler.hasWaiting(lane) && entry.acceptsAnother(next, now)
     ) {
       const follower = state.admitWaiting(lane)!;
       window.add(follower.bytes);

@@ -72,23 +72,17 @@ export class Dispatcher {
       const state = this.#rotation.next();
       if (state === undefined) break;
       if (state.phase !== "active" || state.waitingForDrain) continue;
-      const item = state.mapFull ? this.#nextBlocking(state) : state.scheduler.next();
-      if (item && item.lane !== null && this.#cooldownMs !== undefined && state.poison?.isCooling(item.lane)) {
-        const cooling = new PoisonKeyError(this.#cooldownMs);
-        queueMicrotask(() => this.#host.refused(item, cooling));
-      } else if (item && this.#gate.admit(item, now ??= this.#now())) {
+      const item = state.mapFull ? takeBlocking(state, this.#budget) : state.scheduler.next();
+      // A cooling key's message is refused; one the throttle parks stays queued, holding no engine
+      // slot, and is given back when its tokens are due.
+      if (
+        item && !refusedWhileCooling(item, this.#cooldownMs, this.#host) && this.#gate.admit(item, now ??= this.#now())
+      ) {
         this.#run(item, now);
-      } // else the throttle parked it: still queued, holding no engine slot, given back when due.
+      }
       // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
       if (!state.mapFull) this.join(state);
     }
-  }
-
-  /** While the offset map is full, only the blocking offset may start: it is what shrinks the map. */
-  #nextBlocking(state: PartitionState): WorkItem | undefined {
-    const blocking = state.nextBlocking();
-    if (blocking?.admitted) this.#budget.add(blocking.item.bytes);
-    return blocking?.item;
   }
 
   #run(item: WorkItem, now: number): void {
@@ -119,4 +113,26 @@ export class Dispatcher {
     if (!failed && !attempt.aborted) return this.#host.succeeded(item, ended);
     this.#host.attemptFailed(item, attempt.aborted ? attempt.reason : error);
   }
+}
+
+/**
+ * While the offset map is full, only the blocking offset may start (it is what shrinks the map):
+ * takes it out of turn, counting it in the window if it was admitted only now.
+ */
+export function takeBlocking(state: PartitionState, budget: Pick<InFlightBudget, "add">): WorkItem | undefined {
+  const blocking = state.nextBlocking();
+  if (blocking?.admitted) budget.add(blocking.item.bytes);
+  return blocking?.item;
+}
+
+/** A message whose key is cooling is refused (asynchronously, as a failure without running): `true` then. */
+export function refusedWhileCooling(
+  item: WorkItem,
+  cooldownMs: number | undefined,
+  host: Pick<DispatchHost, "refused">,
+): boolean {
+  if (item.lane === null || cooldownMs === undefined || !item.partition.poison?.isCooling(item.lane)) return false;
+  const cooling = new PoisonKeyError(cooldownMs);
+  queueMicrotask(() => host.refused(item, cooling));
+  return true;
 }

@@ -438,7 +438,11 @@ export class TaskDispatcher implements PoolTenant {
    */
   #checkStuck(lane: Lane): void {
     lane.stuckCheck = undefined;
-    if (lane.worker.dead) return;
+    // Nowhere to go, or nothing unfinished: the next batch posted to the lane checks again.
+    if (lane.worker.dead || !this.#othersAccept(lane)) return;
+    if (lane.board.posted - lane.board.finished - lane.withdrawn === 0) return;
+    // Not inside a handler's code now: not stuck (the common case, without reading every slot).
+    if (!lane.board.inCode) return this.#watchStuck(lane);
     const stuckAfter = this.#stuckAfterMs();
     const now = this.#clock.now() + this.#boardOffset;
     const queued: Task[] = [];
@@ -449,9 +453,8 @@ export class TaskDispatcher implements PoolTenant {
       if (state === QUEUED) queued.push(task);
       else if (state === RUNNING) oldestStart = Math.min(oldestStart, lane.board.startedAt(task.slot));
     }
-    // Nothing waits, or nowhere to go: the next batch posted to the lane checks again.
-    if (queued.length === 0 || !this.#othersAccept(lane)) return;
-    if (lane.board.inCode && now - oldestStart >= stuckAfter) {
+    if (queued.length === 0) return;
+    if (now - oldestStart >= stuckAfter) {
       lane.stuck = true;
       for (const task of queued) {
         if (!lane.board.withdraw(task.slot, task.id)) continue;
