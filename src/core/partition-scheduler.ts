@@ -113,9 +113,9 @@ export class PartitionScheduler<T extends Laned> {
     return this.#ready.at(0);
   }
 
-  /** Whether items wait behind `lane`'s first. */
-  hasWaiting(lane: string): boolean {
-    return (this.#lanes.get(lane)?.length ?? 0) > 0;
+  /** The next item waiting behind `lane`'s first, left in place; `undefined` when none waits. */
+  peekWaiting(lane: string): T | undefined {
+    return this.#lanes.get(lane)?.at(0);
   }
 
   /**

@@ -40,6 +40,14 @@ export class TokenBucket {
   }
 
   /**
+   * Takes one token on credit: the bucket may go below 0, and later starts wait until it is
+   * repaid (a whole batch that runs again, which may hold more messages than `burst`).
+   */
+  borrow(now: number): void {
+    this.#tokens = this.tokens(now) - 1;
+  }
+
+  /**
    * When the next token is available (`now` or later), were `taken` more tokens taken now: for
    * messages that will take the tokens available now.
    */

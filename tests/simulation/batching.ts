@@ -11,6 +11,7 @@ import type { ExecutionEngine } from "../../src/core/ports/execution-engine.ts";
 import type { Call, Checker } from "./checker.ts";
 import { type HandlerProfile, simulatedHandler } from "./handlers.ts";
 import { Random } from "./random.ts";
+import type { StartLimits } from "./throttling.ts";
 
 /** Salt of the variant's stream: not the main stream of the seed. */
 const STREAM = 0xba7c4;
@@ -58,8 +59,8 @@ export function simulatedBatchHandler(
 
 /**
  * Runs one batch attempt through `engine`, telling the checker what the control plane dispatched
- * and what it will take as done. A batch that runs again is the same array of messages: its
- * dispatch order was checked the first time.
+ * and what it will take as done, and `limits` that its messages started. A batch that runs again
+ * is the same array of messages: its dispatch order was checked the first time.
  */
 export function executeObservedBatch(
   engine: ExecutionEngine,
@@ -68,11 +69,14 @@ export function executeObservedBatch(
   dispatched: WeakSet<readonly ConsumerMessage[]>,
   messages: readonly ConsumerMessage[],
   attempt: Attempt,
+  limits: StartLimits | undefined,
 ): Promise<void> {
-  if (!dispatched.has(messages)) {
+  const again = dispatched.has(messages);
+  if (!again) {
     dispatched.add(messages);
     for (const message of messages) checker.dispatched(member, message);
   }
+  limits?.startedBatch(member, messages, again);
   const ownerships = messages.map((message) => checker.ownership(member, message));
   const result = engine.executeBatch!(messages, attempt);
   result.then(() => {

@@ -7,6 +7,8 @@ import type { PartitionOffset } from "../../src/core/ports/kafka-adapter.ts";
 import type { IsolationLevel, KafkaRecord } from "../../src/adapters/group/kafka-client.ts";
 import type { ConsumerMessage, HandlerContext, Ordering, TopicPartition } from "../../mod.ts";
 import { decodeOffsetMap } from "../../src/core/offset-map.ts";
+import { bytesToBinaryString } from "../../src/core/binary-string.ts";
+import { type MessageFailedError, PoisonKeyError } from "../../src/core/errors.ts";
 import type { FakeCluster, PartitionView } from "./fake-cluster.ts";
 
 const decoder = new TextDecoder();
@@ -32,6 +34,8 @@ export interface Call {
   readonly message: ConsumerMessage;
   readonly context: HandlerContext;
   readonly startedAt: number;
+  /** Order among the checker's events: several may share one virtual millisecond. */
+  readonly seq: number;
   /** The member's assignment epoch of the partition when the call started. */
   readonly epoch: string;
   ended: boolean;
@@ -89,7 +93,12 @@ export class Checker {
   /** Per member: the partitions being released, and whether anything may have kept their commit from the group. */
   readonly #releases = new Map<string, { partitions: Set<string>; since: number; troubled: string | undefined }>();
   /** When each member heard that it lost its partitions (or its membership failed). */
-  readonly #lostAt = new Map<string, number[]>();
+  /** Poison keys: the last final failure of a message that ran, by member, partition and key. */
+  readonly #keyFailedAt = new Map<string, number>();
+  /** When each member heard it lost its partitions: virtual time and event order. */
+  readonly #lostAt = new Map<string, { readonly at: number; readonly seq: number }[]>();
+  /** Counts the calls started and losses heard, in order. */
+  #seq = 0;
   /** Graceful hand-overs checked (statistics). */
   handovers = 0;
   /** Statistics. */
@@ -175,6 +184,7 @@ export class Checker {
       message,
       context,
       startedAt: this.#now(),
+      seq: this.#seq++,
       epoch: this.#epochOf(member, message),
       ended: false,
     };
@@ -267,14 +277,15 @@ export class Checker {
 
   /**
    * Whether `call` ran at a member the coordinator had dropped and that did not know it yet: it
-   * started before the member heard of its last drop (lost partitions, failed membership).
+   * started before the member heard of its last drop (lost partitions, failed membership), in
+   * event order (a start and the news can share a virtual millisecond).
    */
   #zombie(call: Call): boolean {
     const drops = this.#cluster.dropsOf(call.member);
     const dropped = drops[drops.length - 1];
     if (dropped === undefined) return false;
-    const heard = (this.#lostAt.get(call.member) ?? []).find((at) => at >= dropped);
-    return heard === undefined || call.startedAt < heard;
+    const heard = (this.#lostAt.get(call.member) ?? []).find(({ at }) => at >= dropped);
+    return heard === undefined || call.seq < heard.seq;
   }
 
   // ---- the revoke barrier (consumer protocol) ----
@@ -299,7 +310,7 @@ export class Checker {
   lost(member: string): void {
     let lost = this.#lostAt.get(member);
     if (!lost) this.#lostAt.set(member, lost = []);
-    lost.push(this.#now());
+    lost.push({ at: this.#now(), seq: this.#seq++ });
     const release = this.#releases.get(member);
     if (release !== undefined) release.troubled ??= "it lost its partitions";
     this.#succeeded.delete(member);
@@ -336,6 +347,33 @@ export class Checker {
       }
     }
     if (release !== undefined && release.partitions.size === 0) this.#releases.delete(member);
+  }
+
+  /**
+   * Poison keys (`cooldownMs` when on): a message refused because its key is cooling (reported
+   * with 0 attempts and a `PoisonKeyError`) is refused within `cooldownMs` of a final failure of a
+   * message of that key that ran, at that member and partition. Refusals never open or renew a
+   * cooldown (defect 3 of the correctness issue).
+   */
+  messageFailed(member: string, error: MessageFailedError, cooldownMs: number | undefined): void {
+    if (cooldownMs === undefined) return;
+    const { topic, partition, offset } = error;
+    const key = this.#records.get(tpKey(topic, partition))?.get(offset)?.record.key;
+    if (key === undefined || key === null) return;
+    const id = `${member} ${tpKey(topic, partition)} ${bytesToBinaryString(key)}`;
+    const now = this.#now();
+    if (error.attempts > 0) {
+      this.#keyFailedAt.set(id, now);
+      return;
+    }
+    if (!(error.cause instanceof PoisonKeyError)) return;
+    const failedAt = this.#keyFailedAt.get(id);
+    if (failedAt === undefined || now - failedAt >= cooldownMs) {
+      this.fail(
+        `${member} ${topic}[${partition}]@${offset}: refused as its key cools down at ${now}, but no message of ` +
+          `the key that ran failed in the ${cooldownMs} ms before (last at ${failedAt ?? "never"})`,
+      );
+    }
   }
 
   /** The message is done for good (handled, skipped or dead-lettered). */

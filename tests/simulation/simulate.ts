@@ -127,9 +127,9 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   base.maxBufferedBytes = base.maxInFlightBytes === 10_000 ? 2_000 : DEFAULTS.maxBufferedBytes;
   // Throttling comes from the seed's own stream (throttling.ts), so the picks above stay as they were.
   const throttling = throttleVariant(seed);
-  // Batch handlers on the async engine, from the seed's own stream too (batching.ts); their starts are not rate-checked.
+  // Batch handlers, from the seed's own stream too (batching.ts).
   const batch = batchVariant(seed).batch;
-  if (throttling.rateLimit && !batch) base.rateLimit = throttling.rateLimit;
+  if (throttling.rateLimit) base.rateLimit = throttling.rateLimit;
 
   const startFrom = random.chance(0.8) ? "earliest" as const : "latest" as const;
   const kafka = {
@@ -174,7 +174,11 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       : pausingHandler(throttling, simulatedHandler(name, handlerClock, handlerRandom, profile, checker), (ms) =>
         limits!.paused(ms));
     const batchOptions = (): Pick<ParallelConsumerOptions, "batchHandler" | "batch"> => ({
-      batchHandler: simulatedBatchHandler(name, handlerClock, handlerRandom, profile, checker) as never,
+      batchHandler: pausingHandler(
+        throttling,
+        simulatedBatchHandler(name, handlerClock, handlerRandom, profile, checker),
+        (ms) => limits!.paused(ms),
+      ) as never,
       batch,
     });
     const memberOptions: ParallelConsumerOptions = clean
@@ -210,7 +214,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
           return engine.runsBatches;
         },
         executeBatch: (messages, attempt) =>
-          executeObservedBatch(engine, name, checker, dispatchedBatches, messages, attempt),
+          executeObservedBatch(engine, name, checker, dispatchedBatches, messages, attempt, limits),
         execute: (message, attempt) => {
           checker.dispatched(name, message);
           limits?.started(name, message);
@@ -257,7 +261,10 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
         : {}),
     });
     consumer.on("error", (error) => {
-      if (error instanceof MessageFailedError && failurePolicy === "skip" && !clean) checker.finished(error);
+      if (error instanceof MessageFailedError && !clean) {
+        if (failurePolicy === "skip") checker.finished(error);
+        checker.messageFailed(name, error, base.poisonKey?.cooldownMs);
+      }
       if (["TypeError", "RangeError", "ReferenceError", "SyntaxError"].includes(error.name)) {
         checker.fail(`${name} emitted a programming error: ${describe(error)}`);
       }
@@ -364,7 +371,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       `${memberCount} member(s), ` +
       `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms` +
       (base.rateLimit ? `, rateLimit ${JSON.stringify(base.rateLimit)}` : "") +
-      (throttling.pauseChance > 0 && !batch ? `, handler pauses (${throttling.pauseChance})` : "") +
+      (throttling.pauseChance > 0 ? `, handler pauses (${throttling.pauseChance})` : "") +
       (batch ? `, batch handler ${JSON.stringify(batch)}` : ""),
     stats: {
       virtualMs: time.now,

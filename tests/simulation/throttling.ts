@@ -48,21 +48,21 @@ export function throttleVariant(seed: number): ThrottleVariant {
   };
 }
 
-/** Wraps a handler so that some calls ask for a pause first (`paused` hears of each). */
-export function pausingHandler<H extends (message: ConsumerMessage, context: HandlerContext) => unknown>(
+/** Wraps a handler (per message or per batch) so that some calls ask for a pause first (`paused` hears of each). */
+export function pausingHandler<Input>(
   variant: ThrottleVariant,
-  handler: H,
+  handler: (input: Input, context: HandlerContext) => unknown,
   paused?: (ms: number) => void,
-): H {
+): (input: Input, context: HandlerContext) => unknown {
   if (variant.pauseChance === 0) return handler;
-  return ((message: ConsumerMessage, context: HandlerContext) => {
+  return (input: Input, context: HandlerContext) => {
     if (variant.random.chance(variant.pauseChance)) {
       const ms = variant.random.int(0, variant.pauseMaxMs);
       context.pause(ms);
       paused?.(ms);
     }
-    return handler(message, context);
-  }) as H;
+    return handler(input, context);
+  };
 }
 
 /** A token bucket replayed over observed starts: `false` when a start found no token. */
@@ -79,11 +79,21 @@ class Replay {
   }
 
   take(now: number): boolean {
-    if (this.#at !== -Infinity) this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs);
-    this.#at = now;
+    this.#refill(now);
     if (this.#tokens < 1 - EPSILON) return false;
     this.#tokens = Math.max(0, this.#tokens - 1);
     return true;
+  }
+
+  /** A token taken on credit (a batch's other messages when it runs again): the bucket may go below 0. */
+  borrow(now: number): void {
+    this.#refill(now);
+    this.#tokens -= 1;
+  }
+
+  #refill(now: number): void {
+    if (this.#at !== -Infinity) this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs);
+    this.#at = now;
   }
 }
 
@@ -121,13 +131,33 @@ export class StartLimits {
   }
 
   started(member: string, message: ConsumerMessage): void {
+    this.#start(member, message, false);
+  }
+
+  /**
+   * A batch's attempt started: the first time each message takes its tokens as a single message
+   * does; when it runs again its first message (the lowest offset) does, and the others borrow
+   * theirs (a batch cannot start in part, and may hold more messages than a bucket's burst).
+   */
+  startedBatch(member: string, messages: readonly ConsumerMessage[], again: boolean): void {
+    if (!again) {
+      for (const message of messages) this.#start(member, message, false);
+      return;
+    }
+    // As the gate does: the first message takes its tokens, then the others borrow.
+    const first = messages.reduce((lowest, message) => (message.offset < lowest.offset ? message : lowest));
+    this.#start(member, first, false);
+    for (const message of messages) if (message !== first) this.#start(member, message, true);
+  }
+
+  #start(member: string, message: ConsumerMessage, borrowing: boolean): void {
     const now = this.#now();
     const where = `${member} ${message.topic}[${message.partition}]@${message.offset}`;
     if (now < this.#pausedUntil) {
       this.#fail(`${where}: started at ${now} during a handler's pause (until ${this.#pausedUntil})`);
     }
-    if (this.#global && !this.#global.take(now)) {
-      this.#fail(`${where}: started at ${now} beyond the consumer's rate limit`);
+    if (this.#global) {
+      this.#take(this.#global, now, borrowing, () => `${where}: started at ${now} beyond the consumer's rate limit`);
     }
     if (this.#perKey && message.key !== null) {
       const key = bytesToBinaryString(message.key);
@@ -135,10 +165,18 @@ export class StartLimits {
       if (replay === undefined) {
         this.#keys.set(key, replay = new Replay(this.#perKey.messagesPerSecond, this.#perKey.burst));
       }
-      if (!replay.take(now)) {
-        this.#fail(`${where}: started at ${now} beyond the rate limit of key ${JSON.stringify(key)}`);
-      }
+      this.#take(
+        replay,
+        now,
+        borrowing,
+        () => `${where}: started at ${now} beyond the rate limit of key ${JSON.stringify(key)}`,
+      );
     }
+  }
+
+  #take(replay: Replay, now: number, borrowing: boolean, violation: () => string): void {
+    if (borrowing) replay.borrow(now);
+    else if (!replay.take(now)) this.#fail(violation());
   }
 }
 

@@ -18,6 +18,7 @@ import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { type Clock, systemClock } from "../../src/core/clock.ts";
 import { composeConsumer } from "../../src/consumer.ts";
+import { VirtualClock } from "../simulation/virtual-clock.ts";
 
 const decoder = new TextDecoder();
 const text = (bytes: Uint8Array | null): string | null => (bytes === null ? null : decoder.decode(bytes));
@@ -224,6 +225,67 @@ describe("batch handlers", () => {
     assert.equal(metrics.processedTotal, 0);
     await consumer.close();
     assert.equal(adapter.committed.get("t:0"), 3n);
+  });
+
+  test("in partition order each message of a batch takes its own key's tokens", async () => {
+    const gate = gatedBatches();
+    const { adapter, consumer } = setup({
+      batchHandler: gate.batchHandler,
+      ordering: "partition",
+      rateLimit: { perKey: { messagesPerSecond: 1, burst: 2 } },
+      drainTimeoutMs: 1,
+    });
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"), message(0, 2, "b"), message(0, 3, "b"));
+    await settle();
+    // Before, the messages behind the partition's first were charged to its key, a: [0, 1], then [2, 3]
+    // at once, 3 starts of b against its burst of 2.
+    assert.deepEqual(gate.running().map((call) => call.offsets), [[0, 1, 2]], "a's token, then b's 2");
+    gate.calls[0]!.finish();
+    await settle();
+    assert.deepEqual(gate.running().map((call) => call.offsets), [], "b has no token left: 3 waits");
+    assert.equal(consumer.getMetrics().startPauseReason, "rateLimit");
+    await consumer.close();
+  });
+
+  test("a batch that runs again passes the rate limit: it waits for its first message's token and borrows the others'", async () => {
+    const time = new VirtualClock();
+    const adapter = new MemoryAdapter();
+    const runs: { offsets: number[]; at: number }[] = [];
+    const consumer = composeConsumer(
+      resolveOptions({
+        kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+        batchHandler: (messages, { attempt }) => {
+          runs.push({ offsets: messages.map((m) => Number(m.offset)), at: time.now });
+          if (attempt === 1 && messages.length > 1) throw new Error("downstream busy");
+        },
+        batch: { maxMessages: 10, maxWaitMs: 0 },
+        retry: { maxRetries: 1, initialBackoffMs: 1, maxBackoffMs: 1 },
+        // A burst of 3, then one start a second.
+        rateLimit: { messagesPerSecond: 1, burst: 3 },
+        commitIntervalMs: 60_000,
+        drainTimeoutMs: 1,
+        adapter,
+      }),
+      { clock: time.clock("consumer") },
+    );
+    await consumer.start();
+    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"), message(0, 2, "c"));
+    await time.runUntil(() => runs.length === 2, 60_000);
+    assert.deepEqual(runs.map((run) => run.offsets), [[0, 1, 2], [0, 1, 2]]);
+    assert.equal(runs[0]!.at, 0, "the burst's 3 tokens");
+    // Before, a batch that ran again took no tokens: it ran 1 ms later, 3 starts beyond the limit.
+    assert.ok(runs[1]!.at >= 1000, `the retry waits for a token: ran at ${runs[1]!.at} ms`);
+    adapter.deliver(message(0, 3, "d"));
+    await time.runUntil(() => runs.length === 3, 60_000);
+    assert.ok(
+      runs[2]!.at >= runs[1]!.at + 3000,
+      `the next start waits until the 2 borrowed tokens are repaid: ${runs[2]!.at - runs[1]!.at} ms after the retry`,
+    );
+    const closed = consumer.close();
+    await time.runUntil(() => time.pending("consumer") === 0, 120_000);
+    await closed;
+    assert.equal(adapter.committed.get("t:0"), 4n);
   });
 
   test("skip finishes every message of the failed batch; stop leaves them uncommitted", async () => {

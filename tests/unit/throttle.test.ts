@@ -175,6 +175,23 @@ describe("Throttle", () => {
     assert.deepEqual(harness.starts.map((s) => [s.item.name, s.at]), [["a", 50]]);
   });
 
+  test("a batch that runs again: its first message passes or is parked as admit says, the others are borrowed", async () => {
+    const harness = new Harness({
+      global: { messagesPerSecond: 1, burst: 2 },
+      perKey: { messagesPerSecond: 1, burst: 1 },
+    });
+    const [a, b, c] = [item("a", "x"), item("b", "y"), item("c", "z")];
+    assert.equal(harness.throttle.admitAgain(a, [a, b, c], 0), true, "a took the tokens there are, b and c borrowed");
+    // The global bucket is 2 − 3 = −1: the next start waits 2 s for it.
+    harness.arrive(item("d", "w"));
+    await harness.settle();
+    assert.deepEqual(harness.starts.map((s) => [s.item.name, s.at]), [["d", 2000]]);
+    // Key y borrowed (1 − 1 = 0): a batch led by y waits for y's next token, whole.
+    const e = item("e", "y");
+    assert.equal(harness.throttle.admitAgain(e, [e, item("f", "v")], 2000), false, "parked behind its key's token");
+    assert.equal(harness.throttle.held(0, 2000), 1, "only its first message is parked: it stands for the batch");
+  });
+
   test("stop() clears the timer", () => {
     const harness = new Harness({ global: { messagesPerSecond: 1, burst: 1 } });
     harness.arrive(item("a"));

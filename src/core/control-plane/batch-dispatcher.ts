@@ -105,7 +105,7 @@ export class BatchDispatcher {
       if (state.waitingForDrain) continue;
       now ??= this.#clock.now();
       let batch: Batch | undefined;
-      if (state.mapFull) batch = this.#blocking(state);
+      if (state.mapFull) batch = this.#blocking(state, now);
       else if (this.#due(state, now)) {
         batch = takeBatch(state, this.#settings.maxMessages, this.#budget, this.#entry, now);
       } else continue; // its wait's timer puts it back
@@ -120,6 +120,7 @@ export class BatchDispatcher {
   readonly #entry: BatchEntry = {
     accepts: (item, now) => !refusedWhileCooling(item, this.#cooldownMs, this.#host) && this.#gate.admit(item, now),
     acceptsAnother: (item, now) => this.#gate.takeAnother(item, now),
+    acceptsAgain: (batch, now) => this.#gate.admitAgain(batch.first, batch.items, now),
   };
 
   /**
@@ -159,10 +160,15 @@ export class BatchDispatcher {
     this.#waits.delete(state);
   }
 
-  /** While the offset map is full only the blocking offset may start, alone or as its batch's `first`. */
-  #blocking(state: PartitionState): Batch | undefined {
+  /**
+   * While the offset map is full only the blocking offset may start, alone or as its batch's
+   * `first`, and as the rate limit lets it (otherwise it waits, parked or refused).
+   */
+  #blocking(state: PartitionState, now: number): Batch | undefined {
     const item = takeBlocking(state, this.#budget);
-    return item === undefined ? undefined : item.batch ?? batchOf([item]);
+    if (item === undefined) return undefined;
+    if (item.batch !== undefined) return this.#entry.acceptsAgain(item.batch, now) ? item.batch : undefined;
+    return this.#entry.accepts(item, now) ? batchOf([item]) : undefined;
   }
 
   #run(batch: Batch, now: number): void {

@@ -30,6 +30,8 @@ export interface BatchEntry {
   accepts(item: WorkItem, now: number): boolean;
   /** Whether one more message of `item`'s lane may join now (the rate limit's tokens); nothing is parked. */
   acceptsAnother(item: WorkItem, now: number): boolean;
+  /** Whether a batch may run again now (a retry): `false` and it waits, as a whole, for its tokens. */
+  acceptsAgain(batch: Batch, now: number): boolean;
 }
 
 /**
@@ -53,20 +55,23 @@ export function takeBatch(
     const next = scheduler.peekReady();
     if (next === undefined) break;
     if (next.batch !== undefined) {
-      // A batch to run again runs as it was, on its own.
+      // A batch to run again runs as it was, on its own, once the rate limit lets it.
       if (items.length > 0) break;
       scheduler.next();
-      return next.batch;
+      return entry.acceptsAgain(next.batch, now) ? next.batch : undefined;
     }
     scheduler.next();
     if (!entry.accepts(next, now)) continue;
     items.push(next);
     const lane = next.lane;
     if (lane === null) continue;
-    while (
-      items.length < maxMessages && window.hasRoom && scheduler.hasWaiting(lane) && entry.acceptsAnother(next, now)
+    // Each follower takes its own tokens (in partition order a lane holds many keys).
+    for (
+      let follower = scheduler.peekWaiting(lane);
+      follower !== undefined && items.length < maxMessages && window.hasRoom && entry.acceptsAnother(follower, now);
+      follower = scheduler.peekWaiting(lane)
     ) {
-      const follower = state.admitWaiting(lane)!;
+      state.admitWaiting(lane);
       window.add(follower.bytes);
       items.push(follower);
     }

@@ -33,6 +33,12 @@ export interface StartGate<T> {
    * messages behind a key); never parks anything: `false` and the batch stops taking that key.
    */
   takeAnother(item: T, now: number): boolean;
+  /**
+   * A batch that runs again (a retry), which starts whole or not at all: `first` passes as in
+   * `admit` (parked with the batch behind it when it may not start), and the other `items` take
+   * their tokens on credit.
+   */
+  admitAgain(first: T, items: readonly T[], now: number): boolean;
   readonly pause: (ms: number) => void;
 }
 
@@ -42,6 +48,7 @@ export const OPEN_GATE: StartGate<unknown> = {
   isOpen: () => true,
   admit: () => true,
   takeAnother: () => true,
+  admitAgain: () => true,
   pause: () => {},
 };
 
@@ -154,6 +161,20 @@ export class Throttle<T extends Throttled> implements StartGate<T> {
     if (keyBucket !== undefined && !keyBucket.has(now)) return false;
     keyBucket?.take(now);
     this.#global?.take(now);
+    return true;
+  }
+
+  admitAgain(first: T, items: readonly T[], now: number): boolean {
+    if (!this.admit(first, now)) return false;
+    if (this.#global === undefined && this.#perKey === undefined) return true;
+    // Borrowed, so a batch larger than a burst still runs; the starts after it wait for the repayment.
+    for (const item of items) {
+      if (item === first) continue;
+      if (this.#perKey !== undefined && item.message.key !== null) {
+        this.#bucketOf(bytesToBinaryString(item.message.key), now).borrow(now);
+      }
+      this.#global?.borrow(now);
+    }
     return true;
   }
 
