@@ -5,6 +5,11 @@ export type TrackResult = "new" | "redelivery" | "done";
 
 /** Smallest ring capacity. Every capacity is a power of two, so a slot index is a mask away. */
 const MIN_CAPACITY = 64;
+/**
+ * A ring this large or smaller is kept when its window drains (48 KiB): a window that fills and
+ * drains with every fetch would otherwise be copied into a smaller ring and back each time.
+ */
+const KEEP_CAPACITY = 4096;
 
 /**
  * Exact completion tracking for one partition.
@@ -15,7 +20,8 @@ const MIN_CAPACITY = 64;
  * one past the last fetched offset when everything is done.
  *
  * The window (fetched offsets not yet passed by the commit position) lives in a ring of typed
- * arrays: 12 bytes per slot, at most twice the window (it grows and shrinks by powers of two).
+ * arrays: 12 bytes per slot, at most twice the window or 4,096 slots (it grows and shrinks by
+ * powers of two).
  * Each maximal run of done slots stores its length at both ends, so completing an offset joins
  * runs in O(1), the commit position jumps over a done run in O(1), and `doneRanges` yields a run
  * without visiting its offsets.
@@ -189,8 +195,8 @@ export class OffsetTracker {
     this.#doneInWindow -= length;
     this.#blockingSinceMs = now ?? this.#now();
     // Give memory back once a large window has drained, keeping room for twice what is left.
-    if (this.#offsets.length > MIN_CAPACITY && this.#size * 8 < this.#offsets.length) {
-      this.#resize(Math.max(MIN_CAPACITY, this.#offsets.length / 4));
+    if (this.#offsets.length > KEEP_CAPACITY && this.#size * 8 < this.#offsets.length) {
+      this.#resize(Math.max(KEEP_CAPACITY, this.#offsets.length / 4));
     }
     return true;
   }

@@ -131,7 +131,18 @@ export class PartitionState {
     if (!this.#assigned) this.#committedPosition ??= offset;
     if (this.tracker.track(offset, fetchedAt) !== "new") return false;
     const bytes = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
-    const item: WorkItem = { message, offset, lane, bytes, partition: this, attempt: 0, fetchedAt, batch: undefined };
+    const item: WorkItem = {
+      message,
+      offset,
+      lane,
+      bytes,
+      partition: this,
+      attempt: 0,
+      fetchedAt,
+      // Set later, declared now: every item keeps one shape on the hot path.
+      running: undefined,
+      batch: undefined,
+    };
     this.scheduler.enqueue(item);
     this.#held.set(offset, item);
     this.#bufferedBytes += bytes;
