@@ -448,9 +448,9 @@ if (!options.child) {
   );
 }
 if (options.fetchMaxBytes !== undefined) {
-  // What-if experiment: force these fetch sizes on every consume() of this process, the library's
-  // adapter and the baselines alike, whatever they ask for (the client's defaults are 50 MiB per
-  // fetch and per partition).
+  // What-if experiment: force these fetch sizes on every consume() of this process (the
+  // baselines', whatever they ask for; the client's defaults are 50 MiB per fetch and per
+  // partition) and on the library's consumers, whose fetcher calls the client's fetch() itself.
   const original = Consumer.prototype.consume;
   const maxBytes = options.fetchMaxBytes;
   const perPartition = options.fetchMaxBytesPerPartition ?? maxBytes;
@@ -464,7 +464,15 @@ if (options.fetchMaxBytes !== undefined) {
   };
   if (!options.child) log(`what-if: every consume() fetches at most ${maxBytes} bytes, ${perPartition} per partition`);
 }
-const ctx: Context = { brokers: options.brokers, log, stallTimeoutMs: options.stallTimeoutS * 1000 };
+const ctx: Context = {
+  brokers: options.brokers,
+  log,
+  stallTimeoutMs: options.stallTimeoutS * 1000,
+  fetch: options.fetchMaxBytes === undefined ? undefined : {
+    fetchMaxBytes: options.fetchMaxBytes,
+    fetchMaxBytesPerPartition: options.fetchMaxBytesPerPartition ?? options.fetchMaxBytes,
+  },
+};
 
 const topics = new Map<string, TopicSpec>();
 for (const w of workloads) for (const topic of w.topics(plan)) topics.set(topic.name, topic);

@@ -30,6 +30,8 @@ export interface Context {
   log: (line: string) => void;
   /** A run that makes no progress for this long fails. */
   stallTimeoutMs: number;
+  /** What-if fetch sizes (`--fetch-max-bytes`) for the library's consumers, instead of its defaults. */
+  fetch?: { readonly fetchMaxBytes: number; readonly fetchMaxBytesPerPartition: number } | undefined;
 }
 
 /** Result of one measured run. Rates are messages per second. */
@@ -213,7 +215,7 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
   let consumer: ParallelConsumer;
   try {
     consumer = createParallelConsumer({
-      kafka: { bootstrapBrokers: ctx.brokers, groupId: uniqueGroup(run.name), topics: [run.topic] },
+      kafka: { bootstrapBrokers: ctx.brokers, groupId: uniqueGroup(run.name), topics: [run.topic], ...ctx.fetch },
       // The worker engine's handler lives in its module (runWorker), not here.
       ...(run.engine === undefined ? { handler } : {}),
       ordering: run.ordering,
@@ -583,7 +585,7 @@ export async function memoryPyrallel(
   const gate = deferred();
   const config = `maxInFlight ${int(target)}, ${ordering} ordering, concurrency ${int(concurrency)}`;
   const consumer = createParallelConsumer({
-    kafka: { bootstrapBrokers: ctx.brokers, groupId: uniqueGroup(name), topics: [topic] },
+    kafka: { bootstrapBrokers: ctx.brokers, groupId: uniqueGroup(name), topics: [topic], ...ctx.fetch },
     handler: () => gate.promise,
     ordering,
     maxInFlight: target,
