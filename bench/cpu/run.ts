@@ -2,10 +2,10 @@
 // engine (handlers in a pool of workers) and a plain pool of the same size running the same function
 // outside the consumer (the physical reference), measured in the same run, interleaved per repeat.
 // The handler is pure JS (bench/cpu/mix.ts), calibrated on this runtime to 0.05, 0.1, 0.3, 1 and 3 ms
-// per message. Consumer runs: 4 partitions, 100 keys, key ordering, a fresh group reading from the
-// earliest offset, timed from start() until the group's committed offsets reach the log end. Then
-// the worker engine and the plain pool with 1, 2 and 4 workers at 0.3 ms. See the "CPU-bound
-// (workers)" section of bench/README.md. Same file on every runtime:
+// per message. Consumer runs: 4 partitions, 100 keys (--keys), key ordering, a fresh group reading
+// from the earliest offset, timed from start() until the group's committed offsets reach the log
+// end. Then the worker engine and the plain pool with 1, 2 and 4 workers at 0.3 ms. See the
+// "CPU-bound (workers)" section of bench/README.md. Same file on every runtime:
 //
 //   node bench/cpu/run.ts | deno run -A bench/cpu/run.ts | bun bench/cpu/run.ts
 //   node bench/cpu/all.ts                     the three runtimes one after the other (npm run bench:cpu)
@@ -15,7 +15,9 @@
 // --workers W (main table's pool size; default: the worker engine's default, one per core)
 // --sweep 1,2,4|none  --sweep-cost 0.3  --json FILE  --brokers host:port (BENCH_BROKERS)
 // --stall-timeout S (default 60)  --wait-load L[,S] (before each cost level, wait up to S s (120)
-// for the 1-minute load average to drop below L)  --no-warm-up
+// for the 1-minute load average to drop below L)  --no-warm-up  --keys N (default 100: with key
+// ordering at most N messages are in the engine at once, each key's next one sent when its last
+// result is back)
 import { loadavg } from "node:os";
 import { writeFileSync } from "node:fs";
 import { type ConsumerMessage, createParallelConsumer, type ParallelConsumer } from "../../mod.ts";
@@ -39,7 +41,7 @@ import {
   type SweepRow,
 } from "./report.ts";
 import { cpuSeconds } from "./usage.ts";
-import { type CpuTopic, cpuTopic, ensureCpuTopic } from "./topic.ts";
+import { type CpuTopic, cpuTopic, ensureCpuTopic, KEYS } from "./topic.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -51,7 +53,7 @@ if (args.includes("--help") || args.includes("-h")) {
   console.log(
     "usage: bench/cpu/run.ts [--costs 0.05,0.1,0.3,1,3] [--messages N] [--repeat K] [--workers W]\n" +
       "         [--sweep 1,2,4|none] [--sweep-cost 0.3] [--json FILE] [--brokers host:port]\n" +
-      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up]",
+      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N]",
   );
   process.exit(0);
 }
@@ -72,6 +74,8 @@ const options = {
   waitLoad: waitLoadText ? Number(waitLoadText.split(",")[0]) : undefined,
   waitLoadSeconds: Number(waitLoadText?.split(",")[1] ?? 120),
   warmUp: !args.includes("--no-warm-up"),
+  /** Keys of the topics: with key ordering, at most this many messages are in the engine at once. */
+  keys: Number(value("--keys") ?? KEYS),
 };
 const poolWorkers = options.workers ?? defaultWorkers;
 
@@ -295,7 +299,7 @@ const levels = new Map<number, Level>();
 async function prepare(ms: number): Promise<Level> {
   const known = levels.get(ms);
   if (known) return known;
-  const topic = cpuTopic(messagesFor(ms), roundTwoDigits((ms * 1e6) / ns));
+  const topic = cpuTopic(messagesFor(ms), roundTwoDigits((ms * 1e6) / ns), options.keys);
   const ends = await ensureCpuTopic(options.brokers, topic, log);
   const level = { topic, ends, values: Array.from({ length: topic.spec.messages }, (_, i) => valueOf(i)) };
   levels.set(ms, level);
@@ -305,7 +309,7 @@ async function prepare(ms: number): Promise<Level> {
 if (options.warmUp) {
   // The first consumer of a process pays for loading and compiling the client: not in a measurement.
   // A small topic of 0.05 ms messages: a second or two.
-  const topic = cpuTopic(2000, roundTwoDigits((0.05 * 1e6) / ns));
+  const topic = cpuTopic(2000, roundTwoDigits((0.05 * 1e6) / ns), options.keys);
   const ends = await ensureCpuTopic(options.brokers, topic, log);
   const level = { topic, ends, values: Array.from({ length: topic.spec.messages }, (_, i) => valueOf(i)) };
   log(`warm-up on ${topic.spec.name} (not measured)`);
