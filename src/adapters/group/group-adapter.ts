@@ -21,8 +21,15 @@ import {
   type KafkaClient,
 } from "./kafka-client.ts";
 
-/** Backoff of join and committed-offset retries: doubling from 200 ms to 5 s. */
-const retryDelay = (attempt: number): number => backoffMs(200, 5_000, attempt);
+/** Backoff of join retries: doubling from 200 ms to 5 s. */
+const joinRetryDelay = (attempt: number): number => backoffMs(200, 5_000, attempt);
+/**
+ * Backoff of committed-offset reads: doubling from 200 ms to 1 s, as Kafka's own clients
+ * (retry.backoff.max.ms). A partition is fetched only once its committed offset is read: assigned
+ * while the group coordinator moves, at a 5 s cap it could sit unfetched for 5 s after the new
+ * coordinator answered.
+ */
+const loadRetryDelay = (attempt: number): number => backoffMs(200, 1_000, attempt);
 
 /** How the adapter consumes. */
 export interface GroupAdapterSettings {
@@ -111,7 +118,7 @@ export class GroupAdapter implements KafkaAdapter {
       } catch (error) {
         if (!isRetriable(error) || this.#closed || settings.clock.now() >= deadline) throw error;
       }
-      if (!(await this.#delays.wait(retryDelay(attempt)))) {
+      if (!(await this.#delays.wait(joinRetryDelay(attempt)))) {
         throw new Error("the Kafka adapter was closed while joining the group");
       }
     }
@@ -250,7 +257,7 @@ export class GroupAdapter implements KafkaAdapter {
           this.#fail(new Error("could not read the group's committed offsets", { cause: error }));
           return;
         }
-        if (!(await this.#delays.wait(retryDelay(attempt)))) return;
+        if (!(await this.#delays.wait(loadRetryDelay(attempt)))) return;
       }
     }
     if (this.#closed) return;
