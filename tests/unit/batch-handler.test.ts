@@ -68,6 +68,32 @@ function gatedBatches() {
   return { calls, batchHandler, running };
 }
 
+/**
+ * A gated batch handler under a per-key rate limit (a burst of 2 tokens, then 1 a second; no global
+ * limit) given `messages`: the batches running at once, those running after the first one is done,
+ * and the start pause reason then.
+ */
+async function throttledBatches(options: Partial<ParallelConsumerOptions>, ...messages: ConsumerMessage[]) {
+  const gate = gatedBatches();
+  const { adapter, consumer } = setup({
+    ...options,
+    batchHandler: gate.batchHandler,
+    rateLimit: { perKey: { messagesPerSecond: 1, burst: 2 } },
+    // close() would wait for the throttled messages: they are not the point here.
+    drainTimeoutMs: 1,
+  });
+  await consumer.start();
+  adapter.deliver(...messages);
+  await settle();
+  const first = gate.running().map((call) => call.offsets);
+  gate.calls[0]!.finish();
+  await settle();
+  const after = gate.running().map((call) => call.offsets);
+  const reason = consumer.getMetrics().startPauseReason;
+  await consumer.close();
+  return { first, after, reason };
+}
+
 describe("batch handlers", () => {
   test("a batch takes the ready messages and, behind each, the waiting messages of its key in a row", async () => {
     const gate = gatedBatches();
@@ -91,23 +117,14 @@ describe("batch handlers", () => {
   });
 
   test("a rate limit counts every message of a batch: a key's messages join only while its tokens last", async () => {
-    const gate = gatedBatches();
-    const { adapter, consumer } = setup({
-      batchHandler: gate.batchHandler,
-      // Per key: 2 tokens at once (burst), then 1 per second; no global limit.
-      rateLimit: { perKey: { messagesPerSecond: 1, burst: 2 } },
-      // close() would wait for the throttled messages: they are not the point here.
-      drainTimeoutMs: 1,
-    });
-    await consumer.start();
-    adapter.deliver(...[0, 1, 2, 3, 4].map((offset) => message(0, offset, "a")), message(0, 5, "b"));
-    await settle();
-    assert.deepEqual(gate.running().map((call) => call.offsets), [[0, 1, 5]], "a's burst of 2, and b");
-    gate.calls[0]!.finish();
-    await settle();
-    assert.deepEqual(gate.running().map((call) => call.offsets), [], "a has no token left: 2, 3, 4 wait");
-    assert.equal(consumer.getMetrics().startPauseReason, "rateLimit");
-    await consumer.close();
+    const { first, after, reason } = await throttledBatches(
+      {},
+      ...[0, 1, 2, 3, 4].map((offset) => message(0, offset, "a")),
+      message(0, 5, "b"),
+    );
+    assert.deepEqual(first, [[0, 1, 5]], "a's burst of 2, and b");
+    assert.deepEqual(after, [], "a has no token left: 2, 3, 4 wait");
+    assert.equal(reason, "rateLimit");
   });
 
   test("maxMessages caps a batch; a key's next batch starts only once its running one is done", async () => {
@@ -228,24 +245,18 @@ describe("batch handlers", () => {
   });
 
   test("in partition order each message of a batch takes its own key's tokens", async () => {
-    const gate = gatedBatches();
-    const { adapter, consumer } = setup({
-      batchHandler: gate.batchHandler,
-      ordering: "partition",
-      rateLimit: { perKey: { messagesPerSecond: 1, burst: 2 } },
-      drainTimeoutMs: 1,
-    });
-    await consumer.start();
-    adapter.deliver(message(0, 0, "a"), message(0, 1, "b"), message(0, 2, "b"), message(0, 3, "b"));
-    await settle();
+    const { first, after, reason } = await throttledBatches(
+      { ordering: "partition" },
+      message(0, 0, "a"),
+      message(0, 1, "b"),
+      message(0, 2, "b"),
+      message(0, 3, "b"),
+    );
     // Before, the messages behind the partition's first were charged to its key, a: [0, 1], then [2, 3]
     // at once, 3 starts of b against its burst of 2.
-    assert.deepEqual(gate.running().map((call) => call.offsets), [[0, 1, 2]], "a's token, then b's 2");
-    gate.calls[0]!.finish();
-    await settle();
-    assert.deepEqual(gate.running().map((call) => call.offsets), [], "b has no token left: 3 waits");
-    assert.equal(consumer.getMetrics().startPauseReason, "rateLimit");
-    await consumer.close();
+    assert.deepEqual(first, [[0, 1, 2]], "a's token, then b's 2");
+    assert.deepEqual(after, [], "b has no token left: 3 waits");
+    assert.equal(reason, "rateLimit");
   });
 
   test("a batch that runs again passes the rate limit: it waits for its first message's token and borrows the others'", async () => {
