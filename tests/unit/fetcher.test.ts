@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Fetcher, type FetcherSink } from "../../src/adapters/group/fetcher.ts";
 import type { FetchedPartition, FetchRequest, PartitionLeader } from "../../src/adapters/group/kafka-client.ts";
-import { systemClock } from "../../src/core/clock.ts";
+import { type Clock, systemClock } from "../../src/core/clock.ts";
 import type { ConsumerMessage, TopicPartition } from "../../src/core/message.ts";
 import { FetchOnlyClient } from "../support/fetch-only-client.ts";
 import { type Deferred, deferred, flushMicrotasks } from "./control-plane-parts/fakes.ts";
@@ -99,7 +99,7 @@ function recordingSink(onMessages: (batch: ConsumerMessage[]) => void = () => {}
   return { sink, batches, failures, handed };
 }
 
-function fetcherOn(client: FakeClient, sink: FetcherSink, maxWaitMs = 10): Fetcher {
+function fetcherOn(client: FakeClient, sink: FetcherSink, maxWaitMs = 10, clock: Clock = systemClock): Fetcher {
   return new Fetcher(client, {
     topics: ["t"],
     startFrom: "earliest",
@@ -107,7 +107,7 @@ function fetcherOn(client: FakeClient, sink: FetcherSink, maxWaitMs = 10): Fetch
     maxWaitMs,
     maxBytes: 1 << 20,
     maxBytesPerPartition: 1 << 20,
-    clock: systemClock,
+    clock,
   }, sink);
 }
 
@@ -154,23 +154,38 @@ describe("Fetcher", () => {
     fetcher.close();
   });
 
-  test("while a partition is paused, fetches wait at most 10 ms: a long poll would hold back its resumption", async () => {
+  test("while a partition is paused, fetches wait as long as it has been paused (10 ms at least)", async () => {
     const client = new FakeClient([P0, P1]);
     const { sink } = recordingSink();
-    const fetcher = fetcherOn(client, sink, 500);
+    let now = 0;
+    const fetcher = fetcherOn(client, sink, 500, { ...systemClock, now: () => now });
     fetcher.add(P0, 0n);
     fetcher.add(P1, 0n);
     await flushMicrotasks();
-    assert.equal(client.fetches[0]!.request.maxWaitMs, 500, "nothing paused: the configured long poll");
+    const waits = () => client.fetches.map(({ request }) => request.maxWaitMs);
+    // Answers the open request (t[1] caught up), and the next one goes out.
+    const answer = async (...partitions: FetchedPartition[]) => {
+      client.open[0]!.reply.resolve(partitions);
+      await flushMicrotasks();
+    };
+    assert.deepEqual(waits(), [500], "nothing paused: the configured long poll");
     fetcher.pause([P0]);
-    client.fetches[0]!.reply.resolve([records(P0, 0n, 0), records(P1, 0n, 0)]);
-    await flushMicrotasks();
+    await answer(records(P0, 0n, 0), records(P1, 0n, 0));
     assert.deepEqual(client.requested[1], ["t[1]@0"]);
-    assert.equal(client.fetches[1]!.request.maxWaitMs, 10, "t[0] is paused: t[1] is polled briefly");
+    assert.equal(waits()[1], 10, "t[0] just paused: t[1] is polled briefly");
+    now = 40;
+    await answer(records(P1, 0n, 0));
+    assert.equal(waits()[2], 40, "t[0] paused 40 ms ago: it resumes with ~4x that much work buffered");
+    now = 1_000;
+    await answer(records(P1, 0n, 0));
+    assert.equal(waits()[3], 500, "never longer than fetchMaxWaitMs");
     fetcher.resume([P0]);
-    client.fetches[1]!.reply.resolve([records(P1, 0n, 0)]);
-    await flushMicrotasks();
-    assert.equal(client.fetches[2]!.request.maxWaitMs, 500, "resumed: the long poll again");
+    await answer(records(P1, 0n, 0));
+    assert.equal(waits()[4], 500, "t[0] resumed: the long poll again");
+    now = 1_002;
+    fetcher.pause([P1]);
+    await answer(records(P0, 0n, 0), records(P1, 0n, 0));
+    assert.equal(waits()[5], 10, "t[1] paused 0 ms ago: 10 ms at least");
     fetcher.close();
   });
 

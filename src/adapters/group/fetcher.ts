@@ -9,8 +9,9 @@ import { decodePartition } from "./records.ts";
 
 const RETRY_MIN_MS = 100;
 /**
- * Longest wait of a fetch while some partition is paused: one request is in flight per broker, so
- * a long poll on idle partitions would hold back a paused partition that resumes meanwhile.
+ * Shortest wait of a fetch while some partition is paused: one request is in flight per broker, so
+ * a long poll on idle partitions would hold back a paused partition that resumes meanwhile. A
+ * partition paused for longer lets the poll wait as long (see #waitMs).
  */
 const WAIT_WHILE_PAUSED_MS = 10;
 /**
@@ -49,6 +50,8 @@ interface Fetching extends TopicPartition {
   /** Next offset to fetch. Everything below it was delivered. */
   position: bigint;
   paused: boolean;
+  /** When its current pause began (while paused). */
+  pausedAt: number;
   /** Part of a fetch request in flight. */
   requested: boolean;
 }
@@ -86,7 +89,14 @@ export class Fetcher {
 
   /** Starts fetching a newly owned partition at `offset`. */
   add({ topic, partition }: TopicPartition, offset: bigint): void {
-    this.#partitions.set(topic, partition, { topic, partition, position: offset, paused: false, requested: false });
+    this.#partitions.set(topic, partition, {
+      topic,
+      partition,
+      position: offset,
+      paused: false,
+      pausedAt: 0,
+      requested: false,
+    });
     this.#kick();
   }
 
@@ -100,9 +110,12 @@ export class Fetcher {
       this.#paused = true;
       return;
     }
+    const now = this.#settings.clock.now();
     for (const { topic, partition } of partitions) {
       const state = this.#partitions.get(topic, partition);
-      if (state) state.paused = true;
+      if (state === undefined || state.paused) continue;
+      state.paused = true;
+      state.pausedAt = now;
     }
   }
 
@@ -193,9 +206,21 @@ export class Fetcher {
     this.#rounds++;
   }
 
-  #anyPaused(): boolean {
-    for (const state of this.#partitions.values()) if (state.paused) return true;
-    return false;
+  /**
+   * How long the next request may wait for data. While partitions are paused, as long as the
+   * shortest of their pauses so far (at least WAIT_WHILE_PAUSED_MS): a paused partition resumes
+   * with most of its buffer left (below 80% of its limits), about four times as much work as its
+   * pause took to drain, so the request in flight is answered before it runs dry. Caught-up
+   * partitions are then polled a few times per pause (the wait doubling), not every 10 ms.
+   */
+  #waitMs(): number {
+    const { maxWaitMs, clock } = this.#settings;
+    let wait = maxWaitMs;
+    let now: number | undefined;
+    for (const state of this.#partitions.values()) {
+      if (state.paused) wait = Math.min(wait, Math.max(WAIT_WHILE_PAUSED_MS, (now ??= clock.now()) - state.pausedAt));
+    }
+    return wait;
   }
 
   #leaderUnknown(): boolean {
@@ -206,7 +231,7 @@ export class Fetcher {
   }
 
   async #fetchFrom(node: number, states: readonly Fetching[]): Promise<void> {
-    const { isolationLevel, maxWaitMs, maxBytes, maxBytesPerPartition } = this.#settings;
+    const { isolationLevel, maxBytes, maxBytesPerPartition } = this.#settings;
     const requested = new PartitionMap<{ state: Fetching; offset: bigint }>();
     for (const state of states) {
       state.requested = true;
@@ -223,7 +248,7 @@ export class Fetcher {
           offset: state.position,
           maxBytes: maxBytesPerPartition,
         })),
-        maxWaitMs: this.#anyPaused() ? Math.min(maxWaitMs, WAIT_WHILE_PAUSED_MS) : maxWaitMs,
+        maxWaitMs: this.#waitMs(),
         maxBytes,
         isolationLevel,
       });
