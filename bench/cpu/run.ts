@@ -15,9 +15,8 @@
 // --workers W (main table's pool size; default: the worker engine's default, one per core)
 // --sweep 1,2,4|none  --sweep-cost 0.3  --json FILE  --brokers host:port (BENCH_BROKERS)
 // --stall-timeout S (default 60)  --wait-load L[,S] (before each cost level, wait up to S s (120)
-// for the 1-minute load average to drop below L)  --no-warm-up  --keys N (default 100: with key
-// ordering at most N messages are in the engine at once, each key's next one sent when its last
-// result is back)
+// for the 1-minute load average to drop below L)  --no-warm-up  --keys N (default 100)
+// --ns-per-round X (skip the calibration: the same rounds per message in every run, to compare commits)
 import { loadavg } from "node:os";
 import { writeFileSync } from "node:fs";
 import { type ConsumerMessage, createParallelConsumer, type ParallelConsumer } from "../../mod.ts";
@@ -53,7 +52,7 @@ if (args.includes("--help") || args.includes("-h")) {
   console.log(
     "usage: bench/cpu/run.ts [--costs 0.05,0.1,0.3,1,3] [--messages N] [--repeat K] [--workers W]\n" +
       "         [--sweep 1,2,4|none] [--sweep-cost 0.3] [--json FILE] [--brokers host:port]\n" +
-      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N]",
+      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N] [--ns-per-round X]",
   );
   process.exit(0);
 }
@@ -76,6 +75,7 @@ const options = {
   warmUp: !args.includes("--no-warm-up"),
   /** Keys of the topics: with key ordering, at most this many messages are in the engine at once. */
   keys: Number(value("--keys") ?? KEYS),
+  nsPerRound: value("--ns-per-round") === undefined ? undefined : Number(value("--ns-per-round")),
 };
 const poolWorkers = options.workers ?? defaultWorkers;
 
@@ -292,7 +292,8 @@ log(
       options.brokers.join(",")
     }`,
 );
-const ns = nsPerRound();
+// A fixed calibration (--ns-per-round) gives the same rounds in every run: for comparing two commits.
+const ns = options.nsPerRound ?? nsPerRound();
 log(`calibration: mix takes ${ns.toFixed(2)} ns per round over 32 bytes on the main thread`);
 
 const levels = new Map<number, Level>();
