@@ -130,6 +130,11 @@ export class PartitionScheduler<T extends Laned> {
     return item;
   }
 
+  /** Whether items of `lane` taken by `takeWaiting` are still out (not released nor given back). */
+  hasTaken(lane: string): boolean {
+    return this.#taken.has(lane);
+  }
+
   /**
    * How many items one batch could take now, counted up to `limit`: each ready item, and the items
    * waiting behind its lane. O(ready items).
@@ -142,6 +147,21 @@ export class PartitionScheduler<T extends Laned> {
       count += 1 + (item.lane === null ? 0 : this.#lanes.get(item.lane)?.length ?? 0);
     }
     return Math.min(count, limit);
+  }
+
+  /**
+   * Gives back an item taken by `takeWaiting` that did not run (a chain broken before it): it
+   * waits behind its lane again, before the first waiting item that `follows` it, and counts as
+   * released (the lane moves on once every item taken with it is released or given back).
+   */
+  giveBack(item: T, follows: (other: T) => boolean): void {
+    const laneName = item.lane!;
+    let lane = this.#lanes.get(laneName);
+    if (lane === undefined) return; // cannot happen: the lane stays busy while an item of it is taken
+    if (lane === null) this.#lanes.set(laneName, lane = new Queue<T>());
+    lane.insertBefore(item, follows);
+    this.#waiting++;
+    this.release(item);
   }
 
   /** Puts a started item back to run again (a retry). Its lane stays busy meanwhile. */

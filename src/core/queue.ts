@@ -30,6 +30,14 @@ export class Queue<T> {
     return index < this.length ? this.#items[this.#head + index] : undefined;
   }
 
+  /** Inserts `item` before the first item matching `before` (at the end if none). O(n): for rare paths only. */
+  insertBefore(item: T, before: (other: T) => boolean): void {
+    let i = this.#head;
+    while (i < this.#items.length && !before(this.#items[i] as T)) i++;
+    if (i === this.#head && this.#head > 0) this.#items[--this.#head] = item;
+    else this.#items.splice(i, 0, item);
+  }
+
   /** Removes and returns the first item matching `predicate`. O(n): for rare paths only. */
   removeFirst(predicate: (item: T) => boolean): T | undefined {
     for (let i = this.#head; i < this.#items.length; i++) {

@@ -9,6 +9,7 @@ import type { ConsumerMessage, HandlerContext, Ordering, TopicPartition } from "
 import { decodeOffsetMap } from "../../src/core/offset-map.ts";
 import { bytesToBinaryString } from "../../src/core/binary-string.ts";
 import { type MessageFailedError, PoisonKeyError } from "../../src/core/errors.ts";
+import { MAX_FOLLOWERS } from "../../src/core/control-plane/dispatcher.ts";
 import type { FakeCluster, PartitionView } from "./fake-cluster.ts";
 
 const decoder = new TextDecoder();
@@ -84,8 +85,11 @@ export class Checker {
   readonly #running = new Map<string, Map<string, Call[]>>();
   /** Assignment epochs per member: "" for the member as a whole, else per partition. */
   readonly #epochs = new Map<string, Map<string, number>>();
-  /** Last offset dispatched per member and lane, for the order check; cleared on a new assignment epoch. */
-  readonly #lastStarted = new Map<string, Map<string, bigint>>();
+  /**
+   * Recent offsets dispatched per member and lane (the last is the latest), for the order check; a
+   * chained message given back is taken out again. Cleared on a new assignment epoch.
+   */
+  readonly #lastStarted = new Map<string, Map<string, bigint[]>>();
   /** Handler calls per partition, live or recent (for the one-member-at-a-time check). */
   readonly #callsOn = new Map<string, Call[]>();
   /** Per member and partition: offsets whose attempt succeeded in the member's current ownership. */
@@ -420,23 +424,42 @@ export class Checker {
   /**
    * The control plane hands `message` to its engine: within one assignment epoch, the messages of
    * a key (or of a partition, in partition order) are dispatched in offset order (retries repeat an
-   * offset). Checked at dispatch, where the epoch is known: a worker may start a message later.
+   * offset; a chain's messages given back come again). Checked at dispatch, where the epoch is
+   * known: a worker may start a message later.
    */
   dispatched(member: string, message: ConsumerMessage): void {
-    const { ordering } = this.#settings;
-    if (ordering === "unordered" || (ordering === "key" && message.key === null)) return;
-    const lane = `${tpKey(message.topic, message.partition)}\u0000${
-      ordering === "key" ? decoder.decode(message.key!) : ""
-    }`;
+    const lane = this.#orderLane(message);
+    if (lane === undefined) return;
     let last = this.#lastStarted.get(member);
     if (!last) this.#lastStarted.set(member, last = new Map());
-    const previous = last.get(lane);
+    let recent = last.get(lane);
+    if (!recent) last.set(lane, recent = []);
+    const previous = recent.at(-1);
     if (previous !== undefined && message.offset < previous) {
       this.fail(
-        `${member} ${message.topic}[${message.partition}]@${message.offset}: ${ordering} order went back from offset ${previous} within one assignment`,
+        `${member} ${message.topic}[${message.partition}]@${message.offset}: ${this.#settings.ordering} order went back from offset ${previous} within one assignment`,
       );
     }
-    last.set(lane, message.offset);
+    recent.push(message.offset);
+    if (recent.length > 256) recent.splice(0, recent.length - 256);
+  }
+
+  /**
+   * A chained message came back without running (a message before it did not succeed): it will be
+   * dispatched again, after the one that broke the chain.
+   */
+  returned(member: string, message: ConsumerMessage): void {
+    const lane = this.#orderLane(message);
+    const recent = lane === undefined ? undefined : this.#lastStarted.get(member)?.get(lane);
+    const at = recent?.lastIndexOf(message.offset) ?? -1;
+    if (at >= 0) recent!.splice(at, 1);
+  }
+
+  /** The lane whose dispatches must be in offset order, or `undefined` when the message has no order. */
+  #orderLane(message: ConsumerMessage): string | undefined {
+    const { ordering } = this.#settings;
+    if (ordering === "unordered" || (ordering === "key" && message.key === null)) return undefined;
+    return `${tpKey(message.topic, message.partition)}\u0000${ordering === "key" ? decoder.decode(message.key!) : ""}`;
   }
 
   // ---- commits ----
@@ -522,10 +545,13 @@ export class Checker {
           `${member} ${p.topic}[${p.partition}]: window of ${p.uncommittedOffsets}, maxUncommittedOffsets is ${settings.maxUncommittedOffsets}`,
         );
       }
-      // The response that crossed a buffer limit came whole: its payload, or one (large) batch.
+      // The response that crossed a buffer limit came whole: its payload, or one (large) batch; and
+      // the messages of a chain given back (a failure before them) wait in the buffer again.
       const response = Math.max(settings.fetchMaxBytesPerPartition, this.#largestBatchCost);
+      const givenBack = MAX_FOLLOWERS * this.#largestBatchCost;
       if (
-        p.bufferedBytes > settings.maxBufferedBytes + response || p.bufferedCount > settings.maxInFlight + overshoot
+        p.bufferedBytes > settings.maxBufferedBytes + response + givenBack ||
+        p.bufferedCount > settings.maxInFlight + overshoot + MAX_FOLLOWERS
       ) {
         this.fail(
           `${member} ${p.topic}[${p.partition}]: ${p.bufferedCount} messages (${p.bufferedBytes} bytes) buffered, ` +

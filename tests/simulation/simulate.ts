@@ -7,7 +7,9 @@ import { DEFAULTS } from "../../src/config/defaults.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
+import type { Attempt } from "../../src/core/attempt.ts";
 import { MessageFailedError, WorkerCrashedError } from "../../src/core/errors.ts";
+import { NotStartedError } from "../../src/core/ports/execution-engine.ts";
 import { type Call, Checker } from "./checker.ts";
 import { contentProfile, ContentWriter } from "./content.ts";
 import { type FakeClient, FakeCluster } from "./fake-cluster.ts";
@@ -200,6 +202,28 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
           : { handler: handler as ParallelConsumerOptions["handler"] }),
       };
     const dispatchedBatches = new WeakSet<readonly ConsumerMessage[]>();
+    /** What the checker learns of a message handed to the engine (alone or in a chain), before it runs. */
+    const dispatched = (message: ConsumerMessage): string => {
+      checker.dispatched(name, message);
+      limits?.started(name, message);
+      return checker.ownership(name, message);
+    };
+    /** What the checker learns of the attempt's end. */
+    const observed = (
+      message: ConsumerMessage,
+      attempt: Attempt,
+      ownership: string,
+      result: Promise<void>,
+    ): Promise<void> => {
+      // What the control plane takes as done: a success it did not give up on first.
+      result.then(() => {
+        if (!attempt.aborted) checker.succeeded(name, message, ownership);
+      }, (error: unknown) => {
+        if (error instanceof WorkerCrashedError) checker.crashReported(name, message, attempt.attempt);
+        if (error instanceof NotStartedError) checker.returned(name, message);
+      });
+      return result;
+    };
     const threads = random.fork();
     const jitter = random.fork();
     const consumer = composeConsumer(resolveOptions(memberOptions), {
@@ -216,18 +240,16 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
         executeBatch: (messages, attempt) =>
           executeObservedBatch(engine, name, checker, dispatchedBatches, messages, attempt, limits),
         execute: (message, attempt) => {
-          checker.dispatched(name, message);
-          limits?.started(name, message);
-          const ownership = checker.ownership(name, message);
-          const result = engine.execute(message, attempt);
-          // What the control plane takes as done: a success it did not give up on first.
-          result.then(() => {
-            if (!attempt.aborted) checker.succeeded(name, message, ownership);
-          }, (error: unknown) => {
-            if (error instanceof WorkerCrashedError) checker.crashReported(name, message, attempt.attempt);
-          });
-          return result;
+          const ownership = dispatched(message);
+          return observed(message, attempt, ownership, engine.execute(message, attempt));
         },
+        ...(engine.executeChain === undefined ? {} : {
+          executeChain: (messages: readonly ConsumerMessage[], attempts: readonly Attempt[]) => {
+            const ownerships = messages.map(dispatched);
+            const outcomes = engine.executeChain!(messages, attempts);
+            return outcomes.map((outcome, i) => observed(messages[i]!, attempts[i]!, ownerships[i]!, outcome));
+          },
+        }),
         close: () => engine.close(),
       }),
       client: instrument(client, name, checker),

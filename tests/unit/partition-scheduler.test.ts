@@ -205,6 +205,45 @@ describe("PartitionScheduler", () => {
     assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 0 });
   });
 
+  test("a chain's items given back wait behind their lane in order; the lane moves on once all are back or done", () => {
+    const scheduler = new PartitionScheduler<Item>();
+    const [a1, a2, a3, a4, b1] = items("key", "a1", "a2", "a3", "a4", "b1");
+    for (const item of [a1, a2, a3, a4, b1]) scheduler.enqueue(item!);
+    assert.deepEqual(admitAll(scheduler), ["a1", "b1"]);
+    assert.deepEqual(drainReady(scheduler), ["a1", "b1"]);
+    // a1 starts with a2 and a3 behind it (a chain), a4 waits.
+    assert.deepEqual([scheduler.takeWaiting("a"), scheduler.takeWaiting("a")], [a2, a3]);
+    assert.equal(scheduler.hasTaken("a"), true);
+    const follows = (item: Item) => (other: Item) => other.id > item.id;
+    // a1 failed: a3 comes back first, then a2; both go before a4, in order.
+    scheduler.giveBack(a3!, follows(a3!));
+    scheduler.giveBack(a2!, follows(a2!));
+    assert.equal(scheduler.hasTaken("a"), false);
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 3 });
+    scheduler.retry(a1!);
+    assert.deepEqual(drainReady(scheduler), ["a1"], "a1 runs again alone");
+    scheduler.release(a1!);
+    for (const expected of ["a2", "a3", "a4"]) {
+      assert.deepEqual(admitAll(scheduler), [expected]);
+      const item = scheduler.next()!;
+      scheduler.release(item);
+    }
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 0 });
+  });
+
+  test("a chain's item given back after the others finished lets the lane move on to it", () => {
+    const scheduler = new PartitionScheduler<Item>();
+    const [a1, a2, a3] = items("key", "a1", "a2", "a3");
+    for (const item of [a1, a2, a3]) scheduler.enqueue(item!);
+    admitAll(scheduler);
+    drainReady(scheduler);
+    scheduler.takeWaiting("a");
+    scheduler.release(a1!); // a1 done, a2 still out
+    assert.deepEqual(counts(scheduler), { ready: 0, admissible: 0, buffered: 1 });
+    scheduler.giveBack(a2!, (other) => other.id > a2!.id);
+    assert.deepEqual(admitAll(scheduler), ["a2"], "the lane moved on to the item given back");
+  });
+
   test("unordered mode: everything is admissible at once, admitted and handed out in enqueue order", () => {
     const scheduler = new PartitionScheduler<Item>();
     for (const item of items("unordered", "a1", "a2", "-1", "a3")) scheduler.enqueue(item);

@@ -6,6 +6,7 @@ import { Attempt } from "../../src/core/attempt.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { EngineFailedError, HandlerTimeoutError, WorkerCrashedError } from "../../src/core/errors.ts";
 import type { ConsumerMessage, HandlerContext } from "../../src/core/message.ts";
+import { NotStartedError } from "../../src/core/ports/execution-engine.ts";
 import { WorkerEngine, type WorkerEngineSettings } from "../../src/engines/worker/worker-engine.ts";
 import { fakeSpawn, type FakeThreadInfo, type FakeWorkerBehaviour } from "../simulation/fake-worker-thread.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
@@ -223,5 +224,93 @@ describe("WorkerEngine in virtual time (fake threads)", () => {
     assert.equal(next.error, undefined);
     assert.equal(engine.stats().recycles, 2);
     await engine.close();
+  });
+});
+
+describe("WorkerEngine chains (executeChain) in virtual time", () => {
+  /** A chain of messages of `values`; each outcome records the order it settled in. */
+  function chainOf(
+    context: ReturnType<typeof setup>,
+    values: readonly string[],
+    attempts = values.map(() => new Attempt(1, context.time.now)),
+  ) {
+    const order: number[] = [];
+    const messages = values.map((value, i): ConsumerMessage => ({
+      ...messageOf(0),
+      offset: BigInt(i),
+      value: encoder.encode(value),
+    }));
+    const outcomes = context.engine.executeChain(messages, attempts).map((promise, i) => {
+      const outcome = context.outcome(promise);
+      promise.then(() => order.push(i), () => order.push(i));
+      return outcome;
+    });
+    return { outcomes, order, attempts };
+  }
+
+  /**
+   * A started engine whose handlers take the ms in their value ("fail" throws at once) and ignore
+   * their signal; `ran` and `startedAt` log what they ran and when.
+   */
+  async function started(options: Partial<WorkerEngineSettings>) {
+    const ran: string[] = [];
+    const startedAt: number[] = [];
+    const handlers: { clock?: Clock } = {};
+    const context = setup(options, () => ({
+      handle: async (message: ConsumerMessage) => {
+        const value = decoder.decode(message.value!);
+        ran.push(`${message.offset}`);
+        startedAt.push(handlers.clock!.now());
+        if (value === "fail") throw new Error("handler failed");
+        await new Promise<void>((resolve) => handlers.clock!.setTimeout(resolve, Number(value)));
+      },
+    }));
+    handlers.clock = context.time.clock("handlers");
+    await context.settle([context.outcome(context.engine.start())]);
+    return { context, ran, startedAt };
+  }
+
+  test("runs one message after another on one worker, each once the one before succeeded", async () => {
+    const { context, ran, startedAt } = await started({ workers: 2, concurrencyPerWorker: 4 });
+    await context.time.runUntil(() => false, 2 * LOAD_MS); // both workers ready
+    const { outcomes, order } = chainOf(context, ["10", "10", "10"]);
+    await context.settle(outcomes);
+    assert.ok(outcomes.every((o) => o.error === undefined));
+    assert.deepEqual(order, [0, 1, 2]);
+    assert.deepEqual(ran, ["0", "1", "2"]);
+    // With 4 handlers at once they would all start together: each starts as the one before ends.
+    assert.deepEqual(startedAt.map((at) => at - startedAt[0]!), [0, 10, 20]);
+    await context.engine.close();
+  });
+
+  test("a failure breaks the chain: the messages after it never start, and settle as not started first", async () => {
+    const { context, ran } = await started({ concurrencyPerWorker: 4 });
+    const { outcomes, order } = chainOf(context, ["10", "fail", "10", "10"]);
+    await context.settle(outcomes);
+    assert.equal(outcomes[0]!.error, undefined);
+    assert.match(String(outcomes[1]!.error), /handler failed/);
+    assert.ok(outcomes.slice(2).every(isA(NotStartedError)), "the messages after the failure did not run");
+    assert.deepEqual(ran, ["0", "1"]);
+    assert.deepEqual(order, [0, 2, 3, 1], "given back before the failure settles");
+    await context.engine.close();
+  });
+
+  test("a follower started as its predecessor's attempt was given up on counts for nothing; the predecessor waits for it", async () => {
+    // The handlers ignore their signal: the predecessor returns normally after its abort.
+    const { context, ran } = await started({ concurrencyPerWorker: 4 });
+    const { outcomes, order, attempts } = chainOf(context, ["10", "10", "10"]);
+    await context.time.runUntil(() => false, LOAD_MS + 5);
+    attempts[0]!.abort(new Error("revoked"));
+    await context.settle(outcomes);
+    assert.deepEqual(ran, ["0", "1"], "the follower started before the worker heard of the abort");
+    assert.equal(
+      outcomes[0]!.error,
+      undefined,
+      "the predecessor's handler returned (the control plane counts it failed)",
+    );
+    assert.ok(isA(NotStartedError)(outcomes[1]!) && isA(NotStartedError)(outcomes[2]!));
+    assert.deepEqual(order, [2, 1, 0], "the predecessor settles only once the follower it started ended");
+    assert.ok(outcomes[0]!.at >= outcomes[1]!.at);
+    await context.engine.close();
   });
 });

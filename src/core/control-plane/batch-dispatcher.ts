@@ -20,7 +20,7 @@ export interface BatchSettings {
 }
 
 /** How a batch attempt ended, for the control plane to act on; a failed batch is named by its `first` item. */
-export interface BatchDispatchHost extends Omit<DispatchHost, "succeeded"> {
+export interface BatchDispatchHost extends Omit<DispatchHost, "succeeded" | "returned"> {
   /** The handler returned: every message of the batch is done. */
   batchSucceeded(batch: Batch, ended: number): void;
 }

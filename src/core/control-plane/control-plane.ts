@@ -108,6 +108,7 @@ export class ControlPlane implements AdapterListener {
       attemptFailed: (item, error) => this.#failures.attemptFailed(item, error),
       engineFailed: (item, error) => this.#engineFailed(item, error),
       refused: (item, reason) => this.#failures.refused(item, reason),
+      returned: (item) => this.#returned(item),
     }, this.#throttle);
     const publish: KafkaAdapter["publish"] = (records) => adapter.publish(records);
     this.#failures = new FailurePath(settings, this.#delays, publish, counts, lifecycle, {
@@ -355,6 +356,18 @@ export class ControlPlane implements AdapterListener {
       },
       this.#throttle,
     );
+  }
+
+  /** A chained message did not run: it leaves the window and waits behind its lane again. */
+  #returned(item: WorkItem): void {
+    const state = item.partition;
+    state.giveBack(item);
+    this.#budget.remove(1, item.bytes);
+    // Its bytes are buffered again: the partition may have to stop being fetched.
+    this.#pause.check(state);
+    this.#admission.join(state);
+    this.#dispatcher.join(state);
+    this.#advance();
   }
 
   /** A batch handler returned: each of the batch's messages is done. */

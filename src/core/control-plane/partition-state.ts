@@ -185,6 +185,18 @@ export class PartitionState {
     return item;
   }
 
+  /**
+   * A chained message that did not run (its attempt already ended): out of the in-flight window,
+   * not attempted, waiting behind its lane again in offset order.
+   */
+  giveBack(item: WorkItem): void {
+    item.attempt--;
+    this.#admitted--;
+    this.#admittedBytes -= item.bytes;
+    this.#bufferedBytes += item.bytes;
+    this.scheduler.giveBack(item, (other) => other.offset > item.offset);
+  }
+
   /** For a batch: `item` runs in `attempt`, the attempt of its whole batch. */
   joinAttempt(item: WorkItem, attempt: Attempt): void {
     item.attempt = attempt.attempt;

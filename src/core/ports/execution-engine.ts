@@ -32,6 +32,16 @@ export interface ExecutionEngine {
    * batch's context. Settles as `execute` does. Present on engines that can run batch handlers.
    */
   executeBatch?(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void>;
+  /**
+   * Runs consecutive messages of one lane (a key, or a partition in partition order), each in its
+   * own attempt, one after another where the first runs, without a round trip to the control plane
+   * between them (engines whose round trip costs more than a short handler: the worker engine).
+   * Returns one promise per message, settling as `execute`'s. A message starts only once the one
+   * before it succeeded in an attempt nobody gave up on; otherwise it never starts (or what it
+   * did counts for nothing) and its promise rejects with {@linkcode NotStartedError}, always
+   * before the promise of the message that broke the chain settles. Present on engines that chain.
+   */
+  executeChain?(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[];
   /** Releases the engine's resources once no attempt is running. */
   close(): Promise<void>;
 }
@@ -42,4 +52,13 @@ export type BatchEngine = ExecutionEngine & Required<Pick<ExecutionEngine, "exec
 /** Whether `engine` runs a batch handler (known once its start() resolved). */
 export function runsBatches(engine: ExecutionEngine): engine is BatchEngine {
   return engine.runsBatches === true && engine.executeBatch !== undefined;
+}
+
+/**
+ * A chained attempt ({@linkcode ExecutionEngine.executeChain}) that did not happen because a
+ * message before it in its chain did not succeed: its message goes back to wait behind its lane,
+ * not attempted. The control plane's own signal: never shown to a handler or a user.
+ */
+export class NotStartedError extends Error {
+  override readonly name = "NotStartedError";
 }

@@ -8,6 +8,7 @@ import type { Attempt } from "../../core/attempt.ts";
 import type { Clock, Timer } from "../../core/clock.ts";
 import { BlockedTooLongError, HandlerTimeoutError, WorkerCrashedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
+import { NotStartedError } from "../../core/ports/execution-engine.ts";
 import type { Failure, PoolTenant, PoolWorker, WorkerListener } from "./pool.ts";
 import { fromWireError, toWireError, type WorkerResults } from "./protocol.ts";
 import { boardOffset, FAILED, QUEUED, RUNNING, SUCCEEDED, TaskBoard } from "./task-board.ts";
@@ -69,6 +70,21 @@ interface Task {
   posted: boolean;
   /** Aborted while running: when its worker is terminated unless the handler returns first. */
   grace: Timer | undefined;
+  /** Chains: the task it runs after (on the same worker, once that one succeeded), while unsettled. */
+  after: Task | undefined;
+  /** Chains: the task that runs after it. */
+  follower: Task | undefined;
+  /** Settled: "ok" when it succeeded in an attempt nobody gave up on. */
+  outcome: "pending" | "ok" | "failed";
+  /**
+   * A follower started although its chain broke (its predecessor's handler returned as its attempt
+   * was given up on): its result counts for nothing, and that predecessor settles only after it.
+   */
+  brokenBy: Task | undefined;
+  /** Followers of it still running after its chain broke: it settles once they ended. */
+  brokenRunning: number;
+  /** Its settling, held until `brokenRunning` is 0. */
+  held: (() => void) | undefined;
 }
 
 /** What one pool worker holds. */
@@ -155,27 +171,63 @@ export class TaskDispatcher implements PoolTenant {
     return this.#submit(messages[0]!, messages, attempt);
   }
 
+  /**
+   * Runs consecutive messages of one lane on one worker, each after the one before succeeded (see
+   * `ExecutionEngine.executeChain`): the worker starts a follower without waiting for this thread.
+   */
+  executeChain(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[] {
+    const tasks: Task[] = [];
+    const outcomes = messages.map((message, i) =>
+      new Promise<void>((resolve, reject) => {
+        const task = this.#task(message, undefined, attempts[i]!, resolve, reject);
+        const after = tasks.at(-1);
+        if (after !== undefined) {
+          task.after = after;
+          after.follower = task;
+        }
+        tasks.push(task);
+      })
+    );
+    // Assigned once linked: a head failing at once returns its followers first.
+    for (const task of tasks) if (task.outcome === "pending") this.#assign(task);
+    return outcomes;
+  }
+
   #submit(message: ConsumerMessage, messages: readonly ConsumerMessage[] | undefined, attempt: Attempt): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const task: Task = {
-        id: this.#nextId++,
-        message,
-        messages,
-        context: attempt,
-        resolve,
-        reject,
-        onAbort: () => this.#cancel(task),
-        onWithdraw: (reason) => this.#withdraw(task, reason),
-        lane: undefined,
-        slot: -1,
-        posted: false,
-        grace: undefined,
-      };
-      // A hook, not a listener on attempt.signal: that would create an AbortController per message.
-      attempt.onAbort = task.onAbort;
-      attempt.onWithdraw = task.onWithdraw;
-      this.#assign(task);
-    });
+    return new Promise((resolve, reject) => this.#assign(this.#task(message, messages, attempt, resolve, reject)));
+  }
+
+  #task(
+    message: ConsumerMessage,
+    messages: readonly ConsumerMessage[] | undefined,
+    attempt: Attempt,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+  ): Task {
+    const task: Task = {
+      id: this.#nextId++,
+      message,
+      messages,
+      context: attempt,
+      resolve,
+      reject,
+      onAbort: () => this.#cancel(task),
+      onWithdraw: (reason) => this.#withdraw(task, reason),
+      lane: undefined,
+      slot: -1,
+      posted: false,
+      grace: undefined,
+      after: undefined,
+      follower: undefined,
+      outcome: "pending",
+      brokenBy: undefined,
+      brokenRunning: 0,
+      held: undefined,
+    };
+    // A hook, not a listener on attempt.signal: that would create an AbortController per message.
+    attempt.onAbort = task.onAbort;
+    attempt.onWithdraw = task.onWithdraw;
+    return task;
   }
 
   /** Resolves once every task finished or was given up on (its attempt aborted). */
@@ -228,10 +280,15 @@ export class TaskDispatcher implements PoolTenant {
   }
 
   #assign(task: Task): void {
-    const lane = this.#leastLoaded();
+    const after = task.after;
+    // A follower goes behind its predecessor, on its worker, or nowhere.
+    const lane = after === undefined ? this.#leastLoaded() : after.lane;
     if (lane === undefined) {
       this.#waiting.push(task);
       return;
+    }
+    if (after !== undefined && (lane.worker.dead || lane.stuck || lane.freeSlots.length === 0)) {
+      return this.#return(task);
     }
     const slot = lane.freeSlots.pop()!;
     task.lane = lane;
@@ -342,9 +399,58 @@ export class TaskDispatcher implements PoolTenant {
   #settle(lane: Lane, slot: number, error: Error | undefined): void {
     const task = lane.tasks[slot];
     if (task === undefined) return;
-    this.#release(task);
-    if (error === undefined) task.resolve();
-    else task.reject(error);
+    if (task.brokenBy !== undefined) return this.#return(task);
+    if (error !== undefined) return this.#fail(task, error);
+    // The control plane counts an aborted attempt as failed, whatever its handler returned.
+    if (task.context.aborted) this.#breakChain(task);
+    this.#release(task, task.context.aborted ? "failed" : "ok");
+    // Its retry must not start beside a follower its worker started anyway.
+    if (task.brokenRunning > 0) task.held = task.resolve;
+    else task.resolve();
+    if (this.#onQuiet) this.#checkQuiet();
+  }
+
+  /**
+   * The task did not succeed: the tasks chained after it will not run. Each is taken back (from
+   * its worker's board if posted) and settles as not started, before the task itself settles; one
+   * its worker started anyway (its predecessor returned as an abort came) counts for nothing once
+   * it ends.
+   */
+  #breakChain(task: Task): void {
+    for (let follower = task.follower; follower !== undefined; follower = follower.follower) {
+      if (follower.outcome !== "pending") continue;
+      const lane = follower.lane;
+      if (follower.posted && lane !== undefined && !lane.board.withdraw(follower.slot, follower.id)) {
+        follower.brokenBy = task;
+        task.brokenRunning++;
+        continue;
+      }
+      if (follower.posted) lane!.withdrawn++;
+      this.#settleNotStarted(follower);
+    }
+    task.follower = undefined;
+  }
+
+  /** A follower that will not run: it and the tasks after it settle as not started. */
+  #return(task: Task): void {
+    this.#breakChain(task);
+    this.#settleNotStarted(task);
+  }
+
+  #settleNotStarted(task: Task): void {
+    if (task.outcome !== "pending") return;
+    if (!task.posted) {
+      const waiting = this.#waiting.indexOf(task);
+      if (waiting >= 0) this.#waiting.splice(waiting, 1);
+      if (task.lane !== undefined) task.lane.outbox = task.lane.outbox.filter((other) => other !== task);
+    }
+    this.#release(task, "failed");
+    task.reject(new NotStartedError());
+    const predecessor = task.brokenBy;
+    if (predecessor !== undefined && --predecessor.brokenRunning === 0) {
+      predecessor.held?.();
+      predecessor.held = undefined;
+    }
     if (this.#onQuiet) this.#checkQuiet();
   }
 
@@ -408,9 +514,17 @@ export class TaskDispatcher implements PoolTenant {
     }
   }
 
-  /** A task its worker never started goes to another one, unless its attempt was aborted meanwhile. */
+  /**
+   * A task its worker never started goes to another one, unless its attempt was aborted
+   * meanwhile. A chain does not move: the tasks after it are returned (and a follower whose
+   * predecessor has not settled is returned itself).
+   */
   #reassign(task: Task): void {
     if (task.context.aborted) return this.#fail(task, task.context.reason);
+    if (task.after !== undefined && task.after.outcome !== "ok") return this.#return(task);
+    // Its predecessor, if any, succeeded: it is a chain's head now, and heads may move.
+    task.after = undefined;
+    this.#breakChain(task);
     this.#unhold(task);
     this.#assign(task);
   }
@@ -505,8 +619,11 @@ export class TaskDispatcher implements PoolTenant {
     this.#lanes.delete(lane);
     lane.outbox = [];
     const gone = () => failure?.() ?? new WorkerCrashedError(`worker ${lane.worker.slot} ended`);
-    for (const task of lane.tasks) {
-      if (task === undefined) continue;
+    // In the order they were given: a chain's predecessor settles before its followers.
+    const held = lane.tasks.filter((task) => task !== undefined).sort((a, b) => a.id - b.id);
+    for (const task of held) {
+      // Settled meanwhile (a chain broken by an earlier one), or moved to another worker.
+      if (task.outcome !== "pending" || task.lane !== lane) continue;
       const state = task.posted ? lane.board.state(task.slot, task.id) : QUEUED;
       if (state === SUCCEEDED) this.#settle(lane, task.slot, undefined);
       else if (state === FAILED) {
@@ -516,8 +633,14 @@ export class TaskDispatcher implements PoolTenant {
       else if (restarted || task.context.aborted) this.#reassign(task);
       else this.#fail(task, gone());
     }
-    if (restarted) { for (const task of this.#waiting.splice(0)) this.#reassign(task); }
+    if (restarted) { for (const task of this.#waiting.splice(0)) this.#assignWaiting(task); }
     if (this.#onQuiet) this.#checkQuiet();
+  }
+
+  /** A task that waited for a worker: it goes to one now, unless its attempt was aborted meanwhile. */
+  #assignWaiting(task: Task): void {
+    if (task.context.aborted) return this.#fail(task, task.context.reason);
+    this.#assign(task);
   }
 
   /** Takes a task off its lane (its slot freed). A retiring worker left empty is recycled. */
@@ -535,15 +658,20 @@ export class TaskDispatcher implements PoolTenant {
     if (lane.retiring && !lane.worker.dead && this.#held(lane) === 0) lane.worker.recycle();
   }
 
-  /** Forgets a settled task: its slot and its hooks. */
-  #release(task: Task): void {
+  /** Forgets a settled task: its slot, its hooks and its place in a chain. */
+  #release(task: Task, outcome: "ok" | "failed"): void {
+    task.outcome = outcome;
+    task.after = undefined;
     if (task.context.onAbort === task.onAbort) task.context.onAbort = undefined;
     if (task.context.onWithdraw === task.onWithdraw) task.context.onWithdraw = undefined;
     this.#unhold(task);
   }
 
   #fail(task: Task, error: unknown): void {
-    this.#release(task);
+    if (task.outcome !== "pending") return;
+    if (task.brokenBy !== undefined) return this.#return(task);
+    this.#breakChain(task);
+    this.#release(task, "failed");
     task.reject(error);
   }
 

@@ -25,6 +25,8 @@ interface Running {
   readonly id: number;
   readonly slot: number;
   readonly attempt: Attempt;
+  /** A task of its chain runs after it: its outcome is kept for that one. */
+  readonly followed: boolean;
 }
 
 /** Calls the handler for the task starting at message `index` of `batch`; returns what it returned. */
@@ -44,6 +46,13 @@ export class TaskRunner {
   #concurrency = 1;
   #queue: Queued[] = [];
   #head = 0;
+  /**
+   * Chains: outcomes of tasks a follower runs after, by id, kept until the follower starts (`true`:
+   * succeeded). A follower never starts after a failure: the engine takes it back.
+   */
+  readonly #outcomes = new Map<number, boolean>();
+  /** Chains: followers whose turn came while the task they run after had not ended, by that task's id. */
+  readonly #parked = new Map<number, Queued>();
   /** Running handlers by board slot; each attempt is the handler's context (its signal made on first use). */
   readonly #running = new Map<number, Running>();
   #pumping = false;
@@ -115,6 +124,8 @@ export class TaskRunner {
     this.#hold.stop();
     this.#queue = [];
     this.#head = 0;
+    this.#parked.clear();
+    this.#outcomes.clear();
     for (const { attempt } of this.#running.values()) attempt.abort(reason);
   }
 
@@ -134,12 +145,19 @@ export class TaskRunner {
   }
 
   #start(batch: BatchReader, index: number): void {
+    const after = batch.after(index);
+    if (after >= 0 && !this.#mayFollow(after, { batch, index })) return;
     const id = batch.id(index);
     const slot = batch.slot(index);
+    const followed = batch.followed(index);
     const startedAt = this.#clock.now();
-    if (this.#board?.claim(slot, id, startedAt + this.#boardOffset) === false) return; // the engine took it back
+    if (this.#board?.claim(slot, id, startedAt + this.#boardOffset) === false) {
+      // The engine took it back: what follows it will not run either.
+      if (followed) this.#chainEnded(id, false);
+      return;
+    }
     this.#reporter.started(startedAt);
-    const running: Running = { id, slot, attempt: new Attempt(batch.attempt(index), startedAt) };
+    const running: Running = { id, slot, attempt: new Attempt(batch.attempt(index), startedAt), followed };
     this.#running.set(slot, running);
     running.attempt.onPause = (ms) => this.#paused(running, ms);
     let pending: Promise<unknown> | undefined;
@@ -168,7 +186,43 @@ export class TaskRunner {
     this.#running.delete(running.slot);
     this.#board?.finish(running.slot, running.id, error === undefined);
     this.#reporter.add(running.slot, error, running.attempt.startedAt);
+    if (running.followed) this.#chainEnded(running.id, error === undefined);
     this.#pump();
+  }
+
+  /**
+   * A follower's turn came (it runs after task `after`): `true` if that task succeeded. Until it
+   * ended the follower waits aside; after a failure it never starts (the engine takes it back).
+   */
+  #mayFollow(after: number, follower: Queued): boolean {
+    const succeeded = this.#outcomes.get(after);
+    if (succeeded === undefined) {
+      this.#parked.set(after, follower);
+      return false;
+    }
+    this.#outcomes.delete(after);
+    if (!succeeded) this.#dropped(follower);
+    return succeeded;
+  }
+
+  /** A task with a follower ended (or will never start): its follower may start now, or never. */
+  #chainEnded(id: number, succeeded: boolean): void {
+    const parked = this.#parked.get(id);
+    if (parked === undefined) {
+      this.#outcomes.set(id, succeeded);
+      return;
+    }
+    this.#parked.delete(id);
+    if (!succeeded) return this.#dropped(parked);
+    // Next in its key's order: first in the queue.
+    this.#outcomes.set(id, true);
+    if (this.#head > 0) this.#queue[--this.#head] = parked;
+    else this.#queue.unshift(parked);
+  }
+
+  /** A follower that will not start: neither will its own follower. */
+  #dropped({ batch, index }: Queued): void {
+    if (batch.followed(index)) this.#chainEnded(batch.id(index), false);
   }
 }
 

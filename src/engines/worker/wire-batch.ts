@@ -22,12 +22,17 @@ export interface OutgoingTask {
   /** Batch handlers: the batch's messages (`message` is the first); absent for one message. */
   readonly messages?: readonly ConsumerMessage[] | undefined;
   readonly context: { readonly attempt: number };
+  /** Chains: the task it must run after (on the same worker), once that one succeeded. */
+  readonly after?: { readonly id: number } | undefined;
+  /** Chains: a task runs after it (the worker keeps its outcome for that one). */
+  readonly follower?: object | undefined;
 }
 
 // Int32 fields per message; then every header as (name, start, length). Bytes are a (start, length)
 // pair, the start into the payload region; a length of -1 is a null key, value or header value.
-// A task's first message carries its slot, attempt, id and how many messages it has; a batch's
-// other messages follow it, with a message count of 0.
+// A task's first message carries its slot, attempt, id and how many messages it has (and, in a
+// chain, the id of the task it runs after, and whether one runs after it); a batch's other messages
+// follow it, with a message count of 0.
 const SLOT = 0;
 const ATTEMPT = 1;
 const TOPIC = 2;
@@ -37,12 +42,15 @@ const VALUE_START = 6; // and its length at 7
 const HEADER_START = 8;
 const HEADER_COUNT = 9;
 const MESSAGES = 10;
-const FIELDS = 11;
+const FOLLOWED = 11;
+const FIELDS = 12;
+/** Float64 fields per message: its task's id, its timestamp, the id of the task it runs after (-1: none). */
+const FLOATS = 3;
 
-/** Byte layout: offsets (BigInt64), ids then timestamps (Float64), Int32 fields, payload bytes. */
+/** Byte layout: offsets (BigInt64), ids, timestamps and predecessors (Float64), Int32 fields, payload bytes. */
 function layout(count: number, headers: number) {
   const floats = count * 8;
-  const ints = floats + count * 16;
+  const ints = floats + count * 8 * FLOATS;
   const payloads = ints + (count * FIELDS + headers * 3) * 4;
   return { floats, ints, payloads };
 }
@@ -71,7 +79,7 @@ export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
   const at = layout(count, headerCount);
   const buffer = new ArrayBuffer(at.payloads + payloadSize);
   const offsets = new BigInt64Array(buffer, 0, count);
-  const floats = new Float64Array(buffer, at.floats, 2 * count);
+  const floats = new Float64Array(buffer, at.floats, FLOATS * count);
   const ints = new Int32Array(buffer, at.ints, count * FIELDS + headerCount * 3);
   const payloads = new Uint8Array(buffer, at.payloads);
   const names: string[] = [];
@@ -101,9 +109,11 @@ export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
     offsets[i] = message.offset;
     floats[i] = task.id;
     floats[count + i] = message.timestamp;
+    floats[2 * count + i] = task.after?.id ?? -1;
     ints[base + SLOT] = task.slot;
     ints[base + ATTEMPT] = task.context.attempt;
     ints[base + MESSAGES] = messages;
+    ints[base + FOLLOWED] = task.follower === undefined ? 0 : 1;
     ints[base + TOPIC] = name(message.topic);
     ints[base + PARTITION] = message.partition;
     place(message.key, base + KEY_START);
@@ -142,7 +152,7 @@ export class BatchReader {
     this.#names = names;
     this.#buffer = buffer;
     this.#offsets = new BigInt64Array(buffer, 0, count);
-    this.#floats = new Float64Array(buffer, at.floats, 2 * count);
+    this.#floats = new Float64Array(buffer, at.floats, FLOATS * count);
     // The header triples follow the task fields; the last task says where they end.
     const fields = new Int32Array(buffer, at.ints, count * FIELDS);
     const last = (count - 1) * FIELDS;
@@ -166,6 +176,16 @@ export class BatchReader {
 
   attempt(i: number): number {
     return this.#ints[i * FIELDS + ATTEMPT]!;
+  }
+
+  /** The id of the task that task `i` runs after once it succeeded, or -1. */
+  after(i: number): number {
+    return this.#floats[2 * this.count + i]!;
+  }
+
+  /** Whether a task runs after task `i` (in a chain). */
+  followed(i: number): boolean {
+    return this.#ints[i * FIELDS + FOLLOWED] === 1;
   }
 
   /** Message `i`, as handed to the handler. */

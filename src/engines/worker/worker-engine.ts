@@ -3,7 +3,7 @@ import { type Clock, systemClock } from "../../core/clock.ts";
 // deno-lint-ignore no-unused-vars -- EngineFailedError is named in the TSDoc
 import { type EngineFailedError, WorkerCrashedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
-import type { ExecutionEngine } from "../../core/ports/execution-engine.ts";
+import { type ExecutionEngine, NotStartedError } from "../../core/ports/execution-engine.ts";
 import { TaskDispatcher } from "./dispatcher.ts";
 import { WorkerPool, type WorkerPoolStats } from "./pool.ts";
 import { type SpawnWorker, spawnWorker } from "./spawn.ts";
@@ -119,6 +119,17 @@ export class WorkerEngine implements ExecutionEngine {
   /** One attempt of the module's batch handler, as one task of one worker. */
   executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
     return this.#refusal(attempt) ?? this.#dispatcher.executeBatch(messages, attempt);
+  }
+
+  /**
+   * Runs consecutive messages of one lane on one worker, each once the one before succeeded (see
+   * `ExecutionEngine.executeChain`): no round trip to the consumer's thread between them.
+   */
+  executeChain(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[] {
+    const refusal = this.#refusal(attempts[0]!);
+    if (refusal === undefined) return this.#dispatcher.executeChain(messages, attempts);
+    const notStarted = attempts.slice(1).map(() => Promise.reject(new NotStartedError()));
+    return [refusal, ...notStarted];
   }
 
   /** Why an attempt cannot be handed to a worker now (it then fails at once), or `undefined`. */

@@ -6,19 +6,32 @@ import { Statistics } from "../../../src/core/control-plane/statistics.ts";
 import { InFlightBudget } from "../../../src/core/backpressure.ts";
 import { BlockedTooLongError, EngineFailedError, PoisonKeyError } from "../../../src/core/errors.ts";
 import { PoisonKeys } from "../../../src/core/poison-keys.ts";
+import type { Attempt } from "../../../src/core/attempt.ts";
+import type { ConsumerMessage } from "../../../src/core/message.ts";
+import { NotStartedError } from "../../../src/core/ports/execution-engine.ts";
 import { acceptAll, FakeEngine, flushMicrotasks } from "./fakes.ts";
 
 /** How the dispatcher reported an attempt's end (or a refusal), as "kind partition:offset". */
 interface Ended {
-  readonly kind: "succeeded" | "attemptFailed" | "engineFailed" | "refused";
+  readonly kind: "succeeded" | "attemptFailed" | "engineFailed" | "refused" | "returned";
   readonly item: WorkItem;
   readonly detail: unknown;
 }
 
-function setup(options: { capacity?: number; cooldownMs?: number } = {}) {
+/** A fake engine that chains: each chain's messages run as separate attempts the test ends. */
+class ChainingEngine extends FakeEngine {
+  readonly chains: string[][] = [];
+
+  executeChain(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[] {
+    this.chains.push(messages.map((message) => `${message.partition}:${message.offset}`));
+    return messages.map((message, i) => this.execute(message, attempts[i]!));
+  }
+}
+
+function setup(options: { capacity?: number; cooldownMs?: number; chains?: boolean } = {}) {
   let time = 0;
   const clock = { now: () => time, set: (ms: number) => void (time = ms) };
-  const engine = new FakeEngine(options.capacity ?? 10);
+  const engine = options.chains ? new ChainingEngine(options.capacity ?? 10) : new FakeEngine(options.capacity ?? 10);
   const statistics = new Statistics();
   const lifecycle = { startsWork: true };
   const ended: Ended[] = [];
@@ -29,6 +42,7 @@ function setup(options: { capacity?: number; cooldownMs?: number } = {}) {
     attemptFailed: record("attemptFailed"),
     engineFailed: record("engineFailed"),
     refused: record("refused"),
+    returned: (item) => record("returned")(item, undefined),
   });
   const names = () => ended.map(({ kind, item }) => `${kind} ${item.partition.partition}:${item.offset}`);
   return { clock, engine, budget, statistics, lifecycle, ended, names, dispatcher };
@@ -317,5 +331,41 @@ describe("Dispatcher", () => {
     dispatcher.join(state);
     dispatcher.pump();
     assert.deepEqual(engine.started, ["0:0"]);
+  });
+
+  test("an engine that chains gets a key's waiting messages with its first, each in its own attempt", async () => {
+    const { engine, budget, names, dispatcher } = setup({ capacity: 10, chains: true });
+    const { state } = partition(0, [0, 1, 2, 3], "k");
+    const other = partition(1, [0], "j");
+    dispatcher.join(state);
+    dispatcher.join(other.state);
+    dispatcher.pump();
+    assert.deepEqual((engine as ChainingEngine).chains, [["0:0", "0:1", "0:2", "0:3"]], "one chain; j's message alone");
+    assert.deepEqual(engine.started, ["0:0", "0:1", "0:2", "0:3", "1:0"]);
+    assert.equal(budget.messages, 3, "the followers came from the buffer into the window");
+    assert.equal(state.running, 4);
+    // 0:1 fails: 0:2 and 0:3 come back not started.
+    engine.runs[0]!.resolve();
+    engine.runs[2]!.reject(new NotStartedError());
+    engine.runs[3]!.reject(new NotStartedError());
+    engine.runs[1]!.reject(new Error("handler failed"));
+    await flushMicrotasks();
+    assert.deepEqual(names(), ["succeeded 0:0", "returned 0:2", "returned 0:3", "attemptFailed 0:1"]);
+  });
+
+  test("no chain while the lane's previous chain is still out, nor when the engine has no spare room", () => {
+    const { engine, dispatcher } = setup({ capacity: 2, chains: true });
+    const { state } = partition(0, [0, 1, 2], "k");
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual((engine as ChainingEngine).chains, [["0:0", "0:1"]], "room for one follower");
+    // 0:0 fails and runs again while 0:1 is still out: alone.
+    state.endAttempt(state.held(0)!, state.held(0)!.running!);
+    state.scheduler.retry(state.held(0)!);
+    engine.capacity = 10;
+    dispatcher.join(state);
+    dispatcher.pump();
+    assert.deepEqual(engine.started, ["0:0", "0:1", "0:0"]);
+    assert.equal((engine as ChainingEngine).chains.length, 1);
   });
 });
