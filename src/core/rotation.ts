@@ -13,6 +13,11 @@ export class Rotation<Flag extends string, T extends Record<Flag, boolean>> {
     this.#flag = flag;
   }
 
+  /** Members waiting for their turn. */
+  get size(): number {
+    return this.#queue.length;
+  }
+
   /** Queues `member` unless it is queued already. */
   add(member: T): void {
     if (member[this.#flag]) return;

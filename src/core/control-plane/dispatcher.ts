@@ -113,7 +113,7 @@ export class Dispatcher {
 
   /**
    * With an engine that chains (the worker engine), the messages waiting behind the item's lane
-   * start with it, up to the engine's spare room and the window's: a key's next messages then run
+   * start with it, up to its share of the engine's spare room and the window's: a key's next messages then run
    * where its last one ran, without a round trip to this thread each. Not while the rate limit or
    * a handler's pause is engaged (each start must pass it), while the offset map is full (only the
    * blocking offset may start), nor while an earlier chain of the lane is still out.
@@ -125,7 +125,10 @@ export class Dispatcher {
     const state = item.partition;
     const scheduler = state.scheduler;
     if (state.mapFull || scheduler.hasTaken(lane)) return undefined;
-    let room = Math.min(MAX_FOLLOWERS, engine.idleSlots - 1 - scheduler.readyCount);
+    // The engine's spare room, shared among the messages ready to start (this partition's, as many
+    // in each partition waiting for its turn): the first keys dispatched must not take it all.
+    const ready = (scheduler.readyCount + 1) * (this.#rotation.size + 1);
+    let room = Math.min(MAX_FOLLOWERS, Math.floor(engine.idleSlots / ready) - 1);
     let chain: WorkItem[] | undefined;
     while (room-- > 0 && this.#budget.hasRoom) {
       const follower = state.admitWaiting(lane);
