@@ -97,14 +97,24 @@ export class Dispatcher {
   #run(item: WorkItem, now: number): void {
     const chain = this.#chainOf(item);
     if (chain !== undefined) return this.#runChain(chain, now);
-    const attempt = item.partition.startAttempt(item, now);
-    attempt.onPause = this.#gate.pause;
+    const attempt = this.#startAttempt(item, now);
     let outcome: Promise<void>;
     try {
       outcome = this.#engine.execute(item.message, attempt);
     } catch (error) {
       outcome = Promise.reject(error);
     }
+    this.#watch(item, attempt, outcome);
+  }
+
+  #startAttempt(item: WorkItem, now: number): Attempt {
+    const attempt = item.partition.startAttempt(item, now);
+    attempt.onPause = this.#gate.pause;
+    return attempt;
+  }
+
+  /** Routes the attempt's end to `#settled`. */
+  #watch(item: WorkItem, attempt: Attempt, outcome: Promise<void>): void {
     outcome.then(
       () => this.#settled(item, attempt, false, undefined),
       (error: unknown) => this.#settled(item, attempt, true, error),
@@ -140,24 +150,14 @@ export class Dispatcher {
   }
 
   #runChain(chain: readonly WorkItem[], now: number): void {
-    const attempts = chain.map((item) => {
-      const attempt = item.partition.startAttempt(item, now);
-      attempt.onPause = this.#gate.pause;
-      return attempt;
-    });
+    const attempts = chain.map((item) => this.#startAttempt(item, now));
     let outcomes: Promise<void>[];
     try {
       outcomes = this.#engine.executeChain!(chain.map((item) => item.message), attempts);
     } catch (error) {
       outcomes = chain.map((_, i) => Promise.reject(i === 0 ? error : new NotStartedError()));
     }
-    chain.forEach((item, i) => {
-      const attempt = attempts[i]!;
-      outcomes[i]!.then(
-        () => this.#settled(item, attempt, false, undefined),
-        (error: unknown) => this.#settled(item, attempt, true, error),
-      );
-    });
+    chain.forEach((item, i) => this.#watch(item, attempts[i]!, outcomes[i]!));
   }
 
   /**
