@@ -210,7 +210,7 @@ describe("worker engine dispatcher", () => {
     assert.equal(dispatcher.idleSlots, dispatcher.depth);
   });
 
-  test("the depth follows the reported handler time: 8 ms of queued work per worker, at most 256", async () => {
+  test("the depth follows the reported handler time: 16 ms of queued work per worker, at most 256", async () => {
     const { dispatcher, run } = setup({ concurrencyPerWorker: 2 });
     const worker = new StubWorker(dispatcher, 0);
     const report = (count: number, busyMs: number) => {
@@ -219,10 +219,10 @@ describe("worker engine dispatcher", () => {
     };
     for (let i = 0; i < 4; i++) run();
     await flushMicrotasks();
-    report(4, 4); // 1 ms per message: 8 queued beside 2 running
-    assert.equal(dispatcher.depth, 2 + 8);
+    report(4, 4); // 1 ms per message: 16 queued beside 2 running
+    assert.equal(dispatcher.depth, 2 + 16);
     report(0, 0); // an empty report changes nothing
-    assert.equal(dispatcher.depth, 10);
+    assert.equal(dispatcher.depth, 18);
     const fast = setup({ concurrencyPerWorker: 1 });
     const fastWorker = new StubWorker(fast.dispatcher, 0);
     fast.run();

@@ -16,9 +16,11 @@ import { encodeBatch, type WireBatch } from "./wire-batch.ts";
 
 /**
  * Work queued in a worker beyond its running handlers, in ms of its measured handler time: enough
- * to keep it busy while its report travels and the engine's thread waits for a core.
+ * to keep it busy while its results are held (up to 8 ms, reporter.ts), travel, and the engine's
+ * thread waits for a core. Twice the hold: every wake-up of the engine's thread costs it more than
+ * its share of work while the workers keep both cores busy (cold caches), so it wakes seldom.
  */
-const QUEUE_TARGET_MS = 8;
+const QUEUE_TARGET_MS = 16;
 /** Most messages queued in one worker beyond its running handlers. */
 const MAX_QUEUED = 256;
 /** Weight of the newest report in the running mean of the handler time. */
