@@ -69,6 +69,8 @@ export class ControlPlane implements AdapterListener {
   readonly #delays: Delays;
   /** Conditions awaited by close and revocations, checked whenever work finishes. */
   readonly #waiters: Waiters;
+  /** A pass of `#advance` is queued (see `#advanceSoon`). */
+  #advanceQueued = false;
   #starting: Promise<void> = Promise.resolve();
   #closed: Promise<void> = Promise.resolve();
   readonly #ticker: CommitTicker;
@@ -399,8 +401,23 @@ export class ControlPlane implements AdapterListener {
     // The key's next message may be admissible now.
     this.#admission.join(state);
     this.#dispatcher.join(state);
-    this.#advance(now);
+    this.#advanceSoon();
   }
+
+  /**
+   * `#advance` once the attempts ending in this tick have all been finished: a worker's report or
+   * a burst of handlers ending together frees many slots, and one pass refills them all.
+   */
+  #advanceSoon(): void {
+    if (this.#advanceQueued) return;
+    this.#advanceQueued = true;
+    queueMicrotask(this.#advanceQueuedNow);
+  }
+
+  readonly #advanceQueuedNow = (): void => {
+    this.#advanceQueued = false;
+    this.#advance();
+  };
 
   /**
    * Messages were buffered or released: admit what the window has room for, pause or resume
