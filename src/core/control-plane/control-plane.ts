@@ -369,7 +369,7 @@ export class ControlPlane implements AdapterListener {
     this.#pause.check(state);
     this.#admission.join(state);
     this.#dispatcher.join(state);
-    this.#advance();
+    this.#advanceSoon();
   }
 
   /** A batch handler returned: each of the batch's messages is done. */
@@ -405,8 +405,9 @@ export class ControlPlane implements AdapterListener {
   }
 
   /**
-   * `#advance` once the attempts ending in this tick have all been finished: a worker's report or
-   * a burst of handlers ending together frees many slots, and one pass refills them all.
+   * `#advance` once the attempts ending in this tick have all been finished (or given back): a
+   * worker's report, a broken chain or a burst of handlers ending together frees many slots, and
+   * one pass refills them all.
    */
   #advanceSoon(): void {
     if (this.#advanceQueued) return;

@@ -441,11 +441,7 @@ export class TaskDispatcher implements PoolTenant {
 
   #settleNotStarted(task: Task): void {
     if (task.outcome !== "pending") return;
-    if (!task.posted) {
-      const waiting = this.#waiting.indexOf(task);
-      if (waiting >= 0) this.#waiting.splice(waiting, 1);
-      if (task.lane !== undefined) task.lane.outbox = task.lane.outbox.filter((other) => other !== task);
-    }
+    if (!task.posted) this.#unqueue(task);
     this.#release(task, "failed");
     task.reject(new NotStartedError());
     const predecessor = task.brokenBy;
@@ -483,11 +479,8 @@ export class TaskDispatcher implements PoolTenant {
    */
   #withdraw(task: Task, reason: unknown): boolean {
     const lane = task.lane;
-    if (!task.posted) {
-      const waiting = this.#waiting.indexOf(task);
-      if (waiting >= 0) this.#waiting.splice(waiting, 1);
-      if (lane !== undefined) lane.outbox = lane.outbox.filter((other) => other !== task);
-    } else if (lane !== undefined && lane.board.withdraw(task.slot, task.id)) {
+    if (!task.posted) this.#unqueue(task);
+    else if (lane !== undefined && lane.board.withdraw(task.slot, task.id)) {
       // The board decides, even for a worker being terminated: it claims each task there first.
       lane.withdrawn++;
     } else return false;
@@ -643,6 +636,14 @@ export class TaskDispatcher implements PoolTenant {
   #assignWaiting(task: Task): void {
     if (task.context.aborted) return this.#fail(task, task.context.reason);
     this.#assign(task);
+  }
+
+  /** Takes a task not yet posted out of where it waits: for a worker, or in its lane's outbox. */
+  #unqueue(task: Task): void {
+    const waiting = this.#waiting.indexOf(task);
+    if (waiting >= 0) this.#waiting.splice(waiting, 1);
+    const lane = task.lane;
+    if (lane !== undefined) lane.outbox = lane.outbox.filter((other) => other !== task);
   }
 
   /** Takes a task off its lane (its slot freed). A retiring worker left empty is recycled. */
