@@ -160,7 +160,10 @@ test(`${name}: the metrics show the stall, and the killed leader's partitions re
       );
     }
     for (const partition of stall.partitions) {
-      assert.ok(partition.fetchResumedAt !== null, `${fault.name}: p${partition.partition} never fetched again`);
+      assert.ok(
+        partition.fetchResumedAt !== null,
+        `${fault.name}: p${partition.partition} never fetched again (${partition.trail})`,
+      );
       assert.ok(partition.commitResumedAt !== null, `${fault.name}: p${partition.partition} never committed again`);
     }
   });

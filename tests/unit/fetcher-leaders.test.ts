@@ -33,6 +33,10 @@ class Cluster extends FetchOnlyClient {
   readonly fetches: { at: number; node: number; partitions: number[] }[] = [];
   /** Every leaders() call: when, and whether it asked the cluster rather than a cache. */
   readonly lookups: { at: number; refresh: boolean }[] = [];
+  /** A node's long poll, when not POLL_MS. */
+  readonly pollMs = new Map<number, number>();
+  /** While set, leaders() answers (what it saw when asked) only when the test calls this. */
+  heldLookups: (() => void)[] | undefined;
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
@@ -44,7 +48,8 @@ class Cluster extends FetchOnlyClient {
     this.lookups.push({ at: this.#clock.now(), refresh });
     const leaders: PartitionLeader[] = [];
     for (const [partition, node] of this.leader) if (node !== undefined) leaders.push({ topic: "t", partition, node });
-    return Promise.resolve(leaders);
+    const held = this.heldLookups;
+    return held === undefined ? Promise.resolve(leaders) : new Promise((resolve) => held.push(() => resolve(leaders)));
   }
 
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {
@@ -78,7 +83,7 @@ class Cluster extends FetchOnlyClient {
             }],
           };
         }));
-      }, POLL_MS);
+      }, this.pollMs.get(request.node) ?? POLL_MS);
     });
   }
 
@@ -208,6 +213,32 @@ describe("Fetcher: leader changes", () => {
     const [first] = cluster.fetchesOf(1, 2);
     assert.ok(first !== undefined && first - moved <= POLL_MS + 200, `p1 from broker 2 ${first! - moved} ms later`);
     assert.ok(cluster.fetchesOf(0, 1, moved + 500).length > 5, "p0 stays with broker 1");
+    fetcher.close();
+  });
+
+  test("a partition that moves while the leaders are being asked for is not fetched from its old leader again", async () => {
+    const { cluster, fetcher, failures, runTo } = setUp();
+    cluster.leader.set(0, 1).set(1, 2);
+    cluster.pollMs.set(2, 400);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 0n);
+    await runTo(100);
+    // p0 moves: broker 1 says so, and the fetcher asks for the leaders (an answer held back).
+    cluster.heldLookups = [];
+    cluster.leader.set(0, 3);
+    await runTo(300);
+    assert.equal(cluster.heldLookups.length, 1, "leaders asked for once");
+    // p1 moves while that answer is on its way: broker 2's long poll (sent at 0) says so at 400.
+    cluster.leader.set(1, 3);
+    await runTo(450);
+    const answers = cluster.heldLookups;
+    cluster.heldLookups = undefined;
+    for (const answer of answers) answer();
+    await runTo(1500);
+    assert.deepEqual(failures, []);
+    assert.deepEqual(cluster.fetchesOf(1, 2, 401), [], "p1 not fetched from broker 2 after it said p1 moved");
+    const [first] = cluster.fetchesOf(1, 3);
+    assert.ok(first !== undefined && first <= 700, `p1 fetched from broker 3 at ${first}`);
     fetcher.close();
   });
 });

@@ -73,7 +73,10 @@ export class Fetcher {
   #paused = false;
   #closed = false;
   #roundQueued = false;
-  #refreshLeaders = false;
+  /** How many times a request said leaders moved (or one was unknown). */
+  #leaderNews = 0;
+  /** `#leaderNews` when the leaders in `#leaders` were asked for. */
+  #leadersAskedAt = 0;
   /** The broker leading each partition, as last asked. */
   #leaders = new PartitionMap<number>();
   #failures = 0;
@@ -173,24 +176,30 @@ export class Fetcher {
     if (!this.#anyFetchable()) return;
     // Leaders are asked for again only when a request said they moved (or one is unknown): a
     // metadata round trip per fetch would cost as much as the fetch for small responses.
-    if (this.#refreshLeaders || this.#leaderUnknown()) {
+    const stale = this.#leaderNews !== this.#leadersAskedAt;
+    if (stale || this.#leaderUnknown()) {
+      // News that arrives while this lookup is under way is not answered by it: counted, not cleared.
+      const asked = this.#leaderNews;
       try {
         const leaders = new PartitionMap<number>();
-        for (
-          const { topic, partition, node } of await this.#client.leaders(this.#settings.topics, this.#refreshLeaders)
-        ) {
+        for (const { topic, partition, node } of await this.#client.leaders(this.#settings.topics, stale)) {
           leaders.set(topic, partition, node);
         }
-        this.#leaders = leaders;
-        this.#refreshLeaders = false;
+        // Another round's lookup, asked after this one, may have answered first.
+        if (asked >= this.#leadersAskedAt) {
+          this.#leaders = leaders;
+          this.#leadersAskedAt = asked;
+        }
       } catch (error) {
         return this.#failedRequest(error);
       }
-      if (this.#paused || this.#closed) return;
+      // News came while asking (a partition moved): this answer may be older than it, and the
+      // round the news scheduled (after its back-off) asks again.
+      if (this.#paused || this.#closed || this.#leaderNews !== asked) return;
       // A partition without a leader (an election under way): the others are fetched now, and
       // the cluster is asked again after a pause (nothing else might start another round).
       if (this.#leaderUnknown()) {
-        this.#refreshLeaders = true;
+        this.#leaderNews++;
         this.#backOff();
       }
     }
@@ -283,7 +292,7 @@ export class Fetcher {
   #partitionError(state: Fetching, error: NonNullable<FetchedPartition["error"]>): void {
     if (error.kind === "fatal") return this.#sink.failed(error.error);
     if (error.kind === "retriable") {
-      this.#refreshLeaders = true;
+      this.#leaderNews++;
       return this.#backOff();
     }
     void this.#resetPosition(state);
@@ -320,7 +329,7 @@ export class Fetcher {
       this.#sink.failed(toError(error));
       return;
     }
-    this.#refreshLeaders = true;
+    this.#leaderNews++;
     this.#backOff();
   }
 

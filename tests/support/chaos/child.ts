@@ -16,8 +16,9 @@
 // On stdout, one JSON object per line (written synchronously):
 //   {"event":"started","t":...,"pid":...}
 //   {"event":"m","t":...,"inFlight":N,"processed":N,"commits":N,"deadLettered":N,"paused":"...","owned":[...],
-//    "parts":[[partition,lastFetchedOffset,committedOffset],...]}
-//        every CHAOS_SAMPLE_MS (200): getMetrics().totalInFlight and friends (offsets -1 while null)
+//    "parts":[[partition,lastFetchedOffset,committedOffset],...],"held":[[partition,pauseReason,buffered,inFlight],...]}
+//        every CHAOS_SAMPLE_MS (200): getMetrics().totalInFlight and friends (offsets -1 while null);
+//        `held`: the partitions paused, for post-mortems of a stall (CHAOS_KEEP_RECORDS keeps the logs)
 //   {"event":"error","t":...,"message":"..."}     every `error` event of the consumer
 //   {"event":"fatal","t":...}                      the consumer stopped itself (failed client)
 //   {"event":"closed","t":...,"ok":true|false}     after close(); the process then exits
@@ -168,6 +169,12 @@ setInterval(() => {
     paused: m.pauseReason,
     owned: m.partitions.map((partition) => partition.partition),
     parts: m.partitions.map((p) => [p.partition, offset(p.lastFetchedOffset), offset(p.committedOffset)]),
+    held: m.partitions.filter((p) => p.pauseReason !== null).map((p) => [
+      p.partition,
+      p.pauseReason,
+      p.bufferedCount,
+      p.inFlight,
+    ]),
   });
   if (m.pauseReason === "failed" && !closing) {
     report({ event: "fatal" });

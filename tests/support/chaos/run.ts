@@ -387,6 +387,7 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosResult> {
         commits: Number(line.commits),
         owned: (line.owned as number[] | undefined) ?? [],
         partitions: (line.parts as PartitionSample[] | undefined) ?? [],
+        held: (line.held as ProcessSample["held"]) ?? [],
       });
     } else if (line.event === "error") {
       const key = normalise(String(line.message));

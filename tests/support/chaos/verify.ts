@@ -47,6 +47,8 @@ export interface ProcessSample {
   commits: number;
   owned: number[];
   partitions: PartitionSample[];
+  /** The owned partitions paused at the sample: partition, pause reason, buffered and in-flight counts. */
+  held?: [partition: number, reason: string, buffered: number, inFlight: number][];
 }
 
 /** A fault of the cluster as it happened (a broker restart, a broker killed and restarted). */
@@ -99,6 +101,11 @@ export interface PartitionStall {
    * records fetched, i.e. the time to follow a moved leader, ms; -1 without sends.
    */
   fetchDelayMs: number;
+  /**
+   * When fetching did not resume (`fetchResumedAt` null): what the samples show from its last
+   * advance on (who owned it, whether it was paused), for the failure message.
+   */
+  trail?: string;
 }
 
 export interface StallReport {
@@ -226,6 +233,32 @@ export interface VerifyReport {
 const tp = (partition: number, offset: number) => `${partition}@${offset}`;
 
 /**
+ * What the samples say of `partition` from `since` (its last advance) on: each change of who owns
+ * it (pid, its fetched and committed offsets, a pause), times relative to the first sample.
+ */
+function trail(samples: readonly ProcessSample[], partition: number, since: number): string {
+  const start = samples.reduce((min, sample) => Math.min(min, sample.t), Infinity);
+  const seconds = (t: number) => `${((t - start) / 1000).toFixed(1)}s`;
+  const states: string[] = [];
+  /** Per process: its last state of the partition, as a key that ignores offsets. */
+  const previous = new Map<number, string>();
+  for (const sample of [...samples].sort((a, b) => a.t - b.t)) {
+    if (sample.t < since) continue;
+    const owned = sample.owned.includes(partition);
+    const part = sample.partitions.find(([p]) => p === partition);
+    const held = sample.held?.find(([p]) => p === partition);
+    const key = owned ? `${part === undefined} ${held?.[1]}` : "not owned";
+    if (key === (previous.get(sample.pid) ?? "not owned")) continue;
+    previous.set(sample.pid, key);
+    const state = !owned ? "not owned" : (part ? `fetched ${part[1]} committed ${part[2]}` : "owned, not announced") +
+      (held ? `, paused (${held[1]}, ${held[2]} buffered, ${held[3]} in flight)` : "");
+    states.push(`${seconds(sample.t)} pid ${sample.pid} ${state}`);
+  }
+  const shown = states.length > 12 ? [...states.slice(0, 6), "…", ...states.slice(-6)] : states;
+  return `last advance at ${seconds(since)}; then ${shown.length > 0 ? shown.join("; ") : "no change of owner"}`;
+}
+
+/**
  * From the consumers' metrics samples: for each fault and partition, the longest time in which the
  * partition's fetched offset did not advance (and, apart, its committed offset) that overlaps the
  * fault's window, i.e. the stall while leadership (or the coordinator) moved. An advance is a
@@ -327,6 +360,7 @@ export function stalls(
           fault.to,
           led.has(partition) ? fault.followWindow?.[0] ?? fault.from : fault.from,
         ),
+        ...(fetch.end === null ? { trail: trail(samples, partition, fetched.get(partition)?.at(-1) ?? 0) } : {}),
       };
     });
     const max = (values: number[]) => values.reduce((a, b) => Math.max(a, b), 0);
