@@ -236,7 +236,12 @@ const tp = (partition: number, offset: number) => `${partition}@${offset}`;
  * What the samples say of `partition` from `since` (its last advance) on: each change of who owns
  * it (pid, its fetched and committed offsets, a pause), times relative to the first sample.
  */
-function trail(samples: readonly ProcessSample[], partition: number, since: number): string {
+function trail(
+  samples: readonly ProcessSample[],
+  acks: readonly ProducerAck[],
+  partition: number,
+  since: number,
+): string {
   const start = samples.reduce((min, sample) => Math.min(min, sample.t), Infinity);
   const seconds = (t: number) => `${((t - start) / 1000).toFixed(1)}s`;
   const states: string[] = [];
@@ -255,7 +260,14 @@ function trail(samples: readonly ProcessSample[], partition: number, since: numb
     states.push(`${seconds(sample.t)} pid ${sample.pid} ${state}`);
   }
   const shown = states.length > 12 ? [...states.slice(0, 6), "…", ...states.slice(-6)] : states;
-  return `last advance at ${seconds(since)}; then ${shown.length > 0 ? shown.join("; ") : "no change of owner"}`;
+  // Nothing new to fetch (the producer's sends to it stalled) looks the same in the samples.
+  const lastAck = acks.reduce(
+    (last, ack) => ack.partition === partition && ack.offset >= 0 ? Math.max(last, ack.t) : last,
+    0,
+  );
+  return `last advance at ${seconds(since)}, last send acknowledged at ${seconds(lastAck)}; then ${
+    shown.length > 0 ? shown.join("; ") : "no change of owner"
+  }`;
 }
 
 /**
@@ -360,7 +372,7 @@ export function stalls(
           fault.to,
           led.has(partition) ? fault.followWindow?.[0] ?? fault.from : fault.from,
         ),
-        ...(fetch.end === null ? { trail: trail(samples, partition, fetched.get(partition)?.at(-1) ?? 0) } : {}),
+        ...(fetch.end === null ? { trail: trail(samples, acks, partition, fetched.get(partition)?.at(-1) ?? 0) } : {}),
       };
     });
     const max = (values: number[]) => values.reduce((a, b) => Math.max(a, b), 0);
