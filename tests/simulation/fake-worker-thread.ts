@@ -24,6 +24,8 @@ export interface FakeWorkerBehaviour {
   readonly latencyMs?: number;
   /** Called once when the thread stops (terminated or crashed): its running handlers are gone with it. */
   stopped?(): void;
+  /** Called with the thread's TaskRunner once the module loaded (to look inside the worker's side). */
+  loaded?(runner: TaskRunner): void;
 }
 
 /** Which thread a behaviour is for: the engine names threads by slot, `start` counts that name's threads. */
@@ -97,6 +99,7 @@ class FakeWorkerThread implements WorkerThread {
       }
       : (message: ConsumerMessage, context: HandlerContext) => behaviour.handle(message, context);
     this.#runner = new TaskRunner(handler, port, this.#clock);
+    behaviour.loaded?.(this.#runner);
     port.post({ type: "ready", batches });
     for (const message of this.#inbox.splice(0)) this.#receive(message);
   }

@@ -8,6 +8,7 @@ import { EngineFailedError, HandlerTimeoutError, WorkerCrashedError } from "../.
 import type { ConsumerMessage, HandlerContext } from "../../src/core/message.ts";
 import { NotStartedError } from "../../src/core/ports/execution-engine.ts";
 import { WorkerEngine, type WorkerEngineSettings } from "../../src/engines/worker/worker-engine.ts";
+import type { TaskRunner } from "../../src/engines/worker/task-runner.ts";
 import { fakeSpawn, type FakeThreadInfo, type FakeWorkerBehaviour } from "../simulation/fake-worker-thread.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
 
@@ -313,4 +314,28 @@ describe("WorkerEngine chains (executeChain) in virtual time", () => {
     assert.ok(outcomes[0]!.at >= outcomes[1]!.at);
     await context.engine.close();
   });
+
+  for (const [name, posted] of [["not posted yet", false], ["posted already", true]] as const) {
+    test(`a follower with no slot left on its worker, its predecessor ${name}, leaves nothing kept in the worker`, async () => {
+      const runners: TaskRunner[] = [];
+      const context = setup(
+        { workers: 1, concurrencyPerWorker: 1, maxBatchSize: posted ? 1 : 64 },
+        () => ({ loaded: (runner) => runners.push(runner) }),
+      );
+      await context.settle([context.outcome(context.engine.start())]);
+      // The worker's slots (1 running + 256 queued) all taken but one: the chain's head takes it.
+      const fill = Array.from({ length: 256 }, () => context.run(1));
+      const { outcomes } = chainOf(context, ["1", "1"]);
+      await context.settle([...fill, ...outcomes]);
+      assert.equal(outcomes[0]!.error, undefined);
+      assert.ok(isA(NotStartedError)(outcomes[1]!), "the follower was given back, not run");
+      assert.equal(runners.length, 1);
+      assert.equal(
+        runners[0]!.chainOutcomesKept,
+        0,
+        "the predecessor's outcome is not kept for a follower that never comes",
+      );
+      await context.engine.close();
+    });
+  }
 });

@@ -76,6 +76,11 @@ interface Task {
   after: Task | undefined;
   /** Chains: the task that runs after it. */
   follower: Task | undefined;
+  /**
+   * Chains: the worker it was posted to as followed (with a follower to come). That worker keeps
+   * its outcome for the follower: if the follower is never posted, the worker is told to forget it.
+   */
+  postedFollowed: PoolWorker | undefined;
   /** Settled: "ok" when it succeeded in an attempt nobody gave up on. */
   outcome: "pending" | "ok" | "failed";
   /**
@@ -221,6 +226,7 @@ export class TaskDispatcher implements PoolTenant {
       grace: undefined,
       after: undefined,
       follower: undefined,
+      postedFollowed: undefined,
       outcome: "pending",
       brokenBy: undefined,
       brokenRunning: 0,
@@ -345,7 +351,10 @@ export class TaskDispatcher implements PoolTenant {
         for (const task of tasks) this.#fail(task, error);
         continue;
       }
-      for (const task of tasks) task.posted = true;
+      for (const task of tasks) {
+        task.posted = true;
+        if (task.follower !== undefined) task.postedFollowed = worker;
+      }
       lane.board.addPosted(tasks.length);
       const timeoutMs = this.#timeoutMs;
       if (timeoutMs !== undefined) lane.watchdog ??= this.#clock.setTimeout(() => this.#watch(lane), timeoutMs);
@@ -664,10 +673,25 @@ export class TaskDispatcher implements PoolTenant {
   /** Forgets a settled task: its slot, its hooks and its place in a chain. */
   #release(task: Task, outcome: "ok" | "failed"): void {
     task.outcome = outcome;
+    this.#unfollow(task);
     task.after = undefined;
     if (task.context.onAbort === task.onAbort) task.context.onAbort = undefined;
     if (task.context.onWithdraw === task.onWithdraw) task.context.onWithdraw = undefined;
     this.#unhold(task);
+  }
+
+  /**
+   * A follower settles: its predecessor is followed no more. A follower that never reached the
+   * worker (e.g. returned for want of a slot there) would leave that worker keeping the
+   * predecessor's outcome for good: it is told to forget it.
+   */
+  #unfollow(task: Task): void {
+    const after = task.after;
+    if (after === undefined || after.follower !== task) return;
+    after.follower = undefined;
+    const worker = after.postedFollowed;
+    after.postedFollowed = undefined;
+    if (!task.posted && worker !== undefined && !worker.dead) worker.post({ type: "unfollow", id: after.id }, []);
   }
 
   #fail(task: Task, error: unknown): void {

@@ -16,12 +16,14 @@ export interface WireError {
  * Main → worker. `init` comes first: the worker's task board (see task-board.ts) and how many
  * handlers it runs at once. A `cancel` aborts the signal of a running handler. A `pause` (a
  * handler of another worker called `context.pause(ms)`) holds the worker's queued tasks for `ms`.
+ * An `unfollow`: the task `id` was posted with a follower that will not come after all (chains).
  */
 export type ToWorker =
   | { readonly type: "init"; readonly board: SharedArrayBuffer; readonly slots: number; readonly concurrency: number }
   | { readonly type: "run"; readonly batch: WireBatch }
   | { readonly type: "cancel"; readonly slot: number; readonly id: number; readonly reason: WireError }
-  | { readonly type: "pause"; readonly ms: number };
+  | { readonly type: "pause"; readonly ms: number }
+  | { readonly type: "unfollow"; readonly id: number };
 
 /** Results of tasks, by board slot, and the time (ms) some handler was running since the last report. */
 export interface WorkerResults {

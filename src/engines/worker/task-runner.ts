@@ -51,6 +51,8 @@ export class TaskRunner {
    * succeeded). A follower never starts after a failure: the engine takes it back.
    */
   readonly #outcomes = new Map<number, boolean>();
+  /** Chains: tasks whose follower will not come (`unfollow`) and that have not ended yet. */
+  readonly #unfollowed = new Set<number>();
   /** Chains: followers whose turn came while the task they run after had not ended, by that task's id. */
   readonly #parked = new Map<number, Queued>();
   /** Running handlers by board slot; each attempt is the handler's context (its signal made on first use). */
@@ -70,6 +72,11 @@ export class TaskRunner {
     this.#reporter = new Reporter(port, clock);
     this.#port = port;
     this.#hold = new StartHold(clock, () => this.#inside(() => this.#pump()));
+  }
+
+  /** Outcomes kept for followers not started yet (diagnostics: it returns to 0 once chains end). */
+  get chainOutcomesKept(): number {
+    return this.#outcomes.size + this.#unfollowed.size;
   }
 
   /** Handles one message from the engine. */
@@ -104,6 +111,8 @@ export class TaskRunner {
       this.#reporter.configure(this.#board);
     } else if (message.type === "pause") {
       this.#hold.extend(message.ms);
+    } else if (message.type === "unfollow") {
+      if (!this.#outcomes.delete(message.id)) this.#unfollowed.add(message.id);
     } else {
       const running = this.#running.get(message.slot);
       if (running?.id === message.id) running.attempt.abort(fromWireError(message.reason));
@@ -126,6 +135,7 @@ export class TaskRunner {
     this.#head = 0;
     this.#parked.clear();
     this.#outcomes.clear();
+    this.#unfollowed.clear();
     for (const { attempt } of this.#running.values()) attempt.abort(reason);
   }
 
@@ -207,6 +217,7 @@ export class TaskRunner {
 
   /** A task with a follower ended (or will never start): its follower may start now, or never. */
   #chainEnded(id: number, succeeded: boolean): void {
+    if (this.#unfollowed.delete(id)) return;
     const parked = this.#parked.get(id);
     if (parked === undefined) {
       this.#outcomes.set(id, succeeded);
