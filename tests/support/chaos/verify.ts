@@ -86,7 +86,8 @@ export interface PartitionStall {
   /**
    * Longest time between two advances of its fetched offset (lastFetchedOffset, over whichever
    * process owned it) that overlaps the fault, ms; and when that stall ended (null: not before the
-   * samples end).
+   * samples end, with acknowledged records still beyond it; once it holds every acknowledged
+   * record, a partition the producer sent nothing more to is not stalled).
    */
   fetchMs: number;
   fetchResumedAt: number | null;
@@ -296,6 +297,7 @@ export function stalls(
       }
     }
     const times = new Map<number, number[]>(); // per partition, when its value advanced
+    const highest = new Map<number, number>();
     for (const [partition, list] of points) {
       list.sort((a, b) => a[0] - b[0]);
       let max = -Infinity;
@@ -309,14 +311,23 @@ export function stalls(
         envelope.push([t, max]);
       }
       times.set(partition, out);
+      highest.set(partition, max);
       if (field === 1) envelopes.set(partition, envelope);
     }
-    return times;
+    return { times, highest };
   };
   const fetched = advances(1);
   const committed = advances(2);
+  const lastAcked = new Map<number, number>();
+  for (const { partition, offset } of acks) lastAcked.set(partition, Math.max(lastAcked.get(partition) ?? -1, offset));
+  // Whether records acknowledged to the partition are beyond the highest value seen (a fetched
+  // offset; a committed one is the next offset): only then is a partition that stopped advancing
+  // stalled. The producer may have stalled instead (its sends to a leader moving back to a
+  // restarted broker can hang for seconds), leaving the consumers nothing to fetch.
+  const behind = (partition: number, highest: Map<number, number>, next: 0 | 1) =>
+    (lastAcked.get(partition) ?? -1) + next > (highest.get(partition) ?? -1);
   // The longest gap between consecutive advances that overlaps [from, to], and its end.
-  const longest = (times: readonly number[] | undefined, from: number, to: number) => {
+  const longest = (times: readonly number[] | undefined, from: number, to: number, standing: boolean) => {
     let ms = 0;
     let end: number | null = null;
     let previous: number | undefined;
@@ -327,8 +338,8 @@ export function stalls(
       }
       previous = t;
     }
-    // Still standing at the last sample.
-    if (previous !== undefined && previous <= to) {
+    // Still standing at the last sample, with records left to reach.
+    if (standing && previous !== undefined && previous <= to) {
       if (last - previous > ms) {
         ms = last - previous;
         end = null;
@@ -350,12 +361,17 @@ export function stalls(
     }
     return ms;
   };
-  const partitions = [...new Set([...fetched.keys(), ...committed.keys()])].sort((a, b) => a - b);
+  const partitions = [...new Set([...fetched.times.keys(), ...committed.times.keys()])].sort((a, b) => a - b);
   return faults.map((fault) => {
     const led = new Set(fault.partitions);
     const list = partitions.map((partition): PartitionStall => {
-      const fetch = longest(fetched.get(partition), fault.from, fault.to);
-      const commit = longest(committed.get(partition), fault.from, fault.to);
+      const fetch = longest(fetched.times.get(partition), fault.from, fault.to, behind(partition, fetched.highest, 0));
+      const commit = longest(
+        committed.times.get(partition),
+        fault.from,
+        fault.to,
+        behind(partition, committed.highest, 1),
+      );
       return {
         partition,
         ledByVictim: led.has(partition),
@@ -365,14 +381,17 @@ export function stalls(
         commitResumedAt: commit.end,
         fetchedInFollowWindow: fault.followWindow === undefined
           ? null
-          : fetched.get(partition)?.find((t) => t >= fault.followWindow![0] && t < fault.followWindow![1]) ?? null,
+          : fetched.times.get(partition)?.find((t) => t >= fault.followWindow![0] && t < fault.followWindow![1]) ??
+            null,
         fetchDelayMs: delay(
           partition,
           fault.from,
           fault.to,
           led.has(partition) ? fault.followWindow?.[0] ?? fault.from : fault.from,
         ),
-        ...(fetch.end === null ? { trail: trail(samples, acks, partition, fetched.get(partition)?.at(-1) ?? 0) } : {}),
+        ...(fetch.end === null
+          ? { trail: trail(samples, acks, partition, fetched.times.get(partition)?.at(-1) ?? 0) }
+          : {}),
       };
     });
     const max = (values: number[]) => values.reduce((a, b) => Math.max(a, b), 0);
