@@ -31,6 +31,10 @@ export interface ModeRun {
   cpuSeconds: number;
   /** cpuSeconds / seconds. */
   cores: number;
+  /** Consumer runs on Linux: CPU seconds of the main thread (the consumer's own work). */
+  mainThreadSeconds?: number;
+  /** Consumer runs with the local broker of scripts/kafka/broker.sh: its CPU seconds over the run. */
+  brokerSeconds?: number;
   /** 1-minute load average when the run started. */
   load: number;
   /** Why the run failed (no figures). */
@@ -112,6 +116,9 @@ function ratio(value: number | undefined, base: number | undefined, target?: num
 
 const rate = (run: ModeRun | undefined) => (run ? int(run.rate) : "—");
 const cores = (run: ModeRun | undefined) => (run ? run.cores.toFixed(2) : "—");
+/** CPU µs per message, or "—" when not measured. */
+const perMessage = (seconds: number | undefined, messages: number) =>
+  seconds === undefined || !Number.isFinite(seconds) ? "—" : ((seconds * 1e6) / messages).toFixed(0);
 const loads = (runs: ModeRun[]) => {
   const values = runs.map((run) => run.load);
   return values.length === 0 ? "—" : `${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}`;
@@ -200,7 +207,9 @@ export function renderFile(file: CpuFile): string {
       run.maxLoopBlockMs === undefined ? "—" : run.maxLoopBlockMs.toFixed(0),
       ((run.messages * handlerMs) / 1000 / run.seconds).toFixed(2),
       run.cores.toFixed(2),
-      ((run.cpuSeconds * 1e6) / run.messages).toFixed(0),
+      perMessage(run.cpuSeconds, run.messages),
+      perMessage(run.mainThreadSeconds, run.messages),
+      perMessage(run.brokerSeconds, run.messages),
     ]);
   };
   for (const level of file.levels) {
@@ -227,6 +236,8 @@ export function renderFile(file: CpuFile): string {
       "handler cores:",
       "CPU cores:",
       "CPU µs/msg:",
+      "main thread µs/msg:",
+      "broker µs/msg:",
     ],
     detailRows,
   ));
@@ -260,5 +271,7 @@ export const LEGEND: string = [
   "event loop went without running a 5 ms timer (handlers on the event loop, or the consumer's own work); handler " +
   "cores: messages × the calibrated handler time ÷ wall time (threads busy in the handler itself; the rest of the CPU " +
   "cores is overhead: dispatch, messaging, Kafka); CPU µs/msg: process CPU per message (the handler " +
-  "itself costs the cost level).",
+  "itself costs the cost level); main thread µs/msg: the consumer's own thread (fetching, the control plane, " +
+  "posting to workers; Linux only); broker µs/msg: the local broker's process over the run (when it is the one " +
+  "`scripts/kafka/broker.sh` started). With the workers on every core, those two are what a plain pool does not pay.",
 ].join("\n\n");

@@ -39,7 +39,7 @@ import {
   type SweepResult,
   type SweepRow,
 } from "./report.ts";
-import { cpuSeconds } from "./usage.ts";
+import { brokerSeconds, cpuSeconds, mainThreadSeconds } from "./usage.ts";
 import { type CpuTopic, cpuTopic, ensureCpuTopic, KEYS } from "./topic.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +159,8 @@ async function runConsumer(level: Level, mode: "async" | "worker", workers?: num
   let poll: ReturnType<typeof setInterval> | undefined;
   try {
     const cpuBefore = cpuSeconds();
+    const mainBefore = mainThreadSeconds();
+    const brokerBefore = brokerSeconds();
     const startAt = performance.now();
     await consumer.start();
     const startedAt = performance.now();
@@ -200,6 +202,8 @@ async function runConsumer(level: Level, mode: "async" | "worker", workers?: num
     });
     clearInterval(poll);
     const cpu = cpuSeconds() - cpuBefore;
+    const mainCpu = since(mainBefore, mainThreadSeconds());
+    const brokerCpu = since(brokerBefore, brokerSeconds());
     await consumer.close();
     // The broker's view, once (not timed): the group's committed offsets are the log end.
     const broker = await withAdmin(async (admin) => {
@@ -227,6 +231,8 @@ async function runConsumer(level: Level, mode: "async" | "worker", workers?: num
       ...(again > 0 ? { processedAgain: again } : {}),
       cpuSeconds: cpu,
       cores: cpu / seconds,
+      ...(mainCpu === undefined ? {} : { mainThreadSeconds: mainCpu }),
+      ...(brokerCpu === undefined ? {} : { brokerSeconds: brokerCpu }),
       load,
       ...(short.length > 0 || errors.length > 0 || again > 0
         ? {
@@ -263,6 +269,11 @@ async function runPool(level: Level, workers: number): Promise<ModeRun> {
   } catch (error) {
     return failedRun("pool", level.values.length, error, workers);
   }
+}
+
+/** CPU seconds between two readings, when both were possible. */
+function since(before: number | undefined, after: number | undefined): number | undefined {
+  return before === undefined || after === undefined ? undefined : after - before;
 }
 
 function logRun(label: string, run: ModeRun): void {
