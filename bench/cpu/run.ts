@@ -160,7 +160,7 @@ async function runConsumer(level: Level, mode: "async" | "worker", workers?: num
   try {
     const cpuBefore = cpuSeconds();
     const mainBefore = mainThreadSeconds();
-    const brokerBefore = brokerSeconds();
+    const brokerBefore = brokerSeconds(options.brokers[0]!);
     const startAt = performance.now();
     await consumer.start();
     const startedAt = performance.now();
@@ -203,7 +203,7 @@ async function runConsumer(level: Level, mode: "async" | "worker", workers?: num
     clearInterval(poll);
     const cpu = cpuSeconds() - cpuBefore;
     const mainCpu = since(mainBefore, mainThreadSeconds());
-    const brokerCpu = since(brokerBefore, brokerSeconds());
+    const brokerCpu = since(brokerBefore, brokerSeconds(options.brokers[0]!));
     await consumer.close();
     // The broker's view, once (not timed): the group's committed offsets are the log end.
     const broker = await withAdmin(async (admin) => {

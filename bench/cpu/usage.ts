@@ -1,8 +1,7 @@
 // CPU time, the same way on every runtime (node:process and node:fs: Deno and Bun implement them).
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
+import { brokerRunDir } from "../../tests/support/kafka.ts";
 
 /** User + system CPU seconds of the whole process (every thread) so far. */
 export function cpuSeconds(): number {
@@ -19,14 +18,15 @@ export function mainThreadSeconds(): number | undefined {
 }
 
 /**
- * User + system CPU seconds of the local broker started by `scripts/kafka/broker.sh` (its pid file),
- * or `undefined` when there is none here (another broker, or no /proc).
+ * User + system CPU seconds of the broker at `address` when `scripts/kafka/broker.sh` runs it on
+ * this machine (its pid file), or `undefined` (a remote broker, or no /proc).
  */
-export function brokerSeconds(): number | undefined {
-  const cache = process.env.PYRALLEL_KAFKA_CACHE ?? join(homedir(), ".cache", "pyrallel-kafka");
+export function brokerSeconds(address: string): number | undefined {
+  const [host, port] = address.split(":");
+  if (host !== "127.0.0.1" && host !== "localhost") return undefined;
   let pid: string;
   try {
-    pid = readFileSync(join(cache, "run", "broker.pid"), "utf8").trim();
+    pid = readFileSync(`${brokerRunDir(Number(port))}/broker.pid`, "utf8").trim();
   } catch {
     return undefined;
   }

@@ -15,10 +15,15 @@ export const SASL_USER = { username: "pyrallel", password: "pyrallel-secret" } a
 /** TLS listener, with a self-signed certificate for 127.0.0.1. */
 export const TLS_BROKERS: string[] = [`127.0.0.1:${port + 3}`];
 
+/** Where scripts/kafka/broker.sh keeps the broker of `brokerPort` (its pid file, logs, certificates). */
+export function brokerRunDir(brokerPort: number = port): string {
+  const cache = env.PYRALLEL_KAFKA_CACHE ?? `${homedir()}/.cache/pyrallel-kafka`;
+  return `${cache}/${brokerPort === 9092 ? "run" : `run-${brokerPort}`}`;
+}
+
 /** The TLS listener's certificate (PEM), which clients must trust. */
 export function brokerCaPem(): string {
-  const cache = env.PYRALLEL_KAFKA_CACHE ?? `${homedir()}/.cache/pyrallel-kafka`;
-  return readFileSync(`${cache}/${port === 9092 ? "run" : `run-${port}`}/tls/ca.pem`, "utf8");
+  return readFileSync(`${brokerRunDir()}/tls/ca.pem`, "utf8");
 }
 
 /** A name no other test run uses, so runs never see each other's data. */

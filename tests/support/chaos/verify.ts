@@ -237,12 +237,7 @@ const tp = (partition: number, offset: number) => `${partition}@${offset}`;
  * What the samples say of `partition` from `since` (its last advance) on: each change of who owns
  * it (pid, its fetched and committed offsets, a pause), times relative to the first sample.
  */
-function trail(
-  samples: readonly ProcessSample[],
-  acks: readonly ProducerAck[],
-  partition: number,
-  since: number,
-): string {
+function trail(samples: readonly ProcessSample[], partition: number, since: number, lastAckAt: number): string {
   const start = samples.reduce((min, sample) => Math.min(min, sample.t), Infinity);
   const seconds = (t: number) => `${((t - start) / 1000).toFixed(1)}s`;
   const states: string[] = [];
@@ -261,12 +256,7 @@ function trail(
     states.push(`${seconds(sample.t)} pid ${sample.pid} ${state}`);
   }
   const shown = states.length > 12 ? [...states.slice(0, 6), "…", ...states.slice(-6)] : states;
-  // Nothing new to fetch (the producer's sends to it stalled) looks the same in the samples.
-  const lastAck = acks.reduce(
-    (last, ack) => ack.partition === partition && ack.offset >= 0 ? Math.max(last, ack.t) : last,
-    0,
-  );
-  return `last advance at ${seconds(since)}, last send acknowledged at ${seconds(lastAck)}; then ${
+  return `last advance at ${seconds(since)}, last send acknowledged at ${seconds(lastAckAt)}; then ${
     shown.length > 0 ? shown.join("; ") : "no change of owner"
   }`;
 }
@@ -318,14 +308,19 @@ export function stalls(
   };
   const fetched = advances(1);
   const committed = advances(2);
-  const lastAcked = new Map<number, number>();
-  for (const { partition, offset } of acks) lastAcked.set(partition, Math.max(lastAcked.get(partition) ?? -1, offset));
+  /** Per partition: its highest acknowledged offset, and when the last send was acknowledged. */
+  const lastAcked = new Map<number, { offset: number; t: number }>();
+  for (const { partition, offset, t } of acks) {
+    if (offset < 0) continue;
+    const last = lastAcked.get(partition);
+    lastAcked.set(partition, { offset: Math.max(last?.offset ?? -1, offset), t: Math.max(last?.t ?? 0, t) });
+  }
   // Whether records acknowledged to the partition are beyond the highest value seen (a fetched
   // offset; a committed one is the next offset): only then is a partition that stopped advancing
   // stalled. The producer may have stalled instead (its sends to a leader moving back to a
   // restarted broker can hang for seconds), leaving the consumers nothing to fetch.
   const behind = (partition: number, highest: Map<number, number>, next: 0 | 1) =>
-    (lastAcked.get(partition) ?? -1) + next > (highest.get(partition) ?? -1);
+    (lastAcked.get(partition)?.offset ?? -1) + next > (highest.get(partition) ?? -1);
   // The longest gap between consecutive advances that overlaps [from, to], and its end.
   const longest = (times: readonly number[] | undefined, from: number, to: number, standing: boolean) => {
     let ms = 0;
@@ -390,7 +385,14 @@ export function stalls(
           led.has(partition) ? fault.followWindow?.[0] ?? fault.from : fault.from,
         ),
         ...(fetch.end === null
-          ? { trail: trail(samples, acks, partition, fetched.times.get(partition)?.at(-1) ?? 0) }
+          ? {
+            trail: trail(
+              samples,
+              partition,
+              fetched.times.get(partition)?.at(-1) ?? 0,
+              lastAcked.get(partition)?.t ?? 0,
+            ),
+          }
           : {}),
       };
     });
