@@ -16,6 +16,19 @@ export function bytesToBinaryString(bytes: Uint8Array): string {
  * cheaper this way, 36-byte ones up to 30% on Node and Deno, short ones the same).
  */
 function fromCodes(bytes: Uint8Array): string {
+  // Short keys (most are) without the array: a flat string either way.
+  switch (bytes.length) {
+    case 0:
+      return "";
+    case 1:
+      return String.fromCharCode(bytes[0]!);
+    case 2:
+      return String.fromCharCode(bytes[0]!, bytes[1]!);
+    case 3:
+      return String.fromCharCode(bytes[0]!, bytes[1]!, bytes[2]!);
+    case 4:
+      return String.fromCharCode(bytes[0]!, bytes[1]!, bytes[2]!, bytes[3]!);
+  }
   const codes = new Array<number>(bytes.length);
   for (let i = 0; i < bytes.length; i++) codes[i] = bytes[i]!;
   return String.fromCharCode.apply(null, codes);

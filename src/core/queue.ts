@@ -1,51 +1,86 @@
-/** FIFO queue with O(1) push and shift (arrays shift in O(n) once they grow large). */
+/** Slots of a queue's first storage; it doubles when full. */
+const FIRST_CAPACITY = 8;
+
+/**
+ * FIFO queue with O(1) push and shift: a ring over storage that doubles when full and is kept
+ * when the queue drains (queues here empty and refill for every message: an array dropped and
+ * grown again each time was a share of the consumer's garbage).
+ */
 export class Queue<T> {
-  #items: (T | undefined)[] = [];
+  #items: (T | undefined)[] = new Array<T | undefined>(FIRST_CAPACITY);
+  /** `#items.length - 1`: the capacity is a power of two. */
+  #mask = FIRST_CAPACITY - 1;
   #head = 0;
+  #length = 0;
 
   get length(): number {
-    return this.#items.length - this.#head;
+    return this.#length;
   }
 
   push(item: T): void {
-    this.#items.push(item);
+    if (this.#length > this.#mask) this.#grow();
+    this.#items[(this.#head + this.#length) & this.#mask] = item;
+    this.#length++;
   }
 
   shift(): T | undefined {
-    if (this.#head === this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
+    if (this.#length === 0) return undefined;
+    const head = this.#head;
+    const item = this.#items[head];
+    this.#items[head] = undefined;
+    this.#head = (head + 1) & this.#mask;
+    this.#length--;
     return item;
   }
 
   /** The item `index` places from the front, without taking it (`undefined` past the end). */
   at(index: number): T | undefined {
-    return index < this.length ? this.#items[this.#head + index] : undefined;
+    return index >= 0 && index < this.#length ? this.#items[(this.#head + index) & this.#mask] : undefined;
   }
 
   /** Inserts `item` before the first item matching `before` (at the end if none). O(n): for rare paths only. */
   insertBefore(item: T, before: (other: T) => boolean): void {
-    let i = this.#head;
-    while (i < this.#items.length && !before(this.#items[i] as T)) i++;
-    if (i === this.#head && this.#head > 0) this.#items[--this.#head] = item;
-    else this.#items.splice(i, 0, item);
+    const items = this.#drained();
+    const index = items.findIndex(before);
+    items.splice(index < 0 ? items.length : index, 0, item);
+    this.#refill(items);
   }
 
   /** Removes and returns the first item matching `predicate`. O(n): for rare paths only. */
   removeFirst(predicate: (item: T) => boolean): T | undefined {
-    for (let i = this.#head; i < this.#items.length; i++) {
-      const item = this.#items[i] as T;
+    for (let i = 0; i < this.#length; i++) {
+      const item = this.#items[(this.#head + i) & this.#mask] as T;
       if (!predicate(item)) continue;
-      this.#items.splice(i, 1);
+      const items = this.#drained();
+      items.splice(i, 1);
+      this.#refill(items);
       return item;
     }
     return undefined;
+  }
+
+  #grow(): void {
+    const items = this.#drained();
+    this.#items = new Array<T | undefined>((this.#mask + 1) * 2);
+    this.#mask = this.#items.length - 1;
+    this.#refill(items);
+  }
+
+  /** Takes every item out, in order. */
+  #drained(): T[] {
+    const items: T[] = [];
+    while (this.#length > 0) items.push(this.shift() as T);
+    return items;
+  }
+
+  #refill(items: readonly T[]): void {
+    if (items.length > this.#mask) {
+      let capacity = this.#mask + 1;
+      while (capacity <= items.length) capacity *= 2;
+      this.#items = new Array<T | undefined>(capacity);
+      this.#mask = capacity - 1;
+    }
+    this.#head = 0;
+    for (const item of items) this.push(item);
   }
 }

@@ -11,6 +11,22 @@ function drain<T>(queue: Queue<T>): T[] {
 }
 
 describe("Queue", () => {
+  test("insertBefore puts the item before the first match, or last; at reads without taking", () => {
+    const queue = new Queue<number>();
+    for (const n of [1, 2, 3]) queue.push(n);
+    queue.shift();
+    queue.insertBefore(9, (n) => n === 3);
+    queue.insertBefore(8, (n) => n > 100);
+    assert.deepEqual([queue.at(0), queue.at(1), queue.at(3), queue.at(4), queue.at(-1)], [
+      2,
+      9,
+      8,
+      undefined,
+      undefined,
+    ]);
+    assert.deepEqual(drain(queue), [2, 9, 3, 8]);
+  });
+
   test("first in, first out; shift on an empty queue returns undefined", () => {
     const queue = new Queue<string>();
     assert.equal(queue.shift(), undefined);
@@ -52,8 +68,8 @@ describe("Queue", () => {
     assert.deepEqual(drain(queue), [3]);
   });
 
-  // The storage is compacted once more than 1024 shifted slots make up half of it: nothing may be lost.
-  test("long runs across the compaction threshold keep every item in order", () => {
+  // The ring wraps and doubles while items are in it: nothing may be lost or reordered.
+  test("long runs across wraps and growth keep every item in order", () => {
     const queue = new Queue<number>();
     for (let n = 0; n < 3000; n++) queue.push(n);
     for (let n = 0; n < 1600; n++) assert.equal(queue.shift(), n);
@@ -73,11 +89,15 @@ describe("Queue", () => {
     type Op =
       | { readonly kind: "push"; readonly count: number }
       | { readonly kind: "shift"; readonly count: number }
-      | { readonly kind: "remove"; readonly pick: number };
+      | { readonly kind: "remove"; readonly pick: number }
+      | { readonly kind: "insert"; readonly pick: number }
+      | { readonly kind: "at"; readonly pick: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant("push" as const), count: fc.integer({ min: 1, max: 700 }) }),
       fc.record({ kind: fc.constant("shift" as const), count: fc.integer({ min: 1, max: 700 }) }),
       fc.record({ kind: fc.constant("remove" as const), pick: fc.integer({ min: -5, max: 2000 }) }),
+      fc.record({ kind: fc.constant("insert" as const), pick: fc.integer({ min: -5, max: 2000 }) }),
+      fc.record({ kind: fc.constant("at" as const), pick: fc.integer({ min: -5, max: 2000 }) }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40, size: "max" }), (ops) => {
@@ -92,6 +112,14 @@ describe("Queue", () => {
             }
           } else if (step.kind === "shift") {
             for (let i = 0; i < step.count; i++) assert.equal(queue.shift(), model.shift());
+          } else if (step.kind === "at") {
+            assert.equal(queue.at(step.pick), step.pick >= 0 ? model[step.pick] : undefined);
+          } else if (step.kind === "insert") {
+            // Before the value at that position, or at the end when there is none.
+            const before = step.pick >= 0 && step.pick < model.length ? model[step.pick] : -1;
+            queue.insertBefore(next, (n) => n === before);
+            const index = model.indexOf(before!);
+            model.splice(index < 0 ? model.length : index, 0, next++);
           } else {
             // A value that is there (by position), or one that is not (negative, or past the end).
             const wanted = step.pick >= 0 && step.pick < model.length ? model[step.pick] : -1;

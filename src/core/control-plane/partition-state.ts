@@ -4,13 +4,14 @@ import type { ConsumerMessage } from "../message.ts";
 import type { PartitionMetrics, PartitionPauseReason } from "../metrics-snapshot.ts";
 import type { Batch } from "./batch.ts";
 import { type DoneRange, encodeOffsetMap } from "../offset-map.ts";
+import { HeldItems, type HeldLinks } from "./held-items.ts";
 import { OffsetTracker } from "../offset-tracker.ts";
 import { PartitionScheduler } from "../partition-scheduler.ts";
 import type { PoisonKeys } from "../poison-keys.ts";
 import type { PartitionOffset } from "../ports/kafka-adapter.ts";
 
 /** One fetched message on its way through the control plane. */
-export interface WorkItem {
+export interface WorkItem extends HeldLinks<WorkItem> {
   readonly message: ConsumerMessage;
   readonly offset: number;
   readonly lane: string | null;
@@ -79,8 +80,8 @@ export class PartitionState {
   inDispatch = false;
   /** The adapter announced it (`assigned`): the tracker was seeded with its start offset. */
   #assigned = false;
-  /** Messages held (buffered, queued, running or waiting to retry), by offset. */
-  readonly #held = new Map<number, WorkItem>();
+  /** Messages held (buffered, queued, running or waiting to retry), in offset order. */
+  readonly #held = new HeldItems<WorkItem>();
   /** Admitted messages (in flight) and their payload bytes. */
   #admitted = 0;
   #admittedBytes = 0;
@@ -142,9 +143,11 @@ export class PartitionState {
       // Set later, declared now: every item keeps one shape on the hot path.
       running: undefined,
       batch: undefined,
+      heldBefore: undefined,
+      heldAfter: undefined,
     };
     this.scheduler.enqueue(item);
-    this.#held.set(offset, item);
+    this.#held.add(item);
     this.#bufferedBytes += bytes;
     return true;
   }
@@ -230,7 +233,7 @@ export class PartitionState {
   finish(item: WorkItem, now?: number): void {
     this.tracker.complete(item.offset, now);
     this.scheduler.release(item);
-    this.#held.delete(item.offset);
+    this.#held.remove(item);
     this.#admitted--;
     this.#admittedBytes -= item.bytes;
   }
@@ -255,26 +258,26 @@ export class PartitionState {
   withdrawUnstarted(reason: AbortReason): number {
     if (this.#running === 0) return 0;
     let withdrawn = 0;
-    for (const item of this.#held.values()) {
+    this.#held.forEach((item) => {
       const attempt = item.running;
       // A batch's messages share one attempt: withdrawn with the first, ended with each.
-      if (attempt === undefined || !(attempt.withdrawn || attempt.withdraw(reason))) continue;
+      if (attempt === undefined || !(attempt.withdrawn || attempt.withdraw(reason))) return;
       this.endAttempt(item, attempt);
       item.attempt--;
       withdrawn++;
-    }
+    });
     return withdrawn;
   }
 
   /** Aborts every running attempt (closing, or the revoke grace is over). */
   abortRunning(reason: AbortReason): void {
     if (this.#running === 0) return;
-    for (const item of this.#held.values()) item.running?.abort(reason);
+    this.#held.forEach((item) => item.running?.abort(reason));
   }
 
-  /** The held message at `offset`, if any. */
+  /** The held message at `offset`, if any (found from the oldest: for the blocking offset, say). */
   held(offset: number): WorkItem | undefined {
-    return this.#held.get(offset);
+    return this.#held.find((item) => item.offset === offset);
   }
 
   /** Messages admitted and not finished, and their payload bytes: what counts against the in-flight budget. */
