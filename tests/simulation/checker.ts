@@ -545,13 +545,15 @@ export class Checker {
           `${member} ${p.topic}[${p.partition}]: window of ${p.uncommittedOffsets}, maxUncommittedOffsets is ${settings.maxUncommittedOffsets}`,
         );
       }
-      // The response that crossed a buffer limit came whole: its payload, or one (large) batch; and
-      // the messages of a chain given back (a failure before them) wait in the buffer again.
+      // The response that crossed a buffer limit came whole: its payload, or one (large) batch. A
+      // partition whose last response was larger than its limits is fetched again while less than
+      // that response is left, so it holds at most two responses then. And the messages of a chain
+      // given back (a failure before them) wait in the buffer again.
       const response = Math.max(settings.fetchMaxBytesPerPartition, this.#largestBatchCost);
       const givenBack = MAX_FOLLOWERS * this.#largestBatchCost;
       if (
-        p.bufferedBytes > settings.maxBufferedBytes + response + givenBack ||
-        p.bufferedCount > settings.maxInFlight + overshoot + MAX_FOLLOWERS
+        p.bufferedBytes > Math.max(settings.maxBufferedBytes, response) + response + givenBack ||
+        p.bufferedCount > Math.max(settings.maxInFlight, overshoot) + overshoot + MAX_FOLLOWERS
       ) {
         this.fail(
           `${member} ${p.topic}[${p.partition}]: ${p.bufferedCount} messages (${p.bufferedBytes} bytes) buffered, ` +

@@ -315,6 +315,7 @@ export class ControlPlane implements AdapterListener {
 
   /** Messages were buffered for the partition: it may have admissible work, and a full buffer. */
   #buffered(state: PartitionState): void {
+    state.deliveryEnded();
     this.#admission.join(state);
     this.#pause.check(state);
   }

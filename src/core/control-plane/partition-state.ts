@@ -101,6 +101,11 @@ export class PartitionState {
   #windowFull = false;
   /** Set while the buffer is at its limit: the partition is not fetched. */
   #bufferFull = false;
+  /** Messages and payload bytes accepted since the last delivery ended, and those of that delivery. */
+  #arriving = 0;
+  #arrivingBytes = 0;
+  #delivered = 0;
+  #deliveredBytes = 0;
 
   constructor(topic: string, partition: number, now: () => number, poison?: PoisonKeys) {
     this.topic = topic;
@@ -149,7 +154,16 @@ export class PartitionState {
     this.scheduler.enqueue(item);
     this.#held.add(item);
     this.#bufferedBytes += bytes;
+    this.#arriving++;
+    this.#arrivingBytes += bytes;
     return true;
+  }
+
+  /** A delivery (one fetch response's messages for the partition) was accepted: its size sets when to fetch again. */
+  deliveryEnded(): void {
+    this.#delivered = this.#arriving;
+    this.#deliveredBytes = this.#arrivingBytes;
+    this.#arriving = this.#arrivingBytes = 0;
   }
 
   /** Admits the next admissible message into the in-flight window, or returns `undefined`. */
@@ -341,8 +355,11 @@ export class PartitionState {
     const bytes = this.#bufferedBytes;
     const messages = this.scheduler.bufferedCount;
     if (this.#bufferFull) {
-      this.#bufferFull = bytes >= limits.maxBufferedBytes * FETCH_RESUME_AT ||
-        messages >= limits.maxBufferedMessages * FETCH_RESUME_AT;
+      // Fetched again below 80% of the limits, or, where one response brings more than that (a
+      // record batch larger than the limits: one is always returned whole), once the buffer holds
+      // less than the last response did: the next one is then on its way while that much is left.
+      this.#bufferFull = bytes >= Math.max(limits.maxBufferedBytes * FETCH_RESUME_AT, this.#deliveredBytes) ||
+        messages >= Math.max(limits.maxBufferedMessages * FETCH_RESUME_AT, this.#delivered);
     } else {
       this.#bufferFull = bytes >= limits.maxBufferedBytes || messages >= limits.maxBufferedMessages;
     }

@@ -380,6 +380,33 @@ describe("PartitionState", () => {
       assert.equal(state.fetchHoldChanged(max), false);
     });
 
+    // A record batch is returned whole, so one response may bring more than the limits: waiting for
+    // 80% of them would leave a fraction of a response to cover the next fetch's round trip (the
+    // no-op consumer idled a third of its time on 5,000-record batches with the 1,000-message limit).
+    test("buffer: after a delivery larger than the limits, fetched again once less than it is left", () => {
+      const state = seeded();
+      const max = limits(1000, 1_000_000, 10);
+      const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+      bufferAll(state, range(0, 25));
+      state.deliveryEnded();
+      assert.equal(state.fetchHoldChanged(max), true, "25 messages, limit 10");
+      state.admit();
+      assert.equal(state.fetchHoldChanged(max), false, "24 left: less than the 25 delivered, far above 80% of 10");
+      bufferAll(state, range(25, 50));
+      state.deliveryEnded();
+      assert.equal(state.fetchHoldChanged(max), true, "49: the next response came while 24 were left");
+      // Small deliveries again: the 80% mark rules once more.
+      while (state.bufferedCount > 9) state.admit();
+      bufferAll(state, [50, 51]);
+      state.deliveryEnded();
+      assert.equal(state.bufferedCount, 11);
+      assert.equal(state.fetchHoldChanged(max), undefined, "held: 11 is more than the 2 delivered and than 8");
+      while (state.bufferedCount > 8) state.admit();
+      assert.equal(state.fetchHoldChanged(max), undefined, "8 = 80%: not below");
+      state.admit();
+      assert.equal(state.fetchHoldChanged(max), false, "7: below 80% of the limit");
+    });
+
     test("buffer: held while either bound is reached, released only once both fell below 80%", () => {
       // Limits: 100 bytes (resume below 80), 10 messages (resume below 8).
       const max = limits(1000, 100, 10);
