@@ -16,7 +16,7 @@ export function bytesToBinaryString(bytes: Uint8Array): string {
  * cheaper this way, 36-byte ones up to 30% on Node and Deno, short ones the same).
  */
 function fromCodes(bytes: Uint8Array): string {
-  // Short keys (most are) without the array: a flat string either way.
+  // Keys of up to 4 bytes (integers, short ids) without the array: a flat string either way.
   switch (bytes.length) {
     case 0:
       return "";
