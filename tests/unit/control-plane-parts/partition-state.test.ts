@@ -382,7 +382,7 @@ describe("PartitionState", () => {
 
     // A record batch is returned whole, so one response may bring more than the limits: waiting for
     // 80% of them would leave a fraction of a response to cover the next fetch's round trip (the
-    // no-op consumer idled a third of its time on 5,000-record batches with the 1,000-message limit).
+    // no-op consumer idled a fifth of its time on 1,250-record batches with the 1,000-message limit).
     test("buffer: after a delivery larger than the limits, fetched again once less than it is left", () => {
       const state = seeded();
       const max = limits(1000, 1_000_000, 10);
