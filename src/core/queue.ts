@@ -40,10 +40,10 @@ export class Queue<T> {
 
   /** Inserts `item` before the first item matching `before` (at the end if none). O(n): for rare paths only. */
   insertBefore(item: T, before: (other: T) => boolean): void {
-    const items = this.#drained();
-    const index = items.findIndex(before);
-    items.splice(index < 0 ? items.length : index, 0, item);
-    this.#refill(items);
+    this.#rebuild((items) => {
+      const index = items.findIndex(before);
+      items.splice(index < 0 ? items.length : index, 0, item);
+    });
   }
 
   /** Removes and returns the first item matching `predicate`. O(n): for rare paths only. */
@@ -51,36 +51,26 @@ export class Queue<T> {
     for (let i = 0; i < this.#length; i++) {
       const item = this.#items[(this.#head + i) & this.#mask] as T;
       if (!predicate(item)) continue;
-      const items = this.#drained();
-      items.splice(i, 1);
-      this.#refill(items);
+      this.#rebuild((items) => items.splice(i, 1));
       return item;
     }
     return undefined;
   }
 
+  /** Doubles the storage, the items first in it. */
   #grow(): void {
-    const items = this.#drained();
-    this.#items = new Array<T | undefined>((this.#mask + 1) * 2);
-    this.#mask = this.#items.length - 1;
-    this.#refill(items);
+    const items = new Array<T | undefined>((this.#mask + 1) * 2);
+    for (let i = 0; i < this.#length; i++) items[i] = this.#items[(this.#head + i) & this.#mask];
+    this.#items = items;
+    this.#mask = items.length - 1;
+    this.#head = 0;
   }
 
-  /** Takes every item out, in order. */
-  #drained(): T[] {
+  /** Takes every item out, lets `edit` change the list, and queues it again. */
+  #rebuild(edit: (items: T[]) => void): void {
     const items: T[] = [];
     while (this.#length > 0) items.push(this.shift() as T);
-    return items;
-  }
-
-  #refill(items: readonly T[]): void {
-    if (items.length > this.#mask) {
-      let capacity = this.#mask + 1;
-      while (capacity <= items.length) capacity *= 2;
-      this.#items = new Array<T | undefined>(capacity);
-      this.#mask = capacity - 1;
-    }
-    this.#head = 0;
+    edit(items);
     for (const item of items) this.push(item);
   }
 }
