@@ -7,6 +7,7 @@ import type { ConsumerMessage, HandlerContext } from "../../src/core/message.ts"
 import type { ParentPort } from "../../src/engines/worker/port.ts";
 import type { FromWorker, ToWorker } from "../../src/engines/worker/protocol.ts";
 import type { SpawnWorker, WorkerThread, WorkerThreadEvents } from "../../src/engines/worker/spawn.ts";
+import { TaskBoard } from "../../src/engines/worker/task-board.ts";
 import { TaskRunner } from "../../src/engines/worker/task-runner.ts";
 
 /** How one fake thread behaves. */
@@ -26,6 +27,12 @@ export interface FakeWorkerBehaviour {
   stopped?(): void;
   /** Called with the thread's TaskRunner once the module loaded (to look inside the worker's side). */
   loaded?(runner: TaskRunner): void;
+  /**
+   * Called as each handler starts: virtual ms of synchronous code it starts with, holding the
+   * thread, or undefined. Meanwhile the board says the worker is in code and the thread takes no
+   * message. Only for workers that run one handler at a time (see #afterHold).
+   */
+  holdsThreadMs?(): number | undefined;
 }
 
 /** Which thread a behaviour is for: the engine names threads by slot, `start` counts that name's threads. */
@@ -65,6 +72,10 @@ class FakeWorkerThread implements WorkerThread {
   /** Messages that arrived before the module loaded (a real thread queues them too). */
   readonly #inbox: ToWorker[] = [];
   #runner: TaskRunner | undefined;
+  /** The worker's view of its task board (from the init message), for holds. */
+  #board: TaskBoard | undefined;
+  /** A handler's synchronous code holds the thread until then (virtual ms). */
+  #heldUntil = -Infinity;
   #alive = true;
 
   constructor(clock: Clock, behaviour: FakeWorkerBehaviour, events: WorkerThreadEvents) {
@@ -97,7 +108,8 @@ class FakeWorkerThread implements WorkerThread {
         batchHandler: (messages: readonly ConsumerMessage[], context: HandlerContext) =>
           behaviour.handleBatch!(messages, context) as void,
       }
-      : (message: ConsumerMessage, context: HandlerContext) => behaviour.handle(message, context);
+      : (message: ConsumerMessage, context: HandlerContext) =>
+        this.#afterHold(() => behaviour.handle(message, context));
     this.#runner = new TaskRunner(handler, port, this.#clock);
     behaviour.loaded?.(this.#runner);
     port.post({ type: "ready", batches });
@@ -110,6 +122,9 @@ class FakeWorkerThread implements WorkerThread {
       this.#inbox.push(message);
       return;
     }
+    const held = this.#heldUntil - this.#clock.now();
+    if (held > 0) return this.#later(held, () => this.#receive(message));
+    if (message.type === "init") this.#board = new TaskBoard(message.slots, message.board);
     if (message.type === "run") {
       const crashAfterMs = this.#behaviour.crashAfterMs?.(message.batch.count);
       if (crashAfterMs !== undefined) {
@@ -123,6 +138,29 @@ class FakeWorkerThread implements WorkerThread {
     if (!this.#alive) return; // a stopped thread never reports again
     const copy = structuredClone(message, { transfer });
     this.#later(this.#latencyMs, () => this.#events.message(copy));
+  }
+
+  /**
+   * Runs a handler, after the synchronous code it starts with if that holds the thread: meanwhile
+   * the board says the worker is in code (set once the runner's own code is done: it clears the
+   * flag on its way out) and the thread takes no message. Only for one handler at a time per
+   * worker: a real thread would not settle another handler meanwhile either.
+   */
+  #afterHold(handle: () => Promise<void> | void): Promise<void> | void {
+    const ms = this.#behaviour.holdsThreadMs?.();
+    if (ms === undefined || ms <= 0) return handle();
+    this.#heldUntil = this.#clock.now() + ms;
+    queueMicrotask(() => this.#board?.setInCode(true));
+    return new Promise((resolve, reject) =>
+      this.#later(ms, () => {
+        this.#board?.setInCode(false);
+        try {
+          resolve(handle());
+        } catch (error) {
+          reject(error);
+        }
+      })
+    );
   }
 
   /** Dies like a thread with an uncaught error: stops, then tells the engine. */

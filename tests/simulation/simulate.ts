@@ -42,6 +42,8 @@ export interface SimulationOptions {
   readonly trace?: boolean;
 }
 
+/** Salt of the stream of worker-thread holds: not the main stream of the seed. */
+const HOLD_STREAM = 0x401d5;
 const decoder = new TextDecoder();
 /** Virtual time the drain member gets to reach the end of every partition. */
 const DRAIN_DEADLINE_MS = 300_000;
@@ -131,6 +133,12 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const throttling = throttleVariant(seed);
   // Batch handlers, from the seed's own stream too (batching.ts).
   const batch = batchVariant(seed).batch;
+  // Handlers whose synchronous code holds a worker's thread (the engine moves that worker's queued
+  // messages to the other worker), in a third of the seeds with one handler per worker, from the
+  // seed's own stream too.
+  const holds = new Random((seed ^ HOLD_STREAM) >>> 0);
+  const oneAtATime = base.engine?.kind === "worker" && base.engine.concurrencyPerWorker === 1;
+  const holdChance = oneAtATime && holds.chance(0.35) ? holds.pick([0.02, 0.1, 0.3]) : 0;
   if (throttling.rateLimit) base.rateLimit = throttling.rateLimit;
 
   const startFrom = random.chance(0.8) ? "earliest" as const : "latest" as const;
@@ -272,6 +280,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
                 }
                 : {}),
               crashAfterMs: () => (threads.chance(0.02) ? threads.int(0, 50) : undefined),
+              holdsThreadMs: () => (holdChance > 0 && holds.chance(holdChance) ? holds.int(1, 80) : undefined),
               stopped: () => {
                 for (const call of calls) {
                   call.ended = true;
@@ -394,7 +403,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       `${ordering}, ${isolationLevel}, ${failurePolicy}, ${worker ? "worker" : "async"} engine, chaos ${chaosMs} ms` +
       (base.rateLimit ? `, rateLimit ${JSON.stringify(base.rateLimit)}` : "") +
       (throttling.pauseChance > 0 ? `, handler pauses (${throttling.pauseChance})` : "") +
-      (batch ? `, batch handler ${JSON.stringify(batch)}` : ""),
+      (batch ? `, batch handler ${JSON.stringify(batch)}` : "") +
+      (holdChance > 0 ? `, handlers hold their thread (${holdChance})` : ""),
     stats: {
       virtualMs: time.now,
       steps: time.fired,

@@ -264,6 +264,8 @@ export class TaskDispatcher implements PoolTenant {
       stuck: false,
     };
     this.#lanes.add(lane);
+    // A successor (restart, recycling): tasks that waited for a worker go to it.
+    if (this.#waiting.length > 0) this.#flushSoon();
     return {
       ready: () => this.#ready(lane),
       done: (results) => this.#done(lane, results),
@@ -306,10 +308,7 @@ export class TaskDispatcher implements PoolTenant {
     lane.outbox.push(task);
     if (this.#recycleAfter !== undefined && ++lane.assigned >= this.#recycleAfter) lane.retiring = true;
     if (lane.outbox.length >= this.#maxBatch) this.#send(lane);
-    else if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(() => this.#flush());
-    }
+    else this.#flushSoon();
   }
 
   /**
@@ -332,8 +331,17 @@ export class TaskDispatcher implements PoolTenant {
     return best;
   }
 
+  /** Runs #flush on the next microtask (once, however many reasons there are). */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Gives waiting tasks to workers with room, then posts every outbox. */
   #flush(): void {
     this.#flushQueued = false;
+    while (this.#waiting.length > 0 && this.#leastLoaded() !== undefined) this.#assignWaiting(this.#waiting.shift()!);
     for (const lane of this.#lanes) this.#send(lane);
   }
 
@@ -637,7 +645,6 @@ export class TaskDispatcher implements PoolTenant {
       else if (restarted || task.context.aborted) this.#reassign(task);
       else this.#fail(task, gone());
     }
-    if (restarted) { for (const task of this.#waiting.splice(0)) this.#assignWaiting(task); }
     if (this.#onQuiet) this.#checkQuiet();
   }
 
@@ -666,6 +673,8 @@ export class TaskDispatcher implements PoolTenant {
     lane.freeSlots.push(task.slot);
     task.lane = undefined;
     task.slot = -1;
+    // Room for a task that found none (every worker full, held by a handler, or recycling).
+    if (this.#waiting.length > 0) this.#flushSoon();
     // Whatever removed its last task (result, cancel, failure), a retiring worker is done now.
     if (lane.retiring && !lane.worker.dead && this.#held(lane) === 0) lane.worker.recycle();
   }
