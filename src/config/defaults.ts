@@ -69,7 +69,9 @@ export const DEFAULTS: Defaults = {
     rebalanceTimeoutMs: 60_000,
     heartbeatIntervalMs: 3_000,
     fetchMaxWaitMs: 500,
-    // Small fetches interleave partitions, so every partition's key lanes share the in-flight window.
+    // Fairness comes from admission, not from small fetches (docs/intake.md): this bounds how far
+    // one response can take a partition's buffer past its limits. Not yet tuned for throughput:
+    // 256 KiB read about 25% more messages per second with a no-op handler on 4 partitions.
     fetchMaxBytes: 1024 * 1024,
     fetchMaxBytesPerPartition: 16 * 1024,
   },
