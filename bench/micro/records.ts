@@ -13,7 +13,7 @@ function batch(firstOffset: bigint, transactional: boolean): RecordBatch {
   for (let i = 0; i < RECORDS_PER_BATCH; i++) {
     records.push({
       offsetDelta: i,
-      timestampDelta: BigInt(i),
+      timestampDelta: i,
       key: new Uint8Array(16),
       value: new Uint8Array(100),
       headers: [],

@@ -144,7 +144,7 @@ export class Checker {
             if (offset < next) continue;
             records.set(offset, {
               record,
-              timestamp: batch.firstTimestamp + record.timestampDelta,
+              timestamp: batch.firstTimestamp + BigInt(record.timestampDelta),
               producerId: batch.producerId,
               transactional: batch.isTransactional,
             });

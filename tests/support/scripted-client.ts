@@ -81,7 +81,7 @@ export class ScriptedClient implements KafkaClient {
         for (let o = offset; o < last; o++) {
           records.push({
             offsetDelta: Number(o - offset),
-            timestampDelta: 0n,
+            timestampDelta: 0,
             key: encoder.encode(`k${Number(o) % this.keys}`),
             value: encoder.encode(String(o)),
             headers: [],

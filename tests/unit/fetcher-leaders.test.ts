@@ -79,7 +79,7 @@ class Cluster extends FetchOnlyClient {
               producerId: -1n,
               isTransactional: false,
               isControl: false,
-              records: [{ offsetDelta: 0, timestampDelta: 0n, key: null, value: null, headers: [] }],
+              records: [{ offsetDelta: 0, timestampDelta: 0, key: null, value: null, headers: [] }],
             }],
           };
         }));

@@ -71,7 +71,7 @@ function records({ topic, partition }: TopicPartition, from: bigint, count: numb
       isControl: false,
       records: Array.from({ length: count }, (_, i) => ({
         offsetDelta: i,
-        timestampDelta: 0n,
+        timestampDelta: 0,
         key: encoder.encode(`k${from + BigInt(i)}`),
         value: encoder.encode(`v${from + BigInt(i)}`),
         headers: [],

@@ -113,7 +113,7 @@ class Log {
 function record(offsetDelta: number, fields: Partial<KafkaRecord> = {}): KafkaRecord {
   return {
     offsetDelta,
-    timestampDelta: BigInt(offsetDelta),
+    timestampDelta: offsetDelta,
     key: null,
     value: null,
     headers: [],
@@ -345,11 +345,11 @@ describe("decodePartition: records and offsets", () => {
     const unnamed = text.encode("unnamed");
     const records = [
       record(0, { key: null, value: null }),
-      record(2, { key: empty, value: empty, timestampDelta: 5n }),
+      record(2, { key: empty, value: empty, timestampDelta: 5 }),
       record(3, {
         key,
         value: text.encode("v"),
-        timestampDelta: -3n,
+        timestampDelta: -3,
         headers: [
           [text.encode("a"), first],
           [text.encode("b"), null],
@@ -387,16 +387,16 @@ describe("decodePartition: records and offsets", () => {
 
   test("timestamps stay exact at any size", () => {
     const records = [
-      record(0, { timestampDelta: 0n }),
-      record(1, { timestampDelta: 1n }),
-      record(2, { timestampDelta: 2n ** 60n }),
+      record(0, { timestampDelta: 0 }),
+      record(1, { timestampDelta: 1 }),
+      record(2, { timestampDelta: 2 ** 60 }),
     ];
     const huge = batch(0n, records, { firstTimestamp: 2n ** 53n + 1n });
     assert.deepEqual(
       decodePartition(fetched([huge]), 0n, "read_uncommitted").messages.map((m) => m.timestamp),
       [Number(2n ** 53n + 1n), Number(2n ** 53n + 2n), Number(2n ** 60n + 2n ** 53n + 3n)],
     );
-    const none = batch(0n, [record(0, { timestampDelta: 0n })], { firstTimestamp: -1n });
+    const none = batch(0n, [record(0, { timestampDelta: 0 })], { firstTimestamp: -1n });
     assert.equal(decodePartition(fetched([none]), 0n, "read_uncommitted").messages[0]!.timestamp, -1);
   });
 

@@ -99,7 +99,8 @@ export interface AbortedTransaction {
 /** A record as stored: offsets and timestamps relative to its batch. */
 export interface KafkaRecord {
   readonly offsetDelta: number;
-  readonly timestampDelta: bigint;
+  /** Milliseconds after the batch's first timestamp (exact within ±2^53, as every real one is). */
+  readonly timestampDelta: number;
   readonly key: Uint8Array | null;
   readonly value: Uint8Array | null;
   /** Header names and values as bytes; a value (and, in a malformed record, a name) may be null. */

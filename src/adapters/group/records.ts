@@ -147,7 +147,7 @@ function appendRecords(
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     if (record.offsetDelta < minDelta) continue;
-    const deltaMs = Number(record.timestampDelta);
+    const deltaMs = record.timestampDelta;
     // Same field order as every other ConsumerMessage, so handlers see one object shape.
     messages.push({
       topic,
@@ -158,7 +158,7 @@ function appendRecords(
       headers: record.headers.length === 0 ? NO_HEADERS : toHeaders(record.headers),
       timestamp: baseIsSmall && deltaMs > -EXACT_PART && deltaMs < EXACT_PART
         ? baseMs + deltaMs
-        : Number(firstTimestamp + record.timestampDelta),
+        : Number(firstTimestamp + BigInt(deltaMs)),
     });
   }
 }

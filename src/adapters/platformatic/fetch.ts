@@ -1,5 +1,6 @@
-// Where partitions are led, and one fetch from one broker, sent with the library's Fetch wire API
-// (v13–v17, topics by id) on that broker's connection and answered in the port's shapes
+// Where partitions are led, and one fetch from one broker, sent with the library's Fetch request
+// writers (v13–v17, topics by id) on that broker's connection and read with our own response
+// parser (fetch-response.ts: records straight from the bytes), in the port's shapes
 // (per-partition error codes included).
 //
 // The fetch is sent as asked, once: not through the library's Consumer.fetch, which retries a
@@ -9,32 +10,30 @@
 import {
   apiVersionsV3,
   type Connection,
+  createAPI,
   fetchV13,
   fetchV14,
   fetchV15,
   fetchV16,
   fetchV17,
-  IS_CONTROL,
-  IS_TRANSACTIONAL,
 } from "@platformatic/kafka";
-import {
-  type FetchedPartition,
-  type FetchRequest,
-  type PartitionLeader,
-  type RecordBatch,
-  retriable,
-} from "../group/kafka-client.ts";
+import { type FetchedPartition, type FetchRequest, type PartitionLeader, retriable } from "../group/kafka-client.ts";
 import { groupByTopic, toIsolationLevel } from "./convert.ts";
-import { callMarked, fetchError, markRetriable } from "./errors.ts";
+import { callMarked, fetchError } from "./errors.ts";
+import { type FetchResponse, parseFetchResponse } from "./fetch-response.ts";
 import type { FetchConnections, GroupConsumer } from "./library.ts";
-
-type FetchResponse = fetchV17.FetchResponse;
-type Batches = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>;
 
 /** The API key of Fetch. */
 const FETCH = fetchV17.api.key;
 /** The Fetch versions spoken, newest first: all name topics by id and share one request shape. */
-const FETCH_APIS = [fetchV17.api, fetchV16.api, fetchV15.api, fetchV14.api, fetchV13.api];
+const FETCH_APIS = [fetchV17, fetchV16, fetchV15, fetchV14, fetchV13].map(({ api, createRequest }) =>
+  createAPI<Parameters<typeof fetchV17.createRequest>, FetchResponse>(
+    FETCH,
+    api.version,
+    createRequest,
+    parseFetchResponse,
+  )
+);
 type FetchApi = (typeof FETCH_APIS)[number];
 /** Without a fetch session (KIP-227): id 0 and the final epoch, so every request is complete in itself. */
 const NO_SESSION_ID = 0;
@@ -115,9 +114,9 @@ export async function fetchPartitions(
   });
   const connection = await callMarked(() => connections.get(broker));
   const api = await fetchApi(consumer, connection);
-  let response: FetchResponse;
-  try {
-    response = await api.async(
+  // Partition errors come back as data; a request-level error code rejects (nothing to use).
+  const response = await callMarked(() =>
+    api.async(
       connection,
       request.maxWaitMs,
       1,
@@ -128,14 +127,8 @@ export async function fetchPartitions(
       topics,
       [],
       "",
-    );
-  } catch (error) {
-    // Partition-level errors reject the whole call; the response inside still has the rest. A
-    // request-level error code leaves nothing to use.
-    const partial = (error as { response?: FetchResponse }).response;
-    if (!partial?.responses || partial.errorCode !== 0) throw markRetriable(error);
-    response = partial;
-  }
+    )
+  );
   const fetched: FetchedPartition[] = [];
   for (const topicResponse of response.responses) {
     const topic = names.get(topicResponse.topicId) ?? topicResponse.topicId;
@@ -148,28 +141,10 @@ export async function fetchPartitions(
         highWatermark: p.highWatermark,
         lastStableOffset: p.lastStableOffset,
         logStartOffset: p.logStartOffset,
-        abortedTransactions: p.abortedTransactions ?? [],
-        batches: p.records ? toBatches(p.records) : [],
+        abortedTransactions: p.abortedTransactions,
+        batches: p.batches,
       });
     }
   }
   return fetched;
-}
-
-/** The client's batches in the port's shape (records pass through: Buffer is a Uint8Array). */
-function toBatches(records: Batches): RecordBatch[] {
-  const batches: RecordBatch[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) {
-    const batch = records[i]!;
-    batches[i] = {
-      firstOffset: batch.firstOffset,
-      lastOffsetDelta: batch.lastOffsetDelta,
-      firstTimestamp: batch.firstTimestamp,
-      producerId: batch.producerId,
-      isTransactional: (batch.attributes & IS_TRANSACTIONAL) !== 0,
-      isControl: (batch.attributes & IS_CONTROL) !== 0,
-      records: batch.records,
-    };
-  }
-  return batches;
 }

@@ -10,7 +10,7 @@ export interface RecordInput {
   readonly value?: Uint8Array | null;
   readonly headers?: readonly (readonly [Uint8Array | null, Uint8Array | null])[];
   /** Relative to the batch's first timestamp; 0 when omitted. */
-  readonly timestampDelta?: bigint;
+  readonly timestampDelta?: number;
 }
 
 /** Where a transaction stands on one partition. */
@@ -141,7 +141,7 @@ export class PartitionLog implements PartitionView {
     if (inputs.length === 0) throw new RangeError("a batch needs at least one record");
     const records: KafkaRecord[] = inputs.map((input, index) => ({
       offsetDelta: index,
-      timestampDelta: input.timestampDelta ?? 0n,
+      timestampDelta: input.timestampDelta ?? 0,
       key: input.key ?? null,
       value: input.value ?? null,
       headers: input.headers ?? [],
@@ -166,7 +166,7 @@ export class PartitionLog implements PartitionView {
     if (transaction === undefined) throw new Error(`producer ${producerId} has no open transaction on ${this.#name()}`);
     const record: KafkaRecord = {
       offsetDelta: 0,
-      timestampDelta: 0n,
+      timestampDelta: 0,
       key: markerKey(commit),
       value: null,
       headers: [],
