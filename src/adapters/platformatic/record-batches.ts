@@ -17,12 +17,15 @@ import type { KafkaRecord, RecordBatch } from "../group/kafka-client.ts";
 const LOG_OVERHEAD = 12;
 /** The whole batch header, up to and including the record count. */
 const HEADER = 61;
+const MAGIC = 16;
 const ATTRIBUTES = 21;
 const LAST_OFFSET_DELTA = 23;
 const FIRST_TIMESTAMP = 27;
 const PRODUCER_ID = 43;
 const RECORD_COUNT = 57;
 const COMPRESSION = 0x07;
+/** Shared by every record without headers (most of them): one allocation fewer per record. */
+const NO_HEADERS: KafkaRecord["headers"] = Object.freeze([]);
 
 /**
  * The complete batches in `bytes` (a partition's records field), in order. A trailing partial batch
@@ -35,7 +38,8 @@ export function decodeRecordBatches(input: Uint8Array): RecordBatch[] {
   let start = 0;
   while (bytes.length - start >= LOG_OVERHEAD) {
     const end = start + LOG_OVERHEAD + view.getInt32(start + 8);
-    if (end > bytes.length || end - start < HEADER) break;
+    if (end > bytes.length) break;
+    if (end - start < HEADER || bytes[start + MAGIC] !== 2) throw unreadable(view.getBigInt64(start), bytes[start + MAGIC]);
     const attributes = view.getInt16(start + ATTRIBUTES);
     const count = view.getInt32(start + RECORD_COUNT);
     const compression = attributes & COMPRESSION;
@@ -54,6 +58,15 @@ export function decodeRecordBatches(input: Uint8Array): RecordBatch[] {
     start = end;
   }
   return batches;
+}
+
+/** A batch this decoder cannot read: an old message format (before Kafka 0.11), or a corrupt header. */
+function unreadable(firstOffset: bigint, magic: number | undefined): Error {
+  return new RangeError(
+    magic === 2
+      ? `the record batch at offset ${firstOffset} is shorter than its header (corrupt)`
+      : `the record batch at offset ${firstOffset} is in message format v${magic}: only v2 (Kafka 0.11 and later) is read`,
+  );
 }
 
 function decompress(bitmask: number, compressed: Uint8Array): Uint8Array {
@@ -82,8 +95,12 @@ function readRecords(bytes: Uint8Array, count: number): KafkaRecord[] {
     const key = reader.bytes();
     const value = reader.bytes();
     const headerCount = reader.varint();
-    const headers: [Uint8Array | null, Uint8Array | null][] = new Array(Math.max(0, headerCount));
-    for (let h = 0; h < headerCount; h++) headers[h] = [reader.bytes(), reader.bytes()];
+    let headers: KafkaRecord["headers"] = NO_HEADERS;
+    if (headerCount > 0) {
+      const read: [Uint8Array | null, Uint8Array | null][] = new Array(headerCount);
+      for (let h = 0; h < headerCount; h++) read[h] = [reader.bytes(), reader.bytes()];
+      headers = read;
+    }
     records[i] = { offsetDelta, timestampDelta, key, value, headers };
   }
   if (reader.position > bytes.length) throw new RangeError("a record batch ends inside a record");
