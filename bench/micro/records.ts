@@ -1,8 +1,12 @@
-// Cost of decodePartition per record: 100-byte values, 16-byte keys, no headers, 100 records per
-// batch, 10 000 records per fetched partition. Same file on every runtime:
+// Cost per record of reading fetched records: the record batches from their bytes (our decoder
+// against @platformatic/kafka's reader, the baseline, in the same run), then decodePartition into
+// messages. 100-byte values, 16-byte keys, no headers, 100 records per batch, 10 000 records per
+// fetched partition. Same file on every runtime:
 //   node bench/micro/records.ts | deno run -A bench/micro/records.ts | bun bench/micro/records.ts
+import { createRecordsBatch, Reader, readRecordsBatches } from "@platformatic/kafka";
 import type { FetchedPartition, KafkaRecord, RecordBatch } from "../../src/adapters/group/kafka-client.ts";
 import { decodePartition } from "../../src/adapters/group/records.ts";
+import { decodeRecordBatches } from "../../src/adapters/platformatic/record-batches.ts";
 
 const RECORDS_PER_BATCH = 100;
 const BATCHES = 100;
@@ -45,22 +49,52 @@ function partition(transactional: boolean): FetchedPartition {
   };
 }
 
+/** The same records as the bytes of a fetched partition, written by the client's producer code. */
+function partitionBytes(): Uint8Array {
+  const batches = Array.from({ length: BATCHES }, () =>
+    createRecordsBatch(
+      Array.from({ length: RECORDS_PER_BATCH }, (_, i) => ({
+        topic: "bench",
+        partition: 0,
+        key: Buffer.alloc(16, i),
+        value: Buffer.alloc(100, i),
+        timestamp: 1_750_000_000_000n + BigInt(i),
+      })),
+    ).buffer);
+  return Buffer.concat(batches);
+}
+
 let sink = 0;
-function measure(label: string, fetched: FetchedPartition, isolation: "read_committed" | "read_uncommitted"): void {
-  const from = fetched.batches[0]!.firstOffset;
+/** Median ns per record of `round` (which reads BATCHES × RECORDS_PER_BATCH records), over 5 samples. */
+function measure(label: string, round: () => number): number {
   const perRound = BATCHES * RECORDS_PER_BATCH;
-  for (let i = 0; i < 50; i++) sink += decodePartition(fetched, from, isolation).messages.length; // warm-up
+  for (let i = 0; i < 50; i++) sink += round(); // warm-up
   const samples: number[] = [];
   for (let r = 0; r < 5; r++) {
     const started = performance.now();
-    for (let i = 0; i < ROUNDS; i++) sink += decodePartition(fetched, from, isolation).messages.length;
+    for (let i = 0; i < ROUNDS; i++) sink += round();
     samples.push(((performance.now() - started) * 1e6) / (ROUNDS * perRound));
   }
   samples.sort((a, b) => a - b);
   const [min, median, max] = [samples[0]!, samples[2]!, samples[4]!].map((ns) => ns.toFixed(1));
   console.log(`${label}: median ${median} ns/record (min ${min}, max ${max})`);
+  return samples[2]!;
 }
 
-measure("plain, read_uncommitted", partition(false), "read_uncommitted");
-measure("transactional, read_committed", partition(true), "read_committed");
+const bytes = partitionBytes();
+const library = measure(
+  "record batches from bytes, @platformatic/kafka's reader",
+  () => readRecordsBatches(Reader.from(Buffer.from(bytes))).length,
+);
+const ours = measure("record batches from bytes, ours", () => decodeRecordBatches(bytes).length);
+console.log(`  ours ÷ the client's reader: ${(ours / library).toFixed(2)} of its time`);
+for (
+  const [label, fetched, isolation] of [
+    ["decodePartition, plain, read_uncommitted", partition(false), "read_uncommitted"],
+    ["decodePartition, transactional, read_committed", partition(true), "read_committed"],
+  ] as const
+) {
+  const from = fetched.batches[0]!.firstOffset;
+  measure(label, () => decodePartition(fetched, from, isolation).messages.length);
+}
 if (sink === 0) console.log("");
