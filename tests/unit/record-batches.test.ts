@@ -113,6 +113,16 @@ describe("record batches", () => {
     }
   });
 
+  test("an old message format or a corrupt header fails with the offset, rather than stalling on it", () => {
+    const old = Buffer.from(oneRecordBatch(0n));
+    old.writeBigInt64BE(42n, 0);
+    old.writeInt8(1, 16);
+    assert.throws(() => decodeRecordBatches(old), /offset 42 is in message format v1: only v2/);
+    const short = Buffer.from(oneRecordBatch(0n));
+    short.writeInt32BE(20, 8);
+    assert.throws(() => decodeRecordBatches(short), /shorter than its header/);
+  });
+
   test("a batch whose records run past its end fails, rather than handing over bytes of the next", () => {
     const bytes = write({
       messages: [{ key: Buffer.from("k"), value: Buffer.from("value"), headers: [], timestamp: BASE }],
