@@ -17,6 +17,7 @@
 // --stall-timeout S (default 60)  --wait-load L[,S] (before each cost level, wait up to S s (120)
 // for the 1-minute load average to drop below L)  --no-warm-up  --keys N (default 100)
 // --ns-per-round X (skip the calibration: the same rounds per message in every run, to compare commits)
+// --modes async,worker,pool (default all three; e.g. `--modes worker` repeats the worker runs alone)
 import { loadavg } from "node:os";
 import { writeFileSync } from "node:fs";
 import { type ConsumerMessage, createParallelConsumer, type ParallelConsumer } from "../../mod.ts";
@@ -52,7 +53,8 @@ if (args.includes("--help") || args.includes("-h")) {
   console.log(
     "usage: bench/cpu/run.ts [--costs 0.05,0.1,0.3,1,3] [--messages N] [--repeat K] [--workers W]\n" +
       "         [--sweep 1,2,4|none] [--sweep-cost 0.3] [--json FILE] [--brokers host:port]\n" +
-      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N] [--ns-per-round X]",
+      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N] [--ns-per-round X]\n" +
+      "         [--modes async,worker,pool]",
   );
   process.exit(0);
 }
@@ -76,8 +78,14 @@ const options = {
   /** Keys of the topics: with key ordering, at most this many messages are in the engine at once. */
   keys: Number(value("--keys") ?? KEYS),
   nsPerRound: value("--ns-per-round") === undefined ? undefined : Number(value("--ns-per-round")),
+  modes: (value("--modes") ?? "async,worker,pool").split(",").map((mode) => mode.trim()),
 };
 const poolWorkers = options.workers ?? defaultWorkers;
+const unknownModes = options.modes.filter((mode) => !["async", "worker", "pool"].includes(mode));
+if (unknownModes.length > 0) {
+  console.error(`--modes: unknown ${unknownModes.join(", ")}; use async, worker and/or pool`);
+  process.exit(2);
+}
 
 const started = performance.now();
 const log = (line: string) =>
@@ -343,13 +351,21 @@ for (const ms of options.costs) {
   );
   const runs: ModeRun[] = [];
   for (let repeat = 1; repeat <= options.repeat; repeat++) {
-    const async = await runConsumer(level, "async");
-    logRun(`#${repeat} async`, async);
-    const worker = await runConsumer(level, "worker", options.workers);
-    logRun(`#${repeat} worker ×${worker.workers ?? poolWorkers}`, worker);
-    const pool = await runPool(level, poolWorkers);
-    logRun(`#${repeat} pool ×${poolWorkers}`, pool);
-    runs.push(async, worker, pool);
+    if (options.modes.includes("async")) {
+      const async = await runConsumer(level, "async");
+      logRun(`#${repeat} async`, async);
+      runs.push(async);
+    }
+    if (options.modes.includes("worker")) {
+      const worker = await runConsumer(level, "worker", options.workers);
+      logRun(`#${repeat} worker ×${worker.workers ?? poolWorkers}`, worker);
+      runs.push(worker);
+    }
+    if (options.modes.includes("pool")) {
+      const pool = await runPool(level, poolWorkers);
+      logRun(`#${repeat} pool ×${poolWorkers}`, pool);
+      runs.push(pool);
+    }
   }
   const result: LevelResult = {
     ms,
