@@ -69,11 +69,12 @@ export const DEFAULTS: Defaults = {
     rebalanceTimeoutMs: 60_000,
     heartbeatIntervalMs: 3_000,
     fetchMaxWaitMs: 500,
-    // Fairness comes from admission, not from small fetches (docs/intake.md): this bounds how far
-    // one response can take a partition's buffer past its limits. Not yet tuned for throughput:
-    // 256 KiB read about 25% more messages per second with a no-op handler on 4 partitions.
+    // Fairness comes from admission, not from small fetches (docs/intake.md): the per-partition
+    // size bounds how far one response can take a partition's buffer past its limits, and each
+    // request costs a round trip and a socket write. 64 KiB against 16: no-op reads of 100-byte
+    // values about 40% faster on 4 partitions, 10 KB values written one per send 3-5 times faster.
     fetchMaxBytes: 1024 * 1024,
-    fetchMaxBytesPerPartition: 16 * 1024,
+    fetchMaxBytesPerPartition: 64 * 1024,
   },
   ordering: "key",
   maxInFlight: 1000,

@@ -56,15 +56,15 @@ export interface KafkaOptions {
   /** Longest wait of one fetch for new data; also how soon newly assigned partitions are fetched. Default 500. */
   fetchMaxWaitMs?: number;
   /**
-   * Most bytes one fetch returns, over all partitions. Small fetches interleave partitions (so key
-   * lanes of every partition fill the in-flight window) and keep decoded-but-unread data small.
-   * Default 1 MiB.
+   * Most bytes one fetch returns, over all partitions: with many partitions, what one response (and
+   * the data decoded from it) can hold. Default 1 MiB.
    */
   fetchMaxBytes?: number;
   /**
-   * Most bytes one fetch returns per partition. Default 16 KiB: each fetch then brings a few hundred
-   * small messages of every partition, so the key lanes of all partitions share the in-flight window
-   * instead of one partition's backlog filling it. A larger record still comes whole.
+   * Most bytes one fetch returns per partition. Default 64 KiB: a few hundred small messages per
+   * partition per request (fairness between partitions and keys comes from admission, not from
+   * this); it also bounds how far one response takes a partition's buffer past its limits. A larger
+   * record batch still comes whole.
    */
   fetchMaxBytesPerPartition?: number;
   /** Static membership id: a restart within the session timeout keeps the assignment. */
