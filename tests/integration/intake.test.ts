@@ -8,6 +8,13 @@ import { BROKERS, createTopic, produce, type TestRecord, uniqueName, waitFor } f
 
 const PARTITIONS = 4;
 
+/**
+ * Responses of a few hundred of these tiny records, so a partition's log takes several: its buffer
+ * limit, not the end of its log, is what stops its fetching (with the 64 KiB default one response
+ * would bring a whole partition here).
+ */
+const FETCH = { fetchMaxBytesPerPartition: 16 * 1024 };
+
 /** Messages whose handlers wait until released; `release()` lets them and every later one finish. */
 function gate() {
   let open!: () => void;
@@ -67,7 +74,7 @@ test("the in-flight window holds one message per key, from every partition; the 
   const tracker = keyTracker();
   let done = 0;
   const consumer = createParallelConsumer({
-    kafka: { bootstrapBrokers: BROKERS, groupId: uniqueName("group"), topics: [topic] },
+    kafka: { bootstrapBrokers: BROKERS, groupId: uniqueName("group"), topics: [topic], ...FETCH },
     maxInFlight: 1000,
     engine: { kind: "async", concurrency: 500 },
     handler: async (message) => {
@@ -134,7 +141,7 @@ test("a partition stuck behind one key stops being fetched on its own; the other
   const stuck = gate();
   const handled = [0, 0, 0, 0];
   const consumer = createParallelConsumer({
-    kafka: { bootstrapBrokers: BROKERS, groupId: uniqueName("group"), topics: [topic] },
+    kafka: { bootstrapBrokers: BROKERS, groupId: uniqueName("group"), topics: [topic], ...FETCH },
     maxInFlight: 200,
     handler: async (message) => {
       if (message.partition === 0) await stuck.wait();
