@@ -46,6 +46,8 @@ import { type CpuTopic, cpuTopic, ensureCpuTopic, KEYS } from "./topic.ts";
 // ---------------------------------------------------------------------------------------------
 // Options
 
+/** Every mode, in the order each repeat runs them. */
+const MODES: readonly Mode[] = ["async", "worker", "pool"];
 const args = scriptArgs();
 const value = (flag: string, envName?: string) => optionValue(args, flag, envName);
 const numbers = (text: string) => text.split(",").map((s) => Number(s.trim())).filter((n) => n > 0);
@@ -78,12 +80,12 @@ const options = {
   /** Keys of the topics: with key ordering, at most this many messages are in the engine at once. */
   keys: Number(value("--keys") ?? KEYS),
   nsPerRound: value("--ns-per-round") === undefined ? undefined : Number(value("--ns-per-round")),
-  modes: (value("--modes") ?? "async,worker,pool").split(",").map((mode) => mode.trim()),
+  modes: (value("--modes") ?? MODES.join(",")).split(",").map((mode) => mode.trim()),
 };
 const poolWorkers = options.workers ?? defaultWorkers;
-const unknownModes = options.modes.filter((mode) => !["async", "worker", "pool"].includes(mode));
+const unknownModes = options.modes.filter((mode) => !(MODES as readonly string[]).includes(mode));
 if (unknownModes.length > 0) {
-  console.error(`--modes: unknown ${unknownModes.join(", ")}; use async, worker and/or pool`);
+  console.error(`--modes: unknown ${unknownModes.join(", ")}; use ${MODES.join(", ")}`);
   process.exit(2);
 }
 
@@ -351,20 +353,13 @@ for (const ms of options.costs) {
   );
   const runs: ModeRun[] = [];
   for (let repeat = 1; repeat <= options.repeat; repeat++) {
-    if (options.modes.includes("async")) {
-      const async = await runConsumer(level, "async");
-      logRun(`#${repeat} async`, async);
-      runs.push(async);
-    }
-    if (options.modes.includes("worker")) {
-      const worker = await runConsumer(level, "worker", options.workers);
-      logRun(`#${repeat} worker ×${worker.workers ?? poolWorkers}`, worker);
-      runs.push(worker);
-    }
-    if (options.modes.includes("pool")) {
-      const pool = await runPool(level, poolWorkers);
-      logRun(`#${repeat} pool ×${poolWorkers}`, pool);
-      runs.push(pool);
+    for (const mode of MODES) {
+      if (!options.modes.includes(mode)) continue;
+      const run = mode === "pool"
+        ? await runPool(level, poolWorkers)
+        : await runConsumer(level, mode, mode === "worker" ? options.workers : undefined);
+      logRun(`#${repeat} ${mode}${mode === "async" ? "" : ` ×${run.workers ?? poolWorkers}`}`, run);
+      runs.push(run);
     }
   }
   const result: LevelResult = {
@@ -375,7 +370,7 @@ for (const ms of options.costs) {
     topic: spec.name,
     runs,
   };
-  for (const mode of ["async", "worker", "pool"] as const) {
+  for (const mode of MODES) {
     const median = medianOf(runs.filter((run) => run.mode === mode));
     if (median) result[mode] = median;
   }

@@ -9,18 +9,13 @@
 //     preferred_read_replica int32 | records (compact, nullable) | tags
 //   aborted_transactions: producer_id int64 | first_offset int64 | tags
 import { type Reader, ResponseError } from "@platformatic/kafka";
-import type { AbortedTransaction, RecordBatch } from "../group/kafka-client.ts";
+import type { FetchedPartition, RecordBatch } from "../group/kafka-client.ts";
 import { decodeRecordBatches } from "./record-batches.ts";
 
-/** One partition of a Fetch response. */
-export interface FetchResponsePartition {
+/** One partition of a Fetch response: the port's fields, by index and with its raw error code. */
+export interface FetchResponsePartition extends Omit<FetchedPartition, "topic" | "partition" | "error"> {
   readonly partitionIndex: number;
   readonly errorCode: number;
-  readonly highWatermark: bigint;
-  readonly lastStableOffset: bigint;
-  readonly logStartOffset: bigint;
-  readonly abortedTransactions: readonly AbortedTransaction[];
-  readonly batches: readonly RecordBatch[];
 }
 
 /** A Fetch response whose request-level error code was 0. */
