@@ -90,6 +90,7 @@ function createAdapter({ kafka }: ResolvedOptions, clock: Clock, given: KafkaCli
     heartbeatIntervalMs: kafka.heartbeatIntervalMs,
     tls: kafka.tls === false ? undefined : kafka.tls,
     sasl: kafka.sasl,
+    checkCrcs: kafka.checkCrcs,
   });
   return new GroupAdapter(client, {
     topics: kafka.topics,

@@ -1,7 +1,8 @@
 // Cost per record of reading fetched records: the record batches from their bytes (our decoder
 // against @platformatic/kafka's reader, the baseline, in the same run), then decodePartition into
 // messages. 100-byte values, 16-byte keys, no headers, 100 records per batch, 10 000 records per
-// fetched partition. Same file on every runtime:
+// fetched partition; our decoder with and without its CRC-32C check, on those batches and on
+// batches of one record (a producer sending one at a time). Same file on every runtime:
 //   node bench/micro/records.ts | deno run -A bench/micro/records.ts | bun bench/micro/records.ts
 import { createRecordsBatch, Reader, readRecordsBatches } from "@platformatic/kafka";
 import type { FetchedPartition, KafkaRecord, RecordBatch } from "../../src/adapters/group/kafka-client.ts";
@@ -50,10 +51,10 @@ function partition(transactional: boolean): FetchedPartition {
 }
 
 /** The same records as the bytes of a fetched partition, written by the client's producer code. */
-function partitionBytes(): Uint8Array {
-  const batches = Array.from({ length: BATCHES }, () =>
+function partitionBytes(perBatch = RECORDS_PER_BATCH): Uint8Array {
+  const batches = Array.from({ length: (BATCHES * RECORDS_PER_BATCH) / perBatch }, () =>
     createRecordsBatch(
-      Array.from({ length: RECORDS_PER_BATCH }, (_, i) => ({
+      Array.from({ length: perBatch }, (_, i) => ({
         topic: "bench",
         partition: 0,
         key: Buffer.alloc(16, i),
@@ -86,8 +87,20 @@ const library = measure(
   "record batches from bytes, @platformatic/kafka's reader",
   () => readRecordsBatches(Reader.from(Buffer.from(bytes))).length,
 );
-const ours = measure("record batches from bytes, ours", () => decodeRecordBatches(bytes).length);
+const ours = measure("record batches from bytes, ours", () => decodeRecordBatches(bytes, false).length);
 console.log(`  ours ÷ the client's reader: ${(ours / library).toFixed(2)} of its time`);
+const checked = measure(
+  "record batches from bytes, ours, CRC-32C checked",
+  () => decodeRecordBatches(bytes, true).length,
+);
+console.log(`  the check: +${(checked - ours).toFixed(1)} ns/record`);
+const singles = partitionBytes(1);
+const single = measure("one-record batches, ours", () => decodeRecordBatches(singles, false).length);
+const singleChecked = measure(
+  "one-record batches, ours, CRC-32C checked",
+  () => decodeRecordBatches(singles, true).length,
+);
+console.log(`  the check: +${(singleChecked - single).toFixed(1)} ns/record`);
 for (
   const [label, fetched, isolation] of [
     ["decodePartition, plain, read_uncommitted", partition(false), "read_uncommitted"],

@@ -95,6 +95,7 @@ const kafkaSchema = v.strictObject(
       int("kafka.fetchMaxBytesPerPartition", 1),
       kafkaDefaults.fetchMaxBytesPerPartition,
     ),
+    checkCrcs: v.optional(v.boolean("kafka.checkCrcs must be true or false"), kafkaDefaults.checkCrcs),
     groupInstanceId: v.optional(nonEmptyString("kafka.groupInstanceId", "omit it for dynamic membership")),
     // Chosen by type, so an object's own field issues are reported rather than one union message.
     tls: v.optional(v.lazy((input) => typeof input === "boolean" ? v.boolean() : tlsSchema)),

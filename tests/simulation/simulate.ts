@@ -44,6 +44,8 @@ export interface SimulationOptions {
 
 /** Salt of the stream of worker-thread holds: not the main stream of the seed. */
 const HOLD_STREAM = 0x401d5;
+/** The seed's stream for larger per-partition fetches (the default, 64 KiB, and 1 MiB). */
+const FETCH_SIZE_STREAM = 0x5ed64;
 const decoder = new TextDecoder();
 /** Virtual time the drain member gets to reach the end of every partition. */
 const DRAIN_DEADLINE_MS = 300_000;
@@ -57,6 +59,17 @@ interface Member {
   started: boolean;
   closing: Promise<void> | undefined;
   closed: boolean;
+}
+
+/**
+ * Half the seeds that picked 16 KiB per partition fetch the default (64 KiB) or 1 MiB instead: one
+ * response then brings a whole small partition, and a partition's buffer overshoots its limit by a
+ * whole response. From the seed's own stream, so every other pick stays as it was.
+ */
+function largerFetches(seed: number, picked: number): number {
+  const sizes = new Random((seed ^ FETCH_SIZE_STREAM) >>> 0);
+  if (picked !== 16 * 1024 || !sizes.chance(0.5)) return picked;
+  return sizes.pick([DEFAULTS.kafka.fetchMaxBytesPerPartition, 1024 * 1024]);
 }
 
 export async function simulate(seed: number, options: SimulationOptions = {}): Promise<SimulationResult> {
@@ -151,7 +164,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     isolationLevel,
     fetchMaxWaitMs: random.pick([10, 100, 500]),
     fetchMaxBytes: random.pick([1024 * 1024, 2000]),
-    fetchMaxBytesPerPartition: random.pick([16 * 1024, 500]),
+    fetchMaxBytesPerPartition: largerFetches(seed, random.pick([16 * 1024, 500])),
   };
   const checker = new Checker(cluster, {
     groupProtocol,
@@ -404,7 +417,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       (base.rateLimit ? `, rateLimit ${JSON.stringify(base.rateLimit)}` : "") +
       (throttling.pauseChance > 0 ? `, handler pauses (${throttling.pauseChance})` : "") +
       (batch ? `, batch handler ${JSON.stringify(batch)}` : "") +
-      (holdChance > 0 ? `, handlers hold their thread (${holdChance})` : ""),
+      (holdChance > 0 ? `, handlers hold their thread (${holdChance})` : "") +
+      (kafka.fetchMaxBytesPerPartition > 16 * 1024 ? `, ${kafka.fetchMaxBytesPerPartition} B per partition fetch` : ""),
     stats: {
       virtualMs: time.now,
       steps: time.fired,

@@ -34,7 +34,7 @@ function flatten(value: unknown, path: string, out: Map<string, unknown>): Map<s
 }
 
 /**
- * The default a doc comment states: `Default 30000`, `Default 1 MiB`, ``Default `".dlq"` ``,
+ * The default a doc comment states: `Default 30000`, `Default 1 MiB`, ``Default `".dlq"` ``, ``Default `true` ``,
  * ``Default `{ kind: "async" }` `` or `` `"key"` (default) ``. Derived defaults (`` `console` ``,
  * "the number of CPU cores") are no value and give undefined.
  */
@@ -46,7 +46,7 @@ function statedDefault(doc: string): unknown {
   if (size) return Number(size[1]) * (size[2] === "K" ? 1024 : 1024 * 1024);
   if (/^[\d_]+$/.test(text)) return Number(text.replaceAll("_", ""));
   const literal = text.slice(1, -1);
-  if (literal.startsWith('"')) return JSON.parse(literal);
+  if (literal === "true" || literal === "false" || literal.startsWith('"')) return JSON.parse(literal);
   // An object literal like { kind: "async", concurrency: 100 }: quote its keys.
   if (literal.startsWith("{")) return JSON.parse(literal.replace(/(\w+):/g, '"$1":'));
   return undefined;

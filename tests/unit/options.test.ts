@@ -80,12 +80,13 @@ describe("options", () => {
     assert.ok(wrongType.every((issue) => !issue.includes("42")));
   });
 
-  test("isolationLevel and maxUncommittedOffsets are validated, with the fix", () => {
+  test("isolationLevel, checkCrcs and maxUncommittedOffsets are validated, with the fix", () => {
     const issues = issuesOf({
       ...valid,
-      kafka: { ...valid.kafka, isolationLevel: "committed" },
+      kafka: { ...valid.kafka, isolationLevel: "committed", checkCrcs: "yes" },
       maxUncommittedOffsets: 0,
     });
+    assert.ok(issues.some((issue) => /kafka\.checkCrcs must be true or false/.test(issue)), issues.join("\n"));
     assert.ok(
       issues.some((issue) => /kafka\.isolationLevel must be "read_committed" or "read_uncommitted"/.test(issue)),
       issues.join("\n"),

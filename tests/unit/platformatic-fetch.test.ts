@@ -3,7 +3,7 @@
 // has the same client against a 3-node cluster whose leaders are killed).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createRecordsBatch, FetchIsolationLevels, fetchV17, NetworkError } from "@platformatic/kafka";
+import { createRecordsBatch, FetchIsolationLevels, fetchV17, NetworkError, Writer } from "@platformatic/kafka";
 import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
 import { isRetriable } from "../../src/adapters/group/kafka-client.ts";
 import {
@@ -144,6 +144,50 @@ describe("platformatic client: fetch", () => {
     const [batch] = partitions[0]!.batches;
     assert.deepEqual([batch?.firstOffset, batch?.lastOffsetDelta, batch?.isControl], [0n, 1, false]);
     assert.deepEqual(batch?.records.map((r) => Buffer.from(r.key!).toString()), ["a", "b"]);
+  });
+
+  test("a batch that fails its CRC-32C is a final error naming topic, partition and offset; checkCrcs: false reads it", async () => {
+    const batchOf = (value: string) => {
+      const writer = createRecordsBatch([{
+        key: Buffer.from("k"),
+        value: Buffer.from(value),
+        topic: "t",
+        partition: 0,
+      }]);
+      const bytes = Buffer.from(writer.buffer);
+      bytes.writeBigInt64BE(40n, 0); // the batch's first offset
+      return bytes;
+    };
+    const corrupt = batchOf("value");
+    corrupt[corrupt.indexOf("value")] = "V".charCodeAt(0); // "value" becomes "Value"
+    const answer = () =>
+      fetchAnswer([[TOPIC_ID, [
+        { partition: 0, records: Writer.create().append(corrupt) },
+        { partition: 1, records: Writer.create().append(batchOf("fine")) },
+      ]]]);
+    const checked = consumerWithTopic();
+    checked.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 17]]), answer());
+    const [bad, good] = await clientOf(checked).fetch(request(1, 0, 1));
+    assert.equal(bad?.error?.kind, "fatal");
+    assert.match(
+      bad?.error?.kind === "fatal" ? bad.error.error.message : "",
+      /^cannot read the records of t\[0\]: the record batch at offset 40 is corrupt: its CRC-32C is 0x[0-9a-f]{8}, it says 0x/,
+    );
+    assert.deepEqual(bad?.batches, []);
+    // The other partition's data is unharmed.
+    assert.deepEqual([good?.error, good?.batches[0]?.records.map((r) => Buffer.from(r.value!).toString())], [
+      undefined,
+      ["fine"],
+    ]);
+
+    const unchecked = consumerWithTopic();
+    unchecked.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 17]]), answer());
+    const client = new PlatformaticClient({ ...OPTIONS, checkCrcs: false }, fakeLibrary(unchecked));
+    const [read] = await client.fetch(request(1, 0));
+    assert.deepEqual([read?.error, read?.batches[0]?.records.map((r) => Buffer.from(r.value!).toString())], [
+      undefined,
+      ["Value"],
+    ]);
   });
 
   test("a broker that is gone, or not in the metadata any more, rejects at once as retriable", async () => {

@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
   compressionsAlgorithms,
+  crc32c,
   createRecordsBatch,
   type MessageToProduce,
   Reader,
@@ -95,7 +96,8 @@ describe("record batches", () => {
         const whole = Buffer.concat(written);
         // A broker cuts a response at its size limit: the last batch may end early (or not at all).
         const bytes = whole.subarray(0, whole.length - (cut % (written.at(-1)!.length + 1)));
-        const ours = decodeRecordBatches(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        // Every batch the client writes passes the CRC check.
+        const ours = decodeRecordBatches(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), true);
         assert.deepEqual(plain(ours), plain(library(bytes)));
         assert.ok(ours.length >= specs.length - 1);
       }),
@@ -106,7 +108,7 @@ describe("record batches", () => {
   test("a timestamp delta beyond 2^53 is rounded, not wrong; one inside is exact", () => {
     // Written by hand: the library's own writer encodes such deltas in its own way (2.12.1).
     for (const delta of [2n ** 53n - 1n, -(2n ** 53n), 2n ** 60n + 12345n, -(2n ** 62n) + 1n, 2n ** 63n - 1n]) {
-      const [decoded] = decodeRecordBatches(oneRecordBatch(delta));
+      const [decoded] = decodeRecordBatches(oneRecordBatch(delta), true);
       const got = decoded!.records[0]!.timestampDelta;
       if (delta >= -(2n ** 53n) && delta < 2n ** 53n) assert.equal(got, Number(delta));
       else assert.ok(Math.abs(got - Number(delta)) <= Math.abs(Number(delta)) * 2 ** -50, `${got} for ${delta}`);
@@ -117,10 +119,10 @@ describe("record batches", () => {
     const old = Buffer.from(oneRecordBatch(0n));
     old.writeBigInt64BE(42n, 0);
     old.writeInt8(1, 16);
-    assert.throws(() => decodeRecordBatches(old), /offset 42 is in message format v1: only v2/);
+    assert.throws(() => decodeRecordBatches(old, false), /offset 42 is in message format v1: only v2/);
     const short = Buffer.from(oneRecordBatch(0n));
     short.writeInt32BE(20, 8);
-    assert.throws(() => decodeRecordBatches(short), /shorter than its header/);
+    assert.throws(() => decodeRecordBatches(short, false), /shorter than its header/);
   });
 
   test("a batch whose records run past its end fails, rather than handing over bytes of the next", () => {
@@ -133,7 +135,33 @@ describe("record batches", () => {
     // Claim more records than the batch holds.
     const lying = Buffer.from(bytes);
     lying.writeInt32BE(5, 57);
-    assert.throws(() => decodeRecordBatches(lying), RangeError);
+    assert.throws(() => decodeRecordBatches(lying, false), RangeError);
+  });
+
+  test("a batch whose bytes do not match its CRC-32C fails with its offset", () => {
+    fc.assert(
+      fc.property(
+        fc.array(batch, { minLength: 1, maxLength: 3 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (specs, at, flip) => {
+          const written = specs.map(write);
+          written[0]!.writeBigInt64BE(1234n, 0); // the first batch's offset: not covered by the CRC
+          const whole = Buffer.concat(written);
+          // Any byte the CRC covers: from the first batch's attributes to its end.
+          const corrupt = Buffer.from(whole);
+          const index = 21 + (at % (written[0]!.length - 21));
+          corrupt[index]! ^= flip;
+          assert.throws(
+            () => decodeRecordBatches(corrupt, true),
+            /batch at offset 1234 is corrupt: its CRC-32C is 0x[0-9a-f]{8}, it says 0x/,
+          );
+          // The same bytes intact pass (the tail is whole here: every batch comes back).
+          assert.equal(decodeRecordBatches(whole, true).length, specs.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 
@@ -160,5 +188,6 @@ function oneRecordBatch(timestampDelta: bigint): Uint8Array {
   view.setBigInt64(43, -1n); // producerId
   view.setInt32(57, 1); // record count
   bytes.set(record, 61);
+  view.setUint32(17, crc32c(bytes.subarray(21))); // the client's own CRC-32C, as a broker would write it
   return bytes;
 }

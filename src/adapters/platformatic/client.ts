@@ -37,6 +37,7 @@ export class PlatformaticClient implements KafkaClient {
   /** Consumer protocol: who commits (member epoch, held partitions); classic: the library's consumer. */
   readonly #member: EpochMember | undefined;
   readonly #producer: LazyProducer;
+  readonly #checkCrcs: boolean;
   #closed = false;
 
   /** `library` makes the library's consumer and producer; tests pass fakes. */
@@ -55,6 +56,7 @@ export class PlatformaticClient implements KafkaClient {
       this.#membership = new Membership(consumer, options);
     }
     this.#producer = new LazyProducer(() => library.producer(options));
+    this.#checkCrcs = options.checkCrcs ?? true;
   }
 
   join(topics: readonly string[], events: GroupEvents): Promise<void> {
@@ -66,7 +68,7 @@ export class PlatformaticClient implements KafkaClient {
   }
 
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {
-    return fetchPartitions(this.#consumer, this.#fetchConnections, request);
+    return fetchPartitions(this.#consumer, this.#fetchConnections, request, this.#checkCrcs);
   }
 
   /** Sent in this tick when the coordinator is known (see {@linkcode commitOffsets}). */

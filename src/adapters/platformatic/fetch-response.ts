@@ -1,6 +1,8 @@
 // A Fetch response (v13–v17: topics by id; the versions differ only in tagged fields, which are
 // skipped) read with the library's Reader, its records with our own decoder (record-batches.ts).
-// Partition errors are data here, not a rejection: the caller hands them to the fetcher one by one.
+// Partition errors are data here, not a rejection: the caller hands them to the fetcher one by one;
+// so are records that cannot be read (a corrupt batch, an old message format), which the caller
+// names by topic, partition and offset.
 //
 //   throttle_time_ms int32 | error_code int16 | session_id int32 | [responses] | tags
 //   responses: topic_id uuid | [partitions] | tags
@@ -8,7 +10,7 @@
 //     last_stable_offset int64 | log_start_offset int64 | [aborted_transactions] |
 //     preferred_read_replica int32 | records (compact, nullable) | tags
 //   aborted_transactions: producer_id int64 | first_offset int64 | tags
-import { type Reader, ResponseError } from "@platformatic/kafka";
+import { type Reader, ResponseError, type ResponseParser } from "@platformatic/kafka";
 import type { FetchedPartition, RecordBatch } from "../group/kafka-client.ts";
 import { decodeRecordBatches } from "./record-batches.ts";
 
@@ -16,6 +18,8 @@ import { decodeRecordBatches } from "./record-batches.ts";
 export interface FetchResponsePartition extends Omit<FetchedPartition, "topic" | "partition" | "error"> {
   readonly partitionIndex: number;
   readonly errorCode: number;
+  /** Why its records could not be read (then `batches` is empty): a corrupt batch, an old format. */
+  readonly unreadable?: Error;
 }
 
 /** A Fetch response whose request-level error code was 0. */
@@ -27,26 +31,25 @@ export interface FetchResponse {
 }
 
 /**
- * Reads a Fetch v13–v17 response (the library's ResponseParser signature). A request-level error
- * code rejects with the library's ResponseError, as its own parser does.
+ * The reader of Fetch v13–v17 responses (the library's ResponseParser), checking every batch's
+ * CRC-32C when `checkCrcs`. A request-level error code rejects with the library's ResponseError, as
+ * its own parser does.
  */
-export function parseFetchResponse(
-  _correlationId: number,
-  apiKey: number,
-  apiVersion: number,
-  reader: Reader,
-): FetchResponse {
-  reader.readInt32(); // throttle_time_ms
-  const errorCode = reader.readInt16();
-  reader.readInt32(); // session_id
-  const responses = reader.readArray((r) => ({ topicId: r.readUUID(), partitions: r.readArray(readPartition) }));
-  reader.readTaggedFields();
-  const response = { responses };
-  if (errorCode !== 0) throw new ResponseError(apiKey, apiVersion, { "": [errorCode, null] }, response);
-  return response;
+export function fetchResponseParser(checkCrcs: boolean): ResponseParser<FetchResponse> {
+  const partition = (r: Reader) => readPartition(r, checkCrcs);
+  return (_correlationId, apiKey, apiVersion, reader) => {
+    reader.readInt32(); // throttle_time_ms
+    const errorCode = reader.readInt16();
+    reader.readInt32(); // session_id
+    const responses = reader.readArray((r) => ({ topicId: r.readUUID(), partitions: r.readArray(partition) }));
+    reader.readTaggedFields();
+    const response = { responses };
+    if (errorCode !== 0) throw new ResponseError(apiKey, apiVersion, { "": [errorCode, null] }, response);
+    return response;
+  };
 }
 
-function readPartition(r: Reader): FetchResponsePartition {
+function readPartition(r: Reader, checkCrcs: boolean): FetchResponsePartition {
   const partitionIndex = r.readInt32();
   const errorCode = r.readInt16();
   const highWatermark = r.readInt64();
@@ -57,8 +60,13 @@ function readPartition(r: Reader): FetchResponsePartition {
   // Compact nullable: the length plus one, 0 for null.
   const size = r.readUnsignedVarInt() - 1;
   let batches: RecordBatch[] = [];
+  let unreadable: Error | undefined;
   if (size > 0) {
-    batches = decodeRecordBatches(r.buffer.slice(r.position, r.position + size));
+    try {
+      batches = decodeRecordBatches(r.buffer.slice(r.position, r.position + size), checkCrcs);
+    } catch (error) {
+      unreadable = error instanceof Error ? error : new Error(String(error));
+    }
     r.skip(size);
   }
   return {
@@ -69,5 +77,6 @@ function readPartition(r: Reader): FetchResponsePartition {
     logStartOffset,
     abortedTransactions: abortedTransactions ?? [],
     batches,
+    ...(unreadable === undefined ? {} : { unreadable }),
   };
 }

@@ -17,24 +17,28 @@ import {
   fetchV16,
   fetchV17,
 } from "@platformatic/kafka";
-import { type FetchedPartition, type FetchRequest, type PartitionLeader, retriable } from "../group/kafka-client.ts";
+import {
+  type FetchedPartition,
+  type FetchPartitionError,
+  type FetchRequest,
+  type PartitionLeader,
+  retriable,
+} from "../group/kafka-client.ts";
 import { groupByTopic, toIsolationLevel } from "./convert.ts";
 import { callMarked, fetchError } from "./errors.ts";
-import { type FetchResponse, parseFetchResponse } from "./fetch-response.ts";
+import { type FetchResponse, fetchResponseParser, type FetchResponsePartition } from "./fetch-response.ts";
 import type { FetchConnections, GroupConsumer } from "./library.ts";
 
 /** The API key of Fetch. */
 const FETCH = fetchV17.api.key;
-/** The Fetch versions spoken, newest first: all name topics by id and share one request shape. */
-const FETCH_APIS = [fetchV17, fetchV16, fetchV15, fetchV14, fetchV13].map(({ api, createRequest }) =>
-  createAPI<Parameters<typeof fetchV17.createRequest>, FetchResponse>(
-    FETCH,
-    api.version,
-    createRequest,
-    parseFetchResponse,
-  )
-);
-type FetchApi = (typeof FETCH_APIS)[number];
+/** The Fetch versions spoken, newest first (all name topics by id and share one request shape), by `checkCrcs`. */
+const FETCH_APIS = [false, true].map((checkCrcs) => {
+  const parser = fetchResponseParser(checkCrcs);
+  return [fetchV17, fetchV16, fetchV15, fetchV14, fetchV13].map(({ api, createRequest }) =>
+    createAPI<Parameters<typeof fetchV17.createRequest>, FetchResponse>(FETCH, api.version, createRequest, parser)
+  );
+});
+type FetchApi = (typeof FETCH_APIS)[number][number];
 /** Without a fetch session (KIP-227): id 0 and the final epoch, so every request is complete in itself. */
 const NO_SESSION_ID = 0;
 const NO_SESSION_EPOCH = -1;
@@ -63,12 +67,13 @@ export async function partitionLeaders(
 /** The Fetch version each client uses, learnt from the first broker it fetches from. */
 const fetchApis = new WeakMap<GroupConsumer, FetchApi>();
 
-async function fetchApi(consumer: GroupConsumer, connection: Connection): Promise<FetchApi> {
+async function fetchApi(consumer: GroupConsumer, connection: Connection, checkCrcs: boolean): Promise<FetchApi> {
   const known = fetchApis.get(consumer);
   if (known !== undefined) return known;
   const versions = await callMarked(() => apiVersionsV3.api.async(connection, "pyrallel-consumer", "1"));
   const range = versions.apiKeys.find(({ apiKey }) => apiKey === FETCH);
-  const api = range && FETCH_APIS.find(({ version }) => version >= range.minVersion && version <= range.maxVersion);
+  const api = range &&
+    FETCH_APIS[Number(checkCrcs)]!.find(({ version }) => version >= range.minVersion && version <= range.maxVersion);
   if (api === undefined) {
     throw new Error(
       `the broker speaks Fetch v${range?.minVersion ?? "?"}–v${range?.maxVersion ?? "?"}; ` +
@@ -81,12 +86,15 @@ async function fetchApi(consumer: GroupConsumer, connection: Connection): Promis
 
 /**
  * One fetch from one broker. Rejects when the request as a whole failed (retriable when the broker
- * is gone or not known any more: the leaders have to be asked for again).
+ * is gone or not known any more: the leaders have to be asked for again). A partition whose records
+ * cannot be read (with `checkCrcs`, a batch whose CRC-32C does not match) comes back with a fatal
+ * error naming it.
  */
 export async function fetchPartitions(
   consumer: GroupConsumer,
   connections: FetchConnections,
   request: FetchRequest,
+  checkCrcs: boolean,
 ): Promise<readonly FetchedPartition[]> {
   const byTopic = groupByTopic(request.partitions);
   const metadata = await callMarked(() => consumer.metadata({ topics: [...byTopic.keys()] }));
@@ -113,7 +121,7 @@ export async function fetchPartitions(
     };
   });
   const connection = await callMarked(() => connections.get(broker));
-  const api = await fetchApi(consumer, connection);
+  const api = await fetchApi(consumer, connection, checkCrcs);
   // Partition errors come back as data; a request-level error code rejects (nothing to use).
   const response = await callMarked(() =>
     api.async(
@@ -133,7 +141,7 @@ export async function fetchPartitions(
   for (const topicResponse of response.responses) {
     const topic = names.get(topicResponse.topicId) ?? topicResponse.topicId;
     for (const p of topicResponse.partitions) {
-      const error = fetchError(p.errorCode);
+      const error = p.unreadable === undefined ? fetchError(p.errorCode) : unreadableRecords(topic, p);
       fetched.push({
         topic,
         partition: p.partitionIndex,
@@ -147,4 +155,14 @@ export async function fetchPartitions(
     }
   }
   return fetched;
+}
+
+/** Records of a partition that cannot be read: the consumer stops there, naming where. */
+function unreadableRecords(topic: string, { partitionIndex, unreadable }: FetchResponsePartition): FetchPartitionError {
+  return {
+    kind: "fatal",
+    error: new Error(`cannot read the records of ${topic}[${partitionIndex}]: ${unreadable?.message}`, {
+      cause: unreadable,
+    }),
+  };
 }

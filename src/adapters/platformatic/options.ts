@@ -41,6 +41,8 @@ export interface PlatformaticClientOptions {
   readonly heartbeatIntervalMs: number;
   readonly tls?: true | ClientTls | undefined;
   readonly sasl?: ClientSasl | undefined;
+  /** Check each fetched record batch's CRC-32C (when omitted: `true`). */
+  readonly checkCrcs?: boolean | undefined;
 }
 
 /** Brokers, client id and security settings, as the library's client options take them. */

@@ -13,12 +13,15 @@
 // per header a name and a value (same). Varints are zigzag-encoded.
 import { compressionsAlgorithmsByBitmask, IS_CONTROL, IS_TRANSACTIONAL } from "@platformatic/kafka";
 import type { KafkaRecord, RecordBatch } from "../group/kafka-client.ts";
+import { crc32c } from "./crc32c.ts";
 
 /** firstOffset and length: what must be there to know a batch's size. */
 const LOG_OVERHEAD = 12;
 /** The whole batch header, up to and including the record count. */
 const HEADER = 61;
 const MAGIC = 16;
+const CRC = 17;
+/** The CRC covers the batch from its attributes to its end. */
 const ATTRIBUTES = 21;
 const LAST_OFFSET_DELTA = 23;
 const FIRST_TIMESTAMP = 27;
@@ -30,9 +33,10 @@ const NO_HEADERS: KafkaRecord["headers"] = Object.freeze([]);
 
 /**
  * The complete batches in `bytes` (a partition's records field), in order. A trailing partial batch
- * (a broker cuts a response at its size limit) is left out, as Kafka's consumers do.
+ * (a broker cuts a response at its size limit) is left out, as Kafka's consumers do. With
+ * `checkCrcs`, a batch whose CRC-32C does not match its bytes fails, naming its offset.
  */
-export function decodeRecordBatches(input: Uint8Array): RecordBatch[] {
+export function decodeRecordBatches(input: Uint8Array, checkCrcs: boolean): RecordBatch[] {
   const bytes = plain(input);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const batches: RecordBatch[] = [];
@@ -43,6 +47,7 @@ export function decodeRecordBatches(input: Uint8Array): RecordBatch[] {
     if (end - start < HEADER || bytes[start + MAGIC] !== 2) {
       throw unreadable(view.getBigInt64(start), bytes[start + MAGIC]);
     }
+    if (checkCrcs) checkCrc(bytes, view, start, end);
     const attributes = view.getInt16(start + ATTRIBUTES);
     const count = view.getInt32(start + RECORD_COUNT);
     const compression = attributes & COMPRESSION;
@@ -69,6 +74,18 @@ function unreadable(firstOffset: bigint, magic: number | undefined): Error {
     magic === 2
       ? `the record batch at offset ${firstOffset} is shorter than its header (corrupt)`
       : `the record batch at offset ${firstOffset} is in message format v${magic}: only v2 (Kafka 0.11 and later) is read`,
+  );
+}
+
+/** Kafka's consumers check the same (`check.crcs`): corruption on the wire or on the broker's disk. */
+function checkCrc(bytes: Uint8Array, view: DataView, start: number, end: number): void {
+  const stored = view.getUint32(start + CRC);
+  const computed = crc32c(bytes, view, start + ATTRIBUTES, end);
+  if (stored === computed) return;
+  const hex = (crc: number) => `0x${crc.toString(16).padStart(8, "0")}`;
+  throw new RangeError(
+    `the record batch at offset ${view.getBigInt64(start)} is corrupt: its CRC-32C is ${hex(computed)}, ` +
+      `it says ${hex(stored)}`,
   );
 }
 
