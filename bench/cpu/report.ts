@@ -261,7 +261,7 @@ export function renderFile(file: CpuFile): string {
 
 export const LEGEND: string = [
   "msg/s: messages ÷ time from `start()` until the group's committed offsets reach the log end on every partition " +
-  "(joining the group, the first fetch and the last commit included; a consumer that caught up commits at once, or a quarter of `commitIntervalMs` after its previous commit); " +
+  "(joining the group, the first fetch and the last commit included; a consumer that caught up commits at once, or a quarter of `commitIntervalMs` after its previous early commit); " +
   "pool: first batch posted → last result (workers started and ready before). " +
   "✗: misses a target (worker ÷ async ≥ 1.8× at 0.1–1 ms, ≥ 1.0× at 0.05 ms; worker ÷ pool ≥ 0.9 at every cost). " +
   "CPU cores: process CPU time (every thread) ÷ wall time of the run. load: 1-minute load average at the start of the runs.",

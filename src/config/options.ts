@@ -273,8 +273,8 @@ export interface ParallelConsumerOptions {
   rateLimit?: RateLimitOptions;
   /**
    * How often completed progress is committed. Default 1000. Once nothing is in flight (the
-   * consumer caught up) the commit goes out early, a quarter interval after the previous one at
-   * the earliest.
+   * consumer caught up) the commit goes out at once, or a quarter interval after the previous
+   * commit brought forward if that was more recent.
    */
   commitIntervalMs?: number;
   /** How long `close()` waits for accepted work before aborting it. Default 30000. */

@@ -23,21 +23,41 @@ describe("CommitTicker", () => {
     assert.equal(virtual.pending(), 0);
   });
 
-  test("soon() brings the next tick forward, a quarter interval after the previous at the earliest", async () => {
+  test("soon() brings the next tick forward at once, a quarter interval after the previous early one at the earliest", async () => {
     const { virtual, at, ticker } = setup();
     ticker.start();
     await virtual.runUntil(() => false, 1100);
-    ticker.soon(); // 100 ms after the tick at 1000: waits for 1250
-    await virtual.runUntil(() => false, 1249);
-    assert.deepEqual(at, [1000]);
-    await virtual.runUntil(() => false, 1250);
-    assert.deepEqual(at, [1000, 1250]);
+    ticker.soon(); // 100 ms after the regular tick at 1000: at once (a burst just ended)
+    await virtual.runUntil(() => false, 1100);
+    assert.deepEqual(at, [1000, 1100]);
+    await virtual.runUntil(() => false, 1200);
+    ticker.soon(); // 100 ms after the early tick at 1100: waits for 1350
+    await virtual.runUntil(() => false, 1349);
+    assert.deepEqual(at, [1000, 1100]);
+    await virtual.runUntil(() => false, 1350);
+    assert.deepEqual(at, [1000, 1100, 1350]);
     await virtual.runUntil(() => false, 1900);
-    ticker.soon(); // long enough after 1250: now
+    ticker.soon(); // long enough after 1350: now
     await virtual.runUntil(() => false, 1900);
-    assert.deepEqual(at, [1000, 1250, 1900]);
+    assert.deepEqual(at, [1000, 1100, 1350, 1900]);
     await virtual.runUntil(() => false, 2900);
-    assert.deepEqual(at, [1000, 1250, 1900, 2900], "then the interval again");
+    assert.deepEqual(at, [1000, 1100, 1350, 1900, 2900], "then the interval again");
+  });
+
+  test("a trickle of catch-ups commits at most four times per interval besides the regular ticks", async () => {
+    const { virtual, at, ticker } = setup();
+    ticker.start();
+    // Caught up every 10 ms, for 10 intervals.
+    for (let t = 10; t <= 10_000; t += 10) {
+      await virtual.runUntil(() => false, t);
+      ticker.soon();
+    }
+    await virtual.runUntil(() => false, 10_000);
+    for (let start = 0; start < 10_000; start += 1000) {
+      const ticks = at.filter((time) => time >= start && time < start + 1000).length;
+      assert.ok(ticks <= 5, `${ticks} ticks in [${start}, ${start + 1000})`);
+    }
+    assert.ok(at.length >= 40, `${at.length} ticks`);
   });
 
   test("soon() never delays a tick, and does nothing before start() or after stop()", async () => {
@@ -46,7 +66,7 @@ describe("CommitTicker", () => {
     assert.equal(virtual.pending(), 0);
     ticker.start();
     await virtual.runUntil(() => false, 900);
-    ticker.soon(); // 900 ms after start(), more than a quarter interval: at once
+    ticker.soon(); // none brought forward before: at once
     await virtual.runUntil(() => false, 900);
     assert.deepEqual(at, [900]);
     ticker.stop();
