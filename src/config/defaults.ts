@@ -76,8 +76,9 @@ export const DEFAULTS: Defaults = {
     // values about 40% faster on 4 partitions, 10 KB values written one per send 3-5 times faster.
     fetchMaxBytes: 1024 * 1024,
     fetchMaxBytesPerPartition: 64 * 1024,
-    // As Kafka's Java consumer: corruption stops the consumer rather than reaching a handler.
-    checkCrcs: true,
+    // As librdkafka: the check costs 0.4-0.8 ns per byte here (Java's is a CPU instruction), up to a
+    // quarter of the throughput on 10 KB values; corruption is caught on request.
+    checkCrcs: false,
   },
   ordering: "key",
   maxInFlight: 1000,

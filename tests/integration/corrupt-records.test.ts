@@ -1,7 +1,7 @@
 // A record batch corrupted on the broker's disk: one byte of a value is changed in the partition's
-// log segment after the broker wrote it (the broker sends segments as they are on disk). With the
-// CRC check (the default) the consumer stops at that batch with an error naming topic, partition
-// and offset, and no handler sees the batch or anything after it; with `checkCrcs: false` the
+// log segment after the broker wrote it (the broker sends segments as they are on disk). With
+// `checkCrcs: true` the consumer stops at that batch with an error naming topic, partition and
+// offset, and no handler sees the batch or anything after it; without the check (the default) the
 // changed value reaches the handler.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -47,7 +47,7 @@ async function consume(topic: string, checkCrcs: boolean | undefined) {
   return { consumer, seen, errors };
 }
 
-test("a batch corrupted on the broker's disk stops the consumer at its offset; checkCrcs: false hands it over", async () => {
+test("with checkCrcs, a batch corrupted on the broker's disk stops the consumer at its offset; by default it is handed over", async () => {
   const topic = uniqueName("corrupt");
   await createTopic(topic, 1);
   for (let send = 0; send < SENDS; send++) {
@@ -61,7 +61,7 @@ test("a batch corrupted on the broker's disk stops the consumer at its offset; c
   }
   corruptOnDisk(topic, "value-15-intact", "V");
 
-  const checked = await consume(topic, undefined);
+  const checked = await consume(topic, true);
   try {
     await waitFor("the consumer to fail", () => checked.errors.length > 0, 30_000);
   } finally {
@@ -79,7 +79,7 @@ test("a batch corrupted on the broker's disk stops the consumer at its offset; c
   // The first batch may have run before the fetch that brought the corrupt one; nothing from it on.
   assert.ok(checked.seen.every((entry) => Number(entry.split(":")[0]) < 10), checked.seen.join(", "));
 
-  const unchecked = await consume(topic, false);
+  const unchecked = await consume(topic, undefined);
   try {
     await waitFor("every record handled", () => unchecked.seen.length === SENDS * PER_SEND, 30_000);
   } finally {

@@ -146,7 +146,7 @@ describe("platformatic client: fetch", () => {
     assert.deepEqual(batch?.records.map((r) => Buffer.from(r.key!).toString()), ["a", "b"]);
   });
 
-  test("a batch that fails its CRC-32C is a final error naming topic, partition and offset; checkCrcs: false reads it", async () => {
+  test("with checkCrcs, a batch that fails its CRC-32C is a final error naming topic, partition and offset; without, it is read", async () => {
     const batchOf = (value: string) => {
       const writer = createRecordsBatch([{
         key: Buffer.from("k"),
@@ -167,7 +167,8 @@ describe("platformatic client: fetch", () => {
       ]]]);
     const checked = consumerWithTopic();
     checked.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 17]]), answer());
-    const [bad, good] = await clientOf(checked).fetch(request(1, 0, 1));
+    const checking = new PlatformaticClient({ ...OPTIONS, checkCrcs: true }, fakeLibrary(checked));
+    const [bad, good] = await checking.fetch(request(1, 0, 1));
     assert.equal(bad?.error?.kind, "fatal");
     assert.match(
       bad?.error?.kind === "fatal" ? bad.error.error.message : "",
@@ -182,8 +183,7 @@ describe("platformatic client: fetch", () => {
 
     const unchecked = consumerWithTopic();
     unchecked.connectionTo("leader").answer(apiVersionsAnswer([[FETCH, 4, 17]]), answer());
-    const client = new PlatformaticClient({ ...OPTIONS, checkCrcs: false }, fakeLibrary(unchecked));
-    const [read] = await client.fetch(request(1, 0));
+    const [read] = await clientOf(unchecked).fetch(request(1, 0));
     assert.deepEqual([read?.error, read?.batches[0]?.records.map((r) => Buffer.from(r.value!).toString())], [
       undefined,
       ["Value"],

@@ -56,7 +56,7 @@ export class PlatformaticClient implements KafkaClient {
       this.#membership = new Membership(consumer, options);
     }
     this.#producer = new LazyProducer(() => library.producer(options));
-    this.#checkCrcs = options.checkCrcs ?? true;
+    this.#checkCrcs = options.checkCrcs ?? false;
   }
 
   join(topics: readonly string[], events: GroupEvents): Promise<void> {

@@ -41,7 +41,7 @@ export interface PlatformaticClientOptions {
   readonly heartbeatIntervalMs: number;
   readonly tls?: true | ClientTls | undefined;
   readonly sasl?: ClientSasl | undefined;
-  /** Check each fetched record batch's CRC-32C (when omitted: `true`). */
+  /** Check each fetched record batch's CRC-32C (when omitted: `false`). */
   readonly checkCrcs?: boolean | undefined;
 }
 
