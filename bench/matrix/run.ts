@@ -15,7 +15,7 @@
 // Options (each also an environment variable): --preset (MATRIX_PRESET), --values, --batches,
 // --keys (u100,u1000,z1000), --partitions, --handlers, --cells ID,… (filters: they narrow the
 // preset), --window S (MATRIX_WINDOW_S, default 3), --peers java,python|all|none (MATRIX_PEERS),
-// --no-noop (skip the no-op runs), --raw-reads N (raw and no-op reads per topic, default 3), --brokers host:port (BENCH_BROKERS),
+// --no-noop (skip the no-op runs), --raw-reads N (raw and no-op reads per topic, default 5), --brokers host:port (BENCH_BROKERS),
 // --json FILE, --stall-timeout S (default 60), --no-isolate (every run in this process),
 // --wait-load L[,S] (BENCH_WAIT_LOAD: before each run, wait up to S s (120) for the 1-minute load
 // average to drop below L).
@@ -120,7 +120,7 @@ function parseOptions(): Options {
     windowSeconds: Number(value("--window", "MATRIX_WINDOW_S") ?? 3),
     peers,
     noop: !args.includes("--no-noop"),
-    rawReads: Number(value("--raw-reads") ?? 3),
+    rawReads: Number(value("--raw-reads") ?? 5),
     brokers: list(value("--brokers", "BENCH_BROKERS")) ?? [`127.0.0.1:${port}`],
     json: value("--json", "BENCH_JSON"),
     list: args.includes("--list"),
@@ -189,15 +189,22 @@ const libraryConfig =
 
 async function runJob(ctx: Context, job: Job): Promise<JobResult> {
   if (job.kind === "topic") {
-    // Raw and no-op reads alternate (raw, no-op, raw, …), so a change of load hits both; the median
-    // of each (steady rates: first message to last).
+    // Raw and no-op reads alternate, each going first in every other pair (raw, no-op, no-op, raw,
+    // …), so a change of load, or the first read's cold code, hits both; the median of each
+    // (steady rates: first message to last).
     const { topic } = job;
     const raws: RunResult[] = [];
     const noops: RunResult[] = [];
-    for (let i = 0; i < job.rawReads; i++) {
+    const readRaw = async (): Promise<RunResult | undefined> => {
       const raw = await runRaw(ctx, "raw", topic.name, topic.messages);
-      if (raw.kind !== "raw") return { raw };
+      if (raw.kind !== "raw") return raw;
       raws.push(raw);
+    };
+    for (let i = 0; i < job.rawReads; i++) {
+      if (i % 2 === 0 || !job.noop) {
+        const failed = await readRaw();
+        if (failed) return { raw: failed };
+      }
       if (!job.noop) continue;
       const noop = await runPyrallel(ctx, {
         name: "noop",
@@ -211,6 +218,10 @@ async function runJob(ctx: Context, job: Job): Promise<JobResult> {
       });
       if (noop.kind !== "pyrallel") return { raw: medianRun(raws, steady), noop };
       noops.push(noop);
+      if (i % 2 === 1) {
+        const failed = await readRaw();
+        if (failed) return { raw: failed };
+      }
     }
     return { raw: medianRun(raws, steady), ...(job.noop ? { noop: medianRun(noops, steady) } : {}) };
   }
