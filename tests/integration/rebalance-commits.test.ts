@@ -146,13 +146,13 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
   const topic = uniqueName("rebalance-commit");
   const groupId = uniqueName("group");
   await createTopic(topic, PARTITIONS);
-  const records: TestRecord[] = [];
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    for (let offset = 0; offset < PER_PARTITION; offset++) {
-      records.push({ key: `key-${offset}`, value: "x", partition });
-    }
-  }
-  await produce(topic, records);
+  const half = PER_PARTITION / 2;
+  const records = (from: number): TestRecord[] =>
+    Array.from(
+      { length: PARTITIONS },
+      (_, partition) => Array.from({ length: half }, (_, i) => ({ key: `key-${from + i}`, value: "x", partition })),
+    ).flat();
+  await produce(topic, records(0));
   const kafka = (name: string) => ({
     bootstrapBrokers: BROKERS,
     groupId,
@@ -163,7 +163,8 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
     heartbeatIntervalMs: 200,
     rebalanceTimeoutMs: 6000,
   });
-  // A never commits on its interval during the test: only the rebalance can make it commit.
+  // A commits on its interval never during the test, and early (caught up) once: after that the next
+  // early commit waits a quarter interval (15 s), so only the rebalance can commit its second half.
   const a = createParallelConsumer({ kafka: kafka("A"), commitIntervalMs: 60_000, handler: () => {} });
   const ranAtB: string[] = [];
   const b = createParallelConsumer({
@@ -177,12 +178,24 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
   a.on("error", (error) => errorsA.push(error));
   try {
     await a.start();
+    const committed = () => committedOffsets(groupId, topic, PARTITIONS);
+    await waitForAsync(
+      "A to complete the first half and commit it once caught up",
+      async () => (await committed()).every((offset) => offset === BigInt(half)),
+      15_000,
+    );
+    await produce(topic, records(half));
     await waitFor(
       "A to complete everything",
       () => a.getMetrics().processedTotal === PARTITIONS * PER_PARTITION,
       15_000,
     );
-    assert.deepEqual(await committedOffsets(groupId, topic, PARTITIONS), [-1n, -1n], "no commit before the rebalance");
+    await sleep(300);
+    assert.deepEqual(
+      await committed(),
+      [BigInt(half), BigInt(half)],
+      "the second half is not committed before the rebalance",
+    );
 
     await b.start();
     await waitFor(
@@ -201,6 +214,8 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
     );
     assert.deepEqual(errors, [], "error events on a normal rebalance");
     assert.equal(metricsA.commitFailuresTotal, 0);
+    // The second half reached the group only through A's commit at the rebalance: B runs none of it.
+    assert.deepEqual(ranAtB, []);
   } finally {
     await Promise.allSettled([a.close(), b.close()]);
   }
