@@ -64,6 +64,8 @@ export interface FakeClusterOptions {
   readonly syncDelayMs?: DelayRange;
   /** From being fenced to the member's heartbeat noticing it; default [5, 50]. */
   readonly heartbeatMs?: DelayRange;
+  /** Classic protocol: from a member's first assignment to its join() resolving; default [0, 0]. */
+  readonly joinAnswerMs?: DelayRange;
   /** Record timestamps are this plus virtual time; default 1_700_000_000_000n. */
   readonly baseTimestamp?: bigint;
   /** Keep a text trace of events (`trace`); default false, as it costs time in long runs. */
@@ -117,6 +119,7 @@ export class FakeCluster {
       latencyMs: options.latencyMs ?? [0, 3],
       rebalancingDelayMs: options.rebalancingDelayMs ?? [0, 2],
       heartbeatMs: options.heartbeatMs ?? [5, 50],
+      joinAnswerMs: options.joinAnswerMs ?? [0, 0],
     };
     this.#group = new GroupCoordinator({
       clock,

@@ -46,6 +46,8 @@ export interface SimulationOptions {
 const HOLD_STREAM = 0x401d5;
 /** The seed's stream for larger per-partition fetches (the default, 64 KiB, and 1 MiB). */
 const FETCH_SIZE_STREAM = 0x5ed64;
+/** The seed's stream for join answers that come after the assignment (classic protocol). */
+const JOIN_ANSWER_STREAM = 0x10a7e;
 const decoder = new TextDecoder();
 /** Virtual time the drain member gets to reach the end of every partition. */
 const DRAIN_DEADLINE_MS = 300_000;
@@ -85,9 +87,15 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const maxCommitMetadataBytes = random.pick([4096, 4096, 256, 64]);
   // Both protocols: the consumer protocol's revoke barrier, and the classic eager rebalance.
   const groupProtocol = random.chance(0.5) ? "consumer" as const : "classic" as const;
+  // In a third of the classic seeds the join answers 5–80 ms after the assignment: the first fetch
+  // can land before start() resolves (a consumer that buffered it must still run it).
+  const joinAnswerMs = groupProtocol === "classic" && new Random((seed ^ JOIN_ANSWER_STREAM) >>> 0).chance(0.35)
+    ? [5, 80] as const
+    : undefined;
   const cluster = new FakeCluster({
     clock: time,
     seed: random.fork(),
+    ...(joinAnswerMs ? { joinAnswerMs } : {}),
     nodes,
     offsetMetadataMaxBytes: maxCommitMetadataBytes,
     groupProtocol,
@@ -418,7 +426,10 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       (throttling.pauseChance > 0 ? `, handler pauses (${throttling.pauseChance})` : "") +
       (batch ? `, batch handler ${JSON.stringify(batch)}` : "") +
       (holdChance > 0 ? `, handlers hold their thread (${holdChance})` : "") +
-      (kafka.fetchMaxBytesPerPartition > 16 * 1024 ? `, ${kafka.fetchMaxBytesPerPartition} B per partition fetch` : ""),
+      (kafka.fetchMaxBytesPerPartition > 16 * 1024
+        ? `, ${kafka.fetchMaxBytesPerPartition} B per partition fetch`
+        : "") +
+      (joinAnswerMs ? `, join answered ${joinAnswerMs[0]}–${joinAnswerMs[1]} ms after the assignment` : ""),
     stats: {
       virtualMs: time.now,
       steps: time.fired,

@@ -564,6 +564,31 @@ describe("control plane", () => {
     await assert.rejects(consumer.start(), /already started/);
   });
 
+  test("messages fetched while start() is still joining run once it resolves, even with their partition held", async () => {
+    const adapter = new MemoryAdapter();
+    const join = adapter.start.bind(adapter);
+    // The assignment and a fetch land before the join returns (a heartbeat can bring both).
+    adapter.start = async (listener) => {
+      await join(listener);
+      adapter.assign({ topic: "t", partition: 0 });
+      adapter.deliver(...Array.from({ length: 8 }, (_, offset) => message(0, offset, `k${offset}`)));
+    };
+    const handled: bigint[] = [];
+    const consumer = createParallelConsumer({
+      kafka: { bootstrapBrokers: ["127.0.0.1:9092"], groupId: "g", topics: ["t"] },
+      // A buffer of 4 messages at most: the partition is held at once, so no later fetch wakes anything.
+      maxInFlight: 4,
+      handler: (m) => {
+        handled.push(m.offset);
+      },
+      adapter,
+    });
+    await consumer.start();
+    await settle(20);
+    assert.deepEqual(handled, [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n]);
+    await consumer.close();
+  });
+
   test("close() before start() finished joining, when the join then fails: start rejects with the join error", async () => {
     const adapter = new MemoryAdapter();
     let fail!: (error: Error) => void;

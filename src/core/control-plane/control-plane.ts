@@ -165,6 +165,9 @@ export class ControlPlane implements AdapterListener {
     lifecycle.started();
     this.#ticker.start();
     if (lifecycle.closeRequested) throw lifecycle.closedWhileStarting();
+    // Messages fetched before now (an assignment can arrive while the join is still answering) were
+    // only buffered: admit them, or a partition whose buffer they filled would never be woken.
+    this.#advance();
   }
 
   /**

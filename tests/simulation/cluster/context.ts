@@ -30,6 +30,11 @@ export interface Timings {
   readonly rebalancingDelayMs: DelayRange;
   /** From being fenced to the member's next heartbeat noticing it. */
   readonly heartbeatMs: DelayRange;
+  /**
+   * Classic protocol: from a member hearing its first assignment to its `join()` resolving (a
+   * client may announce the assignment before it answers the join, so fetching can begin first).
+   */
+  readonly joinAnswerMs: DelayRange;
 }
 
 /** The cluster as a member's client uses it. */

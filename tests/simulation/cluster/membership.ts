@@ -150,10 +150,22 @@ export class Membership {
         assignment.partitions.map((tp) => `${tp.topic}-${tp.partition}`).join(",")
       );
       this.#events?.joined(assignment);
-      const waiters = this.#joinWaiters;
-      this.#joinWaiters = [];
-      for (const waiter of waiters) waiter.resolve();
+      if (this.#joinWaiters.length === 0) return;
+      // No draw when the answer is never late: seeds without it keep their scenario.
+      const late = ctx.timings.joinAnswerMs[1] === 0 ? 0 : ctx.delay(ctx.timings.joinAnswerMs);
+      if (late === 0) return this.#answerJoins();
+      const timer = ctx.clock.setTimeout(() => {
+        this.#eventTimers.delete(timer);
+        this.#answerJoins();
+      }, late);
+      this.#eventTimers.add(timer);
     });
+  }
+
+  #answerJoins(): void {
+    const waiters = this.#joinWaiters;
+    this.#joinWaiters = [];
+    for (const waiter of waiters) waiter.resolve();
   }
 
   /** Schedules a group event after `delay` but not before the previous one; returns its time. */
