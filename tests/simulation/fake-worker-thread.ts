@@ -30,7 +30,8 @@ export interface FakeWorkerBehaviour {
   /**
    * Called as each handler starts: virtual ms of synchronous code it starts with, holding the
    * thread, or undefined. Meanwhile the board says the worker is in code and the thread takes no
-   * message. Only for workers that run one handler at a time (see #afterHold).
+   * message; the handler learns it from {@linkcode threadHoldMs}. Only for workers that run one
+   * handler at a time (see #holding).
    */
   holdsThreadMs?(): number | undefined;
 }
@@ -57,6 +58,18 @@ export function fakeSpawn(clock: Clock, behaviour: (thread: FakeThreadInfo) => F
 }
 
 /** Thrown into the fake worker's running handlers' signals when its thread goes away. */
+/** Handlers whose synchronous code holds their thread, by their context: how long (virtual ms). */
+const HOLDS = new WeakMap<HandlerContext, number>();
+
+/**
+ * How long a handler's synchronous code holds its worker's thread (0: not at all). The handler has
+ * started when it is called (the runner claimed its task then); it does its own work only after
+ * this long, so neither its end nor its result comes before the thread is free again.
+ */
+export function threadHoldMs(context: HandlerContext): number {
+  return HOLDS.get(context) ?? 0;
+}
+
 class ThreadGone extends Error {
   override readonly name = "ThreadGone";
 }
@@ -109,7 +122,7 @@ class FakeWorkerThread implements WorkerThread {
           behaviour.handleBatch!(messages, context) as void,
       }
       : (message: ConsumerMessage, context: HandlerContext) =>
-        this.#afterHold(() => behaviour.handle(message, context));
+        this.#holding(context, () => behaviour.handle(message, context));
     this.#runner = new TaskRunner(handler, port, this.#clock);
     behaviour.loaded?.(this.#runner);
     port.post({ type: "ready", batches });
@@ -141,26 +154,19 @@ class FakeWorkerThread implements WorkerThread {
   }
 
   /**
-   * Runs a handler, after the synchronous code it starts with if that holds the thread: meanwhile
-   * the board says the worker is in code (set once the runner's own code is done: it clears the
-   * flag on its way out) and the thread takes no message. Only for one handler at a time per
-   * worker: a real thread would not settle another handler meanwhile either.
+   * Calls a handler whose synchronous code may hold the thread first (see {@linkcode threadHoldMs}):
+   * meanwhile the board says the worker is in code (set once the runner's own code is done: it
+   * clears the flag on its way out) and the thread takes no message. Only for one handler at a time
+   * per worker: a real thread would not settle another handler meanwhile either.
    */
-  #afterHold(handle: () => Promise<void> | void): Promise<void> | void {
+  #holding(context: HandlerContext, handle: () => Promise<void> | void): Promise<void> | void {
     const ms = this.#behaviour.holdsThreadMs?.();
     if (ms === undefined || ms <= 0) return handle();
+    HOLDS.set(context, ms);
     this.#heldUntil = this.#clock.now() + ms;
     queueMicrotask(() => this.#board?.setInCode(true));
-    return new Promise((resolve, reject) =>
-      this.#later(ms, () => {
-        this.#board?.setInCode(false);
-        try {
-          resolve(handle());
-        } catch (error) {
-          reject(error);
-        }
-      })
-    );
+    this.#later(ms, () => this.#board?.setInCode(false));
+    return handle();
   }
 
   /** Dies like a thread with an uncaught error: stops, then tells the engine. */

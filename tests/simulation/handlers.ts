@@ -4,6 +4,7 @@
 import type { ConsumerMessage, HandlerContext } from "../../mod.ts";
 import { type Clock, sleep } from "../../src/core/clock.ts";
 import type { Call, Checker } from "./checker.ts";
+import { threadHoldMs } from "./fake-worker-thread.ts";
 import type { Random } from "./random.ts";
 
 /** How a run's handlers misbehave. */
@@ -61,48 +62,54 @@ export function simulatedHandler(
       [profile.ignoresSignal, "hangIgnoring"],
     ]);
     const ms = random.int(0, profile.maxMs);
-    switch (behaviour) {
-      case "sync":
-        checker.ended(call, true);
-        return undefined;
-      case "ok":
-        return sleep(clock, ms).then(() => checker.ended(call, true));
-      case "throw":
-        return sleep(clock, ms).then(() => {
-          checker.ended(call, false);
-          throw new Error(`handler failed on ${message.offset}`);
-        });
-      case "throwOdd": {
-        checker.ended(call, false);
-        throw random.pick(ODD_THROWS)();
-      }
-      case "thenableThrows":
-        checker.ended(call, false);
-        return {
-          then: () => {
-            throw new Error("then() threw");
-          },
-        };
-      case "thenableResolves":
-        return {
-          then: (resolve: () => void) => {
-            checker.ended(call, true);
-            resolve();
-          },
-        };
-      case "hang":
-        return new Promise<void>((_resolve, reject) => {
-          const signal = context.signal;
-          const onAbort = () => {
+    const run = (): unknown => {
+      switch (behaviour) {
+        case "sync":
+          checker.ended(call, true);
+          return undefined;
+        case "ok":
+          return sleep(clock, ms).then(() => checker.ended(call, true));
+        case "throw":
+          return sleep(clock, ms).then(() => {
             checker.ended(call, false);
-            reject(signal.reason);
+            throw new Error(`handler failed on ${message.offset}`);
+          });
+        case "throwOdd": {
+          checker.ended(call, false);
+          throw random.pick(ODD_THROWS)();
+        }
+        case "thenableThrows":
+          checker.ended(call, false);
+          return {
+            then: () => {
+              throw new Error("then() threw");
+            },
           };
-          if (signal.aborted) onAbort();
-          else signal.addEventListener("abort", onAbort, { once: true });
-        });
-      case "hangIgnoring":
-        return new Promise<void>(() => {});
-    }
+        case "thenableResolves":
+          return {
+            then: (resolve: () => void) => {
+              checker.ended(call, true);
+              resolve();
+            },
+          };
+        case "hang":
+          return new Promise<void>((_resolve, reject) => {
+            const signal = context.signal;
+            const onAbort = () => {
+              checker.ended(call, false);
+              reject(signal.reason);
+            };
+            if (signal.aborted) onAbort();
+            else signal.addEventListener("abort", onAbort, { once: true });
+          });
+        case "hangIgnoring":
+          return new Promise<void>(() => {});
+      }
+    };
+    // A worker's thread held by this handler's synchronous code (fake threads): it started now, and
+    // does its work once the thread is free again.
+    const hold = threadHoldMs(context);
+    return hold > 0 ? sleep(clock, hold).then(run) : run();
   };
 }
 
