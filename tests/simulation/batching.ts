@@ -22,7 +22,7 @@ export interface BatchVariant {
 }
 
 export function batchVariant(seed: number): BatchVariant {
-  const random = new Random((seed ^ STREAM) >>> 0);
+  const random = Random.stream(seed, STREAM);
   if (!random.chance(0.3)) return { batch: undefined };
   return { batch: { maxMessages: random.pick([1, 3, 20, 200]), maxWaitMs: random.pick([0, 0, 5, 50]) } };
 }

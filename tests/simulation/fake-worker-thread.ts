@@ -57,7 +57,6 @@ export function fakeSpawn(clock: Clock, behaviour: (thread: FakeThreadInfo) => F
   };
 }
 
-/** Thrown into the fake worker's running handlers' signals when its thread goes away. */
 /** Handlers whose synchronous code holds their thread, by their context: how long (virtual ms). */
 const HOLDS = new WeakMap<HandlerContext, number>();
 
@@ -70,6 +69,7 @@ export function threadHoldMs(context: HandlerContext): number {
   return HOLDS.get(context) ?? 0;
 }
 
+/** Thrown into the fake worker's running handlers' signals when its thread goes away. */
 class ThreadGone extends Error {
   override readonly name = "ThreadGone";
 }

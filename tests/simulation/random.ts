@@ -23,6 +23,14 @@ export class Random {
     for (let i = 0; i < 12; i++) this.next();
   }
 
+  /**
+   * A seed's own stream for one kind of pick, salted apart from its main stream: adding picks there
+   * leaves every other pick of the seed, and so its scenario, as it was.
+   */
+  static stream(seed: number, salt: number): Random {
+    return new Random((seed ^ salt) >>> 0);
+  }
+
   /** A float in [0, 1). */
   next(): number {
     const t = (((this.#a + this.#b) >>> 0) + this.#d) >>> 0;

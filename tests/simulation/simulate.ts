@@ -69,7 +69,7 @@ interface Member {
  * whole response. From the seed's own stream, so every other pick stays as it was.
  */
 function largerFetches(seed: number, picked: number): number {
-  const sizes = new Random((seed ^ FETCH_SIZE_STREAM) >>> 0);
+  const sizes = Random.stream(seed, FETCH_SIZE_STREAM);
   if (picked !== 16 * 1024 || !sizes.chance(0.5)) return picked;
   return sizes.pick([DEFAULTS.kafka.fetchMaxBytesPerPartition, 1024 * 1024]);
 }
@@ -89,7 +89,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const groupProtocol = random.chance(0.5) ? "consumer" as const : "classic" as const;
   // In a third of the classic seeds the join answers 5–80 ms after the assignment: the first fetch
   // can land before start() resolves (a consumer that buffered it must still run it).
-  const joinAnswerMs = groupProtocol === "classic" && new Random((seed ^ JOIN_ANSWER_STREAM) >>> 0).chance(0.35)
+  const joinAnswerMs = groupProtocol === "classic" && Random.stream(seed, JOIN_ANSWER_STREAM).chance(0.35)
     ? [5, 80] as const
     : undefined;
   const cluster = new FakeCluster({
@@ -157,7 +157,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   // Handlers whose synchronous code holds a worker's thread (the engine moves that worker's queued
   // messages to the other worker), in a third of the seeds with one handler per worker, from the
   // seed's own stream too.
-  const holds = new Random((seed ^ HOLD_STREAM) >>> 0);
+  const holds = Random.stream(seed, HOLD_STREAM);
   const oneAtATime = base.engine?.kind === "worker" && base.engine.concurrencyPerWorker === 1;
   const holdChance = oneAtATime && holds.chance(0.35) ? holds.pick([0.02, 0.1, 0.3]) : 0;
   if (throttling.rateLimit) base.rateLimit = throttling.rateLimit;

@@ -21,7 +21,7 @@ export interface ThrottleVariant {
 }
 
 export function throttleVariant(seed: number): ThrottleVariant {
-  const random = new Random((seed ^ STREAM) >>> 0);
+  const random = Random.stream(seed, STREAM);
   let rateLimit: RateLimitOptions | undefined;
   if (random.chance(0.3)) {
     const global = random.chance(0.7);

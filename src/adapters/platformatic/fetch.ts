@@ -8,6 +8,7 @@
 // whichever broker its own metadata names. The fetcher (../group/fetcher.ts) owns leader changes:
 // it has to hear at once that a broker is gone or a partition moved, to ask for the leaders again.
 import {
+  type API,
   apiVersionsV3,
   type Connection,
   createAPI,
@@ -31,14 +32,9 @@ import type { FetchConnections, GroupConsumer } from "./library.ts";
 
 /** The API key of Fetch. */
 const FETCH = fetchV17.api.key;
-/** The Fetch versions spoken, newest first (all name topics by id and share one request shape), by `checkCrcs`. */
-const FETCH_APIS = [false, true].map((checkCrcs) => {
-  const parser = fetchResponseParser(checkCrcs);
-  return [fetchV17, fetchV16, fetchV15, fetchV14, fetchV13].map(({ api, createRequest }) =>
-    createAPI<Parameters<typeof fetchV17.createRequest>, FetchResponse>(FETCH, api.version, createRequest, parser)
-  );
-});
-type FetchApi = (typeof FETCH_APIS)[number][number];
+/** The Fetch versions spoken, newest first: all name topics by id and share one request shape. */
+const FETCH_VERSIONS = [fetchV17, fetchV16, fetchV15, fetchV14, fetchV13];
+type FetchApi = API<Parameters<typeof fetchV17.createRequest>, FetchResponse>;
 /** Without a fetch session (KIP-227): id 0 and the final epoch, so every request is complete in itself. */
 const NO_SESSION_ID = 0;
 const NO_SESSION_EPOCH = -1;
@@ -64,7 +60,7 @@ export async function partitionLeaders(
   return leaders;
 }
 
-/** The Fetch version each client uses, learnt from the first broker it fetches from. */
+/** The Fetch version each client uses, learnt from the first broker it fetches from, with its parser. */
 const fetchApis = new WeakMap<GroupConsumer, FetchApi>();
 
 async function fetchApi(consumer: GroupConsumer, connection: Connection, checkCrcs: boolean): Promise<FetchApi> {
@@ -72,14 +68,15 @@ async function fetchApi(consumer: GroupConsumer, connection: Connection, checkCr
   if (known !== undefined) return known;
   const versions = await callMarked(() => apiVersionsV3.api.async(connection, "pyrallel-consumer", "1"));
   const range = versions.apiKeys.find(({ apiKey }) => apiKey === FETCH);
-  const api = range &&
-    FETCH_APIS[Number(checkCrcs)]!.find(({ version }) => version >= range.minVersion && version <= range.maxVersion);
-  if (api === undefined) {
+  const spoken = range &&
+    FETCH_VERSIONS.find(({ api }) => api.version >= range.minVersion && api.version <= range.maxVersion);
+  if (spoken === undefined) {
     throw new Error(
       `the broker speaks Fetch v${range?.minVersion ?? "?"}–v${range?.maxVersion ?? "?"}; ` +
         "this client needs v13–v17 (Kafka 3.1 and later)",
     );
   }
+  const api: FetchApi = createAPI(FETCH, spoken.api.version, spoken.createRequest, fetchResponseParser(checkCrcs));
   fetchApis.set(consumer, api);
   return api;
 }

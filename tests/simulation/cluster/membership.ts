@@ -153,12 +153,8 @@ export class Membership {
       if (this.#joinWaiters.length === 0) return;
       // No draw when the answer is never late: seeds without it keep their scenario.
       const late = ctx.timings.joinAnswerMs[1] === 0 ? 0 : ctx.delay(ctx.timings.joinAnswerMs);
-      if (late === 0) return this.#answerJoins();
-      const timer = ctx.clock.setTimeout(() => {
-        this.#eventTimers.delete(timer);
-        this.#answerJoins();
-      }, late);
-      this.#eventTimers.add(timer);
+      if (late === 0) this.#answerJoins();
+      else this.#after(late, () => this.#answerJoins());
     });
   }
 
@@ -173,12 +169,17 @@ export class Membership {
     const { clock } = this.#ctx;
     const at = Math.max(this.#eventsAt, clock.now() + delay);
     this.#eventsAt = at;
-    const timer = clock.setTimeout(() => {
-      this.#eventTimers.delete(timer);
-      deliver();
-    }, at - clock.now());
-    this.#eventTimers.add(timer);
+    this.#after(at - clock.now(), deliver);
     return at;
+  }
+
+  /** Runs `callback` in `ms`, unless the member leaves first. */
+  #after(ms: number, callback: () => void): void {
+    const timer = this.#ctx.clock.setTimeout(() => {
+      this.#eventTimers.delete(timer);
+      callback();
+    }, ms);
+    this.#eventTimers.add(timer);
   }
 
   #rejectJoins(error: Error): void {
