@@ -24,6 +24,8 @@ export interface EncodedOffsetMap {
   readonly metadata: string;
   /** False when the size limit cut the map short (the highest done offsets were left out). */
   readonly complete: boolean;
+  /** Bytes of its payload (before base64); 0 when empty. */
+  readonly payloadBytes: number;
 }
 
 const PREFIX = "pc1";
@@ -40,13 +42,41 @@ const HEADER_CHARS = PREFIX.length + 1;
  * position or overlap an earlier one are clipped, never widened.
  */
 export function encodeOffsetMap(position: number, ranges: Iterable<DoneRange>, maxBytes: number): EncodedOffsetMap {
-  // base64 turns every started group of 3 payload bytes into 4 characters.
-  const plan = planPrefix(position, ranges, Math.floor((maxBytes - HEADER_CHARS) / 4) * 3);
-  if (plan.firsts.length === 0) return { metadata: "", complete: plan.complete };
+  const plan = planPrefix(position, ranges, offsetMapPayloadLimit(maxBytes));
+  if (plan.firsts.length === 0) return { metadata: "", complete: plan.complete, payloadBytes: 0 };
   const metadata = plan.runBytes <= plan.bitBytes
     ? `${PREFIX}r${toBase64(runLengthPayload(position, plan))}`
     : `${PREFIX}b${toBase64(bitsetPayload(position, plan))}`;
-  return { metadata, complete: plan.complete };
+  return { metadata, complete: plan.complete, payloadBytes: Math.min(plan.runBytes, plan.bitBytes) };
+}
+
+/** Payload bytes a map of at most `maxBytes` characters can carry. */
+export function offsetMapPayloadLimit(maxBytes: number): number {
+  // base64 turns every started group of 3 payload bytes into 4 characters.
+  return Math.floor((maxBytes - HEADER_CHARS) / 4) * 3;
+}
+
+/**
+ * An upper bound on the payload of the map once `more` further offsets are done, none above
+ * `highest`, given `measured`: the payload of the map measured at `measuredAt` (0 when empty) with
+ * `position` the commit position now (at or above `measuredAt`).
+ *
+ * Run-length: one more done offset adds at most 1 + the varint of a gap to the runs (it splits a
+ * gap, extends a run, or starts one past the last; moving the position only drops runs). Bitset:
+ * the position's varint (never longer than `highest`'s), the bit count, one bit per offset up to
+ * `highest`, whatever is done. The bound is the smaller of the two, as the encoder picks.
+ */
+export function offsetMapBound(
+  measured: number,
+  measuredAt: number,
+  position: number,
+  highest: number,
+  more: number,
+): number {
+  const highestBytes = varintLength(highest);
+  const runs = (measured || highestBytes) + more * (1 + varintLength(Math.max(0, highest - measuredAt)));
+  const bitCount = Math.max(0, highest - position + 1);
+  return Math.min(runs, highestBytes + varintLength(bitCount) + Math.ceil(bitCount / 8));
 }
 
 /**

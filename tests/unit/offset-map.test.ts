@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { decodeOffsetMap, type DoneRange, encodeOffsetMap } from "../../src/core/offset-map.ts";
+import {
+  decodeOffsetMap,
+  type DoneRange,
+  encodeOffsetMap,
+  offsetMapBound,
+  offsetMapPayloadLimit,
+} from "../../src/core/offset-map.ts";
 
 /** Ascending ranges above `position`, separated by at least one not-done offset, some of them long. */
 const rangesAbove = (position: number) =>
@@ -127,7 +133,8 @@ describe("offset map", () => {
     for (const { position, done, maxBytes, metadata, kept } of cases) {
       assert.deepEqual(decodeOffsetMap(metadata, position, NO_SPAN_LIMIT), toRanges(done.slice(0, kept)), metadata);
       const encoded = encodeOffsetMap(position, toRanges(done), maxBytes);
-      assert.deepEqual(encoded, { metadata, complete: kept === done.length }, metadata);
+      const payloadBytes = atob(metadata.slice(4)).length;
+      assert.deepEqual(encoded, { metadata, complete: kept === done.length, payloadBytes }, metadata);
     }
   });
 
@@ -220,9 +227,10 @@ describe("offset map", () => {
   });
 
   test("nothing done, or nothing that fits, is an empty map", () => {
-    assert.deepEqual(encodeOffsetMap(7, [], 4096), { metadata: "", complete: true });
-    assert.deepEqual(encodeOffsetMap(7, [[9, 9]], 4), { metadata: "", complete: false });
-    assert.deepEqual(encodeOffsetMap(7, [[5, 7]], 4096), { metadata: "", complete: true }, "at or below the position");
+    const empty = { metadata: "", payloadBytes: 0 };
+    assert.deepEqual(encodeOffsetMap(7, [], 4096), { ...empty, complete: true });
+    assert.deepEqual(encodeOffsetMap(7, [[9, 9]], 4), { ...empty, complete: false });
+    assert.deepEqual(encodeOffsetMap(7, [[5, 7]], 4096), { ...empty, complete: true }, "at or below the position");
   });
 
   test("foreign, empty or corrupt metadata decodes to nothing", () => {
@@ -272,6 +280,41 @@ describe("offset map", () => {
       const { metadata, complete } = encodeOffsetMap(0, done, 4096);
       assert.ok(metadata.length <= 4096);
       assert.equal(complete, count <= 10_000, String(count));
+    }
+  });
+
+  test("property: offsetMapBound bounds the map after more offsets are done, wherever the position moves", () => {
+    const scenario = fc.record({
+      position: fc.oneof(fc.nat({ max: 300 }), fc.nat({ max: 2 ** 45 })),
+      // Per offset from the position on: 0 pending, 1 done at the measure, 2 done after it.
+      states: fc.array(fc.constantFrom(0, 0, 1, 2), { minLength: 1, maxLength: 3000 }),
+      beyond: fc.nat({ max: 50 }),
+    });
+    fc.assert(
+      fc.property(scenario, ({ position, states, beyond }) => {
+        states[0] = states[0] === 1 ? 0 : states[0]!; // the position itself is never done at the measure
+        const done = (upTo: number) =>
+          toRanges(states.flatMap((state, i) => (state >= 1 && state <= upTo ? [position + i] : [])));
+        const measured = encodeOffsetMap(position, done(1), 1 << 20).payloadBytes;
+        const after = done(2);
+        // The position moves over the done run at its start, as the tracker's does.
+        let moved = position;
+        while (moved - position < states.length && states[moved - position] === 2) moved++;
+        if (moved > position) { while (moved - position < states.length && states[moved - position]! >= 1) moved++; }
+        const more = states.filter((state) => state === 2).length;
+        const highest = position + states.length - 1 + beyond;
+        const bound = offsetMapBound(measured, position, moved, highest, more);
+        const actual = encodeOffsetMap(moved, after, 1 << 20).payloadBytes;
+        assert.ok(actual <= bound, `${actual} > ${bound}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("offsetMapPayloadLimit: the payload that base64 and the header still fit in the limit", () => {
+    for (const maxBytes of [8, 11, 16, 64, 4096]) {
+      const limit = offsetMapPayloadLimit(maxBytes);
+      assert.ok(4 + Math.ceil(limit / 3) * 4 <= maxBytes && 4 + Math.ceil((limit + 1) / 3) * 4 > maxBytes - 3);
     }
   });
 });

@@ -12,7 +12,6 @@ import type { Counts } from "./statistics.ts";
  */
 export class Committer {
   readonly #adapter: KafkaAdapter;
-  readonly #maxMetadataBytes: number;
   readonly #clock: Clock;
   readonly #onFailure: (error: CommitFailedError) => void;
   readonly #counts: Pick<Counts, "commits" | "commitFailures">;
@@ -22,14 +21,12 @@ export class Committer {
 
   constructor(
     adapter: KafkaAdapter,
-    maxMetadataBytes: number,
     clock: Clock,
     counts: Pick<Counts, "commits" | "commitFailures">,
     onFailure: (error: CommitFailedError) => void,
   ) {
     this.#adapter = adapter;
     this.#counts = counts;
-    this.#maxMetadataBytes = maxMetadataBytes;
     this.#clock = clock;
     this.#onFailure = onFailure;
   }
@@ -48,7 +45,7 @@ export class Committer {
   async commitNow(states: Iterable<PartitionState>): Promise<PartitionState[]> {
     const prepared: [PartitionState, PreparedCommit][] = [];
     for (const state of states) {
-      const commit = state.prepareCommit(this.#maxMetadataBytes);
+      const commit = state.prepareCommit();
       if (commit) prepared.push([state, commit]);
     }
     if (prepared.length === 0) return [];

@@ -91,7 +91,7 @@ export class ControlPlane implements AdapterListener {
     });
     const counts = this.#statistics.counts;
     const report = (error: PyrallelError) => void this.events.emit("error", error);
-    this.#committer = new Committer(adapter, settings.maxCommitMetadataBytes, settings.clock, counts, report);
+    this.#committer = new Committer(adapter, settings.clock, counts, report);
     this.#ticker = new CommitTicker(settings.clock, settings.commitIntervalMs, () => this.#tick());
     const lifecycle = this.#lifecycle;
     this.#admission = new Admission(this.#budget, lifecycle, (state) => {

@@ -89,8 +89,9 @@ export class Dispatcher {
       ) {
         this.#run(item, now);
       }
-      // A map-throttled partition waits for a commit (which pumps) instead of spinning here.
-      if (!state.mapFull) this.join(state);
+      // A map-throttled partition waits for a commit or a completion (which pump) instead of
+      // spinning here; after a start it comes round once more, as its blocking offset may be ready.
+      if (item !== undefined || !state.mapFull) this.join(state);
     }
   }
 
@@ -134,13 +135,14 @@ export class Dispatcher {
     if (engine.executeChain === undefined || lane === null || this.#gate.engaged) return undefined;
     const state = item.partition;
     const scheduler = state.scheduler;
-    if (state.mapFull || scheduler.hasTaken(lane)) return undefined;
+    if (scheduler.hasTaken(lane)) return undefined;
     // The engine's spare room, shared among the messages ready to start (this partition's, as many
     // in each partition waiting for its turn): the first keys dispatched must not take it all.
     const ready = (scheduler.readyCount + 1) * (this.#rotation.size + 1);
     let room = Math.min(MAX_FOLLOWERS, Math.floor(engine.idleSlots / ready) - 1);
     let chain: WorkItem[] | undefined;
-    while (room-- > 0 && this.#budget.hasRoom) {
+    // Each follower must fit the offset map too (none does while the map is full).
+    while (room-- > 0 && this.#budget.hasRoom && state.mapHasRoom(1)) {
       const follower = state.admitWaiting(lane);
       if (follower === undefined) break;
       this.#budget.add(follower.bytes);

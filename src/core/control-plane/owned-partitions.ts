@@ -12,7 +12,7 @@ import type { Revocations } from "./revocations.ts";
  * from the committed offset and offset map when assigned, handed to the revocations when removed.
  */
 export class OwnedPartitions {
-  readonly #settings: Pick<ControlPlaneSettings, "poisonKey" | "maxUncommittedOffsets">;
+  readonly #settings: Pick<ControlPlaneSettings, "poisonKey" | "maxUncommittedOffsets" | "maxCommitMetadataBytes">;
   readonly #now: () => number;
   readonly #revocations: Revocations;
   /** A partition whose previous epoch drained: its work may start now. */
@@ -20,7 +20,7 @@ export class OwnedPartitions {
   readonly #states = new PartitionMap<PartitionState>();
 
   constructor(
-    settings: Pick<ControlPlaneSettings, "poisonKey" | "maxUncommittedOffsets">,
+    settings: Pick<ControlPlaneSettings, "poisonKey" | "maxUncommittedOffsets" | "maxCommitMetadataBytes">,
     now: () => number,
     revocations: Revocations,
     onDrained: (state: PartitionState) => void,
@@ -39,8 +39,9 @@ export class OwnedPartitions {
   stateOf(topic: string, partition: number): PartitionState {
     let state = this.#states.get(topic, partition);
     if (!state) {
-      const { poisonKey } = this.#settings;
-      state = new PartitionState(topic, partition, this.#now, poisonKey && new PoisonKeys(poisonKey, this.#now));
+      const { poisonKey, maxCommitMetadataBytes } = this.#settings;
+      const poison = poisonKey && new PoisonKeys(poisonKey, this.#now);
+      state = new PartitionState(topic, partition, this.#now, maxCommitMetadataBytes, poison);
       this.#states.set(topic, partition, state);
       const created = state;
       this.#revocations.afterDrainOf(state, () => this.#onDrained(created));

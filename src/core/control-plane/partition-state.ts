@@ -3,8 +3,9 @@ import type { AbortReason } from "../errors.ts";
 import type { ConsumerMessage } from "../message.ts";
 import type { PartitionMetrics, PartitionPauseReason } from "../metrics-snapshot.ts";
 import type { Batch } from "./batch.ts";
-import { type DoneRange, encodeOffsetMap } from "../offset-map.ts";
+import type { DoneRange } from "../offset-map.ts";
 import { HeldItems, type HeldLinks } from "./held-items.ts";
+import { OffsetMapRoom } from "./offset-map-room.ts";
 import { OffsetTracker } from "../offset-tracker.ts";
 import { PartitionScheduler } from "../partition-scheduler.ts";
 import type { PoisonKeys } from "../poison-keys.ts";
@@ -93,8 +94,11 @@ export class PartitionState {
   /** Position and tracker version last acknowledged by the broker. */
   #committedPosition: number | undefined;
   #committedVersion = 0;
-  /** Size of the offset map in the last commit. */
+  /** Size of the offset map in the last commit, and the limit. */
   #metadataBytes = 0;
+  readonly #maxMetadataBytes: number;
+  /** Whether the map has room for the work in flight between commits. */
+  readonly #mapRoom: OffsetMapRoom;
   /** Set when the offset map nears `maxCommitMetadataBytes`: only the blocking offset may start. */
   #mapFull = false;
   /** Set while the uncommitted window is at its limit: the partition is not fetched. */
@@ -107,10 +111,12 @@ export class PartitionState {
   #delivered = 0;
   #deliveredBytes = 0;
 
-  constructor(topic: string, partition: number, now: () => number, poison?: PoisonKeys) {
+  constructor(topic: string, partition: number, now: () => number, maxMetadataBytes: number, poison?: PoisonKeys) {
     this.topic = topic;
     this.partition = partition;
     this.tracker = new OffsetTracker(now);
+    this.#maxMetadataBytes = maxMetadataBytes;
+    this.#mapRoom = new OffsetMapRoom(this.tracker, maxMetadataBytes);
     this.poison = poison;
   }
 
@@ -122,6 +128,7 @@ export class PartitionState {
   seed(position: number, done: readonly DoneRange[], committed: number | undefined): void {
     this.#assigned = true;
     this.tracker.seed(position, done);
+    this.#mapRoom.inherit(position, done);
     if (committed !== undefined) {
       this.#committedPosition = committed;
       this.#committedVersion = this.tracker.version;
@@ -246,6 +253,7 @@ export class PartitionState {
   /** The message is done for good (at `now`): its lane is released and the commit position may move. */
   finish(item: WorkItem, now?: number): void {
     this.tracker.complete(item.offset, now);
+    this.#mapRoom.finished();
     this.scheduler.release(item);
     this.#held.remove(item);
     this.#admitted--;
@@ -332,9 +340,20 @@ export class PartitionState {
       (position !== this.#committedPosition || this.tracker.version !== this.#committedVersion);
   }
 
-  /** While the offset map is full only the blocking offset may start: it is what shrinks the map. */
+  /**
+   * While the offset map is full only the blocking offset may start: it is what shrinks the map.
+   * Full when the last commit's map neared the limit, or when one more message could, with the
+   * work already started, outgrow it before the next commit.
+   */
   get mapFull(): boolean {
-    return this.#mapFull;
+    return !this.mapHasRoom(1);
+  }
+
+  /** Whether `count` more messages may start without the offset map outgrowing its limit. */
+  mapHasRoom(count: number): boolean {
+    // Started and not finished: admitted, and no longer waiting in the ready queue.
+    const started = this.#admitted - this.scheduler.readyCount;
+    return !this.#mapFull && this.#mapRoom.hasRoom(started + count);
   }
 
   /** Whether the partition is held from fetching: its window or its buffer is full. */
@@ -367,10 +386,11 @@ export class PartitionState {
   }
 
   /** Builds the commit (position and offset map) and updates the map-size pressure. */
-  prepareCommit(maxMetadataBytes: number): PreparedCommit | undefined {
+  prepareCommit(): PreparedCommit | undefined {
     const position = this.tracker.commitPosition;
     if (position === undefined || !this.commitPending) return undefined;
-    const { metadata, complete } = encodeOffsetMap(position, this.tracker.doneRanges(), maxMetadataBytes);
+    const { metadata, complete } = this.#mapRoom.encode(position);
+    const maxMetadataBytes = this.#maxMetadataBytes;
     this.#metadataBytes = metadata.length;
     if (!complete || metadata.length > maxMetadataBytes * MAP_THROTTLE_AT) this.#mapFull = true;
     else if (metadata.length < maxMetadataBytes * MAP_RESUME_AT) this.#mapFull = false;
@@ -388,7 +408,7 @@ export class PartitionState {
 
   /** Why the partition is held back: its offset map first (it stops work), then its window and buffer (fetching). */
   get pauseReason(): PartitionPauseReason {
-    if (this.#mapFull) return "commitMetadataFull";
+    if (this.mapFull) return "commitMetadataFull";
     if (this.#windowFull) return "maxUncommittedOffsets";
     if (this.#bufferFull) return "bufferFull";
     return null;

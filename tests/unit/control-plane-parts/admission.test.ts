@@ -21,7 +21,7 @@ function setup(maxMessages: number, maxBytes = 1_000_000) {
 
 /** A seeded state of t[partition] with `offsets` buffered (lane = key), nothing admitted. */
 function buffered(partition: number, offsets: readonly number[], key: string | null = null): PartitionState {
-  const state = new PartitionState("t", partition, () => 0);
+  const state = new PartitionState("t", partition, () => 0, 4096);
   state.seed(0, [], 0);
   bufferAll(state, offsets, key);
   return state;
@@ -168,7 +168,7 @@ describe("Admission", () => {
       fc.property(scenario, ({ maxMessages, partitions }) => {
         const { budget, admitted, admission } = setup(maxMessages);
         const states = partitions.map((keys, partition) => {
-          const state = new PartitionState("t", partition, () => 0);
+          const state = new PartitionState("t", partition, () => 0, 4096);
           state.seed(0, [], 0);
           keys.forEach((key, offset) => bufferAll(state, [offset], key));
           admission.join(state);

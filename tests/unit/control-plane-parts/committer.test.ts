@@ -13,13 +13,13 @@ function setup() {
   const adapter = new FakeAdapter();
   const counts = { commits: 0, commitFailures: 0 };
   const failures: CommitFailedError[] = [];
-  const committer = new Committer(adapter, 1000, clock, counts, (error) => failures.push(error));
+  const committer = new Committer(adapter, clock, counts, (error) => failures.push(error));
   return { virtual, adapter, counts, failures, committer };
 }
 
 /** A partition seeded (and committed) at 0 whose first `done` offsets are finished: commit pending at `done`. */
 function progressed(partition: number, done: number): PartitionState {
-  const state = new PartitionState("t", partition, () => 0);
+  const state = new PartitionState("t", partition, () => 0, 4096);
   state.seed(0, [], 0);
   progress(state, done);
   return state;
@@ -39,7 +39,7 @@ describe("Committer", () => {
   test("commits only partitions whose position moved; the broker's answer acknowledges them", async () => {
     const { adapter, counts, failures, committer } = setup();
     const moved = progressed(0, 3);
-    const clean = new PartitionState("t", 1, () => 0);
+    const clean = new PartitionState("t", 1, () => 0, 4096);
     clean.seed(5, [], 5);
     const done = committer.commit([moved, clean]);
     assert.equal(adapter.commits.length, 1);
@@ -239,7 +239,7 @@ describe("Committer", () => {
 
     test("with nothing to commit it resolves undefined without a request", async () => {
       const { adapter, committer } = setup();
-      const state = new PartitionState("t", 0, () => 0);
+      const state = new PartitionState("t", 0, () => 0, 4096);
       state.seed(7, [], 7);
       assert.equal(await committer.commitUntilClean(() => [state], 3), undefined);
       assert.equal(adapter.commits.length, 0);

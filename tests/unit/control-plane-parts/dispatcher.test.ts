@@ -48,8 +48,14 @@ function setup(options: { capacity?: number; cooldownMs?: number; chains?: boole
   return { clock, engine, budget, statistics, lifecycle, ended, names, dispatcher };
 }
 
-function partition(number: number, offsets: readonly number[], key: string | null = null, poison?: PoisonKeys) {
-  const state = new PartitionState("t", number, () => 0, poison);
+function partition(
+  number: number,
+  offsets: readonly number[],
+  key: string | null = null,
+  poison?: PoisonKeys,
+  maxMetadataBytes = 4096,
+) {
+  const state = new PartitionState("t", number, () => 0, maxMetadataBytes, poison);
   state.seed(0, [], 0);
   const items = acceptAll(state, offsets, key);
   return { state, items };
@@ -231,13 +237,13 @@ describe("Dispatcher", () => {
 
   test("while the offset map is full only the blocking offset starts, and the partition leaves the rotation", () => {
     const { engine, dispatcher } = setup({ capacity: 10 });
-    const { state, items } = partition(0, Array.from({ length: 10 }, (_, i) => i));
+    const { state, items } = partition(0, Array.from({ length: 10 }, (_, i) => i), null, undefined, 8);
     // 0 failed once and waits at the back of the ready queue; 2, 4, 6 are done: the map is large.
     const blocker = state.scheduler.next()!;
     state.endAttempt(blocker, state.startAttempt(blocker, 0));
     state.scheduler.retry(blocker);
     for (const offset of [2, 4, 6]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!.item);
-    state.prepareCommit(8);
+    state.prepareCommit();
     assert.equal(state.mapFull, true);
     dispatcher.join(state);
     dispatcher.pump();
@@ -252,7 +258,7 @@ describe("Dispatcher", () => {
     state.endAttempt(blocker, engine.runs[0]!.attempt);
     state.finish(blocker);
     for (const offset of [1, 3, 5]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!.item);
-    state.prepareCommit(8);
+    state.prepareCommit();
     assert.equal(state.mapFull, false);
     dispatcher.pump();
     assert.deepEqual(engine.started, ["0:0"], "out of the rotation until it joins again");
@@ -263,7 +269,7 @@ describe("Dispatcher", () => {
 
   test("while the offset map is full a blocking offset still in the buffer is admitted out of turn", () => {
     const { engine, budget, dispatcher } = setup({ capacity: 10 });
-    const state = new PartitionState("t", 0, () => 0);
+    const state = new PartitionState("t", 0, () => 0, 8);
     state.seed(0, [], 0);
     // Key "a": 0 is admitted, 1..4 wait behind it. Keys "b5".."b7": admitted and done, so the
     // offset map is large. Key "c": 8 is admitted and ready.
@@ -277,7 +283,7 @@ describe("Dispatcher", () => {
     // 0 is done: 1 blocks now, and it is admissible (first of key "a"), not admitted.
     assert.equal(state.tracker.blockingOffset, 1);
     assert.deepEqual([state.admittedCount, state.scheduler.admissibleCount, state.scheduler.readyCount], [1, 1, 1]);
-    state.prepareCommit(8);
+    state.prepareCommit();
     assert.equal(state.mapFull, true);
     dispatcher.join(state);
     dispatcher.pump();
@@ -290,11 +296,11 @@ describe("Dispatcher", () => {
 
   test("while the offset map is full an admitted blocking offset is not counted twice", () => {
     const { engine, budget, dispatcher } = setup({ capacity: 10 });
-    const state = new PartitionState("t", 0, () => 0);
+    const state = new PartitionState("t", 0, () => 0, 8);
     state.seed(0, [], 0);
     acceptAll(state, [0, 1, 2, 3, 4, 5]);
     for (const offset of [1, 3, 5]) state.finish(state.scheduler.nextMatching((item) => item.offset === offset)!.item);
-    state.prepareCommit(8);
+    state.prepareCommit();
     assert.equal(state.mapFull, true);
     dispatcher.join(state);
     dispatcher.pump();

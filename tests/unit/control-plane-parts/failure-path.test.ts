@@ -32,7 +32,7 @@ function setup(options: { policy?: FailurePolicy; maxRetries?: number; poison?: 
   const counts = new Statistics().counts;
   const lifecycle: { phase: Phase; startsWork: boolean } = { phase: "running", startsWork: true };
   const poison = options.poison ? new PoisonKeys({ maxFailures: 2, cooldownMs: 1000 }, clock.now) : undefined;
-  const state = new PartitionState("t", 0, clock.now, poison);
+  const state = new PartitionState("t", 0, clock.now, 4096, poison);
   state.seed(0, [], 0);
   const events: string[] = [];
   const reports: PyrallelError[] = [];
@@ -104,7 +104,7 @@ describe("FailurePath", () => {
   test("the backoff is capped at maxBackoffMs and jittered by random()", async () => {
     const virtual = new VirtualClock();
     const clock = virtual.clock("failure-path");
-    const state = new PartitionState("t", 0, clock.now);
+    const state = new PartitionState("t", 0, clock.now, 4096);
     state.seed(0, [], 0);
     const requeued: number[] = [];
     const settings: FailureSettings = {

@@ -104,7 +104,7 @@ describe("FetchPause", () => {
 
   test("check pauses a partition whose window is full and resumes it below 80%", () => {
     const { adapter, pause } = setup();
-    const state = new PartitionState("t", 4, () => 0);
+    const state = new PartitionState("t", 4, () => 0, 4096);
     state.seed(0, [], 0);
     const items = acceptAll(state, [0, 1, 2, 3]);
     pause.check(state);
@@ -124,7 +124,7 @@ describe("FetchPause", () => {
 
   test("check does not resume a partition that is no longer active", () => {
     const { adapter, pause } = setup();
-    const state = new PartitionState("t", 0, () => 0);
+    const state = new PartitionState("t", 0, () => 0, 4096);
     state.seed(0, [], 0);
     const items = acceptAll(state, [0, 1, 2, 3, 4]);
     pause.check(state);
@@ -139,7 +139,7 @@ describe("FetchPause", () => {
   test("check pauses a partition whose buffer bytes are full and resumes it below 80%, whatever the window", () => {
     // 5 messages of 3 bytes: 15 bytes. The window and message limits are far away.
     const { adapter, pause } = setup({ maxUncommittedOffsets: 1000, maxBufferedBytes: 5 * KEYED });
-    const state = new PartitionState("t", 2, () => 0);
+    const state = new PartitionState("t", 2, () => 0, 4096);
     state.seed(0, [], 0);
     bufferAll(state, [0, 1, 2, 3], "k");
     pause.check(state);
@@ -164,7 +164,7 @@ describe("FetchPause", () => {
 
   test("check resumes a partition held for its window and its buffer only once both shrank", () => {
     const { adapter, pause } = setup({ maxUncommittedOffsets: 5, maxBufferedBytes: 3 * KEYLESS });
-    const state = new PartitionState("t", 1, () => 0);
+    const state = new PartitionState("t", 1, () => 0, 4096);
     state.seed(0, [], 0);
     const items = bufferAll(state, [0, 1, 2, 3, 4]);
     pause.check(state);
@@ -184,7 +184,7 @@ describe("FetchPause", () => {
 
   test("check pauses a partition whose buffer holds maxBufferedMessages messages, however small", () => {
     const { adapter, pause } = setup({ maxUncommittedOffsets: 1000, maxBufferedMessages: 5 });
-    const state = new PartitionState("t", 3, () => 0);
+    const state = new PartitionState("t", 3, () => 0, 4096);
     state.seed(0, [], 0);
     bufferAll(state, [0, 1, 2, 3], "k");
     pause.check(state);
@@ -205,7 +205,7 @@ describe("FetchPause", () => {
 
   test("check pauses a held partition again once its buffer fills up again", () => {
     const { adapter, pause } = setup({ maxUncommittedOffsets: 1000, maxBufferedBytes: 2 * KEYLESS });
-    const state = new PartitionState("t", 0, () => 0);
+    const state = new PartitionState("t", 0, () => 0, 4096);
     state.seed(0, [], 0);
     bufferAll(state, [0, 1]);
     pause.check(state);

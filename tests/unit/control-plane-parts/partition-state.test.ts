@@ -4,9 +4,10 @@ import fc from "fast-check";
 import { type FetchLimits, PartitionState, type WorkItem } from "../../../src/core/control-plane/partition-state.ts";
 import { ConsumerClosedError } from "../../../src/core/errors.ts";
 import { acceptAll, admitAll, bufferAll, message } from "./fakes.ts";
+import { doneOffsets } from "../../support/offset-map.ts";
 
-function seeded(position = 0): PartitionState {
-  const state = new PartitionState("t", 0, () => 0);
+function seeded(position = 0, maxMetadataBytes = 4096): PartitionState {
+  const state = new PartitionState("t", 0, () => 0, maxMetadataBytes);
   state.seed(position, [], position);
   return state;
 }
@@ -20,7 +21,7 @@ function runOnce(state: PartitionState, item: WorkItem): void {
 
 describe("PartitionState", () => {
   test("accept takes new offsets only: not duplicates, nor below the position, nor done per the offset map", () => {
-    const state = new PartitionState("t", 3, () => 7);
+    const state = new PartitionState("t", 3, () => 7, 4096);
     state.seed(10, [[12, 12]], 10);
     assert.equal(state.accept(message(9, null, { partition: 3 }), 9, null, 7), false, "below the position");
     assert.equal(state.accept(message(10, "k", { partition: 3, value: "abc" }), 10, "k", 7), true);
@@ -194,22 +195,22 @@ describe("PartitionState", () => {
         true,
       ]];
       for (const [committed, pending] of cases) {
-        const state = new PartitionState("t", 0, () => 0);
+        const state = new PartitionState("t", 0, () => 0, 4096);
         state.seed(5, [], committed);
         assert.equal(state.commitPending, pending, `committed ${committed}`);
-        assert.equal(state.prepareCommit(100)?.offset.offset, pending ? 5n : undefined);
+        assert.equal(state.prepareCommit()?.offset.offset, pending ? 5n : undefined);
       }
     });
 
     test("never seeded: nothing before the first fetched offset is to commit", () => {
-      const state = new PartitionState("t", 0, () => 0);
+      const state = new PartitionState("t", 0, () => 0, 4096);
       assert.equal(state.commitPending, false, "no position yet");
       const [item] = acceptAll(state, [20]) as [WorkItem];
       assert.equal(state.commitPending, false);
       assert.equal(state.metrics().committedOffset, 20n);
       state.finish(item);
       assert.equal(state.commitPending, true);
-      assert.equal(state.prepareCommit(100)?.position, 21);
+      assert.equal(state.prepareCommit()?.position, 21);
     });
 
     test("a completion above the blocker is pending too (the offset map changed); acknowledge clears it", () => {
@@ -218,7 +219,7 @@ describe("PartitionState", () => {
       assert.equal(state.commitPending, false);
       state.finish(i1);
       assert.equal(state.commitPending, true);
-      const commit = state.prepareCommit(100);
+      const commit = state.prepareCommit();
       assert.ok(commit);
       assert.deepEqual([commit.position, commit.offset.offset, commit.offset.topic, commit.offset.partition], [
         0,
@@ -231,25 +232,71 @@ describe("PartitionState", () => {
       assert.equal(state.commitPending, true, "prepared is not acknowledged");
       state.acknowledge(commit);
       assert.equal(state.commitPending, false);
-      assert.equal(state.prepareCommit(100), undefined);
+      assert.equal(state.prepareCommit(), undefined);
     });
 
     test("acknowledging an older commit leaves the newer progress pending", () => {
       const state = seeded();
       const [i0, i1] = acceptAll(state, [0, 1]) as [WorkItem, WorkItem];
       state.finish(i0);
-      const older = state.prepareCommit(100)!;
+      const older = state.prepareCommit()!;
       state.finish(i1);
       state.acknowledge(older);
       assert.equal(state.commitPending, true);
-      assert.equal(state.prepareCommit(100)?.position, 2);
+      assert.equal(state.prepareCommit()?.position, 2);
     });
   });
 
   describe("map pressure", () => {
+    test("property: starting work only while mapHasRoom, every commit's map holds every finished offset", () => {
+      // Commits are rare: between two of them many completions may grow the map.
+      const action = fc.oneof(
+        { arbitrary: fc.constant("start"), weight: 12 },
+        { arbitrary: fc.nat({ max: 1000 }), weight: 6 },
+        { arbitrary: fc.constant("commit"), weight: 1 },
+      );
+      fc.assert(
+        fc.property(
+          fc.constantFrom(16, 24, 64, 256),
+          fc.array(action, { minLength: 100, maxLength: 600, size: "large" }),
+          (max, actions) => {
+            const state = seeded(0, max);
+            acceptAll(state, Array.from({ length: 300 }, (_, i) => i));
+            const running: WorkItem[] = [];
+            const finished = new Set<number>();
+            const commit = () => {
+              const prepared = state.prepareCommit();
+              if (!prepared) return;
+              const { position, offset: { metadata } } = prepared;
+              assert.ok(metadata.length <= max);
+              const expected = [...finished].filter((offset) => offset > position).sort((a, b) => a - b);
+              assert.deepEqual(doneOffsets(metadata, position), expected);
+              state.acknowledge(prepared);
+            };
+            for (const step of actions) {
+              if (step === "commit") commit();
+              else if (step === "start") {
+                const item = state.mapHasRoom(1) ? state.scheduler.next() : state.nextBlocking()?.item;
+                if (item === undefined || item.running !== undefined) continue;
+                state.startAttempt(item, 0);
+                running.push(item);
+              } else if (running.length > 0) {
+                const [item] = running.splice(step % running.length, 1) as [WorkItem];
+                state.endAttempt(item, item.running!);
+                state.finish(item);
+                finished.add(item.offset);
+              }
+            }
+            commit();
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
     /** 40 offsets fetched at 0..39, the even ones from 2 done: 19 done ranges above position 0. */
-    function gappy(doneEvens: number): PartitionState {
-      const state = seeded();
+    function gappy(doneEvens: number, maxMetadataBytes: number): PartitionState {
+      const state = seeded(0, maxMetadataBytes);
       acceptAll(state, Array.from({ length: 40 }, (_, i) => i));
       for (let i = 0; i < doneEvens; i++) state.finish(state.held(2 + 2 * i)!);
       return state;
@@ -257,35 +304,35 @@ describe("PartitionState", () => {
 
     test("mapFull is set above 90% of maxMetadataBytes and cleared only below 50%", () => {
       const max = 16; // full above 14.4 characters, clear below 8
-      const state = gappy(19);
-      let commit = state.prepareCommit(max)!;
+      const state = gappy(19, max);
+      let commit = state.prepareCommit()!;
       assert.equal(commit.offset.metadata.length, 16);
       assert.equal(state.mapFull, true);
       assert.equal(state.pauseReason, "commitMetadataFull");
 
       // Position 31, done 32, 34, 36, 38: 8 characters, 50% exactly: still full.
       for (let offset = 0; offset < 30; offset++) if (state.held(offset)) state.finish(state.held(offset)!);
-      commit = state.prepareCommit(max)!;
+      commit = state.prepareCommit()!;
       assert.deepEqual([commit.position, commit.offset.metadata.length], [31, 8]);
       assert.equal(state.mapFull, true, "hysteresis: between 50% and 90% it stays full");
 
       for (let offset = 30; offset < 38; offset++) if (state.held(offset)) state.finish(state.held(offset)!);
-      commit = state.prepareCommit(max)!;
+      commit = state.prepareCommit()!;
       assert.deepEqual([commit.position, commit.offset.metadata], [39, ""]);
       assert.equal(state.mapFull, false);
       assert.equal(state.pauseReason, null);
     });
 
     test("a map between 50% and 90% does not set mapFull when it was not full", () => {
-      const state = gappy(4);
-      const commit = state.prepareCommit(16)!;
+      const state = gappy(4, 16);
+      const commit = state.prepareCommit()!;
       assert.equal(commit.offset.metadata.length, 12);
       assert.equal(state.mapFull, false);
     });
 
     test("a map cut short by the limit is full even below 90% of it", () => {
-      const state = gappy(19);
-      const commit = state.prepareCommit(11)!;
+      const state = gappy(19, 11);
+      const commit = state.prepareCommit()!;
       assert.equal(commit.offset.metadata.length, 8, "8 <= 9.9: full only because it is incomplete");
       assert.equal(state.mapFull, true);
     });
@@ -477,7 +524,7 @@ describe("PartitionState", () => {
   });
 
   test("pauseReason names the offset map before the window, and the window before the buffer", () => {
-    const state = seeded();
+    const state = seeded(0, 16);
     acceptAll(state, Array.from({ length: 40 }, (_, i) => i));
     for (let offset = 2; offset < 40; offset += 2) state.finish(state.held(offset)!);
     bufferAll(state, [40, 41], "k"); // 2 * (1 + 3) bytes
@@ -487,13 +534,13 @@ describe("PartitionState", () => {
     assert.equal(state.pauseReason, "bufferFull");
     assert.equal(state.fetchHoldChanged({ ...buffer, maxUncommittedOffsets: 10 }), undefined);
     assert.equal(state.pauseReason, "maxUncommittedOffsets");
-    state.prepareCommit(16);
+    state.prepareCommit();
     assert.equal(state.pauseReason, "commitMetadataFull");
   });
 
   test("metrics report the tracker's figures as bigints", () => {
     let time = 1000;
-    const state = new PartitionState("t", 2, () => time);
+    const state = new PartitionState("t", 2, () => time, 4096);
     state.seed(100, [], 90);
     // Accepted at 1000 (the fetch time starts the blocking duration), finished at 1000 too.
     const [, i101, i102, i103] = acceptAll(state, [100, 101, 102, 103], null, time) as [

@@ -10,7 +10,7 @@ import { VirtualClock } from "../../simulation/virtual-clock.ts";
 import { flushMicrotasks } from "./fakes.ts";
 
 function seeded(partition: number): PartitionState {
-  const state = new PartitionState("t", partition, () => 0);
+  const state = new PartitionState("t", partition, () => 0, 4096);
   state.seed(0, [], 0);
   return state;
 }

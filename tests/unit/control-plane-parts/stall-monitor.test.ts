@@ -19,7 +19,7 @@ function setup(settings: Partial<Omit<StallSettings, "logger">> = {}) {
     clock.now,
     (event) => stalls.push(event),
   );
-  const state = new PartitionState("t", 3, clock.now);
+  const state = new PartitionState("t", 3, clock.now, 4096);
   state.seed(5, [], 5);
   return { clock, warnings, stalls, monitor, state };
 }
@@ -75,7 +75,7 @@ describe("StallMonitor", () => {
     acceptAll(state, [5]);
     clock.set(1000);
     monitor.check([state]);
-    const returned = new PartitionState("t", 3, clock.now);
+    const returned = new PartitionState("t", 3, clock.now, 4096);
     returned.seed(5, [], 5);
     acceptAll(returned, [5]);
     clock.set(2000);

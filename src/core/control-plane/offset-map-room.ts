@@ -1,0 +1,74 @@
+import {
+  type DoneRange,
+  type EncodedOffsetMap,
+  encodeOffsetMap,
+  offsetMapBound,
+  offsetMapPayloadLimit,
+} from "../offset-map.ts";
+import type { OffsetTracker } from "../offset-tracker.ts";
+
+/**
+ * Keeps a partition's offset map within `maxCommitMetadataBytes` between two commits, not only at
+ * them. The map is measured when a commit is prepared; after that, work may start only while the
+ * map would still fit if every message started, and every one finished since the measure, added a
+ * done range. Checked at commits alone, the map outgrew its limit in between (a commit interval of
+ * completions); the encoder then leaves the highest done offsets out, and after a graceful
+ * hand-over the next owner runs them again (simulation seed 34218).
+ */
+export class OffsetMapRoom {
+  readonly #tracker: OffsetTracker;
+  readonly #maxBytes: number;
+  readonly #payloadLimit: number;
+  /** Payload bytes of the map at its last measure, and the commit position it was measured at. */
+  #measured = 0;
+  #measuredAt = 0;
+  /** Offsets finished since the last measure. */
+  #finished = 0;
+  /** Last offset an inherited map marks done (it may lie past the last one fetched). */
+  #inheritedEnd = -1;
+
+  constructor(tracker: OffsetTracker, maxMetadataBytes: number) {
+    this.#tracker = tracker;
+    this.#maxBytes = maxMetadataBytes;
+    this.#payloadLimit = offsetMapPayloadLimit(maxMetadataBytes);
+  }
+
+  /** The epoch starts at `position` with the done ranges a previous owner left: measured now. */
+  inherit(position: number, done: readonly DoneRange[]): void {
+    this.#inheritedEnd = done.length === 0 ? -1 : done[done.length - 1]![1];
+    this.encode(position);
+  }
+
+  /** Encodes the map at `position` (the tracker's commit position), measuring it. */
+  encode(position: number): EncodedOffsetMap {
+    const encoded = encodeOffsetMap(position, this.#tracker.doneRanges(), this.#maxBytes);
+    this.#measured = encoded.payloadBytes;
+    this.#measuredAt = position;
+    this.#finished = 0;
+    return encoded;
+  }
+
+  finished(): void {
+    this.#finished++;
+  }
+
+  /**
+   * Whether `inFlight` messages (started, or about to start, and not finished) may all finish,
+   * each a new done range, with the map still within its limit. Measures the map again (bounded by
+   * the limit, not the window) when the estimate says no and something finished since the last measure.
+   */
+  hasRoom(inFlight: number): boolean {
+    const position = this.#tracker.commitPosition;
+    if (position === undefined) return true;
+    if (this.#fits(position, inFlight)) return true;
+    if (this.#finished === 0) return false;
+    this.encode(position);
+    return this.#fits(position, inFlight);
+  }
+
+  #fits(position: number, inFlight: number): boolean {
+    const highest = Math.max(this.#tracker.lastFetchedOffset ?? position, this.#inheritedEnd);
+    const more = this.#finished + inFlight;
+    return offsetMapBound(this.#measured, this.#measuredAt, position, highest, more) <= this.#payloadLimit;
+  }
+}
