@@ -24,8 +24,17 @@ const RANDOM = Number(env.PYRALLEL_SIM_RANDOM ?? 5);
  * - 813306332: 1 MiB fetches fill the offset map, so blocking offsets are admitted out of turn; when
  *   the member lost its partitions the in-flight bound allowed none of them any more, while their
  *   work was still running (a checker defect: the allowance counts every partition now).
+ * - 34218: a 64-byte offset map outgrew its limit between two commits (only commits measured it),
+ *   so the release commit left finished offsets out and the next owner ran them again; work now
+ *   starts only while everything started could still fit (`OffsetMapRoom`).
+ * - 36799: fenced while giving a partition back, then given it again, a member committed the old
+ *   release's position under its new epoch, behind the group's (losing nothing here only because
+ *   the new owner had committed nothing); a loss now marks such releases to commit nothing.
+ * - 31964: grace 0 and a handler holding its worker's thread: the next owner started the message
+ *   while the abandoned handler still ran (its abort waited behind the hold); the worker engine now
+ *   terminates the worker of a handler still running when the revoke grace ends.
  */
-const FOUND = [971412109, 4110, 1905, 2894, 2923, 1396, 1789, 612371323, 813306332];
+const FOUND = [971412109, 4110, 1905, 2894, 2923, 1396, 1789, 612371323, 813306332, 34218, 36799, 31964];
 
 test(`seeded simulation: ${FIXED} fixed seeds, ${FOUND.length} found ones and ${RANDOM} random ones hold every invariant`, async () => {
   const seeds = [...Array.from({ length: FIXED }, (_, seed) => seed), ...FOUND];

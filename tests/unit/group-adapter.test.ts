@@ -134,6 +134,35 @@ describe("group adapter", () => {
     assert.equal(committedOf(client), 100n);
   });
 
+  // Simulation seed 36799: fenced while giving a partition back, then given it again, the member
+  // committed the old drain's position under its new epoch, behind what the group had.
+  test("fenced while giving a partition back: that release commits nothing, even once the member holds it again", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 100);
+    const gate = holding(new Set([5, 10]));
+    const consumer = consumerOn(client, { ordering: "unordered", maxRevokeGraceMs: 150, handler: gate.handler });
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    await settle(30);
+    assert.equal(committedOf(client), 5n);
+    const released = client.events!.revoking([P0]);
+    await settle(10);
+    gate.release(5); // progress the release would commit: position 10
+    await settle(10);
+    client.events!.lost();
+    // Another member owned p0 meanwhile and got to 50; then the group gives it back to this one.
+    client.committedOffsets.set("t:0", { offset: 50n, metadata: "" });
+    const before = client.commits.length;
+    client.assign(7, "a", [P0]);
+    await released; // the old drain ends after its grace: offset 10 is aborted, nothing committed
+    await settle(50);
+    const after = client.commits.slice(before).flat().map((c) => c.offset);
+    assert.ok(after.every((offset) => offset >= 50n), `commits after the loss: ${after.join(", ")}`);
+    await consumer.close();
+    assert.equal(committedOf(client), 100n);
+    assert.ok(gate.handled.includes(50) && !gate.handled.includes(10), "50 on ran under the new assignment");
+  });
+
   test("a member kept in the group from one generation to the next keeps its partitions' state", async () => {
     const client = new ScriptedClient();
     client.extend(P0, 50);

@@ -9,6 +9,7 @@ import {
   BlockedTooLongError,
   EngineFailedError,
   HandlerTimeoutError,
+  PartitionRevokedError,
   WorkerCrashedError,
 } from "../../src/core/errors.ts";
 import type { ConsumerMessage } from "../../src/core/message.ts";
@@ -363,6 +364,25 @@ describe("worker engine dispatcher", () => {
     assert.deepEqual(successor.batches(), [[1]], "the message it never started moved to the successor");
     assert.equal(queued.settled, false);
     assert.equal(time.pending(), 0);
+  });
+
+  test("a revocation whose grace is over kills the worker of a handler still running at once: the next owner may start it now", async () => {
+    const { time, dispatcher, run } = setup();
+    const worker = new StubWorker(dispatcher, 0);
+    const [running, queued] = [run(), run()];
+    await flushMicrotasks();
+    assert.equal(worker.claim(0), true);
+    running.attempt.abort(new PartitionRevokedError("t", 0));
+    assert.equal(time.now, 0);
+    assert.ok(worker.killedWith !== undefined, "killed without waiting for the handler");
+    assert.equal(worker.posts.some((post) => post.type === "cancel"), false, "no signal to wait for");
+    assert.equal(running.settled, false, "settled only once the thread is gone");
+    const successor = end(dispatcher, worker, worker.killedWith, true)!;
+    await flushMicrotasks();
+    assert.ok(running.error instanceof PartitionRevokedError);
+    successor.becomeReady();
+    assert.deepEqual(successor.batches(), [[1]], "the message it never started moved to the successor");
+    assert.equal(queued.settled, false);
   });
 
   test("a handler that returns within the grace keeps its worker; its result is the one reported", async () => {

@@ -72,6 +72,8 @@ export class GroupAdapter implements KafkaAdapter {
   readonly #client: KafkaClient;
   readonly #settings: GroupAdapterSettings;
   readonly #owned = new PartitionMap<Ownership>();
+  /** Partitions being given back (the control plane drains and commits them): lost with the rest. */
+  readonly #releasing = new PartitionMap<true>();
   #listener: AdapterListener | undefined;
   #fetcher: Fetcher | undefined;
   #membership: { generation: number; memberId: string } | undefined;
@@ -190,18 +192,28 @@ export class GroupAdapter implements KafkaAdapter {
     for (const { topic, partition } of partitions) taken.set(topic, partition, true);
     const release = this.#forget((tp) => taken.has(tp.topic, tp.partition));
     if (release.length === 0) return;
+    for (const tp of release) this.#releasing.set(tp.topic, tp.partition, true);
     try {
       await this.#listener!.releasing(release);
     } catch {
       // The listener resolves, never rejects; should it, the partitions are given up all the same.
+    } finally {
+      for (const tp of release) this.#releasing.delete(tp.topic, tp.partition);
     }
   }
 
-  /** Every partition was lost without being given up: revoked at once, nothing committed. */
+  /**
+   * Every partition was lost without being given up: revoked at once, nothing committed. That
+   * includes those still being given back: another member may own them now, and their commit
+   * would go out with this member's next epoch, which may hold them again (and be further on).
+   */
   #lost(): void {
     if (this.#closed) return;
     this.#membership = undefined;
-    this.#revoke(this.#forget(() => true));
+    const lost = new PartitionMap<TopicPartition>();
+    for (const tp of this.#forget(() => true)) lost.set(tp.topic, tp.partition, tp);
+    for (const [tp] of this.#releasing.entries()) lost.set(tp.topic, tp.partition, tp);
+    this.#revoke([...lost.entries()].map(([tp]) => tp));
   }
 
   /** Stops owning and fetching the partitions `which` selects; returns the announced ones. */

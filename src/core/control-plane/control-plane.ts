@@ -275,13 +275,14 @@ export class ControlPlane implements AdapterListener {
   }
 
   revoked(partitions: readonly TopicPartition[]): void {
+    this.#revocations.lose(partitions);
     this.#revocations.revoke(this.#partitions.remove(partitions));
   }
 
   releasing(partitions: readonly TopicPartition[]): Promise<void> {
     const states = this.#partitions.remove(partitions);
-    return this.#revocations.release(states, async () => {
-      const failure = await this.#committer.commitUntilClean(() => states, FINAL_COMMIT_ATTEMPTS);
+    return this.#revocations.release(states, async (kept) => {
+      const failure = await this.#committer.commitUntilClean(kept, FINAL_COMMIT_ATTEMPTS);
       if (failure) {
         this.events.emit(
           "error",

@@ -1,5 +1,6 @@
 import { PartitionRevokedError } from "../errors.ts";
 import { PartitionMap } from "../partition-map.ts";
+import type { TopicPartition } from "../message.ts";
 import type { Waiters } from "../waiters.ts";
 import type { PartitionState } from "./partition-state.ts";
 
@@ -20,6 +21,9 @@ export class Revocations {
   readonly #onDrained: (states: readonly PartitionState[]) => void;
   /** The drain of each revoked partition still running: close and a returning partition wait for it. */
   readonly #draining = new PartitionMap<Promise<void>>();
+  /** States being released, and those of them lost meanwhile (they commit nothing). */
+  readonly #releasing = new Set<PartitionState>();
+  readonly #lost = new WeakSet<PartitionState>();
 
   constructor(waiters: Waiters, graceMs: number, onDrained: (states: readonly PartitionState[]) => void) {
     this.#waiters = waiters;
@@ -33,15 +37,33 @@ export class Revocations {
   }
 
   /**
-   * Drains partitions given back (already removed from the owned partitions), then `commit`s
-   * their progress (reporting its own failures); resolves once the commit ended, failed or not,
-   * after which the adapter may release them. Never rejects.
+   * Drains partitions given back (already removed from the owned partitions), then `commit`s the
+   * progress of those not lost meanwhile (`kept`, asked again before each try; the commit reports
+   * its own failures); resolves once the commit ended, failed or not, after which the adapter may
+   * release them. Never rejects.
    */
-  release(states: readonly PartitionState[], commit: () => Promise<void>): Promise<void> {
+  release(states: readonly PartitionState[], commit: (kept: () => PartitionState[]) => Promise<void>): Promise<void> {
     if (states.length === 0) return Promise.resolve();
+    for (const state of states) this.#releasing.add(state);
     const released = this.#drain(states, commit);
     this.#track(states, released);
+    void released.then(() => {
+      for (const state of states) this.#releasing.delete(state);
+    });
     return released;
+  }
+
+  /**
+   * `partitions` were lost (the member was fenced) while being given back: their release still
+   * drains, but commits nothing for them. Another member may own them already, and the commit
+   * would carry this member's next epoch, under which it may even hold them again, further on.
+   */
+  lose(partitions: readonly TopicPartition[]): void {
+    for (const state of this.#releasing) {
+      if (partitions.some(({ topic, partition }) => state.topic === topic && state.partition === partition)) {
+        this.#lost.add(state);
+      }
+    }
   }
 
   #track(states: readonly PartitionState[], revocation: Promise<void>): void {
@@ -75,7 +97,10 @@ export class Revocations {
     while (this.#draining.size > 0) await Promise.all([...this.#draining.values()]);
   }
 
-  async #drain(states: readonly PartitionState[], commit: (() => Promise<void>) | undefined): Promise<void> {
+  async #drain(
+    states: readonly PartitionState[],
+    commit: ((kept: () => PartitionState[]) => Promise<void>) | undefined,
+  ): Promise<void> {
     for (const state of states) {
       state.phase = "revoking";
       // Work queued in a worker would start after the partition is gone: the grace is for running work.
@@ -88,7 +113,8 @@ export class Revocations {
       state.abortRunning(new PartitionRevokedError(state.topic, state.partition));
     }
     try {
-      if (commit) await commit();
+      const kept = () => states.filter((state) => !this.#lost.has(state));
+      if (commit && kept().length > 0) await commit(kept);
     } catch {
       // The commit reports its own failures; the barrier must end either way (it never rejects).
     } finally {

@@ -6,7 +6,12 @@
 // is gone. Where each posted task stands is on the worker's task board (task-board.ts).
 import type { Attempt } from "../../core/attempt.ts";
 import type { Clock, Timer } from "../../core/clock.ts";
-import { BlockedTooLongError, HandlerTimeoutError, WorkerCrashedError } from "../../core/errors.ts";
+import {
+  BlockedTooLongError,
+  HandlerTimeoutError,
+  PartitionRevokedError,
+  WorkerCrashedError,
+} from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
 import { NotStartedError } from "../../core/ports/execution-engine.ts";
 import type { Failure, PoolTenant, PoolWorker, WorkerListener } from "./pool.ts";
@@ -470,8 +475,9 @@ export class TaskDispatcher implements PoolTenant {
   }
 
   /**
-   * The attempt was aborted. Not yet started: it is dropped. Running: a timeout or a blocked
-   * commit terminates its worker now (a function cannot be stopped; a thread can); any other
+   * The attempt was aborted. Not yet started: it is dropped. Running: a timeout, a blocked commit
+   * or a revocation whose grace is over terminates its worker now (a function cannot be stopped; a
+   * thread can; a revoked partition's next owner may start the message at once); any other
    * abort is passed to the handler's signal, and terminates the worker if the handler has not
    * returned ABORT_GRACE_MS later. The task settles once its worker is gone, never before: the
    * retry cannot run beside it.
@@ -481,7 +487,7 @@ export class TaskDispatcher implements PoolTenant {
     const reason = task.context.reason;
     if (this.#withdraw(task, reason)) return;
     if (lane !== undefined && !lane.worker.dead && lane.board.state(task.slot, task.id) === RUNNING) {
-      if (reason instanceof HandlerTimeoutError || reason instanceof BlockedTooLongError) this.#kill(lane, reason);
+      if (stopsAtOnce(reason)) this.#kill(lane, reason);
       else {
         lane.worker.post({ type: "cancel", slot: task.slot, id: task.id, reason: toWireError(reason) }, []);
         task.grace = this.#clock.setTimeout(() => this.#kill(lane, reason), ABORT_GRACE_MS);
@@ -725,4 +731,10 @@ export class TaskDispatcher implements PoolTenant {
 
 function describe(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
+}
+
+/** Abort reasons that leave the handler no time: it must stop now. */
+function stopsAtOnce(reason: unknown): boolean {
+  return reason instanceof HandlerTimeoutError || reason instanceof BlockedTooLongError ||
+    reason instanceof PartitionRevokedError;
 }

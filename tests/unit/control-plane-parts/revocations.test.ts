@@ -38,7 +38,7 @@ function pendingCommit(virtual: VirtualClock, log: string[], states: readonly Pa
 
 /** A state of t[partition] with `running` attempts running. */
 function owned(partition: number, running = 0): { state: PartitionState; items: WorkItem[]; attempts: Attempt[] } {
-  const state = new PartitionState("t", partition, () => 0);
+  const state = new PartitionState("t", partition, () => 0, 4096);
   state.seed(0, [], 0);
   const items = acceptAll(state, Array.from({ length: running }, (_, i) => i));
   const attempts = items.map((item) => {
@@ -262,7 +262,7 @@ describe("Revocations", () => {
 
     test("messages ready or waiting for a retry do not hold it: they must not start any more", async () => {
       const { virtual, revocations } = setup();
-      const state = new PartitionState("t", 0, () => 0);
+      const state = new PartitionState("t", 0, () => 0, 4096);
       state.seed(0, [], 0);
       acceptAll(state, [0, 1, 2]);
       state.hold("retry");
@@ -313,6 +313,53 @@ describe("Revocations", () => {
       waiters.check();
       await revocations.all();
       assert.deepEqual(drained, ["100 t[0]"]);
+    });
+  });
+
+  describe("lose (the member was fenced while giving partitions back)", () => {
+    test("a release's partitions lost during its drain are not committed; the others are, and the drain still ends", async () => {
+      const { virtual, waiters, drained, revocations } = setup();
+      const kept = owned(0, 1);
+      const lost = owned(1, 1);
+      const committed: number[][] = [];
+      const released = revocations.release([kept.state, lost.state], async (states) => {
+        committed.push(states().map((state) => state.partition));
+        await Promise.resolve();
+        committed.push(states().map((state) => state.partition));
+      });
+      await virtual.runUntil(() => false, 100);
+      revocations.lose([{ topic: "t", partition: 1 }, { topic: "other", partition: 0 }]);
+      for (const { state, items, attempts } of [kept, lost]) state.endAttempt(items[0]!, attempts[0]!);
+      waiters.check();
+      await released;
+      assert.deepEqual(committed, [[0], [0]]);
+      assert.deepEqual(drained, ["100 t[0],t[1]"]);
+    });
+
+    test("lost while the commit retries: the next try leaves it out; all lost: no commit at all", async () => {
+      const { waiters, revocations } = setup();
+      const { state } = owned(0);
+      const tries: number[][] = [];
+      await revocations.release([state], async (states) => {
+        tries.push(states().map((s) => s.partition));
+        revocations.lose([{ topic: "t", partition: 0 }]);
+        await Promise.resolve();
+        tries.push(states().map((s) => s.partition));
+      });
+      assert.deepEqual(tries, [[0], []]);
+      const again = owned(0);
+      revocations.lose([{ topic: "t", partition: 0 }]); // before its release: nothing to mark
+      let calls = 0;
+      const other = owned(1, 1);
+      const release = revocations.release([again.state, other.state], () => {
+        calls++;
+        return Promise.resolve();
+      });
+      revocations.lose([{ topic: "t", partition: 0 }, { topic: "t", partition: 1 }]);
+      other.state.endAttempt(other.items[0]!, other.attempts[0]!);
+      waiters.check();
+      await release;
+      assert.equal(calls, 0, "every partition of the release was lost");
     });
   });
 });
