@@ -33,8 +33,10 @@ const RANDOM = Number(env.PYRALLEL_SIM_RANDOM ?? 5);
  * - 31964: grace 0 and a handler holding its worker's thread: the next owner started the message
  *   while the abandoned handler still ran (its abort waited behind the hold); the worker engine now
  *   terminates the worker of a handler still running when the revoke grace ends.
+ * - 38439: found before it landed: batches of up to 200 with the offset map's room checked for a
+ *   whole batch, while the partition rejoined the rotation on room for one: the dispatcher spun.
  */
-const FOUND = [971412109, 4110, 1905, 2894, 2923, 1396, 1789, 612371323, 813306332, 34218, 36799, 31964];
+const FOUND = [971412109, 4110, 1905, 2894, 2923, 1396, 1789, 612371323, 813306332, 34218, 36799, 31964, 38439];
 
 test(`seeded simulation: ${FIXED} fixed seeds, ${FOUND.length} found ones and ${RANDOM} random ones hold every invariant`, async () => {
   const seeds = [...Array.from({ length: FIXED }, (_, seed) => seed), ...FOUND];

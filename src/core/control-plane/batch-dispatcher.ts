@@ -105,16 +105,17 @@ export class BatchDispatcher {
       if (state.waitingForDrain) continue;
       now ??= this.#clock.now();
       let batch: Batch | undefined;
-      // A whole batch must fit the offset map; when it does not, only the blocking offset starts.
-      if (!state.mapHasRoom(this.#settings.maxMessages)) batch = this.#blocking(state, now);
-      else if (this.#due(state, now)) {
-        batch = takeBatch(state, this.#settings.maxMessages, this.#budget, this.#entry, now);
-      } else continue; // its wait's timer puts it back
+      // A batch takes only as many messages as the offset map has room for; with none, only the
+      // blocking offset starts.
+      const room = state.mapRoom(this.#settings.maxMessages);
+      if (room === 0) batch = this.#blocking(state, now);
+      else if (this.#due(state, now)) batch = takeBatch(state, room, this.#budget, this.#entry, now);
+      else continue; // its wait's timer puts it back
       if (batch !== undefined) this.#run(batch, now);
       if (state.scheduler.readyCount === 0) this.#stopWaiting(state);
       // A map-throttled partition waits for a commit or a completion (which pump) instead of
       // spinning here; after a start it comes round once more, as its blocking offset may be ready.
-      if (batch !== undefined || !state.mapFull) this.join(state);
+      if (batch !== undefined || room > 0) this.join(state);
     }
   }
 

@@ -356,6 +356,19 @@ export class PartitionState {
     return !this.#mapFull && this.#mapRoom.hasRoom(started + count);
   }
 
+  /** How many more messages, up to `limit`, may start without the offset map outgrowing its limit. */
+  mapRoom(limit: number): number {
+    if (this.mapHasRoom(limit)) return limit;
+    let low = 0;
+    let high = limit - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.mapHasRoom(middle)) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
   /** Whether the partition is held from fetching: its window or its buffer is full. */
   get fetchHeld(): boolean {
     return this.#windowFull || this.#bufferFull;

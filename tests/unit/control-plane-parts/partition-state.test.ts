@@ -294,6 +294,25 @@ describe("PartitionState", () => {
       );
     });
 
+    test("mapRoom is the most messages that may start now, up to its limit", () => {
+      const state = seeded(0, 24);
+      acceptAll(state, Array.from({ length: 200 }, (_, i) => i));
+      const rooms: number[] = [];
+      for (let started = 0; started < 12; started++) {
+        const room = state.mapRoom(50);
+        rooms.push(room);
+        assert.ok(room === 0 || state.mapHasRoom(room));
+        assert.ok(room === 50 || !state.mapHasRoom(room + 1), `${room} is the most`);
+        const item = state.scheduler.next()!;
+        state.startAttempt(item, 0);
+      }
+      // Each start takes one unit of room. The bitset bound (200 offsets: 29 payload bytes) is over
+      // the 15 a 24-character map holds, so the run-length bound decides: 2 bytes for the position
+      // (up to 199), then 3 a message (a run and a gap of up to 199).
+      assert.deepEqual(rooms, [4, 3, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+      assert.equal(state.mapFull, true);
+    });
+
     /** 40 offsets fetched at 0..39, the even ones from 2 done: 19 done ranges above position 0. */
     function gappy(doneEvens: number, maxMetadataBytes: number): PartitionState {
       const state = seeded(0, maxMetadataBytes);
