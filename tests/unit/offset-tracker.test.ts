@@ -309,7 +309,7 @@ const seedArbitrary = fc.option(
   { nil: null },
 );
 
-const scenario = fc.record({ seed: seedArbitrary, ops: fc.array(opArbitrary, { maxLength: 300 }) });
+const scenario = fc.record({ seed: seedArbitrary, ops: fc.array(opArbitrary, { maxLength: 300, size: "max" }) });
 
 function applyOp(
   op: Op,

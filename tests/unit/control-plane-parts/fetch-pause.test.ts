@@ -222,7 +222,7 @@ describe("FetchPause", () => {
       fc.record({ remove: fc.nat() }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 100 }), (ops) => {
+      fc.property(fc.array(op, { maxLength: 100, size: "max" }), (ops) => {
         const { adapter, budget, pause } = setup();
         const held: number[] = [];
         for (const step of ops) {
