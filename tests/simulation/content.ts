@@ -58,7 +58,7 @@ export class ContentWriter {
   readonly #cluster: FakeCluster;
   readonly #random: Random;
   readonly #profile: ContentProfile;
-  readonly #partitions: readonly { topic: string; partition: number }[];
+  readonly #partitions: { topic: string; partition: number }[];
   readonly #producers: TestProducer[];
   #serial = 0;
 
@@ -75,6 +75,12 @@ export class ContentWriter {
       Array.from({ length: partitions }, (_, partition) => ({ topic: name, partition }))
     );
     this.#producers = [1, 2, 3].map((id) => cluster.producer(id));
+  }
+
+  /** The topic grew to `partitions`: later writes go to the new ones too. */
+  grew(topic: string, partitions: number): void {
+    const known = this.#partitions.filter((p) => p.topic === topic).length;
+    for (let partition = known; partition < partitions; partition++) this.#partitions.push({ topic, partition });
   }
 
   /** Writes about `records` records. */

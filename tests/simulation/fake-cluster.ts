@@ -181,6 +181,25 @@ export class FakeCluster {
     this.#consumerGroup?.topicChanged(name);
   }
 
+  /**
+   * Adds `count` partitions to a topic (as `kafka-topics --alter --partitions`): empty logs, led
+   * like the others; the consumer group's target assignment follows.
+   */
+  addPartitions(name: string, count: number): void {
+    const logs = this.#topics.get(name);
+    if (logs === undefined) throw new Error(`no topic ${name}`);
+    const index = [...this.#topics.keys()].indexOf(name);
+    for (let i = 0; i < count; i++) {
+      const partition = logs.length;
+      logs.push(new PartitionLog(name, partition, 1 + ((index + partition) % this.nodes), 0n));
+    }
+    this.#history.log(() => `topic ${name} grew to ${logs.length} partition(s)`);
+    // Classic groups are left alone: their assignment is a member's, and @platformatic/kafka's
+    // classic membership does not watch partition counts (docs/rebalancing.md): the new partitions
+    // are assigned at the next rebalance.
+    this.#consumerGroup?.topicChanged(name);
+  }
+
   /** The producer with this id (the same object for the same id). */
   producer(producerId: bigint | number): TestProducer {
     const id = BigInt(producerId);

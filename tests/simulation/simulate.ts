@@ -48,6 +48,8 @@ const HOLD_STREAM = 0x401d5;
 const FETCH_SIZE_STREAM = 0x5ed64;
 /** The seed's stream for join answers that come after the assignment (classic protocol). */
 const JOIN_ANSWER_STREAM = 0x10a7e;
+/** The seed's stream for a topic that gains partitions while the group runs. */
+const GROWTH_STREAM = 0x96e7;
 const decoder = new TextDecoder();
 /** Virtual time the drain member gets to reach the end of every partition. */
 const DRAIN_DEADLINE_MS = 300_000;
@@ -357,6 +359,20 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   scheduleFaults(cluster, random, driver, chaosMs, topics, memberCount, nodes, startFrom);
   const writes = random.pick([0, 5, 50]);
   for (let i = 0; i < writes; i++) driver.setTimeout(() => writer.write(random.int(1, 20)), random.int(0, chaosMs));
+  // In a seventh of the seeds a topic gains partitions mid-run, and writes go to them too (from the
+  // seed's own stream: no other pick moves).
+  const growth = Random.stream(seed, GROWTH_STREAM);
+  const grown = growth.chance(0.15)
+    ? { topic: growth.pick(topics).name, added: growth.int(1, 2), at: growth.int(0, chaosMs) }
+    : undefined;
+  if (grown !== undefined) {
+    driver.setTimeout(() => {
+      cluster.addPartitions(grown.topic, grown.added);
+      const partitions = cluster.topics().find((t) => t.name === grown.topic)!.partitions;
+      writer.grew(grown.topic, partitions);
+      writer.write(growth.int(1, 40));
+    }, grown.at);
+  }
 
   const checkBounds = () => {
     checker.index();
@@ -388,7 +404,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     start(drain);
     const done = () =>
       checker.ok &&
-      topics.every(({ name, partitions }) =>
+      // Every partition now, those a topic gained included.
+      cluster.topics().filter(({ name }) => !name.endsWith(".dlq")).every(({ name, partitions }) =>
         Array.from({ length: partitions }, (_, p) => p).every((p) => {
           const log = cluster.log(name, p);
           const end = isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
@@ -429,7 +446,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       (kafka.fetchMaxBytesPerPartition > 16 * 1024
         ? `, ${kafka.fetchMaxBytesPerPartition} B per partition fetch`
         : "") +
-      (joinAnswerMs ? `, join answered ${joinAnswerMs[0]}–${joinAnswerMs[1]} ms after the assignment` : ""),
+      (joinAnswerMs ? `, join answered ${joinAnswerMs[0]}–${joinAnswerMs[1]} ms after the assignment` : "") +
+      (grown ? `, ${grown.topic} gains ${grown.added} partition(s) at ${grown.at} ms` : ""),
     stats: {
       virtualMs: time.now,
       steps: time.fired,

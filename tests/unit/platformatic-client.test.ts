@@ -17,6 +17,7 @@ import {
 import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
 import { type GroupAssignment, isRetriable } from "../../src/adapters/group/kafka-client.ts";
 import {
+  cluster,
   FakeConsumer,
   fakeLibrary,
   FakeProducer,
@@ -178,15 +179,40 @@ describe("platformatic client: list offsets", () => {
       { topic: "t", partition: 1, offset: 4n },
       { topic: "t", partition: 0, offset: 3n },
     ]);
-    assert.deepEqual(consumer.calls, [["listOffsets", {
+    assert.deepEqual(consumer.calls, [["metadata", { topics: ["t"] }], ["listOffsets", {
       topics: ["t"],
       partitions: { t: [1, 0] },
       timestamp: ListOffsetTimestamps.LATEST,
       isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
     }]]);
+    consumer.listOffsets = () => Promise.resolve(new Map([["t", [3n]]]));
     await assert.rejects(
-      client.listOffsets([{ topic: "t", partition: 2 }], "earliest", "read_committed"),
-      retriableWith(/no earliest offset listed for t\[2\]/),
+      client.listOffsets([{ topic: "t", partition: 1 }], "earliest", "read_committed"),
+      retriableWith(/no earliest offset listed for t\[1\]/),
+    );
+  });
+
+  test("a partition the cached metadata lacks (the topic grew) is looked up again first; still unknown, retriable", async () => {
+    const consumer = new FakeConsumer();
+    const grown = cluster();
+    const t = grown.topics.get("t")!;
+    grown.topics.set("t", { ...t, partitions: [...t.partitions, t.partitions[0]!], partitionsCount: 3 });
+    consumer.metadata = (options) => {
+      consumer.calls.push(["metadata", options]);
+      return Promise.resolve(options.forceUpdate ? grown : cluster());
+    };
+    consumer.listOffsets = () => Promise.resolve(new Map([["t", [3n, 4n, 5n]]]));
+    const { client } = clientWith(consumer);
+    assert.deepEqual(await client.listOffsets([{ topic: "t", partition: 2 }], "earliest", "read_committed"), [
+      { topic: "t", partition: 2, offset: 5n },
+    ]);
+    assert.deepEqual(consumer.calls, [["metadata", { topics: ["t"] }], ["metadata", {
+      topics: ["t"],
+      forceUpdate: true,
+    }]]);
+    await assert.rejects(
+      client.listOffsets([{ topic: "t", partition: 3 }], "earliest", "read_committed"),
+      retriableWith(/partitions 3 of t are not in the cluster metadata yet/),
     );
   });
 });

@@ -137,6 +137,7 @@ export async function listOffsets(
   isolationLevel: IsolationLevel,
 ): Promise<readonly ListedOffset[]> {
   const byTopic = partitionsByTopic(partitions);
+  await learnPartitions(consumer, byTopic);
   const offsets = await callMarked(() =>
     consumer.listOffsets({
       topics: byTopic.map(([topic]) => topic),
@@ -150,4 +151,29 @@ export async function listOffsets(
     if (offset === undefined) throw retriable(new Error(`no ${at} offset listed for ${topic}[${partition}]`));
     return { topic, partition, offset };
   });
+}
+
+/**
+ * Makes sure the client's metadata knows every partition of `byTopic`: the client lists offsets
+ * only for the partitions its cached metadata has, and fails the whole request otherwise ("Specified
+ * partition(s) not found"), which is what a topic that gained partitions gets until its cache
+ * expires. Asks the cluster again once; a partition still unknown is a retriable error.
+ */
+async function learnPartitions(
+  consumer: GroupConsumer,
+  byTopic: readonly (readonly [string, readonly number[]])[],
+): Promise<void> {
+  const topics = byTopic.map(([topic]) => topic);
+  const unknown = (metadata: Awaited<ReturnType<GroupConsumer["metadata"]>>) =>
+    byTopic.find(([topic, indexes]) => {
+      const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      return indexes.some((index) => index >= count);
+    });
+  if (unknown(await callMarked(() => consumer.metadata({ topics }))) === undefined) return;
+  const missing = unknown(await callMarked(() => consumer.metadata({ topics, forceUpdate: true })));
+  if (missing !== undefined) {
+    throw retriable(
+      new Error(`partitions ${missing[1].join(", ")} of ${missing[0]} are not in the cluster metadata yet`),
+    );
+  }
 }
