@@ -100,6 +100,7 @@ function createAdapter({ kafka }: ResolvedOptions, clock: Clock, given: KafkaCli
     fetchMaxBytes: kafka.fetchMaxBytes,
     fetchMaxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
     joinTimeoutMs: kafka.rebalanceTimeoutMs,
+    metadataMaxAgeMs: kafka.metadataMaxAgeMs,
     clock,
   });
 }

@@ -33,7 +33,8 @@ type KafkaDefaults =
   | "fetchMaxWaitMs"
   | "fetchMaxBytes"
   | "fetchMaxBytesPerPartition"
-  | "checkCrcs";
+  | "checkCrcs"
+  | "metadataMaxAgeMs";
 
 /** The shape of {@linkcode DEFAULTS}: typed from the option interfaces, so a renamed option fails here. */
 export interface Defaults extends Readonly<Required<Pick<ParallelConsumerOptions, TopLevelDefaults>>> {
@@ -79,6 +80,8 @@ export const DEFAULTS: Defaults = {
     // As librdkafka: the check costs 0.4-0.8 ns per byte here (Java's is a CPU instruction), up to a
     // quarter of the throughput on 10 KB values; corruption is caught on request.
     checkCrcs: false,
+    // As Java's metadata.max.age.ms: a classic group sees a topic's new partitions within this.
+    metadataMaxAgeMs: 300_000,
   },
   ordering: "key",
   maxInFlight: 1000,

@@ -56,6 +56,12 @@ export interface KafkaOptions {
   /** Longest wait of one fetch for new data; also how soon newly assigned partitions are fetched. Default 500. */
   fetchMaxWaitMs?: number;
   /**
+   * Classic protocol: how often the subscribed topics' partition counts are read again; when a topic
+   * gained partitions, the member rejoins so that the group assigns them (as Java's
+   * `metadata.max.age.ms`; under the consumer protocol the coordinator does this itself). Default 300000.
+   */
+  metadataMaxAgeMs?: number;
+  /**
    * Most bytes one fetch returns, over all partitions: with many partitions, what one response (and
    * the data decoded from it) can hold. Default 1 MiB.
    */

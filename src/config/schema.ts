@@ -90,6 +90,7 @@ const kafkaSchema = v.strictObject(
     rebalanceTimeoutMs: v.optional(int("kafka.rebalanceTimeoutMs", 1), kafkaDefaults.rebalanceTimeoutMs),
     heartbeatIntervalMs: v.optional(int("kafka.heartbeatIntervalMs", 1), kafkaDefaults.heartbeatIntervalMs),
     fetchMaxWaitMs: v.optional(int("kafka.fetchMaxWaitMs", 1), kafkaDefaults.fetchMaxWaitMs),
+    metadataMaxAgeMs: v.optional(int("kafka.metadataMaxAgeMs", 1), kafkaDefaults.metadataMaxAgeMs),
     fetchMaxBytes: v.optional(int("kafka.fetchMaxBytes", 1), kafkaDefaults.fetchMaxBytes),
     fetchMaxBytesPerPartition: v.optional(
       int("kafka.fetchMaxBytesPerPartition", 1),

@@ -1,7 +1,8 @@
-// A topic that gains partitions while the group consumes it (kafka-topics --alter --partitions):
-// the coordinator assigns the new ones, and they are consumed. The client lists offsets only for
-// partitions its cached metadata knows, so their start offsets were never read and the new
-// partitions were never fetched.
+// A topic that gains partitions while the group consumes it (kafka-topics --alter --partitions).
+// Consumer protocol: the coordinator assigns the new ones; the client lists offsets only for
+// partitions its cached metadata knows, so their start offsets were never read and they were never
+// fetched. Classic protocol: nothing rebalanced the group, so they were never assigned; the members
+// now read the partition counts every kafka.metadataMaxAgeMs and rejoin when a topic grew.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createParallelConsumer } from "../../mod.ts";
@@ -27,20 +28,31 @@ const records = (partitions: readonly number[]): TestRecord[] =>
     Array.from({ length: PER_PARTITION }, (_, i) => ({ key: `key-${i % 5}`, value: `v${i}`, partition }))
   );
 
-test("consumer protocol: partitions a topic gains while the group runs are consumed", async () => {
-  const topic = uniqueName("grows");
+async function growWhileConsuming(groupProtocol: "consumer" | "classic", members: number): Promise<void> {
+  const topic = uniqueName(`grows-${groupProtocol}`);
   const groupId = uniqueName("group");
   await createTopic(topic, BEFORE);
   await produce(topic, records([0]));
   const seen = new Set<string>();
-  const consumer = createParallelConsumer({
-    kafka: { bootstrapBrokers: BROKERS, groupId, topics: [topic], clientId: "it-grows", heartbeatIntervalMs: 200 },
-    handler: (message) => void seen.add(`${message.partition}@${message.offset}`),
-    commitIntervalMs: 100,
-  });
   const errors: Error[] = [];
-  consumer.on("error", (error) => void errors.push(error));
-  await consumer.start();
+  const consumers = Array.from({ length: members }, (_, i) => {
+    const consumer = createParallelConsumer({
+      kafka: {
+        bootstrapBrokers: BROKERS,
+        groupId,
+        topics: [topic],
+        clientId: `it-grows-${i}`,
+        groupProtocol,
+        heartbeatIntervalMs: 200,
+        metadataMaxAgeMs: 1000,
+      },
+      handler: (message) => void seen.add(`${message.partition}@${message.offset}`),
+      commitIntervalMs: 100,
+    });
+    consumer.on("error", (error) => void errors.push(error));
+    return consumer;
+  });
+  await Promise.all(consumers.map((consumer) => consumer.start()));
   try {
     await waitFor("the first partition", () => seen.size === PER_PARTITION, 30_000);
     await withAdmin((admin) => admin.createPartitions({ topics: [{ name: topic, count: AFTER }] }));
@@ -49,14 +61,17 @@ test("consumer protocol: partitions a topic gains while the group runs are consu
       const committed = await committedOffsets(groupId, topic, AFTER);
       return committed.every((offset) => offset === BigInt(PER_PARTITION));
     }, 60_000);
-    assert.equal(seen.size, AFTER * PER_PARTITION, "every record of every partition, once");
-    assert.deepEqual(
-      consumer.getMetrics().partitions.map((p) => p.partition).sort(),
-      [0, 1, 2],
-      "it owns the new partitions",
-    );
+    assert.equal(seen.size, AFTER * PER_PARTITION, "every record of every partition");
+    const owned = consumers.flatMap((consumer) => consumer.getMetrics().partitions.map((p) => p.partition));
+    assert.deepEqual(owned.sort(), [0, 1, 2], "the members own the new partitions");
     assert.deepEqual(errors, []);
   } finally {
-    await withTimeout("close", consumer.close());
+    await Promise.all(consumers.map((consumer) => withTimeout("close", consumer.close())));
   }
-});
+}
+
+test("consumer protocol: partitions a topic gains while the group runs are consumed", () =>
+  growWhileConsuming("consumer", 1));
+
+test("classic protocol: partitions a topic gains are assigned at the members' next partition check, and consumed", () =>
+  growWhileConsuming("classic", 2));

@@ -194,9 +194,8 @@ export class FakeCluster {
       logs.push(new PartitionLog(name, partition, 1 + ((index + partition) % this.nodes), 0n));
     }
     this.#history.log(() => `topic ${name} grew to ${logs.length} partition(s)`);
-    // Classic groups are left alone: their assignment is a member's, and @platformatic/kafka's
-    // classic membership does not watch partition counts (docs/rebalancing.md): the new partitions
-    // are assigned at the next rebalance.
+    // Classic groups are left alone, as Kafka's coordinator leaves them: a member that reads the
+    // new count (kafka.metadataMaxAgeMs) rejoins, and the rebalance assigns the new partitions.
     this.#consumerGroup?.topicChanged(name);
   }
 

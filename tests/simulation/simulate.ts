@@ -50,6 +50,8 @@ const FETCH_SIZE_STREAM = 0x5ed64;
 const JOIN_ANSWER_STREAM = 0x10a7e;
 /** The seed's stream for a topic that gains partitions while the group runs. */
 const GROWTH_STREAM = 0x96e7;
+/** The seed's stream for how often classic members read the partition counts again. */
+const METADATA_AGE_STREAM = 0x3e7a6;
 const decoder = new TextDecoder();
 /** Virtual time the drain member gets to reach the end of every partition. */
 const DRAIN_DEADLINE_MS = 300_000;
@@ -175,6 +177,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     fetchMaxWaitMs: random.pick([10, 100, 500]),
     fetchMaxBytes: random.pick([1024 * 1024, 2000]),
     fetchMaxBytesPerPartition: largerFetches(seed, random.pick([16 * 1024, 500])),
+    // Classic members read the partition counts again this often (a topic may grow mid-run).
+    metadataMaxAgeMs: Random.stream(seed, METADATA_AGE_STREAM).pick([100, 1000, DEFAULTS.kafka.metadataMaxAgeMs]),
   };
   const checker = new Checker(cluster, {
     groupProtocol,

@@ -43,7 +43,11 @@ export class ScriptedClient implements KafkaClient {
   fetchSize: number = 100;
   readonly #waiting = new Set<() => void>();
 
+  /** How often join() was called (a classic member rejoins when a topic grew). */
+  joins = 0;
+
   join(_topics: readonly string[], events: GroupEvents): Promise<void> {
+    this.joins++;
     this.events = events;
     return Promise.resolve();
   }

@@ -163,6 +163,42 @@ describe("group adapter", () => {
     assert.ok(gate.handled.includes(50) && !gate.handled.includes(10), "50 on ran under the new assignment");
   });
 
+  test("classic: a topic that gains partitions makes the member rejoin; a rejoin answered with the same generation keeps everything", async () => {
+    const client = new ScriptedClient();
+    client.extend(P0, 30);
+    const gate = holding(new Set([20]));
+    const consumer = consumerOn(client, {
+      ordering: "unordered",
+      handler: gate.handler,
+      kafka: {
+        bootstrapBrokers: ["scripted:9092"],
+        groupId: "g",
+        topics: ["t"],
+        fetchMaxWaitMs: 10,
+        metadataMaxAgeMs: 40,
+      },
+    });
+    await consumer.start();
+    client.assign(1, "a", [P0]);
+    await settle(100);
+    assert.equal(client.joins, 1, "nothing grew: no rejoin");
+    client.extend({ topic: "t", partition: 1 }, 5); // the topic gains partition 1
+    await settle(100);
+    assert.equal(client.joins, 2, "rejoined once");
+    // A follower's rejoin does not rebalance: the same generation, the same partitions.
+    client.assign(1, "a", [P0]);
+    gate.release(20);
+    await settle(50);
+    assert.ok(!client.fetches.slice(-20).some((f) => f === "t:0@0"), "p0 was not loaded again");
+    // The leader's rebalance assigns the new partition.
+    client.assign(2, "a", [P0, { topic: "t", partition: 1 }]);
+    await settle(100);
+    await consumer.close();
+    assert.equal(committedOf(client), 30n);
+    assert.equal(client.committedOffsets.get("t:1")?.offset, 5n);
+    assert.equal(gate.handled.filter((offset) => offset === 20).length, 1, "nothing of p0 ran twice");
+  });
+
   test("a member kept in the group from one generation to the next keeps its partitions' state", async () => {
     const client = new ScriptedClient();
     client.extend(P0, 50);

@@ -42,6 +42,8 @@ export interface GroupAdapterSettings {
   readonly fetchMaxBytesPerPartition: number;
   /** How long start() keeps retrying a join the cluster refuses for now (a coordinator moving). */
   readonly joinTimeoutMs: number;
+  /** Classic protocol: how often the topics' partition counts are read again (see `#watchPartitions`). */
+  readonly metadataMaxAgeMs: number;
   readonly clock: Clock;
 }
 
@@ -77,6 +79,10 @@ export class GroupAdapter implements KafkaAdapter {
   #listener: AdapterListener | undefined;
   #fetcher: Fetcher | undefined;
   #membership: { generation: number; memberId: string } | undefined;
+  /** The group events given to the client's join: a rejoin passes them again. */
+  #events: GroupEvents | undefined;
+  /** Classic protocol: the partition watch runs (started at the first classic assignment). */
+  #watching = false;
   /** Backoffs of join and load retries: they end at close(). */
   readonly #delays: Delays;
   #closed = false;
@@ -113,6 +119,7 @@ export class GroupAdapter implements KafkaAdapter {
       },
       failed: (error) => this.#fail(error),
     };
+    this.#events = events;
     const deadline = settings.clock.now() + settings.joinTimeoutMs;
     for (let attempt = 0;; attempt++) {
       try {
@@ -166,8 +173,9 @@ export class GroupAdapter implements KafkaAdapter {
     const previous = this.#membership;
     this.#membership = { generation, memberId };
     // Consumer protocol: epochs skip, and the membership reports a break itself (`lost`).
+    // A rejoin that did not rebalance (`#watchPartitions`, as a follower) answers the same generation.
     const continuous = previous !== undefined && previous.memberId === memberId &&
-      (protocol === "consumer" || generation === previous.generation + 1);
+      (protocol === "consumer" || generation === previous.generation + 1 || generation === previous.generation);
     const next = new PartitionMap<true>();
     for (const { topic, partition } of partitions) next.set(topic, partition, true);
     this.#revoke(this.#forget((tp) => !continuous || !next.has(tp.topic, tp.partition)));
@@ -179,6 +187,41 @@ export class GroupAdapter implements KafkaAdapter {
       added.push([tp, ownership]);
     }
     if (added.length > 0) void this.#load(added);
+    if (protocol !== "consumer" && !this.#watching) {
+      this.#watching = true;
+      void this.#watchPartitions();
+    }
+  }
+
+  /**
+   * Classic protocol: the group's assignment is made by one member when it rebalances, and
+   * nothing makes it rebalance when a subscribed topic gains partitions (Java's group leader reads
+   * its metadata every `metadata.max.age.ms` and rejoins; @platformatic/kafka's does not). Every
+   * `metadataMaxAgeMs` the partition counts are read again; when one grew, the member commits as
+   * before any rebalance and rejoins. As the group's leader that rebalances the group, which then
+   * assigns the new partitions; a follower's rejoin changes nothing (same generation), and the
+   * leader sees the growth in its own round.
+   */
+  async #watchPartitions(): Promise<void> {
+    const { topics, metadataMaxAgeMs } = this.#settings;
+    const read = () => this.#client.leaders(topics, true).then(partitionCounts, () => undefined);
+    let known = await read();
+    // Closed while reading: no new wait (close() cancels only the waits it finds).
+    while (!this.#closed && (await this.#delays.wait(metadataMaxAgeMs))) {
+      const counts = await read();
+      if (counts === undefined) continue; // the next round asks again
+      const grew = known !== undefined && [...counts].some(([topic, count]) => count > (known!.get(topic) ?? 0));
+      if (grew && !this.#closed) {
+        this.#listener!.rebalancing();
+        try {
+          await this.#client.join(topics, this.#events!);
+        } catch (error) {
+          if (!isRetriable(error)) this.#fail(error as Error);
+          continue; // not rejoined: the next round sees the growth again
+        }
+      }
+      known = counts;
+    }
   }
 
   /**
@@ -282,4 +325,11 @@ export class GroupAdapter implements KafkaAdapter {
     this.#listener!.assigned(announce);
     for (const partition of announce) this.#fetcher!.add(partition, partition.startOffset);
   }
+}
+
+/** Partitions per topic, as far as their leaders are known. */
+function partitionCounts(leaders: readonly { topic: string; partition: number }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { topic, partition } of leaders) counts.set(topic, Math.max(counts.get(topic) ?? 0, partition + 1));
+  return counts;
 }
