@@ -75,3 +75,20 @@ test("consumer protocol: partitions a topic gains while the group runs are consu
 
 test("classic protocol: partitions a topic gains are assigned at the members' next partition check, and consumed", () =>
   growWhileConsuming("classic", 2));
+
+for (const groupProtocol of ["consumer", "classic"] as const) {
+  test(`${groupProtocol} protocol: a subscribed topic the cluster does not have fails start() at once, naming the fix`, async () => {
+    const topic = uniqueName("missing");
+    const consumer = createParallelConsumer({
+      kafka: { bootstrapBrokers: BROKERS, groupId: uniqueName("group"), topics: [topic], groupProtocol },
+      handler: () => {},
+    });
+    const started = performance.now();
+    const error = await withTimeout("start() to fail", consumer.start().then(() => undefined, (e: Error) => e));
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(error instanceof Error, "start() rejected");
+    assert.match(error.message, new RegExp(`Unknown topic ${topic}.*create it before starting the consumer`));
+    assert.ok(seconds < 10, `failed fast (${seconds.toFixed(1)} s)`);
+    await consumer.close();
+  });
+}

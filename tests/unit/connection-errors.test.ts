@@ -43,4 +43,11 @@ describe("connection errors", () => {
     );
     assert.equal(describeConnectionFailure("not an error"), "not an error");
   });
+
+  test("a subscribed topic the cluster does not have names the fix", () => {
+    assert.equal(
+      describeConnectionFailure(multiple("joinGroup failed.", [new Error("Unknown topic orders.")])),
+      "Unknown topic orders. (the cluster has no such topic: create it before starting the consumer, or check kafka.topics)",
+    );
+  });
 });

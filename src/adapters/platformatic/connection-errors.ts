@@ -38,6 +38,10 @@ export function fixFor(cause: Error): string | undefined {
     return "the broker's TLS certificate is not trusted: pass the CA that signed it as kafka.tls.ca " +
       "(and check that the broker's address matches the certificate)";
   }
+  // The client's metadata lookup of a subscribed topic the cluster does not have.
+  if (/^Unknown topic /.test(cause.message)) {
+    return "the cluster has no such topic: create it before starting the consumer, or check kafka.topics";
+  }
   return undefined;
 }
 
