@@ -7,13 +7,20 @@ import {
 } from "../offset-map.ts";
 import type { OffsetTracker } from "../offset-tracker.ts";
 
+/** Offset-map size in a commit above which a partition stops starting new work (share of the limit). */
+const MAP_THROTTLE_AT = 0.9;
+/** Offset-map size in a commit below which it starts new work again. */
+const MAP_RESUME_AT = 0.5;
+
 /**
- * Keeps a partition's offset map within `maxCommitMetadataBytes` between two commits, not only at
- * them. The map is measured when a commit is prepared; after that, work may start only while the
- * map would still fit if every message started, and every one finished since the measure, added a
- * done range. Checked at commits alone, the map outgrew its limit in between (a commit interval of
- * completions); the encoder then leaves the highest done offsets out, and after a graceful
- * hand-over the next owner runs them again (simulation seed 34218).
+ * Keeps a partition's offset map within `maxCommitMetadataBytes`, at commits and between them.
+ * - At a commit: a map above 90% of the limit (or cut short by it) stops new work until a commit's
+ *   map is below 50% again.
+ * - Between commits: work may start only while the map would still fit if every message started,
+ *   and every one finished since the last measure, added a done range. Checked at commits alone, the
+ *   map outgrew its limit in between (a commit interval of completions); the encoder then left the
+ *   highest done offsets out, and after a graceful hand-over the next owner ran them again
+ *   (simulation seed 34218).
  */
 export class OffsetMapRoom {
   readonly #tracker: OffsetTracker;
@@ -26,6 +33,8 @@ export class OffsetMapRoom {
   #finished = 0;
   /** Last offset an inherited map marks done (it may lie past the last one fetched). */
   #inheritedEnd = -1;
+  /** A commit's map neared the limit (see MAP_THROTTLE_AT): no room until one is small again. */
+  #nearFull = false;
 
   constructor(tracker: OffsetTracker, maxMetadataBytes: number) {
     this.#tracker = tracker;
@@ -36,11 +45,20 @@ export class OffsetMapRoom {
   /** The epoch starts at `position` with the done ranges a previous owner left: measured now. */
   inherit(position: number, done: readonly DoneRange[]): void {
     this.#inheritedEnd = done.length === 0 ? -1 : done[done.length - 1]![1];
-    this.encode(position);
+    this.#encode(position);
   }
 
-  /** Encodes the map at `position` (the tracker's commit position), measuring it. */
-  encode(position: number): EncodedOffsetMap {
+  /** The map to commit at `position` (the tracker's commit position); its size sets the pressure. */
+  forCommit(position: number): EncodedOffsetMap {
+    const encoded = this.#encode(position);
+    const length = encoded.metadata.length;
+    if (!encoded.complete || length > this.#maxBytes * MAP_THROTTLE_AT) this.#nearFull = true;
+    else if (length < this.#maxBytes * MAP_RESUME_AT) this.#nearFull = false;
+    return encoded;
+  }
+
+  /** Encodes the map at `position`, measuring it. */
+  #encode(position: number): EncodedOffsetMap {
     const encoded = encodeOffsetMap(position, this.#tracker.doneRanges(), this.#maxBytes);
     this.#measured = encoded.payloadBytes;
     this.#measuredAt = position;
@@ -54,15 +72,17 @@ export class OffsetMapRoom {
 
   /**
    * Whether `inFlight` messages (started, or about to start, and not finished) may all finish,
-   * each a new done range, with the map still within its limit. Measures the map again (bounded by
-   * the limit, not the window) when the estimate says no and something finished since the last measure.
+   * each a new done range, with the map still within its limit; never while a commit's map neared
+   * it. Measures the map again (bounded by the limit, not the window) when the estimate says no and
+   * something finished since the last measure.
    */
   hasRoom(inFlight: number): boolean {
+    if (this.#nearFull) return false;
     const position = this.#tracker.commitPosition;
     if (position === undefined) return true;
     if (this.#fits(position, inFlight)) return true;
     if (this.#finished === 0) return false;
-    this.encode(position);
+    this.#encode(position);
     return this.#fits(position, inFlight);
   }
 

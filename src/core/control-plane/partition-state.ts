@@ -42,10 +42,6 @@ export type HoldKind = "retry" | "deadLetter";
 /** `revoking`: no new work starts, running work may finish; `revoked`: completions are ignored. */
 export type PartitionPhase = "active" | "revoking" | "revoked";
 
-/** Offset-map size above which a partition stops starting new work (share of the limit). */
-const MAP_THROTTLE_AT = 0.9;
-/** Offset-map size below which it starts new work again. */
-const MAP_RESUME_AT = 0.5;
 /** A partition paused for its window or its buffer is fetched again below this share of the limit. */
 const FETCH_RESUME_AT = 0.8;
 
@@ -94,13 +90,10 @@ export class PartitionState {
   /** Position and tracker version last acknowledged by the broker. */
   #committedPosition: number | undefined;
   #committedVersion = 0;
-  /** Size of the offset map in the last commit, and the limit. */
+  /** Size of the offset map in the last commit. */
   #metadataBytes = 0;
-  readonly #maxMetadataBytes: number;
-  /** Whether the map has room for the work in flight between commits. */
+  /** The offset map's size against `maxCommitMetadataBytes`: whether work may start. */
   readonly #mapRoom: OffsetMapRoom;
-  /** Set when the offset map nears `maxCommitMetadataBytes`: only the blocking offset may start. */
-  #mapFull = false;
   /** Set while the uncommitted window is at its limit: the partition is not fetched. */
   #windowFull = false;
   /** Set while the buffer is at its limit: the partition is not fetched. */
@@ -115,7 +108,6 @@ export class PartitionState {
     this.topic = topic;
     this.partition = partition;
     this.tracker = new OffsetTracker(now);
-    this.#maxMetadataBytes = maxMetadataBytes;
     this.#mapRoom = new OffsetMapRoom(this.tracker, maxMetadataBytes);
     this.poison = poison;
   }
@@ -353,7 +345,7 @@ export class PartitionState {
   mapHasRoom(count: number): boolean {
     // Started and not finished: admitted, and no longer waiting in the ready queue.
     const started = this.#admitted - this.scheduler.readyCount;
-    return !this.#mapFull && this.#mapRoom.hasRoom(started + count);
+    return this.#mapRoom.hasRoom(started + count);
   }
 
   /** How many more messages, up to `limit`, may start without the offset map outgrowing its limit. */
@@ -402,11 +394,8 @@ export class PartitionState {
   prepareCommit(): PreparedCommit | undefined {
     const position = this.tracker.commitPosition;
     if (position === undefined || !this.commitPending) return undefined;
-    const { metadata, complete } = this.#mapRoom.encode(position);
-    const maxMetadataBytes = this.#maxMetadataBytes;
+    const { metadata } = this.#mapRoom.forCommit(position);
     this.#metadataBytes = metadata.length;
-    if (!complete || metadata.length > maxMetadataBytes * MAP_THROTTLE_AT) this.#mapFull = true;
-    else if (metadata.length < maxMetadataBytes * MAP_RESUME_AT) this.#mapFull = false;
     return {
       offset: { topic: this.topic, partition: this.partition, offset: BigInt(position), metadata },
       position,
