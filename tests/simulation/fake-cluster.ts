@@ -169,13 +169,9 @@ export class FakeCluster {
     if (!Number.isInteger(partitions) || partitions < 1) {
       throw new RangeError(`partitions must be >= 1, got ${partitions}`);
     }
-    const index = this.#topics.size;
-    const logs = Array.from(
-      { length: partitions },
-      (_, partition) =>
-        new PartitionLog(name, partition, 1 + ((index + partition) % this.nodes), options.startOffset ?? 0n),
-    );
+    const logs: PartitionLog[] = [];
     this.#topics.set(name, logs);
+    this.#appendLogs(name, partitions, options.startOffset ?? 0n);
     this.#history.log(() => `topic ${name} created with ${partitions} partition(s)`);
     this.#group.topicChanged(name);
     this.#consumerGroup?.topicChanged(name);
@@ -186,17 +182,23 @@ export class FakeCluster {
    * like the others; the consumer group's target assignment follows.
    */
   addPartitions(name: string, count: number): void {
-    const logs = this.#topics.get(name);
-    if (logs === undefined) throw new Error(`no topic ${name}`);
-    const index = [...this.#topics.keys()].indexOf(name);
-    for (let i = 0; i < count; i++) {
-      const partition = logs.length;
-      logs.push(new PartitionLog(name, partition, 1 + ((index + partition) % this.nodes), 0n));
-    }
+    if (!this.#topics.has(name)) throw new Error(`no topic ${name}`);
+    const logs = this.#appendLogs(name, count, 0n);
     this.#history.log(() => `topic ${name} grew to ${logs.length} partition(s)`);
     // Classic groups are left alone, as Kafka's coordinator leaves them: a member that reads the
     // new count (kafka.metadataMaxAgeMs) rejoins, and the rebalance assigns the new partitions.
     this.#consumerGroup?.topicChanged(name);
+  }
+
+  /** Appends `count` empty logs to a topic's, led in turn by the nodes (offset by the topic's index). */
+  #appendLogs(name: string, count: number, startOffset: bigint): PartitionLog[] {
+    const logs = this.#topics.get(name)!;
+    const index = [...this.#topics.keys()].indexOf(name);
+    for (let i = 0; i < count; i++) {
+      const partition = logs.length;
+      logs.push(new PartitionLog(name, partition, 1 + ((index + partition) % this.nodes), startOffset));
+    }
+    return logs;
   }
 
   /** The producer with this id (the same object for the same id). */
