@@ -82,7 +82,10 @@ export interface KafkaOptions {
    * Default `false`, as librdkafka's.
    */
   checkCrcs?: boolean;
-  /** Static membership id: a restart within the session timeout keeps the assignment. */
+  /**
+   * Static membership id: a restart within the session timeout keeps the assignment. One running
+   * consumer per id: a consumer whose id another one took stops with a `KafkaClientError`.
+   */
   groupInstanceId?: string;
   /** TLS for broker connections; `true` uses the system's trusted certificates. */
   tls?: boolean | TlsOptions;

@@ -289,6 +289,7 @@ export class FakeConsumer extends EventEmitter implements GroupConsumer {
 
   firstAvailable = (_brokers: Broker[]): Promise<Connection> => Promise.resolve(new ScriptedConnection("bootstrap"));
   joinGroup = (options: GroupOptions): Promise<string> => this.#call("joinGroup", options, "member-1");
+  leaveGroup = (): Promise<void> => this.#call("leaveGroup", undefined, undefined);
   findGroupCoordinator = (): Promise<number> => {
     this.lookups++;
     return Promise.resolve(this.coordinatorId);

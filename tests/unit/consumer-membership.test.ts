@@ -59,10 +59,10 @@ function coordinatorAnswer(): Writer {
 }
 
 /** A ConsumerGroupHeartbeat v1 answer; `partitions` of topic "t", or `null` for no assignment. */
-function heartbeatAnswer(memberEpoch: number, intervalMs: number, partitions: number[] | null): Writer {
+function heartbeatAnswer(memberEpoch: number, intervalMs: number, partitions: number[] | null, errorCode = 0): Writer {
   const w = Writer.create()
     .appendInt32(0)
-    .appendInt16(0)
+    .appendInt16(errorCode)
     .appendString(null)
     .appendString(null)
     .appendInt32(memberEpoch)
@@ -107,7 +107,7 @@ async function readHeartbeat(request: SentRequest) {
 }
 
 /** A consumer whose coordinator is found through FindCoordinator, with topic "t" under a real id. */
-function consumerProtocolClient() {
+function consumerProtocolClient(groupInstanceId?: string) {
   const consumer = new FakeConsumer();
   const bootstrap = new ScriptedConnection("bootstrap");
   consumer.firstAvailable = () => Promise.resolve(bootstrap);
@@ -117,7 +117,10 @@ function consumerProtocolClient() {
     metadata.topics.set("t", { ...t, id: TOPIC_ID });
     return Promise.resolve(metadata);
   };
-  const client = new PlatformaticClient({ ...OPTIONS, groupProtocol: "consumer" }, fakeLibrary(consumer));
+  const client = new PlatformaticClient(
+    { ...OPTIONS, groupProtocol: "consumer", groupInstanceId },
+    fakeLibrary(consumer),
+  );
   return { consumer, bootstrap, coordinator: consumer.coordinator, client };
 }
 
@@ -216,5 +219,34 @@ describe("consumer group protocol membership (wire)", () => {
     const leave = await readHeartbeat(requestsOf(coordinator, HEARTBEAT).at(-1)!);
     assert.equal(leave.memberEpoch, -1);
     assert.equal(leave.memberId, join.memberId);
+  });
+
+  test("FENCED_INSTANCE_ID (another member took this static member's instance id): partitions lost, then the member fails for good", async () => {
+    const { bootstrap, coordinator, client } = consumerProtocolClient("instance-1");
+    bootstrap.answer(coordinatorAnswer());
+    coordinator.answer(
+      apiVersions([[OFFSET_COMMIT, 0, 9], [HEARTBEAT, 0, 1]]),
+      heartbeatAnswer(1, 50, [0, 1]),
+      heartbeatAnswer(0, 0, null, 82),
+    );
+    const seen: string[] = [];
+    const events: GroupEvents = {
+      joined: (assignment) => void seen.push(`joined ${assignment.partitions.map((tp) => tp.partition)}`),
+      revoking: () => Promise.resolve(),
+      lost: () => void seen.push("lost"),
+      rebalancing: () => assert.fail("no classic rebalance"),
+      failed: (error) => void seen.push(`failed: ${error.message}`),
+    };
+    await client.join(["t"], events);
+    await waitFor("the failure", () => seen.length === 3, 5_000);
+    assert.deepEqual(seen, [
+      "joined 0,1",
+      "lost",
+      'failed: another consumer joined the group with this one\'s kafka.groupInstanceId "instance-1" and took its ' +
+      "place: this consumer stopped (give every running consumer its own groupInstanceId)",
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(requestsOf(coordinator, HEARTBEAT).length, 2, "no rejoin after it");
+    await client.close();
   });
 });

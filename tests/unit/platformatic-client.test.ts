@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   AuthenticationError,
+  consumerHeartbeatChannel,
   FetchIsolationLevels,
   ListOffsetTimestamps,
   MultipleErrors,
@@ -285,6 +286,73 @@ describe("platformatic client: membership", () => {
     );
     consumer.joinGroup = () => Promise.reject(new ProtocolError("GROUP_AUTHORIZATION_FAILED"));
     await assert.rejects(client.join(["t"], events()), finalWith(/could not join group "g"/));
+  });
+});
+
+describe("platformatic client: a static member another consumer replaced (classic protocol)", () => {
+  const events = () => {
+    const seen: string[] = [];
+    return {
+      seen,
+      joined: () => void seen.push("joined"),
+      revoking: () => Promise.resolve(),
+      lost: () => void seen.push("lost"),
+      rebalancing: () => void seen.push("rebalancing"),
+      failed: (error: Error) => void seen.push(`failed: ${error.message}`),
+    };
+  };
+  const staticClient = (consumer: FakeConsumer) =>
+    new PlatformaticClient({ ...OPTIONS, groupInstanceId: "instance-1" }, fakeLibrary(consumer));
+  /** What the library's heartbeat trace publishes when a heartbeat of `client` fails, before it acts on it. */
+  const heartbeatFailed = (client: unknown, error: Error) => consumerHeartbeatChannel.error.publish({ client, error });
+  const TAKEN = 'failed: another consumer joined the group with this one\'s kafka.groupInstanceId "instance-1" ' +
+    "and took its place: this consumer stopped (give every running consumer its own groupInstanceId)";
+
+  test("a heartbeat's FENCED_INSTANCE_ID: the membership stops before the library rejoins, the partitions are lost, the member fails", async () => {
+    const consumer = new FakeConsumer();
+    const client = staticClient(consumer);
+    const heard = events();
+    await client.join(["t"], heard);
+    heartbeatFailed(new FakeConsumer(), new ProtocolError("FENCED_INSTANCE_ID")); // another consumer's
+    heartbeatFailed(consumer, new ProtocolError("UNKNOWN_MEMBER_ID")); // the library rejoins: nothing to do
+    heartbeatFailed(consumer, new ProtocolError("REBALANCE_IN_PROGRESS"));
+    assert.deepEqual(heard.seen, []);
+    assert.equal(consumer.calls.some(([name]) => name === "leaveGroup"), false);
+    heartbeatFailed(consumer, new ResponseError(12, 4, { "": [82, null] }, {}));
+    // leaveGroup() stops the library's membership in this tick: its rejoin, next after the trace, does nothing.
+    assert.deepEqual(consumer.calls.filter(([name]) => name === "leaveGroup").length, 1);
+    assert.deepEqual(heard.seen, ["lost", TAKEN]);
+    heartbeatFailed(consumer, new ProtocolError("FENCED_INSTANCE_ID"));
+    assert.deepEqual(heard.seen, ["lost", TAKEN], "once");
+    await client.close();
+  });
+
+  test("a commit refused with FENCED_INSTANCE_ID: the same, and the commit still rejects", async () => {
+    const consumer = new FakeConsumer();
+    consumer.coordinator.answer(offsetCommitAnswer({ t: [[0, 82], [1, 82]] }));
+    const client = staticClient(consumer);
+    const heard = events();
+    await client.join(["t"], heard);
+    await assert.rejects(client.commit(offsets(0, 1)), (error) => error instanceof ResponseError);
+    assert.deepEqual(heard.seen, ["lost", TAKEN]);
+    assert.equal(consumer.calls.filter(([name]) => name === "leaveGroup").length, 1);
+    await client.close();
+  });
+
+  test("after close(), and without a groupInstanceId, heartbeat traces are not heard", async () => {
+    const closed = new FakeConsumer();
+    const client = staticClient(closed);
+    const heard = events();
+    await client.join(["t"], heard);
+    await client.close();
+    heartbeatFailed(closed, new ProtocolError("FENCED_INSTANCE_ID"));
+    const dynamic = new FakeConsumer();
+    const { client: other } = clientWith(dynamic);
+    const heardDynamic = events();
+    await other.join(["t"], heardDynamic);
+    heartbeatFailed(dynamic, new ProtocolError("FENCED_INSTANCE_ID"));
+    assert.deepEqual([heard.seen, heardDynamic.seen], [[], []]);
+    await other.close();
   });
 });
 

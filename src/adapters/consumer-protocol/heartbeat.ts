@@ -45,9 +45,11 @@ export interface HeartbeatResponse {
  * - `fenced`: FENCED_MEMBER_EPOCH or UNKNOWN_MEMBER_ID: the member's partitions are lost (others
  *   may own them already); it rejoins with epoch 0;
  * - `retriable`: the coordinator is moving or loading, the connection failed: try again soon;
+ * - `replaced`: FENCED_INSTANCE_ID: another member took this static member's instance id (this one's
+ *   session had ended): its partitions are lost, and it stops for good;
  * - `fatal`: retrying cannot help (not authorized, the protocol is not supported, …).
  */
-export type HeartbeatFailure = "fenced" | "retriable" | "fatal";
+export type HeartbeatFailure = "fenced" | "retriable" | "replaced" | "fatal";
 
 /** Sends heartbeats to the group coordinator. */
 export interface HeartbeatTransport {

@@ -6,7 +6,7 @@
 import type { Clock } from "../../core/clock.ts";
 import type { TopicPartition } from "../../core/message.ts";
 import { toError } from "../../core/thrown.ts";
-import { type ClientError, type GroupEvents, retriable } from "../group/kafka-client.ts";
+import { type ClientError, type GroupEvents, instanceTaken, retriable } from "../group/kafka-client.ts";
 import { type HeartbeatRequest, type HeartbeatTransport, MemberEpoch } from "./heartbeat.ts";
 import { HeartbeatLoop } from "./heartbeat-loop.ts";
 import { Reconciler } from "./reconciler.ts";
@@ -174,6 +174,12 @@ export class ConsumerMembership {
     if (this.#state !== "joining" && this.#state !== "joined") return;
     const failure = this.#transport.failureOf(error);
     if (failure === "fatal") return this.#fail(error);
+    if (failure === "replaced") {
+      // Another member owns these partitions now: nothing of theirs is committed.
+      this.#reconciler.reset();
+      if (this.#joining === undefined) this.#events!.lost();
+      return this.#fail(instanceTaken(this.#settings.instanceId, error));
+    }
     const joining = this.#joining;
     if (this.#state === "joining" && joining !== undefined) {
       // The first join is join()'s to retry (it knows the deadline).

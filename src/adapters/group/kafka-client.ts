@@ -42,9 +42,10 @@ export interface GroupEvents {
    */
   revoking(partitions: readonly TopicPartition[]): Promise<void>;
   /**
-   * Consumer protocol: the member lost every partition without giving them up (fenced, or its
-   * session expired); other members may own and commit them already. It rejoins next, and its
-   * next assignment starts afresh.
+   * The member lost every partition without giving them up; other members may own and commit them
+   * already. Consumer protocol: it was fenced, or its session expired; it rejoins next, and its
+   * next assignment starts afresh. Either protocol: another consumer took its static membership
+   * (`groupInstanceId`); `failed` follows.
    */
   lost(): void;
   /**
@@ -164,6 +165,18 @@ export function retriable(error: Error): ClientError {
 /** Whether a client's rejection says that trying again later can succeed. */
 export function isRetriable(error: unknown): boolean {
   return (error as ClientError | undefined)?.retriable === true;
+}
+
+/**
+ * The failure of a static member whose `groupInstanceId` another consumer took (FENCED_INSTANCE_ID):
+ * it stops for good, as Kafka's own clients do, since rejoining would take the place back.
+ */
+export function instanceTaken(groupInstanceId: string | null | undefined, cause: unknown): Error {
+  return new Error(
+    `another consumer joined the group with this one's kafka.groupInstanceId "${groupInstanceId}" and took its ` +
+      "place: this consumer stopped (give every running consumer its own groupInstanceId)",
+    { cause },
+  );
 }
 
 /** A consumer-group member's connection to the cluster. */

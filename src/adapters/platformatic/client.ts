@@ -73,7 +73,11 @@ export class PlatformaticClient implements KafkaClient {
 
   /** Sent in this tick when the coordinator is known (see {@linkcode commitOffsets}). */
   commit(offsets: readonly PartitionOffset[]): Promise<readonly PartitionError[]> {
-    return commitOffsets(this.#consumer, this.#coordinator, offsets, this.#member);
+    const committing = commitOffsets(this.#consumer, this.#coordinator, offsets, this.#member);
+    const membership = this.#membership;
+    // Classic: a commit can be the first to hear that another consumer took this one's instance id.
+    if (membership instanceof Membership) committing.catch((error: unknown) => membership.failedWith(error));
+    return committing;
   }
 
   committed(partitions: readonly TopicPartition[]): Promise<readonly CommittedOffset[]> {

@@ -88,6 +88,7 @@ export class ConsumerHeartbeats implements HeartbeatTransport {
 
   failureOf(error: unknown): HeartbeatFailure {
     if (FENCED.some((id) => findErrorBy(error as Error, "apiId", id))) return "fenced";
+    if (findErrorBy(error as Error, "apiId", "FENCED_INSTANCE_ID")) return "replaced";
     if (WAIT_AND_RETRY.some((id) => findErrorBy(error as Error, "apiId", id))) return "retriable";
     return markRetriable(error).retriable ? "retriable" : "fatal";
   }

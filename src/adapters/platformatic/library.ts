@@ -10,6 +10,7 @@ import {
   ConnectionPool,
   Consumer,
   type ConsumerGroupJoinPayload,
+  consumerHeartbeatChannel,
   type GroupOptions,
   type ListOffsetsOptions,
   type MetadataOptions,
@@ -37,6 +38,11 @@ export interface GroupConsumer {
   on(event: "error", listener: (error: Error) => void): unknown;
   /** Joins (with sync and heartbeats that the consumer keeps up on its own); resolves with the member id. */
   joinGroup(options: GroupOptions): Promise<string>;
+  /**
+   * Classic protocol: leaves the group. Stops the membership in this tick (a rejoin the consumer
+   * was about to start does not happen); the LeaveGroup request follows.
+   */
+  leaveGroup(): Promise<void>;
   /** The node id of the group coordinator. */
   findGroupCoordinator(): Promise<number>;
   metadata(options: MetadataOptions): Promise<ClusterMetadata>;
@@ -59,6 +65,33 @@ export interface FetchConnections {
 export interface RecordProducer {
   send(options: SendOptions<Buffer, Buffer, Buffer, Buffer>): Promise<unknown>;
   close(): Promise<void>;
+}
+
+/** What the library's heartbeat trace hands its subscribers. */
+interface HeartbeatTrace {
+  readonly client?: unknown;
+  readonly error?: unknown;
+}
+
+const ignoreTrace = (): void => {};
+
+/**
+ * Calls `listener` with every failed heartbeat of `consumer` (classic protocol), before the
+ * consumer acts on the failure itself: the library traces its heartbeats on a diagnostics channel,
+ * whose error event comes first. Returns the unsubscribe.
+ */
+export function onHeartbeatFailure(consumer: GroupConsumer, listener: (error: unknown) => void): () => void {
+  const subscribers = {
+    start: ignoreTrace,
+    end: ignoreTrace,
+    asyncStart: ignoreTrace,
+    asyncEnd: ignoreTrace,
+    error: (trace: HeartbeatTrace) => {
+      if (trace.client === consumer) listener(trace.error);
+    },
+  };
+  consumerHeartbeatChannel.subscribe(subscribers);
+  return () => void consumerHeartbeatChannel.unsubscribe(subscribers);
 }
 
 /** Creates the library objects a client drives; tests pass fakes. */

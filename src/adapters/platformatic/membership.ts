@@ -2,25 +2,29 @@
 // own and rejoins on a rebalance (eager: no hook before it rejoins); this forwards those events in
 // the port's terms and leaves on close. The consumer group protocol has its own membership
 // (consumer-membership.ts).
+import { findErrorBy } from "@platformatic/kafka";
 import type { TopicPartition } from "../../core/message.ts";
-import { type ClientError, type GroupEvents, retriable } from "../group/kafka-client.ts";
+import { type ClientError, type GroupEvents, instanceTaken, retriable } from "../group/kafka-client.ts";
 import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
 import { markRetriable } from "./errors.ts";
-import type { GroupConsumer } from "./library.ts";
+import { type GroupConsumer, onHeartbeatFailure } from "./library.ts";
 import { toBroker } from "./options.ts";
 
 /** Where the member joins: the bootstrap brokers (named in errors) and the group. */
 export interface MembershipTarget {
   readonly bootstrapBrokers: readonly string[];
   readonly groupId: string;
+  readonly groupInstanceId?: string | undefined;
 }
 
 /** One consumer's membership of its group, under the classic protocol. */
 export class Membership {
   readonly #consumer: GroupConsumer;
   readonly #target: MembershipTarget;
-  #listening = false;
+  #events: GroupEvents | undefined;
+  #stopWatching: (() => void) | undefined;
   #left = false;
+  #replaced = false;
 
   constructor(consumer: GroupConsumer, target: MembershipTarget) {
     this.#consumer = consumer;
@@ -33,7 +37,7 @@ export class Membership {
    */
   async join(topics: readonly string[], events: GroupEvents): Promise<void> {
     const consumer = this.#consumer;
-    if (!this.#listening) this.#listen(events);
+    if (this.#events === undefined) this.#listen(events);
     try {
       await checkAccess(consumer, this.#target);
       for (const topic of topics) consumer.topics.track(topic);
@@ -46,13 +50,34 @@ export class Membership {
   /** Leaves the group and closes the consumer; failures of its closing are not reported as events. */
   leave(): Promise<void> {
     this.#left = true;
+    this.#stopWatching?.();
     return this.#consumer.close();
+  }
+
+  /**
+   * Acts on a failure of this member's requests (its heartbeats, its commits): when it says another
+   * consumer took this one's `groupInstanceId` (FENCED_INSTANCE_ID), this member stops for good, as
+   * Kafka's own clients do. The library would rejoin under the same id, take the place back, fence
+   * the other in turn, and the two would take the partitions from each other, both running them.
+   * So: the membership stops in this tick (before the library's rejoin), every partition is lost
+   * (nothing of theirs is committed: the other consumer owns them), and the member fails.
+   */
+  failedWith(error: unknown): void {
+    if (this.#replaced || this.#left || findErrorBy(error as Error, "fencedInstanceId", true) === null) return;
+    this.#replaced = true;
+    this.#stopWatching?.();
+    void this.#consumer.leaveGroup().catch(() => {}); // refused or not, the place is the other's
+    this.#events!.lost();
+    this.#events!.failed(instanceTaken(this.#target.groupInstanceId, error));
   }
 
   /** Forwards the client's group events (once, however often join() is retried). */
   #listen(events: GroupEvents): void {
-    this.#listening = true;
+    this.#events = events;
     const consumer = this.#consumer;
+    if (this.#target.groupInstanceId !== undefined) {
+      this.#stopWatching = onHeartbeatFailure(consumer, (error) => this.failedWith(error));
+    }
     consumer.on("consumer:group:join", ({ generationId, memberId, assignments }) => {
       const partitions: TopicPartition[] = [];
       for (const { topic, partitions: indexes } of assignments ?? []) {
