@@ -57,8 +57,9 @@ export interface KafkaOptions {
   fetchMaxWaitMs?: number;
   /**
    * Classic protocol: how often the subscribed topics' partition counts are read again; when a topic
-   * gained partitions, the member rejoins so that the group assigns them (as Java's
-   * `metadata.max.age.ms`; under the consumer protocol the coordinator does this itself). Default 300000.
+   * gained partitions, was deleted or came back, the member rejoins so that the group assigns what
+   * there is (as Java's `metadata.max.age.ms`; under the consumer protocol the coordinator does this
+   * itself). Default 300000.
    */
   metadataMaxAgeMs?: number;
   /**

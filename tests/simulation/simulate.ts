@@ -528,6 +528,7 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
         },
       }),
     leaders: (topics, refresh) => client.leaders(topics, refresh),
+    partitionCounts: (topics) => client.partitionCounts(topics),
     fetch: (request) => client.fetch(request),
     commit: (offsets) => {
       checker.commitRequested(name, offsets);

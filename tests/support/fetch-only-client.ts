@@ -21,6 +21,10 @@ export abstract class FetchOnlyClient implements KafkaClient {
     throw new Error("not used by the fetcher");
   }
 
+  partitionCounts(): never {
+    throw new Error("not used by the fetcher");
+  }
+
   commit(): never {
     throw new Error("not used by the fetcher");
   }

@@ -249,9 +249,17 @@ export class FakeConsumer extends EventEmitter implements GroupConsumer {
   memberId: string | null = "member-1";
   readonly tracked: string[] = [];
   readonly topics = {
+    current: [] as string[],
     track: (topic: string): boolean => {
       this.tracked.push(topic);
+      if (this.topics.current.includes(topic)) return false;
+      this.topics.current.push(topic);
       return true;
+    },
+    untrack: (topic: string): boolean => {
+      const at = this.topics.current.indexOf(topic);
+      if (at >= 0) this.topics.current.splice(at, 1);
+      return at >= 0;
     },
   };
   /** The group coordinator's node id and connection. */

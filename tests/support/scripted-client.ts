@@ -45,9 +45,12 @@ export class ScriptedClient implements KafkaClient {
 
   /** How often join() was called (a classic member rejoins when a topic grew). */
   joins = 0;
+  /** The topics of each join() call. */
+  readonly joinedTopics: string[][] = [];
 
-  join(_topics: readonly string[], events: GroupEvents): Promise<void> {
+  join(topics: readonly string[], events: GroupEvents): Promise<void> {
     this.joins++;
+    this.joinedTopics.push([...topics]);
     this.events = events;
     return Promise.resolve();
   }
@@ -65,11 +68,26 @@ export class ScriptedClient implements KafkaClient {
 
   leaders(topics: readonly string[]): Promise<readonly PartitionLeader[]> {
     const leaders: PartitionLeader[] = [];
-    for (const name of this.logs.keys()) {
-      const [topic, partition] = name.split(":");
-      if (topics.includes(topic!)) leaders.push({ topic: topic!, partition: Number(partition), node: 1 });
+    for (const { topic, partition } of this.#partitions()) {
+      if (topics.includes(topic)) leaders.push({ topic, partition, node: 1 });
     }
     return Promise.resolve(leaders);
+  }
+
+  /** Every partition that has a log. */
+  #partitions(): TopicPartition[] {
+    return [...this.logs.keys()].map((name) => {
+      const [topic, partition] = name.split(":");
+      return { topic: topic!, partition: Number(partition) };
+    });
+  }
+
+  partitionCounts(topics: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    const counts = new Map<string, number>();
+    for (const { topic, partition } of this.#partitions()) {
+      if (topics.includes(topic)) counts.set(topic, Math.max(counts.get(topic) ?? 0, partition + 1));
+    }
+    return Promise.resolve(counts);
   }
 
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {

@@ -111,7 +111,6 @@ function setUp() {
     failed: (error) => void failures.push(error),
   };
   const fetcher = new Fetcher(cluster, {
-    topics: ["t"],
     startFrom: "earliest",
     isolationLevel: "read_uncommitted",
     maxWaitMs: POLL_MS,

@@ -101,7 +101,6 @@ function recordingSink(onMessages: (batch: ConsumerMessage[]) => void = () => {}
 
 function fetcherOn(client: FakeClient, sink: FetcherSink, maxWaitMs = 10, clock: Clock = systemClock): Fetcher {
   return new Fetcher(client, {
-    topics: ["t"],
     startFrom: "earliest",
     isolationLevel: "read_uncommitted",
     maxWaitMs,

@@ -199,6 +199,38 @@ describe("group adapter", () => {
     assert.equal(gate.handled.filter((offset) => offset === 20).length, 1, "nothing of p0 ran twice");
   });
 
+  test("classic: a subscribed topic that is deleted makes the member rejoin without it, and with it once it is back", async () => {
+    const client = new ScriptedClient();
+    const U0 = { topic: "u", partition: 0 };
+    client.extend(P0, 10);
+    client.extend(U0, 10);
+    const consumer = consumerOn(client, {
+      kafka: {
+        bootstrapBrokers: ["scripted:9092"],
+        groupId: "g",
+        topics: ["t", "u"],
+        fetchMaxWaitMs: 10,
+        metadataMaxAgeMs: 40,
+      },
+    });
+    await consumer.start();
+    client.assign(1, "a", [P0, U0]);
+    await settle(100);
+    client.logs.delete("u:0"); // the topic is deleted, and with it the group's offsets of it (as Kafka does)
+    client.committedOffsets.delete("u:0");
+    await settle(100);
+    client.assign(2, "a", [P0]);
+    client.extend(P0, 20);
+    client.extend(U0, 3); // created again
+    await settle(100);
+    client.assign(3, "a", [P0, U0]);
+    await settle(100);
+    await consumer.close();
+    assert.deepEqual(client.joinedTopics, [["t", "u"], ["t"], ["t", "u"]]);
+    assert.equal(committedOf(client), 20n, "t was consumed all along");
+    assert.equal(client.committedOffsets.get("u:0")?.offset, 3n, "u again once it came back");
+  });
+
   test("a member kept in the group from one generation to the next keeps its partitions' state", async () => {
     const client = new ScriptedClient();
     client.extend(P0, 50);

@@ -258,6 +258,17 @@ describe("platformatic client: membership", () => {
     assert.equal(heard.seen.length, 4);
   });
 
+  test("a rejoin subscribes to exactly its topics: one the cluster lost (deleted) is left out", async () => {
+    const consumer = new FakeConsumer();
+    const { client } = clientWith(consumer);
+    await client.join(["t", "u"], events());
+    await client.join(["t"], events());
+    assert.deepEqual(consumer.topics.current, ["t"]);
+    await client.join(["t", "u"], events());
+    assert.deepEqual(consumer.topics.current, ["t", "u"]);
+    await client.close();
+  });
+
   test("rejected credentials fail at once, final, with the option to fix; the group is not joined", async () => {
     const consumer = new FakeConsumer();
     consumer.firstAvailable = () =>

@@ -3,8 +3,18 @@
 // has the same client against a 3-node cluster whose leaders are killed).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createRecordsBatch, FetchIsolationLevels, fetchV17, NetworkError, Writer } from "@platformatic/kafka";
+import {
+  createRecordsBatch,
+  FetchIsolationLevels,
+  fetchV17,
+  type MetadataOptions,
+  NetworkError,
+  ProtocolError,
+  UserError,
+  Writer,
+} from "@platformatic/kafka";
 import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
+import { retryDelay } from "../../src/adapters/platformatic/library.ts";
 import { isRetriable } from "../../src/adapters/group/kafka-client.ts";
 import {
   apiVersionsAnswer,
@@ -234,4 +244,30 @@ describe("platformatic client: leaders", () => {
     consumer.metadata = () => Promise.reject(new NetworkError("Connection closed"));
     await assert.rejects(client.leaders(["t"], false), retriableWith(/Connection closed/));
   });
+
+  test("a subscribed topic the cluster no longer has (deleted) is left out: the others keep their leaders and counts", async () => {
+    const consumer = new FakeConsumer();
+    const client = clientOf(consumer);
+    const asked: string[][] = [];
+    // As the library: a request naming a missing topic fails as a whole, and names some topic of it.
+    consumer.metadata = ({ topics = [] }: MetadataOptions) => {
+      asked.push(topics);
+      if (topics.includes("gone")) return Promise.reject(new UserError(`Unknown topic ${topics[0]}.`));
+      return Promise.resolve(cluster());
+    };
+    const expected = [{ topic: "t", partition: 0, node: 1 }, { topic: "t", partition: 1, node: 2 }];
+    assert.deepEqual(await client.leaders(["gone", "t"], true), expected);
+    assert.deepEqual(asked, [["gone", "t"], ["gone"], ["t"]], "asked again one by one");
+    assert.deepEqual(await client.leaders(["gone"], true), []);
+    assert.deepEqual([...await client.partitionCounts(["gone", "t"])], [["t", 2]]);
+  });
+
+  test("a metadata request naming a missing topic is tried again at once; every other retry waits the library's second", () => {
+    const unknownTopic = new ProtocolError("UNKNOWN_TOPIC_OR_PARTITION");
+    assert.equal(retryDelay(consumerLike, "metadata", 1, 3, unknownTopic), 20);
+    assert.equal(retryDelay(consumerLike, "metadata", 1, 3, new ProtocolError("LEADER_NOT_AVAILABLE")), 1_000);
+    assert.equal(retryDelay(consumerLike, "findGroupCoordinator", 1, 3, unknownTopic), 1_000);
+  });
 });
+
+const consumerLike = {};

@@ -23,7 +23,6 @@ const RETRY_MAX_MS = 1_000;
 
 /** How the fetcher fetches. */
 export interface FetcherSettings {
-  readonly topics: readonly string[];
   readonly startFrom: "earliest" | "latest";
   readonly isolationLevel: IsolationLevel;
   readonly maxWaitMs: number;
@@ -182,7 +181,7 @@ export class Fetcher {
       const asked = this.#leaderNews;
       try {
         const leaders = new PartitionMap<number>();
-        for (const { topic, partition, node } of await this.#client.leaders(this.#settings.topics, stale)) {
+        for (const { topic, partition, node } of await this.#client.leaders(this.#fetchedTopics(), stale)) {
           leaders.set(topic, partition, node);
         }
         // Another round's lookup, asked after this one, may have answered first.
@@ -230,6 +229,16 @@ export class Fetcher {
       if (state.paused) wait = Math.min(wait, Math.max(WAIT_WHILE_PAUSED_MS, (now ??= clock.now()) - state.pausedAt));
     }
     return wait;
+  }
+
+  /**
+   * The topics of the partitions fetched: leaders are asked for these only, so a subscribed topic
+   * deleted, and taken away by the group, costs no lookup (the client retries those for seconds).
+   */
+  #fetchedTopics(): string[] {
+    const topics = new Set<string>();
+    for (const state of this.#partitions.values()) topics.add(state.topic);
+    return [...topics];
   }
 
   #leaderUnknown(): boolean {

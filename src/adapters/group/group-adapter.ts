@@ -98,7 +98,6 @@ export class GroupAdapter implements KafkaAdapter {
     const settings = this.#settings;
     this.#listener = listener;
     this.#fetcher = new Fetcher(this.#client, {
-      topics: settings.topics,
       startFrom: settings.startFrom,
       isolationLevel: settings.isolationLevel,
       maxWaitMs: settings.fetchMaxWaitMs,
@@ -195,29 +194,34 @@ export class GroupAdapter implements KafkaAdapter {
 
   /**
    * Classic protocol: the group's assignment is made by one member when it rebalances, and
-   * nothing makes it rebalance when a subscribed topic gains partitions (Java's group leader reads
-   * its metadata every `metadata.max.age.ms` and rejoins; @platformatic/kafka's does not). Every
-   * `metadataMaxAgeMs` the partition counts are read again; when one grew, the member commits as
-   * before any rebalance and rejoins. As the group's leader that rebalances the group, which then
-   * assigns the new partitions; a follower's rejoin changes nothing (same generation), and the
-   * leader sees the growth in its own round.
+   * nothing makes it rebalance when a subscribed topic gains partitions or is deleted (Java's
+   * group leader reads its metadata every `metadata.max.age.ms` and rejoins; @platformatic/kafka's
+   * does not). Every `metadataMaxAgeMs` the partition counts are read again; when a topic grew,
+   * vanished or came back, the member commits as before any rebalance and rejoins, subscribed to
+   * the topics there are (the client's join fails on a topic the cluster does not have). As the
+   * group's leader that rebalances the group, which then assigns the new partitions and none of a
+   * deleted topic; a follower's rejoin changes nothing (same generation), and the leader sees the
+   * change in its own round.
    */
   async #watchPartitions(): Promise<void> {
     const { topics, metadataMaxAgeMs } = this.#settings;
-    const read = () => this.#client.leaders(topics, true).then(partitionCounts, () => undefined);
+    const read = () => this.#client.partitionCounts(topics).catch(() => undefined);
     let known = await read();
     // Closed while reading: no new wait (close() cancels only the waits it finds).
     while (!this.#closed && (await this.#delays.wait(metadataMaxAgeMs))) {
       const counts = await read();
       if (counts === undefined) continue; // the next round asks again
-      const grew = known !== undefined && [...counts].some(([topic, count]) => count > (known!.get(topic) ?? 0));
-      if (grew && !this.#closed) {
+      const present = topics.filter((topic) => counts.has(topic));
+      const changed = known !== undefined &&
+        topics.some((topic) => counts.has(topic) !== known!.has(topic) || counts.get(topic)! > known!.get(topic)!);
+      // With no topic left there is nothing to rejoin for: the next round sees one come back.
+      if (changed && present.length > 0 && !this.#closed) {
         this.#listener!.rebalancing();
         try {
-          await this.#client.join(topics, this.#events!);
+          await this.#client.join(present, this.#events!);
         } catch (error) {
           if (!isRetriable(error)) this.#fail(error as Error);
-          continue; // not rejoined: the next round sees the growth again
+          continue; // not rejoined: the next round sees the change again
         }
       }
       known = counts;
@@ -325,11 +329,4 @@ export class GroupAdapter implements KafkaAdapter {
     this.#listener!.assigned(announce);
     for (const partition of announce) this.#fetcher!.add(partition, partition.startOffset);
   }
-}
-
-/** Partitions per topic, as far as their leaders are known. */
-function partitionCounts(leaders: readonly { topic: string; partition: number }[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const { topic, partition } of leaders) counts.set(topic, Math.max(counts.get(topic) ?? 0, partition + 1));
-  return counts;
 }

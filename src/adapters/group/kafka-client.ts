@@ -187,8 +187,16 @@ export interface KafkaClient {
    * `events.joined`; from then on `events` hear every rebalance.
    */
   join(topics: readonly string[], events: GroupEvents): Promise<void>;
-  /** The leader of every partition of `topics`; `refresh` asks the cluster again instead of a cache. */
+  /**
+   * The leader of every partition of `topics` that has one; `refresh` asks the cluster again
+   * instead of a cache. A topic the cluster does not have (deleted) has none.
+   */
   leaders(topics: readonly string[], refresh: boolean): Promise<readonly PartitionLeader[]>;
+  /**
+   * How many partitions each of `topics` has, asked of the cluster (not a cache). A topic it does
+   * not have (deleted) is not in the map.
+   */
+  partitionCounts(topics: readonly string[]): Promise<ReadonlyMap<string, number>>;
   /** One fetch from one broker. Rejects when the request as a whole failed. */
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]>;
   /**

@@ -23,6 +23,7 @@ import { Coordinator } from "./coordinator.ts";
 import { fetchPartitions, partitionLeaders } from "./fetch.ts";
 import { type ClientLibrary, type FetchConnections, type GroupConsumer, platformaticLibrary } from "./library.ts";
 import { Membership } from "./membership.ts";
+import { existingTopics } from "./metadata.ts";
 import { commitOffsets, committedOffsets, listOffsets } from "./offsets.ts";
 import type { PlatformaticClientOptions } from "./options.ts";
 import { LazyProducer } from "./produce.ts";
@@ -65,6 +66,14 @@ export class PlatformaticClient implements KafkaClient {
 
   leaders(topics: readonly string[], refresh: boolean): Promise<readonly PartitionLeader[]> {
     return partitionLeaders(this.#consumer, topics, refresh);
+  }
+
+  async partitionCounts(topics: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    const counts = new Map<string, number>();
+    for (const [topic, { partitionsCount }] of await existingTopics(this.#consumer, topics, true)) {
+      counts.set(topic, partitionsCount);
+    }
+    return counts;
   }
 
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {

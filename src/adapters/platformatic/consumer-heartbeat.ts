@@ -21,6 +21,7 @@ import { partitionsByTopic } from "./convert.ts";
 import type { Coordinator } from "./coordinator.ts";
 import { callMarked, markRetriable } from "./errors.ts";
 import type { GroupConsumer } from "./library.ts";
+import { existingTopics } from "./metadata.ts";
 import { toBroker } from "./options.ts";
 
 const CONSUMER_GROUP_HEARTBEAT = 68;
@@ -121,7 +122,8 @@ export class ConsumerHeartbeats implements HeartbeatTransport {
     assignment: readonly { readonly topicId: string; readonly partitions: readonly number[] }[],
   ): Promise<TopicPartition[]> {
     if (assignment.some(({ topicId }) => !this.#names.has(topicId))) {
-      await this.#learnTopics([...this.#ids.keys()], true);
+      // A subscribed topic deleted meanwhile must not fail the heartbeat: only those there are learnt.
+      this.#learn(await existingTopics(this.#consumer, [...this.#ids.keys()], true));
     }
     const partitions: TopicPartition[] = [];
     for (const { topicId, partitions: indexes } of assignment) {
@@ -132,9 +134,15 @@ export class ConsumerHeartbeats implements HeartbeatTransport {
     return partitions;
   }
 
+  /** Fails on a missing topic: the first join's check that every subscribed topic exists. */
   async #learnTopics(topics: readonly string[], refresh: boolean): Promise<void> {
-    const metadata = await callMarked(() => this.#consumer.metadata({ topics: [...topics], forceUpdate: refresh }));
-    for (const [name, { id }] of metadata.topics) {
+    this.#learn(
+      (await callMarked(() => this.#consumer.metadata({ topics: [...topics], forceUpdate: refresh }))).topics,
+    );
+  }
+
+  #learn(topics: ReadonlyMap<string, { readonly id: string }>): void {
+    for (const [name, { id }] of topics) {
       this.#ids.set(name, id);
       this.#names.set(id, name);
     }

@@ -29,6 +29,7 @@ import { groupByTopic, toIsolationLevel } from "./convert.ts";
 import { callMarked, fetchError } from "./errors.ts";
 import { type FetchResponse, fetchResponseParser, type FetchResponsePartition } from "./fetch-response.ts";
 import type { FetchConnections, GroupConsumer } from "./library.ts";
+import { existingTopics } from "./metadata.ts";
 
 /** The API key of Fetch. */
 const FETCH = fetchV17.api.key;
@@ -41,18 +42,19 @@ const NO_SESSION_EPOCH = -1;
 
 /**
  * The leader of every partition of `topics` that has one; `refresh` asks the cluster again instead
- * of a cache. A partition without a leader (-1: an election pending, no replica in sync) is left
- * out: the fetcher treats it as unknown and asks again.
+ * of a cache. A partition without a leader (-1: an election pending, no replica in sync), or of a
+ * topic the cluster does not have (deleted), is left out: the fetcher treats it as unknown and asks
+ * again.
  */
 export async function partitionLeaders(
   consumer: GroupConsumer,
   topics: readonly string[],
   refresh: boolean,
 ): Promise<readonly PartitionLeader[]> {
-  const metadata = await callMarked(() => consumer.metadata({ topics: [...topics], forceUpdate: refresh }));
+  const described = await existingTopics(consumer, topics, refresh);
   const leaders: PartitionLeader[] = [];
   for (const topic of topics) {
-    const partitions = metadata.topics.get(topic)?.partitions ?? [];
+    const partitions = described.get(topic)?.partitions ?? [];
     partitions.forEach((partition, index) => {
       if (partition.leader >= 0) leaders.push({ topic, partition: index, node: partition.leader });
     });

@@ -11,6 +11,7 @@ import {
   Consumer,
   type ConsumerGroupJoinPayload,
   consumerHeartbeatChannel,
+  findErrorBy,
   type GroupOptions,
   type ListOffsetsOptions,
   type MetadataOptions,
@@ -28,7 +29,11 @@ export interface GroupConsumer {
   readonly generationId: number;
   readonly memberId: string | null;
   /** The topics the consumer subscribes to when it joins. */
-  readonly topics: { track(topic: string): boolean };
+  readonly topics: {
+    readonly current: readonly string[];
+    track(topic: string): boolean;
+    untrack(topic: string): boolean;
+  };
   readonly connections: {
     get(broker: Broker): Promise<Connection>;
     getFirstAvailable(brokers: Broker[]): Promise<Connection>;
@@ -102,6 +107,28 @@ export interface ClientLibrary {
   producer(options: PlatformaticClientOptions): RecordProducer;
 }
 
+/** The library's wait between two tries of a request (its default). */
+const RETRY_DELAY_MS = 1_000;
+/** Between tries of a metadata request that named a topic the cluster does not have. */
+const UNKNOWN_TOPIC_RETRY_DELAY_MS = 20;
+
+/**
+ * The library tries a request three more times, a second apart, while its errors are retriable;
+ * a metadata request naming a topic the cluster does not have is one of those. A subscribed topic
+ * deleted while the group runs would then hold every lookup of leaders (and so every fetch) for
+ * three seconds, twice (metadata.ts asks again topic by topic): those tries go out at once instead.
+ */
+export function retryDelay(
+  _client: unknown,
+  operationId: string,
+  _attempt: number,
+  _retries: number,
+  error: Error,
+): number {
+  const unknownTopic = operationId === "metadata" && findErrorBy(error, "apiId", "UNKNOWN_TOPIC_OR_PARTITION") !== null;
+  return unknownTopic ? UNKNOWN_TOPIC_RETRY_DELAY_MS : RETRY_DELAY_MS;
+}
+
 /** The real @platformatic/kafka clients. */
 export const platformaticLibrary: ClientLibrary = {
   consumer: (options) =>
@@ -112,6 +139,7 @@ export const platformaticLibrary: ClientLibrary = {
       rebalanceTimeout: options.rebalanceTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,
       autocommit: false,
+      retryDelay,
       ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
     }),
   fetchConnections: (options) => {

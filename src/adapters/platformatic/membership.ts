@@ -40,6 +40,8 @@ export class Membership {
     if (this.#events === undefined) this.#listen(events);
     try {
       await checkAccess(consumer, this.#target);
+      // Exactly these: a rejoin leaves out a subscribed topic the cluster no longer has.
+      for (const topic of [...consumer.topics.current]) if (!topics.includes(topic)) consumer.topics.untrack(topic);
       for (const topic of topics) consumer.topics.track(topic);
       await consumer.joinGroup({});
     } catch (error) {

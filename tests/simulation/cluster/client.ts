@@ -130,6 +130,16 @@ export class FakeClient implements KafkaClient {
     return this.#answer("metadata", ok(found));
   }
 
+  partitionCounts(topics: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    if (this.closed) return Promise.reject(clientClosed());
+    const counts = new Map<string, number>();
+    for (const topic of topics) {
+      const logs = this.#ctx.partitions(topic);
+      if (logs !== undefined) counts.set(topic, logs.length);
+    }
+    return this.#answer("metadata", ok(counts));
+  }
+
   fetch(request: FetchRequest): Promise<readonly FetchedPartition[]> {
     if (this.closed) return Promise.reject(clientClosed());
     const ctx = this.#ctx;
