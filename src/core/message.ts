@@ -10,7 +10,10 @@ export interface ConsumerMessage {
    * When a record repeats a header name, the last value is kept.
    */
   readonly headers: ReadonlyMap<string, Uint8Array | null>;
-  /** Record timestamp in milliseconds since the epoch. */
+  /**
+   * Record timestamp in milliseconds since the epoch: the producer's (CreateTime), or the broker's
+   * append time on a topic with `message.timestamp.type=LogAppendTime`.
+   */
   readonly timestamp: number;
 }
 

@@ -4,7 +4,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { compressionsAlgorithms, Producer } from "@platformatic/kafka";
 import { type ConsumerMessage, createParallelConsumer, type EngineOptions } from "../../mod.ts";
-import { BROKERS, committedOffsets, createTopic, endOffsets, uniqueName, waitFor } from "../support/kafka.ts";
+import {
+  BROKERS,
+  committedOffsets,
+  createTopic,
+  endOffsets,
+  uniqueName,
+  waitFor,
+  withAdmin,
+} from "../support/kafka.ts";
 import { readTopic } from "../support/read-topic.ts";
 import { bytesOf, failsOn, mismatch, shapeOf } from "../support/record-shapes.ts";
 
@@ -148,4 +156,45 @@ test("compressed batches of every codec arrive intact, in order", async () => {
   assert.ok(codecs.length >= 3, `codecs here: ${codecs.join(", ")}`);
   assert.deepEqual(mismatches, []);
   assert.deepEqual(seen, Array.from({ length: codecs.length * perCodec }, (_, i) => i));
+});
+
+// A topic with message.timestamp.type=LogAppendTime: the broker stamps each batch with its append
+// time (the max timestamp and a bit of the attributes) and leaves the producer's record deltas as
+// they were. Handlers were given the producer's times (1000, 5000) instead of the broker's. (The
+// timestamp is read on the consumer's thread: a worker's messages carry the same one.)
+test("on a LogAppendTime topic the timestamp is the broker's append time, not the producer's", async () => {
+  const topic = uniqueName("append-time");
+  const groupId = uniqueName("group");
+  await withAdmin((admin) =>
+    admin.createTopics({
+      topics: [topic],
+      partitions: 1,
+      replicas: 1,
+      configs: [{ name: "message.timestamp.type", value: "LogAppendTime" }],
+    })
+  );
+  const before = Date.now();
+  const producer = new Producer({ clientId: "pyrallel-tests-append-time", bootstrapBrokers: BROKERS });
+  try {
+    await producer.send({
+      messages: [1000n, 5000n, 9000n].map((timestamp) => ({ topic, partition: 0, value: Buffer.from("v"), timestamp })),
+    });
+  } finally {
+    await producer.close();
+  }
+  const after = Date.now();
+  const timestamps: number[] = [];
+  const consumer = createParallelConsumer({
+    kafka: { bootstrapBrokers: BROKERS, groupId, topics: [topic] },
+    handler: (message: ConsumerMessage) => void timestamps.push(message.timestamp),
+  });
+  await consumer.start();
+  try {
+    await waitFor("every record handled", () => timestamps.length === 3, 30_000);
+  } finally {
+    await consumer.close();
+  }
+  // One batch, one append time (the broker's clock is this machine's).
+  assert.equal(new Set(timestamps).size, 1, `one append time: ${timestamps}`);
+  assert.ok(timestamps[0]! >= before - 1000 && timestamps[0]! <= after + 1000, `${timestamps[0]} within the send`);
 });

@@ -125,6 +125,23 @@ describe("record batches", () => {
     assert.throws(() => decodeRecordBatches(short, false), /shorter than its header/);
   });
 
+  test("a batch with the LogAppendTime attribute (bit 3) carries its max timestamp as the append time; others none", () => {
+    const bytes = write({
+      messages: [{ key: Buffer.from("k"), value: Buffer.from("value"), headers: [], timestamp: BASE }],
+      codec: "none",
+      producerId: -1n,
+      transactional: false,
+    });
+    assert.equal(decodeRecordBatches(bytes, false)[0]!.logAppendTime, undefined);
+    // What a broker does to a batch of a LogAppendTime topic: the type bit and the max timestamp.
+    const stamped = Buffer.from(bytes);
+    stamped.writeInt16BE(stamped.readInt16BE(21) | 0x08, 21);
+    stamped.writeBigInt64BE(1_795_000_000_123n, 35);
+    const [batch] = decodeRecordBatches(stamped, false);
+    assert.equal(batch!.logAppendTime, 1_795_000_000_123n);
+    assert.equal(batch!.firstTimestamp, BASE, "the rest is as written");
+  });
+
   test("a batch whose records run past its end fails, rather than handing over bytes of the next", () => {
     const bytes = write({
       messages: [{ key: Buffer.from("k"), value: Buffer.from("value"), headers: [], timestamp: BASE }],

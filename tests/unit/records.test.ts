@@ -400,6 +400,18 @@ describe("decodePartition: records and offsets", () => {
     assert.equal(decodePartition(fetched([none]), 0n, "read_uncommitted").messages[0]!.timestamp, -1);
   });
 
+  test("a batch stamped with the broker's append time gives it to every record, whatever their deltas", () => {
+    const records = [record(0, { timestampDelta: 0 }), record(1, { timestampDelta: 7 })];
+    const appended: RecordBatch = {
+      ...batch(0n, records, { firstTimestamp: 1000n }),
+      logAppendTime: 1_795_000_000_123n,
+    };
+    assert.deepEqual(
+      decodePartition(fetched([appended]), 0n, "read_uncommitted").messages.map((m) => m.timestamp),
+      [1_795_000_000_123, 1_795_000_000_123],
+    );
+  });
+
   test("records without headers share one empty map that refuses changes", () => {
     const decoded = decodePartition(fetched(new Log().plain(3).batches), 0n, "read_committed");
     const [a, b, c] = decoded.messages;

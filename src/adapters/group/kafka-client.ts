@@ -116,6 +116,12 @@ export interface RecordBatch {
   readonly firstOffset: bigint;
   readonly lastOffsetDelta: number;
   readonly firstTimestamp: bigint;
+  /**
+   * The broker's append time, when the topic stamps records with it (`message.timestamp.type` =
+   * LogAppendTime): then it is every record's timestamp, whatever their deltas say. Absent:
+   * CreateTime, the producer's.
+   */
+  readonly logAppendTime?: bigint;
   readonly producerId: bigint;
   readonly isTransactional: boolean;
   readonly isControl: boolean;

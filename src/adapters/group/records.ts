@@ -137,6 +137,7 @@ function appendRecords(
   const records = batch.records;
   const firstOffset = batch.firstOffset;
   const firstTimestamp = batch.firstTimestamp;
+  const appendTime = batch.logAppendTime === undefined ? undefined : Number(batch.logAppendTime);
   // Number arithmetic instead of a bigint sum per record (half the cost of a record): exact while
   // both parts are below 2^52 in magnitude, so the sum stays below 2^53. Real timestamps always are.
   const baseMs = Number(firstTimestamp);
@@ -156,9 +157,10 @@ function appendRecords(
       key: record.key,
       value: record.value,
       headers: record.headers.length === 0 ? NO_HEADERS : toHeaders(record.headers),
-      timestamp: baseIsSmall && deltaMs > -EXACT_PART && deltaMs < EXACT_PART
-        ? baseMs + deltaMs
-        : Number(firstTimestamp + BigInt(deltaMs)),
+      timestamp: appendTime ??
+        (baseIsSmall && deltaMs > -EXACT_PART && deltaMs < EXACT_PART
+          ? baseMs + deltaMs
+          : Number(firstTimestamp + BigInt(deltaMs))),
     });
   }
 }

@@ -5,7 +5,8 @@
 // with a no-op handler.
 //
 // Batch header, big-endian: firstOffset int64 | length int32 (bytes after this field) |
-// partitionLeaderEpoch int32 | magic int8 | crc uint32 | attributes int16 | lastOffsetDelta int32 |
+// partitionLeaderEpoch int32 | magic int8 | crc uint32 | attributes int16 (bits 0–2 codec, 3
+// timestamp type, 4 transactional, 5 control) | lastOffsetDelta int32 |
 // firstTimestamp int64 | maxTimestamp int64 | producerId int64 | producerEpoch int16 |
 // firstSequence int32 | recordCount int32, then the records (compressed as one block per the
 // attributes' low 3 bits). A record: length varint | attributes int8 | timestampDelta varlong |
@@ -25,9 +26,12 @@ const CRC = 17;
 const ATTRIBUTES = 21;
 const LAST_OFFSET_DELTA = 23;
 const FIRST_TIMESTAMP = 27;
+const MAX_TIMESTAMP = 35;
 const PRODUCER_ID = 43;
 const RECORD_COUNT = 57;
 const COMPRESSION = 0x07;
+/** Attribute bit 3: the batch's records carry the broker's append time (its max timestamp). */
+const LOG_APPEND_TIME = 0x08;
 /** Shared by every record without headers (most of them): one allocation fewer per record. */
 const NO_HEADERS: KafkaRecord["headers"] = Object.freeze([]);
 
@@ -54,7 +58,7 @@ export function decodeRecordBatches(input: Uint8Array, checkCrcs: boolean): Reco
     const records = compression === 0
       ? readRecords(bytes.subarray(start + HEADER, end), count)
       : readRecords(decompress(compression, bytes.subarray(start + HEADER, end)), count);
-    batches.push({
+    const batch: RecordBatch = {
       firstOffset: view.getBigInt64(start),
       lastOffsetDelta: view.getInt32(start + LAST_OFFSET_DELTA),
       firstTimestamp: view.getBigInt64(start + FIRST_TIMESTAMP),
@@ -62,7 +66,13 @@ export function decodeRecordBatches(input: Uint8Array, checkCrcs: boolean): Reco
       isTransactional: (attributes & IS_TRANSACTIONAL) !== 0,
       isControl: (attributes & IS_CONTROL) !== 0,
       records,
-    });
+    };
+    // The broker sets the type and the max timestamp only: the records keep the producer's deltas.
+    batches.push(
+      (attributes & LOG_APPEND_TIME) === 0
+        ? batch
+        : { ...batch, logAppendTime: view.getBigInt64(start + MAX_TIMESTAMP) },
+    );
     start = end;
   }
   return batches;
