@@ -19,7 +19,8 @@ export interface ParallelConsumer {
   start(): Promise<void>;
   /**
    * Stops fetching, lets accepted work finish (bounded by `drainTimeoutMs`), commits completed
-   * progress and leaves the group.
+   * progress and leaves the group. From inside a handler, call it without awaiting it (`void
+   * consumer.close()`) and return: it waits for that handler too.
    */
   close(): Promise<void>;
   /** The current state: in flight, paused, and per partition lag, gaps and blocking offset. */
