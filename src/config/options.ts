@@ -84,8 +84,9 @@ export interface KafkaOptions {
    */
   checkCrcs?: boolean;
   /**
-   * Static membership id: a restart within the session timeout keeps the assignment. One running
-   * consumer per id: a consumer whose id another one took stops with a `KafkaClientError`.
+   * Static membership id: a restart within the session timeout keeps the assignment (classic
+   * protocol: only after a crash, as `close()` leaves the group there). One running consumer per
+   * id: a consumer whose id another one took stops with a `KafkaClientError`.
    */
   groupInstanceId?: string;
   /** TLS for broker connections; `true` uses the system's trusted certificates. */

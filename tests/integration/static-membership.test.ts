@@ -94,6 +94,49 @@ for (const groupProtocol of ["classic", "consumer"] as const) {
   });
 }
 
+// What static membership is for: a member that restarts gets its own partitions back and the others
+// keep theirs, untouched. Under the consumer protocol a static member leaves with epoch -2 (its
+// partitions wait for it); under the classic one @platformatic/kafka sends LeaveGroup on close()
+// whatever the instance id, which rebalances the group twice (docs/rebalancing.md).
+test("consumer protocol: a static member's restart gets its partitions back, and the other member's are never touched", async () => {
+  const topic = uniqueName("static-restart");
+  const groupId = uniqueName("group");
+  await createTopic(topic, PARTITIONS);
+  const member = (name: string, groupInstanceId: string) =>
+    createParallelConsumer({
+      kafka: { bootstrapBrokers: BROKERS, groupId, topics: [topic], clientId: `it-${name}`, groupInstanceId },
+      handler: () => {},
+    });
+  const owned = (consumer: ParallelConsumer) => consumer.getMetrics().partitions.map(({ partition }) => partition);
+  const other = member("other", "instance-other");
+  await other.start();
+  let restarting = member("restarting", "instance-restarting");
+  await restarting.start();
+  try {
+    await waitFor("both own partitions", () => owned(other).length > 0 && owned(restarting).length > 0, 30_000);
+    await sleep(1_000); // settled
+    const before = { other: owned(other), restarting: owned(restarting) };
+    const seen = new Set<string>();
+    const watch = setInterval(() => void seen.add(owned(other).join(",")), 10);
+    try {
+      await withTimeout("close", restarting.close());
+      // Longer than a few heartbeats (the other member would hear of a reassignment), shorter than
+      // the session (6 s on the test broker), for which the group keeps a static member's place.
+      await sleep(2_000);
+      restarting = member("restarting", "instance-restarting");
+      await restarting.start();
+      await waitFor("its partitions back", () => owned(restarting).length === before.restarting.length, 30_000);
+      await sleep(1_000);
+    } finally {
+      clearInterval(watch);
+    }
+    assert.deepEqual([...seen], [before.other.join(",")], "the other member's partitions never changed");
+    assert.deepEqual(owned(restarting), before.restarting, "the restarted member got its own back");
+  } finally {
+    await withTimeout("close", Promise.all([other.close(), restarting.close()]));
+  }
+});
+
 test("classic protocol: a second consumer under a running one's groupInstanceId takes its place; the first stops at once and says why", async () => {
   const { runs, start, allCommitted } = await setUp("classic");
   // No commit before the replacement: only the heartbeats can tell the first one (the unit tests
