@@ -249,6 +249,34 @@ describe("control plane", () => {
     assert.equal(consumer.getMetrics().commitFailuresTotal, 1);
   });
 
+  // A broker restarting answered NOT_COORDINATOR for a second or two: a caught-up consumer brought a
+  // commit forward at every message it finished, and reported each failure (39 errors in 2 s).
+  test("while commits fail, finishing a message brings no commit forward: the regular tick retries", async () => {
+    const { adapter, consumer } = setup({ commitIntervalMs: 400, handler: () => {} });
+    const failures: Error[] = [];
+    consumer.on("error", (error) => void failures.push(error));
+    await consumer.start();
+    const started = performance.now();
+    adapter.failNextCommits = 1;
+    adapter.deliver(message(0, 0, "a")); // caught up at once: its commit goes out now, and fails
+    await settle(20);
+    assert.equal(failures.length, 1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    adapter.deliver(message(0, 1, "b")); // caught up again, with commits failing: no early commit
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(performance.now() - started < 380, "before the regular tick (a slow machine would void the check)");
+    const committedOffsets = () => adapter.commits.map((offsets) => offsets.map(({ offset }) => offset));
+    assert.deepEqual(committedOffsets(), [], "nothing committed early");
+    await new Promise((resolve) => setTimeout(resolve, 450 - (performance.now() - started)));
+    assert.deepEqual(committedOffsets(), [[2n]], "the regular tick did");
+    // Commits go through again: a caught-up consumer commits early again.
+    adapter.deliver(message(0, 2, "c"));
+    await settle(20);
+    assert.equal(adapter.committed.get("t:0"), 3n);
+    await consumer.close();
+    assert.equal(failures.length, 1);
+  });
+
   test("close gives up on work that outlives drainTimeoutMs and aborts its signal", async () => {
     let signal: AbortSignal | undefined;
     const { adapter, consumer } = setup({

@@ -18,6 +18,8 @@ export class Committer {
   #running: Promise<void> | undefined;
   /** Why the last failed request failed. */
   #lastFailure: CommitFailedError | undefined;
+  /** The last request failed (or refused a partition); cleared by one that went through whole. */
+  #failing = false;
 
   constructor(
     adapter: KafkaAdapter,
@@ -65,6 +67,8 @@ export class Committer {
         }
         if (refused.length > 0) {
           this.#failedWith(new CommitFailedError(refused));
+        } else {
+          this.#failing = false;
         }
       },
       (error: unknown) => this.#failedWith(new CommitFailedError([], { cause: error })),
@@ -78,7 +82,17 @@ export class Committer {
     return prepared.map(([state]) => state);
   }
 
+  /**
+   * Whether commits are failing now (a coordinator loading or moving, a broker restarting): the
+   * regular ticks retry them, and no tick is brought forward meanwhile, so a caught-up consumer
+   * does not send (and report) a failing commit at every message it finishes.
+   */
+  get failing(): boolean {
+    return this.#failing;
+  }
+
   #failedWith(error: CommitFailedError): void {
+    this.#failing = true;
     this.#counts.commitFailures++;
     this.#lastFailure = error;
     this.#onFailure(error);

@@ -399,8 +399,9 @@ export class ControlPlane implements AdapterListener {
     const state = item.partition;
     state.finish(item, now);
     this.#budget.remove(1, item.bytes);
-    // Caught up: nothing moves the positions before the next tick, so commit without waiting for it.
-    if (this.#budget.messages === 0) this.#ticker.soon();
+    // Caught up: nothing moves the positions before the next tick, so commit without waiting for
+    // it; while commits fail, the regular ticks retry them (see Committer.failing).
+    if (this.#budget.messages === 0 && !this.#committer.failing) this.#ticker.soon();
     this.#statistics.fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
     if (state.fetchHeld) this.#pause.check(state);
     // The key's next message may be admissible now.
