@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { EngineFailedError, WorkerCrashedError } from "../../src/core/errors.ts";
 import { type PoolTenant, type PoolWorker, WorkerPool } from "../../src/engines/worker/pool.ts";
 import type { FromWorker, ToWorker } from "../../src/engines/worker/protocol.ts";
-import type { SpawnWorker, WorkerThreadEvents } from "../../src/engines/worker/spawn.ts";
+import { type SpawnWorker, WorkerExitedError, type WorkerThreadEvents } from "../../src/engines/worker/spawn.ts";
 import { flushMicrotasks, VirtualClock } from "../simulation/virtual-clock.ts";
 
 /** One stub thread: the test sends its events. */
@@ -76,6 +76,18 @@ describe("worker engine pool", () => {
     assert.equal(started.settled, true);
     assert.deepEqual(log, ["joined #0 slot 0", "joined #1 slot 1", "ready #1", "done #1 4,5"]);
     assert.deepEqual(pool.stats(), { workersStarted: 2, crashes: 0, kills: 0, recycles: 0 });
+  });
+
+  test("a module that returned without calling runWorker() (its thread ended, code 0) says so", async () => {
+    const { pool, threads, started } = setup(1);
+    pool.launch();
+    threads[0]!.events.died(new WorkerExitedError(0));
+    await flushMicrotasks();
+    assert.ok(started.error instanceof EngineFailedError);
+    assert.equal(
+      started.error.message,
+      "the worker module file:///w.ts failed to start: it ended without calling runWorker(handler): call it in the module",
+    );
   });
 
   test("a death before any worker was ready breaks the pool: no successor, everything terminated", async () => {

@@ -8,7 +8,7 @@ import { EngineFailedError, WorkerCrashedError } from "../../core/errors.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import { describeThrown, nameOfThrown } from "../../core/thrown.ts";
 import type { FromWorker, ToWorker, WorkerResults } from "./protocol.ts";
-import type { SpawnWorker, WorkerThread } from "./spawn.ts";
+import { type SpawnWorker, WorkerExitedError, type WorkerThread } from "./spawn.ts";
 
 const READY_TIMEOUT_MS = 30_000;
 const FIRST_RESTART_DELAY_MS = 100;
@@ -287,7 +287,11 @@ export class WorkerPool {
     }
     const failedStarts = member.failedStarts + 1;
     if (!this.#everReady) {
-      const message = `the worker module ${this.#url} failed to start: ${describe(cause)}`;
+      // Node and Bun end a worker whose module returned without calling runWorker() (code 0);
+      // Deno keeps it idle until the ready timeout, whose message says the same.
+      const ended = cause instanceof WorkerExitedError && cause.code === 0;
+      const why = ended ? "it ended without calling runWorker(handler): call it in the module" : describe(cause);
+      const message = `the worker module ${this.#url} failed to start: ${why}`;
       return this.#break(new EngineFailedError(message, { cause }));
     }
     if (failedStarts >= MAX_FAILED_STARTS) {

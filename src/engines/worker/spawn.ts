@@ -31,6 +31,18 @@ export const spawnWorker: SpawnWorker = (url, name, events) => {
   return Worker === undefined ? spawnNode(url, name, events) : spawnWeb(Worker, url, name, events);
 };
 
+/** A worker's thread ended (its module returned, called exit, or was terminated). */
+export class WorkerExitedError extends Error {
+  override readonly name = "WorkerExitedError";
+  /** The exit code, where the runtime says it. */
+  readonly code: number | undefined;
+
+  constructor(code: number | undefined) {
+    super(`worker exited with code ${code ?? "unknown"}`);
+    this.code = code;
+  }
+}
+
 function spawnNode(url: URL, name: string, events: WorkerThreadEvents): WorkerThread {
   const threads = nodeWorkerThreads();
   if (threads === undefined) throw new Error("no Worker global and no node:worker_threads: unsupported runtime");
@@ -40,7 +52,7 @@ function spawnNode(url: URL, name: string, events: WorkerThreadEvents): WorkerTh
   // Without an "error" listener an uncaught error in the worker would crash this process.
   worker.on("error", (error: unknown) => events.died(error));
   worker.on("messageerror", (error: unknown) => events.died(error));
-  worker.on("exit", (code: number) => events.died(new Error(`worker exited with code ${code}`)));
+  worker.on("exit", (code: number) => events.died(new WorkerExitedError(code)));
   return {
     post: (message, transfer) => worker.postMessage(message, transfer),
     terminate: () => worker.terminate().then(() => undefined),
@@ -64,7 +76,7 @@ function spawnWeb(Worker: WebWorkerConstructor, url: URL, name: string, events: 
   worker.addEventListener("close", (event) => {
     closed = true;
     onClosed?.();
-    events.died(new Error(`worker exited with code ${(event as Event & { code?: number }).code ?? "unknown"}`));
+    events.died(new WorkerExitedError((event as Event & { code?: number }).code));
   });
   return {
     post: (message, transfer) => worker.postMessage(message, transfer),
