@@ -32,6 +32,15 @@ export const brokerAddress: v.GenericSchema<string> = v.pipe(
   v.regex(/^[^\s:]+:\d{1,5}$/, 'each broker must look like "host:port", e.g. "127.0.0.1:9092"'),
 );
 
+/** A topic name as Kafka allows it: up to 249 of [a-zA-Z0-9._-], and not "." or "..". */
+export const topicName: v.GenericSchema<string> = v.pipe(
+  v.string("each topic must be a string"),
+  v.regex(
+    /^(?!\.{1,2}$)[a-zA-Z0-9._-]{1,249}$/,
+    'each topic must be a Kafka topic name: 1 to 249 of the characters a-z A-Z 0-9 . _ - (and not "." or "..")',
+  ),
+);
+
 /** PEM text or its bytes (TLS material). */
 export function pem(field: string): v.GenericSchema<string | Uint8Array> {
   return v.union(

@@ -9,7 +9,7 @@ import { cpuCores } from "../runtime.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { rateLimitSchema } from "./rate-limit.ts";
 import { batchHandlerSchema, batchSchema, HANDLER_RULES } from "./batch.ts";
-import { brokerAddress, int, nonEmptyString, objectMessage, pem } from "./fields.ts";
+import { brokerAddress, int, nonEmptyString, objectMessage, pem, topicName } from "./fields.ts";
 import type { Expect, Same } from "./same-type.ts";
 import type {
   AsyncEngineOptions,
@@ -63,7 +63,7 @@ const kafkaSchema = v.strictObject(
     ),
     groupId: nonEmptyString("kafka.groupId", "name the consumer group"),
     topics: v.pipe(
-      v.array(nonEmptyString("each topic", "a topic name"), "kafka.topics must be an array of topic names"),
+      v.array(topicName, "kafka.topics must be an array of topic names"),
       v.minLength(1, "kafka.topics needs at least one topic"),
     ),
     // Derived from groupId when omitted (see derive).
@@ -140,7 +140,13 @@ const retrySchema = v.strictObject(
 const deadLetterSchema = v.strictObject(
   {
     topicSuffix: v.optional(
-      nonEmptyString("deadLetter.topicSuffix", "appended to the source topic's name"),
+      v.pipe(
+        nonEmptyString("deadLetter.topicSuffix", "appended to the source topic's name"),
+        v.regex(
+          /^[a-zA-Z0-9._-]+$/,
+          "deadLetter.topicSuffix may hold only the characters of a Kafka topic name: a-z A-Z 0-9 . _ -",
+        ),
+      ),
       DEFAULTS.deadLetter.topicSuffix,
     ),
     payload: v.optional(

@@ -48,6 +48,22 @@ describe("options", () => {
     assert.equal(issues.length, expected.length);
   });
 
+  // A name Kafka refuses failed only at start(), with the broker's "an operation on an invalid topic".
+  test("a topic name Kafka would refuse is named by its position, with the rule", () => {
+    const kafka = (topics: string[]) => ({ ...valid, kafka: { ...valid.kafka, topics } });
+    for (const bad of ["bad topic", "orders!", ".", "..", "é", "x".repeat(250), ""]) {
+      assert.deepEqual(issuesOf(kafka(["ok", bad])), [
+        'kafka.topics.1: each topic must be a Kafka topic name: 1 to 249 of the characters a-z A-Z 0-9 . _ - (and not "." or "..")',
+      ], bad);
+    }
+    for (const good of ["a.b_c-D9", "...", "x".repeat(249), "__consumer_offsets"]) {
+      assert.doesNotThrow(() => createParallelConsumer(kafka([good])), good);
+    }
+    assert.deepEqual(issuesOf({ ...valid, deadLetter: { topicSuffix: " dlq" } }), [
+      "deadLetter.topicSuffix may hold only the characters of a Kafka topic name: a-z A-Z 0-9 . _ -",
+    ]);
+  });
+
   test("a misspelt option is reported as unknown, with its path", () => {
     assert.deepEqual(issuesOf({ ...valid, maxInflight: 10 }), [
       "unknown option maxInflight: check its spelling against the documented options",
