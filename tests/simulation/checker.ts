@@ -63,20 +63,31 @@ const MAX_BATCH_RECORDS = 64;
 const MAX_VIOLATIONS = 5;
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+const topicOf = (key: string) => key.slice(0, key.lastIndexOf("\u0000"));
 
 export class Checker {
   readonly violations: string[] = [];
   /** Payload bytes of the largest batch written: a response may bring one whole. */
   #largestBatchCost = 0;
   readonly #cluster: FakeCluster;
-  /** Partitions of every topic (the scenario creates them before the checker). */
-  readonly #partitionCount: number;
+  /** Most partitions each topic of the scenario had (it creates them before the checker; they may grow). */
+  readonly #partitionsOf = new Map<string, number>();
   readonly #settings: CheckedSettings;
   readonly #now: () => number;
   /** Offsets finished for good (handled, skipped or dead-lettered) by anyone, per partition. */
   readonly #finished = new Map<string, Set<bigint>>();
-  /** Every record ever written, by partition and offset (compaction and retention do not erase it here). */
+  /**
+   * Every record ever written, by partition and offset (compaction and retention do not erase it
+   * here; a topic's deletion neither: its messages fetched before may still run, until it is
+   * created again).
+   */
   readonly #records = new Map<string, Map<bigint, IndexedRecord>>();
+  /** Each partition's log as last indexed: a deleted topic's still tells what its records were. */
+  readonly #logs = new Map<string, PartitionView>();
+  /** Topics deleted and not created again. */
+  readonly #gone = new Set<string>();
+  /** Dead letters being published, by source topic. */
+  readonly #publishing = new Map<string, number>();
   /** Per partition: records below this offset are indexed. */
   readonly #indexedUpTo = new Map<string, bigint>();
   /** Per partition, with startFrom "latest": where the group started; nothing below it is required. */
@@ -113,7 +124,7 @@ export class Checker {
 
   constructor(cluster: FakeCluster, settings: CheckedSettings, now: () => number) {
     this.#cluster = cluster;
-    this.#partitionCount = cluster.topics().reduce((sum, { partitions }) => sum + partitions, 0);
+    for (const { name, partitions } of cluster.topics()) this.#partitionsOf.set(name, partitions);
     this.#settings = settings;
     this.#now = now;
   }
@@ -129,9 +140,12 @@ export class Checker {
   /** Indexes batches appended since the last call. */
   index(): void {
     for (const { name, partitions } of this.#cluster.topics()) {
+      const most = this.#partitionsOf.get(name);
+      if (most !== undefined && partitions > most) this.#partitionsOf.set(name, partitions);
       for (let partition = 0; partition < partitions; partition++) {
         const key = tpKey(name, partition);
         const log = this.#cluster.log(name, partition);
+        this.#logs.set(key, log);
         let records = this.#records.get(key);
         if (!records) this.#records.set(key, records = new Map());
         const next = this.#indexedUpTo.get(key) ?? 0n;
@@ -168,6 +182,53 @@ export class Checker {
     return transaction?.state === "committed";
   }
 
+  // ---- a topic deleted, and maybe created again ----
+
+  /**
+   * The topic was deleted: its records need not be finished or committed any more (they are gone,
+   * and so are the group's offsets of it). Its messages fetched before may still run: they are
+   * checked against what was written, until the topic is created again.
+   */
+  deleted(topic: string): void {
+    this.#gone.add(topic);
+    for (const byPartition of this.#succeeded.values()) {
+      for (const key of [...byPartition.keys()]) if (topicOf(key) === topic) byPartition.delete(key);
+    }
+  }
+
+  /**
+   * Nothing of the deleted topic's old logs can be finished or committed any more: no handler call
+   * of it still runs (one aborted counts for nothing), no dead letter of it is being published, no
+   * member is still giving one of its partitions up (a fenced one may not know it yet, and its
+   * release commits). Only then may it be created again: the new logs' offsets are the old ones'.
+   */
+  settled(topic: string): boolean {
+    if ((this.#publishing.get(topic) ?? 0) > 0) return false;
+    for (const { partitions } of this.#releases.values()) {
+      for (const key of partitions) if (topicOf(key) === topic) return false;
+    }
+    for (const [key, calls] of this.#callsOn) {
+      if (topicOf(key) === topic && calls.some((call) => !call.ended && !call.context.signal.aborted)) return false;
+    }
+    return true;
+  }
+
+  /** The topic was created again: new logs from offset 0, whose records are required as any. */
+  recreated(topic: string): void {
+    this.#gone.delete(topic);
+    for (
+      const state of [this.#finished, this.#records, this.#logs, this.#indexedUpTo, this.#floor, this.#verifiedUpTo]
+    ) {
+      for (const key of [...state.keys()]) if (topicOf(key) === topic) state.delete(key);
+    }
+    this.index();
+  }
+
+  /** Dead letters of `topics` (their source topics) start (`+1`) or end (`-1`) being published. */
+  publishing(topics: readonly string[], change: 1 | -1): void {
+    for (const topic of topics) this.#publishing.set(topic, (this.#publishing.get(topic) ?? 0) + change);
+  }
+
   // ---- handler calls ----
 
   started(member: string, message: ConsumerMessage, context: HandlerContext): Call {
@@ -178,7 +239,7 @@ export class Checker {
       (this.index(), this.#records.get(tpKey(topic, partition))?.get(offset));
     if (entry === undefined) this.fail(`${where}: handler got an offset that holds no data record`);
     else {
-      if (!this.#visible(this.#cluster.log(topic, partition), entry, offset)) {
+      if (!this.#visible(this.#logs.get(tpKey(topic, partition))!, entry, offset)) {
         this.fail(
           `${where}: handler got a record of an aborted or open transaction (${this.#settings.isolationLevel})`,
         );
@@ -254,7 +315,8 @@ export class Checker {
    * fenced, is not this ownership's to commit).
    */
   succeeded(member: string, { topic, partition, offset }: ConsumerMessage, ownership: string): void {
-    if (ownership !== this.#epochOf(member, { topic, partition })) return;
+    // A deleted topic's work has nothing left to commit to.
+    if (ownership !== this.#epochOf(member, { topic, partition }) || this.#gone.has(topic)) return;
     let byPartition = this.#succeeded.get(member);
     if (!byPartition) this.#succeeded.set(member, byPartition = new Map());
     const key = tpKey(topic, partition);
@@ -336,7 +398,7 @@ export class Checker {
       release?.partitions.delete(key);
       const succeeded = this.#succeeded.get(member)?.get(key) ?? [];
       this.#succeeded.get(member)?.delete(key);
-      if (release?.troubled !== undefined || dropped) continue;
+      if (release?.troubled !== undefined || dropped || this.#gone.has(topic)) continue;
       this.handovers++;
       const committed = this.#cluster.committedOffset(topic, partition);
       const done = committed === undefined ? new Set<bigint>() : new Set(
@@ -467,14 +529,23 @@ export class Checker {
 
   // ---- commits ----
 
-  /** A commit request, checked before the coordinator sees it. */
-  commitRequested(member: string, offsets: readonly PartitionOffset[]): void {
+  /**
+   * A commit request, checked before the coordinator sees it. Returns the partitions it could not
+   * check: their topic was deleted (see `commitAnswered`).
+   */
+  commitRequested(member: string, offsets: readonly PartitionOffset[]): readonly PartitionOffset[] {
     this.index();
+    const unchecked: PartitionOffset[] = [];
     for (const { topic, partition, offset, metadata } of offsets) {
       this.commitsChecked++;
       const where = `${member} commit ${topic}[${partition}] at ${offset}`;
       if (metadata.length > this.#settings.maxCommitMetadataBytes) {
         this.fail(`${where}: metadata of ${metadata.length} bytes exceeds maxCommitMetadataBytes`);
+      }
+      // A deleted topic's commit is refused (the checks below hold for an existing log).
+      if (!this.#cluster.has(topic, partition)) {
+        unchecked.push({ topic, partition, offset, metadata });
+        continue;
       }
       const log = this.#cluster.log(topic, partition);
       if (this.#settings.isolationLevel === "read_committed" && offset > log.lastStableOffset) {
@@ -499,6 +570,20 @@ export class Checker {
         const open = this.#unfinished(log, BigInt(first), BigInt(last) + 1n);
         if (open !== undefined) this.fail(`${where}: its offset map marks ${open} done, which nobody finished`);
       }
+    }
+    return unchecked;
+  }
+
+  /**
+   * The answer to a commit: a partition of a deleted topic, which could not be checked, must have
+   * been refused (accepted, it landed unchecked on the topic created again).
+   */
+  commitAnswered(member: string, unchecked: readonly PartitionOffset[], refused: readonly TopicPartition[]): void {
+    for (const { topic, partition, offset } of unchecked) {
+      if (refused.some((r) => r.topic === topic && r.partition === partition)) continue;
+      this.fail(
+        `${member} commit ${topic}[${partition}] at ${offset}: asked while its topic was deleted, yet accepted`,
+      );
     }
   }
 
@@ -540,7 +625,9 @@ export class Checker {
     // out of turn. Counted over every partition of the topics, not the member's current ones: a lost
     // partition's admitted work stays in the window until it ends (seed 813306332: 51 of 50 in
     // flight in the tick its member, fenced, lost both partitions).
-    if (metrics.totalInFlight > settings.maxInFlight + this.#partitionCount) {
+    let partitionCount = 0;
+    for (const partitions of this.#partitionsOf.values()) partitionCount += partitions;
+    if (metrics.totalInFlight > settings.maxInFlight + partitionCount) {
       this.fail(`${member}: ${metrics.totalInFlight} in flight, maxInFlight is ${settings.maxInFlight}`);
     }
     // A partition stops being fetched at its limit, so it passes it by at most the response that crossed it.

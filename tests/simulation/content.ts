@@ -58,7 +58,7 @@ export class ContentWriter {
   readonly #cluster: FakeCluster;
   readonly #random: Random;
   readonly #profile: ContentProfile;
-  readonly #partitions: { topic: string; partition: number }[];
+  #partitions: { topic: string; partition: number }[];
   readonly #producers: TestProducer[];
   #serial = 0;
 
@@ -77,21 +77,28 @@ export class ContentWriter {
     this.#producers = [1, 2, 3].map((id) => cluster.producer(id));
   }
 
-  /** The topic grew to `partitions`: later writes go to the new ones too. */
+  /** The topic grew to `partitions` (or was created again with them): later writes go to the new ones too. */
   grew(topic: string, partitions: number): void {
     const known = this.#partitions.filter((p) => p.topic === topic).length;
     for (let partition = known; partition < partitions; partition++) this.#partitions.push({ topic, partition });
   }
 
-  /** Writes about `records` records. */
-  write(records: number): void {
+  /** The topic was deleted: nothing more is written to it (until it grows again from none). */
+  deleted(topic: string): void {
+    this.#partitions = this.#partitions.filter((p) => p.topic !== topic);
+  }
+
+  /** Writes about `records` records, to topic `only` if given (none when every topic is gone). */
+  write(records: number, only?: string): void {
     const random = this.#random;
+    const partitions = only === undefined ? this.#partitions : this.#partitions.filter((p) => p.topic === only);
+    if (partitions.length === 0) return;
     for (let written = 0; written < records;) {
       const batch = Array.from(
         { length: random.int(1, 12) },
         () => randomRecord(random, this.#profile, this.#serial++),
       );
-      const { topic, partition } = random.pick(this.#partitions);
+      const { topic, partition } = random.pick(partitions);
       written += batch.length;
       if (!random.chance(this.#profile.transactional)) {
         if (random.chance(0.5)) this.#cluster.append(topic, partition, batch);

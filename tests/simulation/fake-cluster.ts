@@ -173,8 +173,26 @@ export class FakeCluster {
     this.#topics.set(name, logs);
     this.#appendLogs(name, partitions, options.startOffset ?? 0n);
     this.#history.log(() => `topic ${name} created with ${partitions} partition(s)`);
-    this.#group.topicChanged(name);
+    // Classic groups are left alone (a topic created again is noticed by the members, as growth is).
     this.#consumerGroup?.topicChanged(name);
+  }
+
+  /**
+   * Deletes a topic (as `kafka-topics --delete`): its logs are gone (fetches of its partitions get
+   * UNKNOWN_TOPIC_OR_PARTITION, metadata leaves it out, commits of it are refused), and so are the
+   * group's committed offsets of it. The consumer group's target assignment follows; classic groups
+   * are left alone, as Kafka's coordinator leaves them: members that read the partition counts
+   * (kafka.metadataMaxAgeMs) rejoin without it. It may be created again: new, empty logs.
+   */
+  deleteTopic(name: string): void {
+    const logs = this.#topics.get(name);
+    if (logs === undefined) throw new Error(`no topic ${name}`);
+    this.#topics.delete(name);
+    this.#group.deleteOffsets(name);
+    this.#history.log(() => `topic ${name} deleted`);
+    this.#consumerGroup?.topicChanged(name);
+    // Long polls waiting on its logs answer now, with the error (as a broker stopping the replicas).
+    for (const log of logs) log.notify();
   }
 
   /**
@@ -298,6 +316,19 @@ export class FakeCluster {
   /** A partition's log, transactions and offsets. */
   log(topic: string, partition: number): PartitionView {
     return this.#log(topic, partition);
+  }
+
+  /** Whether the cluster has the partition (its topic may have been deleted). */
+  has(topic: string, partition: number): boolean {
+    return this.#topics.get(topic)?.[partition] !== undefined;
+  }
+
+  /**
+   * Whether the group still gives a partition of `topic` to a member (classic: in the last
+   * generation; consumer protocol: owned or being given up).
+   */
+  assigns(topic: string): boolean {
+    return this.#consumerGroup?.assigns(topic) ?? this.#group.assigns(topic);
   }
 
   /** Every topic and its partition count, in creation order. */

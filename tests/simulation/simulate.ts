@@ -2,7 +2,9 @@
 // adapter, control plane and engines) with generated options and handlers, faults at random
 // virtual times, then a clean member that drains what is left. The checker watches throughout.
 import type { ConsumerMessage, ParallelConsumerOptions } from "../../mod.ts";
+import type { Timer } from "../../src/core/clock.ts";
 import type { GroupAssignment, KafkaClient } from "../../src/adapters/group/kafka-client.ts";
+import type { OutgoingRecord } from "../../src/core/ports/kafka-adapter.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
@@ -52,6 +54,10 @@ const JOIN_ANSWER_STREAM = 0x10a7e;
 const GROWTH_STREAM = 0x96e7;
 /** The seed's stream for how often classic members read the partition counts again. */
 const METADATA_AGE_STREAM = 0x3e7a6;
+/** The seed's stream for a subscribed topic deleted while the group runs (and maybe created again). */
+const DELETION_STREAM = 0xde1e7;
+/** How often the driver looks whether a deleted topic may be created again. */
+const RECREATE_POLL_MS = 10;
 const decoder = new TextDecoder();
 /** Virtual time the drain member gets to reach the end of every partition. */
 const DRAIN_DEADLINE_MS = 300_000;
@@ -202,6 +208,11 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   const stopWatching = watchUnhandled(unhandled);
 
   const members: Member[] = [];
+  /** The subscribed topics the cluster has now (all of them when it has none: nothing to do then). */
+  const presentTopics = (): string[] => {
+    const present = kafka.topics.filter((topic) => cluster.has(topic, 0));
+    return present.length > 0 ? present : kafka.topics;
+  };
   const addMember = (name: string, clean: boolean): Member => {
     const client = cluster.client(name);
     const memberClock = time.clock(name);
@@ -220,7 +231,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     });
     const memberOptions: ParallelConsumerOptions = clean
       ? {
-        kafka: { ...kafka, startFrom: "earliest" },
+        kafka: { ...kafka, topics: presentTopics(), startFrom: "earliest" },
         ordering,
         commitIntervalMs: 20,
         maxCommitMetadataBytes,
@@ -367,15 +378,72 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   // seed's own stream: no other pick moves).
   const growth = Random.stream(seed, GROWTH_STREAM);
   const grown = growth.chance(0.15)
-    ? { topic: growth.pick(topics).name, added: growth.int(1, 2), at: growth.int(0, chaosMs) }
+    ? { topic: growth.pick(topics).name, added: growth.int(1, 2), at: growth.int(0, chaosMs), skipped: false }
     : undefined;
   if (grown !== undefined) {
     driver.setTimeout(() => {
+      // Deleted meanwhile (and not created again): nothing to grow.
+      if (!cluster.has(grown.topic, 0)) return void (grown.skipped = true);
       cluster.addPartitions(grown.topic, grown.added);
       const partitions = cluster.topics().find((t) => t.name === grown.topic)!.partitions;
       writer.grew(grown.topic, partitions);
       writer.write(growth.int(1, 40));
     }, grown.at);
+  }
+
+  // In an eighth of the seeds a subscribed topic is deleted mid-run, and in most of those created
+  // again (new empty logs, maybe another partition count) and written to. From the seed's own
+  // stream: no other pick moves.
+  const deletion = Random.stream(seed, DELETION_STREAM);
+  const deleted = deletion.chance(0.125)
+    ? {
+      topic: deletion.pick(topics).name,
+      at: deletion.int(0, chaosMs),
+      again: deletion.chance(0.6)
+        ? { partitions: deletion.int(1, 4), afterMs: deletion.int(1, chaosMs), records: deletion.int(1, 40) }
+        : undefined,
+      /** Whether the deletion happened (it is due within the chaos phase). */
+      happened: false,
+      recreatedAt: undefined as number | undefined,
+    }
+    : undefined;
+  let recreation: Timer | undefined;
+  const recreate = () => {
+    if (deleted?.again === undefined) return;
+    const { topic, again } = deleted;
+    driver.clearTimeout(recreation);
+    cluster.createTopic(topic, again.partitions);
+    checker.recreated(topic);
+    writer.grew(topic, again.partitions);
+    writer.write(again.records, topic);
+    deleted.recreatedAt = time.now;
+  };
+  /**
+   * Kafka tells a topic created again from the old one by its id; our port (and so the checker)
+   * knows names only. So, as in the integration test, it comes back once nothing of the old one
+   * is left: the group gives none of its partitions to anyone, no member holds one or is still
+   * giving one up (a release's commit retries are over), no handler of it runs, no dead letter of
+   * it is being sent.
+   */
+  const oldTopicGone = (topic: string) =>
+    !cluster.assigns(topic) &&
+    checker.settled(topic) &&
+    members.every((member) =>
+      !member.started || member.closed || member.consumer.getMetrics().partitions.every((p) => p.topic !== topic)
+    );
+  if (deleted !== undefined) {
+    driver.setTimeout(() => {
+      cluster.deleteTopic(deleted.topic);
+      writer.deleted(deleted.topic);
+      checker.deleted(deleted.topic);
+      deleted.happened = true;
+      if (deleted.again === undefined) return;
+      const poll = () => {
+        if (oldTopicGone(deleted.topic)) recreate();
+        else recreation = driver.setTimeout(poll, RECREATE_POLL_MS);
+      };
+      recreation = driver.setTimeout(poll, deleted.again.afterMs);
+    }, deleted.at);
   }
 
   const checkBounds = () => {
@@ -400,6 +468,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   }
   await Promise.race([Promise.all(closing), flushMicrotasks()]);
   if (checker.ok) { for (const member of members) checkReleased(checker, time, member); }
+  // Every chaos member is gone: a deleted topic still to be created again may come back now.
+  if (deleted?.happened && deleted.recreatedAt === undefined) recreate();
   writer.settle(true);
 
   // ---- drain: a clean member must finish everything and commit to the end ----
@@ -451,7 +521,12 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
         ? `, ${kafka.fetchMaxBytesPerPartition} B per partition fetch`
         : "") +
       (joinAnswerMs ? `, join answered ${joinAnswerMs[0]}–${joinAnswerMs[1]} ms after the assignment` : "") +
-      (grown ? `, ${grown.topic} gains ${grown.added} partition(s) at ${grown.at} ms` : ""),
+      (grown
+        ? `, ${grown.topic} gains ${grown.added} partition(s) at ${grown.at} ms${
+          grown.skipped ? " (skipped: deleted)" : ""
+        }`
+        : "") +
+      (deleted ? `, ${deleted.topic} deleted at ${deleted.at} ms${describeRecreation(deleted)}` : ""),
     stats: {
       virtualMs: time.now,
       steps: time.fired,
@@ -531,10 +606,11 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
     partitionCounts: (topics) => client.partitionCounts(topics),
     fetch: (request) => client.fetch(request),
     commit: (offsets) => {
-      checker.commitRequested(name, offsets);
+      const unchecked = checker.commitRequested(name, offsets);
       return commit(offsets).then(
         (refused) => {
           if (refused.length > 0) checker.commitFailed(name, refused);
+          checker.commitAnswered(name, unchecked, refused);
           return refused;
         },
         (error: unknown) => {
@@ -546,23 +622,41 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
     committed: (partitions) => client.committed(partitions),
     listOffsets: (partitions, at, isolation) => client.listOffsets(partitions, at, isolation),
     produce: async (records) => {
-      await produce(records);
+      // Dead letters being sent keep their source topic, if deleted, from being created again.
+      const sources = records.flatMap((record) => header(record, DEAD_LETTER_HEADERS.sourceTopic) ?? []);
+      checker.publishing(sources, 1);
+      try {
+        await produce(records);
+      } finally {
+        checker.publishing(sources, -1);
+      }
       for (const record of records) {
-        const header = (name: string) => {
-          const value = record.headers.get(name);
-          return value == null ? undefined : decoder.decode(value);
-        };
-        const topic = header(DEAD_LETTER_HEADERS.sourceTopic);
+        const topic = header(record, DEAD_LETTER_HEADERS.sourceTopic);
         if (topic === undefined) continue;
         checker.finished({
           topic,
-          partition: Number(header(DEAD_LETTER_HEADERS.sourcePartition)),
-          offset: BigInt(header(DEAD_LETTER_HEADERS.sourceOffset)!),
+          partition: Number(header(record, DEAD_LETTER_HEADERS.sourcePartition)),
+          offset: BigInt(header(record, DEAD_LETTER_HEADERS.sourceOffset)!),
         });
       }
     },
     close: () => client.close(),
   };
+}
+
+/** A text header of a record a member produced. */
+function header(record: OutgoingRecord, name: string): string | undefined {
+  const value = record.headers.get(name);
+  return value == null ? undefined : decoder.decode(value);
+}
+
+/** What became of a deleted topic, for the run's description. */
+function describeRecreation(
+  deleted: { readonly again: { readonly partitions: number } | undefined; readonly recreatedAt: number | undefined },
+): string {
+  if (deleted.again === undefined) return "";
+  if (deleted.recreatedAt === undefined) return ", not created again";
+  return `, created again with ${deleted.again.partitions} partition(s) at ${Math.round(deleted.recreatedAt)} ms`;
 }
 
 /** After close(): no timer of the member left, its producer closed. */
@@ -607,7 +701,11 @@ function scheduleFaults(
   if (random.chance(0.15)) driver.setTimeout(() => cluster.fetchErrors(random.int(10, 2000)), at());
   if (nodes > 1 && random.chance(0.3)) {
     const { name, partitions } = random.pick(topics);
-    driver.setTimeout(() => cluster.moveLeader(name, random.int(0, partitions - 1), random.int(1, nodes)), at());
+    driver.setTimeout(() => {
+      const [partition, node] = [random.int(0, partitions - 1), random.int(1, nodes)];
+      // The topic may have been deleted (or created again with fewer partitions).
+      if (cluster.has(name, partition)) cluster.moveLeader(name, partition, node);
+    }, at());
   }
   for (let i = 0; i < members; i++) {
     if (random.chance(0.15)) {
@@ -623,6 +721,7 @@ function scheduleFaults(
     const { name, partitions } = random.pick(topics);
     const partition = random.int(0, partitions - 1);
     driver.setTimeout(() => {
+      if (!cluster.has(name, partition)) return; // deleted
       const log = cluster.log(name, partition);
       const span = log.highWatermark - log.logStartOffset;
       if (span > 0n) {

@@ -581,6 +581,82 @@ describe("fake cluster: faults", () => {
   });
 });
 
+describe("fake cluster: a topic deleted, then created again", () => {
+  test("classic protocol: its logs, leaders and offsets are gone; fetches, commits and offset reads fail retriably", async () => {
+    const { time, cluster } = setup();
+    cluster.createTopic("kept", 1);
+    cluster.createTopic("t", 2);
+    cluster.append("t", 0, recs(3));
+    const a = cluster.client("a");
+    const log: string[] = [];
+    await run(time, a.join(["kept", "t"], recorder("a", log).events));
+    const offsets = [
+      { topic: "kept", partition: 0, offset: 0n, metadata: "" },
+      { topic: "t", partition: 0, offset: 3n, metadata: "" },
+    ];
+    assert.deepEqual(await run(time, a.commit(offsets)), []);
+    // A long poll waiting on the topic answers at its deletion, with the error.
+    const asked = time.now;
+    time.clock("driver").setTimeout(() => cluster.deleteTopic("t"), 50);
+    const [p] = await run(time, a.fetch(fetchRequest([{ offset: 3n }], { maxWaitMs: 1000 })));
+    assert.ok(time.now >= asked + 50 && time.now <= asked + 53, `answered ${time.now - asked} ms after`);
+    assert.ok(p!.error?.kind === "retriable");
+    assert.equal(p!.error.error.name, "UNKNOWN_TOPIC_OR_PARTITION");
+
+    assert.deepEqual((await run(time, a.leaders(["kept", "t"], true))).map((l) => l.topic), ["kept"]);
+    assert.deepEqual([...await run(time, a.partitionCounts(["kept", "t"]))], [["kept", 1]]);
+    assert.equal(cluster.committedOffset("t", 0), undefined, "the group's offsets went with it");
+    assert.equal(cluster.committedOffset("kept", 0)?.offset, 0n);
+    const refused = await run(time, a.commit(offsets));
+    assert.deepEqual(refused.map((r) => [r.topic, r.error.name]), [["t", "UNKNOWN_TOPIC_OR_PARTITION"]]);
+    await assert.rejects(run(time, a.committed([{ topic: "t", partition: 0 }])), { retriable: true });
+    await assert.rejects(run(time, a.listOffsets([{ topic: "t", partition: 0 }], "earliest", "read_committed")), {
+      name: "UNKNOWN_TOPIC_OR_PARTITION",
+      retriable: true,
+    });
+    // Classic: the group does not rebalance by itself; a rejoin with the topics there are assigns those.
+    await wait(time, 100);
+    assert.ok(!log.some((line) => line.includes("rebalancing")));
+    await run(time, a.join(["kept"], recorder("a", log).events));
+    assert.equal(log.at(-1), "a: joined a-1 g2 kept-0");
+
+    // Created again: new empty logs from 0, which the group assigns once a member rejoins.
+    cluster.createTopic("t", 3);
+    assert.deepEqual([cluster.log("t", 0).highWatermark, cluster.log("t", 2).logStartOffset], [0n, 0n]);
+    await wait(time, 100);
+    assert.equal(log.at(-1), "a: joined a-1 g2 kept-0", "no rebalance by itself");
+    await run(time, a.join(["kept", "t"], recorder("a", log).events));
+    assert.equal(log.at(-1), "a: joined a-1 g3 kept-0,t-0,t-1,t-2");
+    await run(time, a.close());
+  });
+
+  test("consumer protocol: the coordinator revokes its partitions, and assigns them again once created again", async () => {
+    const { time, cluster } = setup({ groupProtocol: "consumer", heartbeatIntervalMs: [10, 10] });
+    cluster.createTopic("kept", 1);
+    cluster.createTopic("t", 2);
+    const log: string[] = [];
+    const a = cluster.client("a");
+    const owned: string[][] = [];
+    await run(
+      time,
+      a.join(["kept", "t"], {
+        ...recorder("a", log).events,
+        joined: (assignment) => void owned.push(assignment.partitions.map((tp) => `${tp.topic}-${tp.partition}`)),
+      }),
+    );
+    await time.runUntil(() => owned.at(-1)?.length === 3, time.now + 1000);
+    cluster.deleteTopic("t");
+    await time.runUntil(() => owned.at(-1)?.length === 1, time.now + 1000);
+    assert.ok(log.includes("a: revoking t-0,t-1"), "given up through the revoke barrier");
+    assert.deepEqual(owned.at(-1), ["kept-0"]);
+    assert.ok(!cluster.assigns("t"));
+    cluster.createTopic("t", 1);
+    await time.runUntil(() => owned.at(-1)?.length === 2, time.now + 1000);
+    assert.deepEqual(owned.at(-1), ["kept-0", "t-0"]);
+    await run(time, a.close());
+  });
+});
+
 describe("fake cluster: determinism", () => {
   /** A small run with joins, appends, a transaction, a fence and commits; returns its full trace. */
   async function scenario(seed: number): Promise<string[]> {

@@ -254,6 +254,11 @@ export class FakeClient implements KafkaClient {
   committed(partitions: readonly TopicPartition[]): Promise<readonly CommittedOffset[]> {
     if (this.closed) return Promise.reject(clientClosed());
     if (this.#coordinatorDown()) return this.#answer("coordinator", fail(coordinatorNotAvailable()));
+    // A deleted topic's partitions (their offsets went with it): retriable, as listOffsets.
+    const missing = partitions.find(({ topic, partition }) => this.#ctx.partitions(topic)?.[partition] === undefined);
+    if (missing !== undefined) {
+      return this.#answer("coordinator", fail(unknownTopicOrPartition(missing.topic, missing.partition)));
+    }
     const found = partitions.map(({ topic, partition }): CommittedOffset => {
       const stored = this.#ctx.group.committed(topic, partition);
       return { topic, partition, offset: stored?.offset ?? null, metadata: stored?.metadata ?? null };

@@ -175,7 +175,7 @@ export class ConsumerGroupCoordinator {
     this.#computeTarget(`${memberId} ${reason}`);
   }
 
-  /** A topic appeared or grew: the target assignment follows. */
+  /** A topic appeared, grew or was deleted: the target assignment follows (revoking a deleted one's partitions). */
   topicChanged(topic: string): void {
     for (const member of this.#members.values()) {
       if (member.topics.includes(topic)) return this.#computeTarget(`${topic} changed`);
@@ -189,6 +189,14 @@ export class ConsumerGroupCoordinator {
     if (member === undefined) return unknownMemberId(memberId ?? "");
     if (memberEpoch !== member.epoch) return staleMemberEpoch(memberEpoch, member.epoch);
     return null;
+  }
+
+  /** Whether a member owns a partition of `topic`, or is still giving one up. */
+  assigns(topic: string): boolean {
+    for (const member of this.#members.values()) {
+      for (const tp of [...member.assigned, ...member.pendingRevocation]) if (parse(tp).topic === topic) return true;
+    }
+    return false;
   }
 
   /** Whether the member owns the partition or is still giving it up. */

@@ -61,6 +61,8 @@ export class GroupCoordinator {
   /** Members in join order. */
   readonly #members = new Map<string, Member>();
   readonly #offsets = new Map<string, StoredOffset>();
+  /** The last generation's assignment. */
+  #assignment = new Map<Member, TopicPartition[]>();
   readonly #settings: GroupSettings;
   #timer: Timer | undefined;
   /** When the join phase may end: after every member heard `rebalancing()`. */
@@ -110,13 +112,6 @@ export class GroupCoordinator {
     this.#prepareRebalance(`${memberId} ${reason}`);
   }
 
-  /** A topic appeared or grew: members subscribed to it rebalance, as their metadata refresh would cause. */
-  topicChanged(topic: string): void {
-    for (const member of this.#members.values()) {
-      if (member.topics.includes(topic)) return this.#prepareRebalance(`${topic} changed`);
-    }
-  }
-
   /** Kafka's ClassicGroup.validateOffsetCommit; `null` when the commit may go ahead. */
   validateCommit(memberId: string | null, generation: number): SimulatedKafkaError | null {
     // A commit without group management (generation -1) is accepted while the group is empty.
@@ -134,6 +129,21 @@ export class GroupCoordinator {
 
   committed(topic: string, partition: number): StoredOffset | undefined {
     return this.#offsets.get(`${topic}:${partition}`);
+  }
+
+  /** Whether the last generation gave a partition of `topic` to a member still in the group. */
+  assigns(topic: string): boolean {
+    for (const [member, partitions] of this.#assignment) {
+      if (this.#members.get(member.id) === member && partitions.some((tp) => tp.topic === topic)) return true;
+    }
+    return false;
+  }
+
+  /** The topic was deleted: Kafka deletes the group's committed offsets of it too. */
+  deleteOffsets(topic: string): void {
+    for (const key of [...this.#offsets.keys()]) {
+      if (key.slice(0, key.lastIndexOf(":")) === topic) this.#offsets.delete(key);
+    }
   }
 
   #prepareRebalance(reason: string): void {
@@ -168,6 +178,7 @@ export class GroupCoordinator {
     this.#state = "CompletingRebalance";
     const generation = this.#generation;
     const assignment = this.#assign();
+    this.#assignment = assignment;
     history.generations.push({
       generation,
       at: clock.now(),
@@ -198,7 +209,7 @@ export class GroupCoordinator {
     }, ms);
   }
 
-  /** Every partition of the subscribed topics, spread over the members sorted by id. */
+  /** Every partition of the subscribed topics (a deleted one has none), spread over the members sorted by id. */
   #assign(): Map<Member, TopicPartition[]> {
     const members = [...this.#members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const result = new Map<Member, TopicPartition[]>(members.map((member) => [member, []]));
