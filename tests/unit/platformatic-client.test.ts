@@ -14,6 +14,7 @@ import {
   offsetFetchV9,
   ProtocolError,
   ResponseError,
+  UserError,
 } from "@platformatic/kafka";
 import { PlatformaticClient } from "../../src/adapters/platformatic/client.ts";
 import { type GroupAssignment, isRetriable } from "../../src/adapters/group/kafka-client.ts";
@@ -266,6 +267,19 @@ describe("platformatic client: membership", () => {
     assert.deepEqual(consumer.topics.current, ["t"]);
     await client.join(["t", "u"], events());
     assert.deepEqual(consumer.topics.current, ["t", "u"]);
+    await client.close();
+  });
+
+  test("a topic missing at a rejoin (deleted since the partition check) is retriable; at the first join it is final", async () => {
+    const consumer = new FakeConsumer();
+    const { client } = clientWith(consumer);
+    consumer.joinGroup = () => Promise.reject(new UserError("Unknown topic u."));
+    await assert.rejects(client.join(["t", "u"], events()), finalWith(/could not join group "g".*Unknown topic u/));
+    await assert.rejects(client.join(["t", "u"], events()), finalWith(/Unknown topic u/), "start()'s retry: final too");
+    consumer.joinGroup = () => Promise.resolve("member-1");
+    await client.join(["t", "u"], events());
+    consumer.joinGroup = () => Promise.reject(new UserError("Unknown topic u."));
+    await assert.rejects(client.join(["t", "u"], events()), retriableWith(/Unknown topic u/));
     await client.close();
   });
 

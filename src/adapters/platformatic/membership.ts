@@ -8,6 +8,7 @@ import { type ClientError, type GroupEvents, instanceTaken, retriable } from "..
 import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
 import { markRetriable } from "./errors.ts";
 import { type GroupConsumer, onHeartbeatFailure } from "./library.ts";
+import { isUnknownTopic } from "./metadata.ts";
 import { toBroker } from "./options.ts";
 
 /** Where the member joins: the bootstrap brokers (named in errors) and the group. */
@@ -25,6 +26,8 @@ export class Membership {
   #stopWatching: (() => void) | undefined;
   #left = false;
   #replaced = false;
+  /** A join went through: later ones are rejoins. */
+  #joined = false;
 
   constructor(consumer: GroupConsumer, target: MembershipTarget) {
     this.#consumer = consumer;
@@ -38,14 +41,20 @@ export class Membership {
   async join(topics: readonly string[], events: GroupEvents): Promise<void> {
     const consumer = this.#consumer;
     if (this.#events === undefined) this.#listen(events);
+    const rejoining = this.#joined;
     try {
       await checkAccess(consumer, this.#target);
       // Exactly these: a rejoin leaves out a subscribed topic the cluster no longer has.
       for (const topic of [...consumer.topics.current]) if (!topics.includes(topic)) consumer.topics.untrack(topic);
       for (const topic of topics) consumer.topics.track(topic);
       await consumer.joinGroup({});
+      this.#joined = true;
     } catch (error) {
-      throw joinFailure(error, this.#target);
+      const failure = joinFailure(error, this.#target);
+      // A rejoin after a partition check: a topic deleted since the check fails the library's
+      // join; the next check leaves it out. (At start, a missing topic is the user's to fix.)
+      if (rejoining && isUnknownTopic(error)) retriable(failure);
+      throw failure;
     }
   }
 

@@ -8,7 +8,7 @@ import { markRetriable } from "./errors.ts";
 import type { GroupConsumer } from "./library.ts";
 
 /** The library's way of saying that a topic of a metadata request does not exist. */
-function isUnknownTopic(error: unknown): boolean {
+export function isUnknownTopic(error: unknown): boolean {
   return error instanceof UserError && error.message.startsWith("Unknown topic ");
 }
 
