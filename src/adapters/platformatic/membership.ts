@@ -8,7 +8,7 @@ import { type ClientError, type GroupEvents, instanceTaken, retriable } from "..
 import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
 import { markRetriable } from "./errors.ts";
 import { type GroupConsumer, onHeartbeatFailure } from "./library.ts";
-import { isUnknownTopic } from "./metadata.ts";
+import { existingTopics, isUnknownTopic } from "./metadata.ts";
 import { toBroker } from "./options.ts";
 
 /** Where the member joins: the bootstrap brokers (named in errors) and the group. */
@@ -50,11 +50,11 @@ export class Membership {
       await consumer.joinGroup({});
       this.#joined = true;
     } catch (error) {
-      const failure = joinFailure(error, this.#target);
       // A rejoin after a partition check: a topic deleted since the check fails the library's
       // join; the next check leaves it out. (At start, a missing topic is the user's to fix.)
-      if (rejoining && isUnknownTopic(error)) retriable(failure);
-      throw failure;
+      if (!rootCauses(error).some(isUnknownTopic)) throw joinFailure(error, this.#target);
+      if (rejoining) throw retriable(joinFailure(error, this.#target));
+      throw await missingTopicsFailure(consumer, topics, this.#target) ?? joinFailure(error, this.#target);
     }
   }
 
@@ -115,6 +115,28 @@ export async function checkAccess(consumer: GroupConsumer, target: MembershipTar
   } catch (error) {
     if (rootCauses(error).some((cause) => fixFor(cause) !== undefined)) throw error;
   }
+}
+
+/**
+ * When the join failed because the cluster lacks some of `topics`: a failure naming those. The
+ * library's own error names a topic of its metadata request by an index that is not always the
+ * missing one's (it named the topic that exists in 3 of 4 tries). `undefined` when all exist (or
+ * the cluster cannot say now).
+ */
+export async function missingTopicsFailure(
+  consumer: GroupConsumer,
+  topics: readonly string[],
+  { bootstrapBrokers, groupId }: MembershipTarget,
+): Promise<ClientError | undefined> {
+  const found = await existingTopics(consumer, topics, true).catch(() => undefined);
+  const missing = topics.filter((topic) => found !== undefined && !found.has(topic));
+  if (missing.length === 0) return undefined;
+  return new Error(
+    `could not join group "${groupId}" on ${bootstrapBrokers.join(", ")}: the cluster has no topic ` +
+      `${
+        missing.map((topic) => `"${topic}"`).join(", ")
+      }: create it before starting the consumer, or check kafka.topics`,
+  );
 }
 
 /**
