@@ -20,6 +20,8 @@ export const DEAD_LETTER_HEADERS = {
   sourceOffset: "pyrallel.source.offset",
   sourceKey: "pyrallel.source.key",
   sourceTimestamp: "pyrallel.source.timestamp",
+  /** Set when the dead letter was too large for its topic and went without the message's payload. */
+  payloadOmitted: "pyrallel.payload.omitted",
 } as const;
 
 const encoder = new TextEncoder();
@@ -49,4 +51,18 @@ export function deadLetterRecord(
     value: full ? message.value : null,
     headers,
   };
+}
+
+/**
+ * `record` without the message's payload (its value and own headers), saying so: for a dead letter
+ * too large for its topic. Its provenance headers say where the message is.
+ */
+export function withoutPayload(record: OutgoingRecord): OutgoingRecord {
+  const headers = new Map<string, Uint8Array | null>();
+  for (const name of Object.values(DEAD_LETTER_HEADERS)) {
+    const value = record.headers.get(name);
+    if (value !== undefined) headers.set(name, value);
+  }
+  headers.set(DEAD_LETTER_HEADERS.payloadOmitted, encoder.encode(`too large for ${record.topic}`));
+  return { ...record, value: null, headers };
 }

@@ -1,9 +1,12 @@
 // Publishing (dead letters) through the library's Producer, created on the first publish: most
 // consumers never need one.
-import type { MessageToProduce } from "@platformatic/kafka";
-import type { OutgoingRecord } from "../../core/ports/kafka-adapter.ts";
+import { findErrorBy, type MessageToProduce } from "@platformatic/kafka";
+import { type OutgoingRecord, RecordTooLargeError } from "../../core/ports/kafka-adapter.ts";
 import { callMarked } from "./errors.ts";
 import type { RecordProducer } from "./library.ts";
+
+/** The broker's answers to a record (or request) larger than the topic (or broker) accepts. */
+const TOO_LARGE = ["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"];
 
 /** A producer made on first use. */
 export class LazyProducer {
@@ -17,7 +20,14 @@ export class LazyProducer {
   /** Publishes `records` (creating the producer first if needed); failures are marked retriable where it helps. */
   async produce(records: readonly OutgoingRecord[]): Promise<void> {
     const producer = this.#producer ??= this.#create();
-    await callMarked(() => producer.send({ messages: records.map(toMessage) }));
+    try {
+      await callMarked(() => producer.send({ messages: records.map(toMessage) }));
+    } catch (error) {
+      if (!TOO_LARGE.some((id) => findErrorBy(error as Error, "apiId", id))) throw error;
+      throw new RecordTooLargeError(`a record is larger than ${records[0]?.topic ?? "its topic"} accepts`, {
+        cause: error,
+      });
+    }
   }
 
   /** Closes the producer if one was made; a later publish makes a new one. */

@@ -1,7 +1,7 @@
 import type { Delays } from "../delays.ts";
-import { deadLetterRecord } from "../dead-letter.ts";
+import { deadLetterRecord, withoutPayload } from "../dead-letter.ts";
 import { DeadLetterFailedError, MessageFailedError, type PyrallelError } from "../errors.ts";
-import type { KafkaAdapter } from "../ports/kafka-adapter.ts";
+import { type KafkaAdapter, type OutgoingRecord, RecordTooLargeError } from "../ports/kafka-adapter.ts";
 import { retryDelayMs } from "../retry-policy.ts";
 import type { ControlPlaneSettings } from "../settings.ts";
 import type { Lifecycle } from "./lifecycle.ts";
@@ -127,7 +127,7 @@ export class FailurePath {
     let published = false;
     for (let attempt = 1; !published; attempt++) {
       try {
-        await this.#publish(records);
+        await this.#publishLetters(records);
         this.#counts.deadLettered += records.length;
         published = true;
       } catch (publishError) {
@@ -141,5 +141,30 @@ export class FailurePath {
     endWait();
     if (published && state.phase !== "revoked") { for (const item of items) this.#host.finish(item); }
     else this.#host.released();
+  }
+
+  /**
+   * Publishes dead letters. A request the broker refuses as too large would be refused for ever,
+   * holding the partition's commit: its letters go again one at a time, and one still too large
+   * goes without the message's payload (`pyrallel.payload.omitted`), its provenance headers naming
+   * the source offset.
+   */
+  async #publishLetters(records: readonly OutgoingRecord[]): Promise<void> {
+    try {
+      return await this.#publish(records);
+    } catch (error) {
+      if (!(error instanceof RecordTooLargeError)) throw error;
+    }
+    for (const record of records) {
+      if (records.length > 1) {
+        try {
+          await this.#publish([record]);
+          continue;
+        } catch (error) {
+          if (!(error instanceof RecordTooLargeError)) throw error;
+        }
+      }
+      await this.#publish([withoutPayload(record)]);
+    }
   }
 }

@@ -37,6 +37,14 @@ export interface OutgoingRecord {
   readonly headers: ReadonlyMap<string, Uint8Array | null>;
 }
 
+/**
+ * How `publish` rejects when the broker refused a record as larger than its topic accepts
+ * (`max.message.bytes`): the same records will never go through.
+ */
+export class RecordTooLargeError extends Error {
+  override readonly name = "RecordTooLargeError";
+}
+
 /** What an adapter reports to the control plane. Calls arrive on the event loop, in order. */
 export interface AdapterListener {
   /**
@@ -95,7 +103,8 @@ export interface KafkaAdapter {
   fetchPositions(): readonly PartitionPosition[];
   /**
    * Publishes records; resolves once every one is acknowledged by all in-sync replicas. Rejects
-   * after `close()` (and creates no producer then).
+   * after `close()` (and creates no producer then), and with {@linkcode RecordTooLargeError} when
+   * a record is too large for its topic.
    */
   publish(records: readonly OutgoingRecord[]): Promise<void>;
   /** Leaves the group and disconnects. */

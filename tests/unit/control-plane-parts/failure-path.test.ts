@@ -13,6 +13,7 @@ import {
   type PyrallelError,
 } from "../../../src/core/errors.ts";
 import { PoisonKeys } from "../../../src/core/poison-keys.ts";
+import { RecordTooLargeError } from "../../../src/core/ports/kafka-adapter.ts";
 import type { FailurePolicy } from "../../../src/core/settings.ts";
 import { VirtualClock } from "../../simulation/virtual-clock.ts";
 import { acceptAll, FakeAdapter } from "./fakes.ts";
@@ -234,6 +235,60 @@ describe("FailurePath", () => {
         ["PYRALLEL_DEAD_LETTER_FAILED", "t.dlq", causes[1]],
       ]);
       assert.deepEqual([counts.deadLetterFailures, counts.deadLettered], [2, 1]);
+    });
+
+    test("a dead letter too large for its topic goes again without the message's payload, saying so; nothing is reported", async () => {
+      const { virtual, adapter, counts, state, events, path, ran } = setup({ policy: "deadLetter" });
+      const [item] = acceptAll(state, [0], "k") as [WorkItem];
+      ran(item);
+      path.attemptFailed(item, new Error("boom"));
+      adapter.publishes[0]!.reply.reject(new RecordTooLargeError("a record is larger than t.dlq accepts"));
+      assert.ok(await virtual.runUntil(() => adapter.publishes.length === 2, 10_000));
+      assert.equal(virtual.now, 0, "at once: retrying it whole would never succeed");
+      const [full] = adapter.publishes[0]!.records;
+      const [letter] = adapter.publishes[1]!.records;
+      assert.equal(letter!.value, null);
+      assert.equal(decoder.decode(letter!.key!), "k");
+      assert.equal(decoder.decode(letter!.headers.get(DEAD_LETTER_HEADERS.payloadOmitted)!), "too large for t.dlq");
+      for (const name of Object.values(DEAD_LETTER_HEADERS)) {
+        if (name !== DEAD_LETTER_HEADERS.payloadOmitted) {
+          assert.deepEqual(letter!.headers.get(name), full!.headers.get(name));
+        }
+      }
+      assert.deepEqual(
+        [...letter!.headers.keys()].filter((name) => !name.startsWith("pyrallel.")),
+        [],
+        "the message's own headers went with its payload",
+      );
+      adapter.publishes[1]!.reply.resolve();
+      await virtual.runUntil(() => events.at(-1)?.endsWith("finish 0") ?? false, 10_000);
+      assert.deepEqual(events, ["0 report MessageFailedError", "0 finish 0"]);
+      assert.deepEqual([counts.deadLetterFailures, counts.deadLettered], [0, 1]);
+    });
+
+    test("a batch's letters refused as too large go again one by one; only the one still too large loses its payload", async () => {
+      const { virtual, adapter, state, events, path, ran } = setup({ policy: "deadLetter" });
+      const items = acceptAll(state, [0, 1], "k") as [WorkItem, WorkItem];
+      const batch = { items, messages: items.map((item) => item.message), first: items[0] };
+      for (const item of items) item.batch = batch;
+      ran(items[0]);
+      path.attemptFailed(items[0], new Error("boom"));
+      assert.equal(adapter.publishes[0]!.records.length, 2, "one request for the batch");
+      const tooLarge = () => new RecordTooLargeError("a record is larger than t.dlq accepts");
+      adapter.publishes[0]!.reply.reject(tooLarge());
+      assert.ok(await virtual.runUntil(() => adapter.publishes.length === 2, 10_000));
+      adapter.publishes[1]!.reply.resolve(); // offset 0 alone goes through, whole
+      assert.ok(await virtual.runUntil(() => adapter.publishes.length === 3, 10_000));
+      adapter.publishes[2]!.reply.reject(tooLarge()); // offset 1 alone is too large
+      assert.ok(await virtual.runUntil(() => adapter.publishes.length === 4, 10_000));
+      adapter.publishes[3]!.reply.resolve();
+      await virtual.runUntil(() => events.at(-1)?.endsWith("finish 1") ?? false, 10_000);
+      const sent = adapter.publishes.slice(1).map(({ records: [record] }) => [
+        decoder.decode(record!.headers.get(DEAD_LETTER_HEADERS.sourceOffset)!),
+        record!.value === null ? "no payload" : decoder.decode(record!.value),
+      ]);
+      assert.deepEqual(sent, [["0", "v0"], ["1", "v1"], ["1", "no payload"]]);
+      assert.deepEqual(events.slice(-2), ["0 finish 0", "0 finish 1"]);
     });
 
     test("a failed publish is not retried once work stops starting; the message stays unfinished", async () => {
