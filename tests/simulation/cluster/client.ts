@@ -4,7 +4,12 @@
 // Classic protocol: the group side is modelled (membership.ts, as the library's client behaves).
 // Consumer protocol: the real membership of src/adapters/consumer-protocol/ heartbeats to the
 // model coordinator, and commits go out as the real client sends them (commitHeld).
-import type { OutgoingRecord, PartitionError, PartitionOffset } from "../../../src/core/ports/kafka-adapter.ts";
+import {
+  type OutgoingRecord,
+  type PartitionError,
+  type PartitionOffset,
+  RecordTooLargeError,
+} from "../../../src/core/ports/kafka-adapter.ts";
 import type {
   CommittedOffset,
   FetchedPartition,
@@ -299,6 +304,14 @@ export class FakeClient implements KafkaClient {
       faults.produceFailures--;
       return this.#answer("producer", fail(notEnoughReplicas()));
     }
+    // As a broker's MESSAGE_TOO_LARGE: a dead letter of the largest values (plus its headers) is over.
+    const tooLarge = records.find((record) => recordBytes(record) > MAX_RECORD_BYTES);
+    if (tooLarge !== undefined) {
+      return this.#answer(
+        "producer",
+        fail(new RecordTooLargeError(`a record is larger than ${tooLarge.topic} accepts`)),
+      );
+    }
     // One batch per partition, records in call order (as the producer's accumulator).
     const byLog = new Map<PartitionLog, OutgoingRecord[]>();
     for (const record of records) {
@@ -428,6 +441,20 @@ export class FakeClient implements KafkaClient {
   #answer<T>(channel: string, outcome: Outcome<T>): Promise<T> {
     return new Promise((resolve, reject) => this.#deliver(channel, outcome, resolve, reject));
   }
+}
+
+/**
+ * The largest record a topic accepts here: below the largest values the writers write (1 MiB), so
+ * that about half the dead letters of large values are refused, as `max.message.bytes` refuses
+ * them on a broker (10 such refusals in seeds 0..2999 + 200 random).
+ */
+const MAX_RECORD_BYTES = 500_000;
+
+/** A record's key, value, header names and values, in bytes. */
+function recordBytes(record: OutgoingRecord): number {
+  let bytes = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  for (const [name, value] of record.headers) bytes += name.length + (value?.length ?? 0);
+  return bytes;
 }
 
 function ok<T>(value: T): Outcome<T> {
