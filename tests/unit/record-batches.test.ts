@@ -126,12 +126,7 @@ describe("record batches", () => {
   });
 
   test("a batch with the LogAppendTime attribute (bit 3) carries its max timestamp as the append time; others none", () => {
-    const bytes = write({
-      messages: [{ key: Buffer.from("k"), value: Buffer.from("value"), headers: [], timestamp: BASE }],
-      codec: "none",
-      producerId: -1n,
-      transactional: false,
-    });
+    const bytes = keyedRecordBatch();
     assert.equal(decodeRecordBatches(bytes, false)[0]!.logAppendTime, undefined);
     // What a broker does to a batch of a LogAppendTime topic: the type bit and the max timestamp.
     const stamped = Buffer.from(bytes);
@@ -143,12 +138,7 @@ describe("record batches", () => {
   });
 
   test("a batch whose records run past its end fails, rather than handing over bytes of the next", () => {
-    const bytes = write({
-      messages: [{ key: Buffer.from("k"), value: Buffer.from("value"), headers: [], timestamp: BASE }],
-      codec: "none",
-      producerId: -1n,
-      transactional: false,
-    });
+    const bytes = keyedRecordBatch();
     // Claim more records than the batch holds.
     const lying = Buffer.from(bytes);
     lying.writeInt32BE(5, 57);
@@ -181,6 +171,16 @@ describe("record batches", () => {
     );
   });
 });
+
+/** A batch of one uncompressed record, key "k", value "value", as the client writes it. */
+function keyedRecordBatch(): Buffer {
+  return write({
+    messages: [{ key: Buffer.from("k"), value: Buffer.from("value"), headers: [], timestamp: BASE }],
+    codec: "none",
+    producerId: -1n,
+    transactional: false,
+  });
+}
 
 /** Zigzag varint (LEB128) of a signed 64-bit value, as Kafka writes it. */
 function varlong(value: bigint): number[] {

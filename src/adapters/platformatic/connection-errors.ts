@@ -38,11 +38,19 @@ export function fixFor(cause: Error): string | undefined {
     return "the broker's TLS certificate is not trusted: pass the CA that signed it as kafka.tls.ca " +
       "(and check that the broker's address matches the certificate)";
   }
-  // The client's metadata lookup of a subscribed topic the cluster does not have.
-  if (/^Unknown topic /.test(cause.message)) {
-    return "the cluster has no such topic: create it before starting the consumer, or check kafka.topics";
-  }
+  if (isUnknownTopic(cause)) return `the cluster has no such topic: ${CREATE_TOPIC_FIX}`;
   return undefined;
+}
+
+/** What to do about a subscribed topic the cluster does not have. */
+export const CREATE_TOPIC_FIX = "create it before starting the consumer, or check kafka.topics";
+
+/**
+ * The library's metadata lookup of a topic the cluster does not have ("Unknown topic X.": its X is
+ * a topic of the request, not always the missing one).
+ */
+export function isUnknownTopic(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("Unknown topic ");
 }
 
 /** One line naming every distinct root cause, with a fix where one is known. */

@@ -10,9 +10,7 @@ import type { ClientError, GroupEvents } from "../group/kafka-client.ts";
 import { ConsumerHeartbeats } from "./consumer-heartbeat.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { GroupConsumer } from "./library.ts";
-import { checkAccess, joinFailure, type MembershipTarget, missingTopicsFailure } from "./membership.ts";
-import { isUnknownTopic } from "./metadata.ts";
-import { rootCauses } from "./connection-errors.ts";
+import { checkAccess, joinFailureNamingTopics, type MembershipTarget } from "./membership.ts";
 
 /** What the consumer protocol's member needs besides where it joins. */
 export interface ConsumerMembershipTarget extends MembershipTarget {
@@ -51,11 +49,7 @@ export class ConsumerGroupMembership {
       await checkAccess(this.#consumer, this.#target);
       await this.#membership.join(topics, events);
     } catch (error) {
-      if (rootCauses(error).some(isUnknownTopic)) {
-        const missing = await missingTopicsFailure(this.#consumer, topics, this.#target);
-        if (missing !== undefined) throw missing;
-      }
-      const failure: ClientError = joinFailure(error, this.#target);
+      const failure: ClientError = await joinFailureNamingTopics(this.#consumer, topics, error, this.#target);
       if (findErrorBy(error as Error, "apiId", "UNSUPPORTED_VERSION")) {
         failure.message +=
           ' (the broker does not serve the consumer group protocol: set kafka.groupProtocol to "classic")';

@@ -5,10 +5,16 @@
 import { findErrorBy } from "@platformatic/kafka";
 import type { TopicPartition } from "../../core/message.ts";
 import { type ClientError, type GroupEvents, instanceTaken, retriable } from "../group/kafka-client.ts";
-import { describeConnectionFailure, fixFor, rootCauses } from "./connection-errors.ts";
+import {
+  CREATE_TOPIC_FIX,
+  describeConnectionFailure,
+  fixFor,
+  isUnknownTopic,
+  rootCauses,
+} from "./connection-errors.ts";
 import { markRetriable } from "./errors.ts";
 import { type GroupConsumer, onHeartbeatFailure } from "./library.ts";
-import { existingTopics, isUnknownTopic } from "./metadata.ts";
+import { existingTopics } from "./metadata.ts";
 import { toBroker } from "./options.ts";
 
 /** Where the member joins: the bootstrap brokers (named in errors) and the group. */
@@ -52,9 +58,8 @@ export class Membership {
     } catch (error) {
       // A rejoin after a partition check: a topic deleted since the check fails the library's
       // join; the next check leaves it out. (At start, a missing topic is the user's to fix.)
-      if (!rootCauses(error).some(isUnknownTopic)) throw joinFailure(error, this.#target);
-      if (rejoining) throw retriable(joinFailure(error, this.#target));
-      throw await missingTopicsFailure(consumer, topics, this.#target) ?? joinFailure(error, this.#target);
+      if (rejoining && rootCauses(error).some(isUnknownTopic)) throw retriable(joinFailure(error, this.#target));
+      throw await joinFailureNamingTopics(consumer, topics, error, this.#target);
     }
   }
 
@@ -118,32 +123,36 @@ export async function checkAccess(consumer: GroupConsumer, target: MembershipTar
 }
 
 /**
- * When the join failed because the cluster lacks some of `topics`: a failure naming those. The
- * library's own error names a topic of its metadata request by an index that is not always the
- * missing one's (it named the topic that exists in 3 of 4 tries). `undefined` when all exist (or
- * the cluster cannot say now).
+ * A failed join, as {@linkcode joinFailure}; when it failed because the cluster lacks some of
+ * `topics`, a final failure naming exactly those. The library's own error names a topic of its
+ * metadata request by an index that is not always the missing one's (it named the topic that
+ * exists in 3 of 4 tries).
  */
-export async function missingTopicsFailure(
+export async function joinFailureNamingTopics(
   consumer: GroupConsumer,
   topics: readonly string[],
-  { bootstrapBrokers, groupId }: MembershipTarget,
-): Promise<ClientError | undefined> {
-  const found = await existingTopics(consumer, topics, true).catch(() => undefined);
-  const missing = topics.filter((topic) => found !== undefined && !found.has(topic));
-  if (missing.length === 0) return undefined;
-  return new Error(
-    `could not join group "${groupId}" on ${bootstrapBrokers.join(", ")}: the cluster has no topic ` +
-      `${
-        missing.map((topic) => `"${topic}"`).join(", ")
-      }: create it before starting the consumer, or check kafka.topics`,
-  );
+  error: unknown,
+  target: MembershipTarget,
+): Promise<ClientError> {
+  if (rootCauses(error).some(isUnknownTopic)) {
+    const found = await existingTopics(consumer, topics, true).catch(() => undefined);
+    const missing = found === undefined ? [] : topics.filter((topic) => !found.has(topic));
+    if (missing.length > 0) {
+      const named = missing.map((topic) => `"${topic}"`).join(", ");
+      return new Error(
+        `could not join group "${target.groupId}" on ${target.bootstrapBrokers.join(", ")}: ` +
+          `the cluster has no topic ${named}: ${CREATE_TOPIC_FIX}`,
+      );
+    }
+  }
+  return joinFailure(error, target);
 }
 
 /**
  * A failed join, with its root causes named; retriable unless the user has to fix something
  * (credentials, certificates) or retrying cannot help.
  */
-export function joinFailure(error: unknown, { bootstrapBrokers, groupId }: MembershipTarget): ClientError {
+function joinFailure(error: unknown, { bootstrapBrokers, groupId }: MembershipTarget): ClientError {
   const failure: ClientError = new Error(
     `could not join group "${groupId}" on ${bootstrapBrokers.join(", ")}: ${describeConnectionFailure(error)}`,
     { cause: error },

@@ -3,14 +3,10 @@
 // the missing one), so a subscribed topic deleted while the group runs would stop every other
 // topic's fetches and heartbeats. Here the topics are then asked one by one, and the missing ones
 // are left out: their partitions have no leader, and the group takes them away.
-import { type ClusterMetadata, UserError } from "@platformatic/kafka";
+import type { ClusterMetadata } from "@platformatic/kafka";
+import { isUnknownTopic } from "./connection-errors.ts";
 import { markRetriable } from "./errors.ts";
 import type { GroupConsumer } from "./library.ts";
-
-/** The library's way of saying that a topic of a metadata request does not exist. */
-export function isUnknownTopic(error: unknown): boolean {
-  return error instanceof UserError && error.message.startsWith("Unknown topic ");
-}
 
 /**
  * The metadata of those of `topics` the cluster has (`refresh`: asked again instead of a cache).
