@@ -79,7 +79,11 @@ export function composeConsumer(resolved: ResolvedOptions, parts: ConsumerParts 
   };
 }
 
-function createAdapter({ kafka }: ResolvedOptions, clock: Clock, given: KafkaClient | undefined): KafkaAdapter {
+function createAdapter(
+  { kafka, logger }: ResolvedOptions,
+  clock: Clock,
+  given: KafkaClient | undefined,
+): KafkaAdapter {
   const client = given ?? new PlatformaticClient({
     clientId: kafka.clientId,
     bootstrapBrokers: kafka.bootstrapBrokers,
@@ -101,6 +105,7 @@ function createAdapter({ kafka }: ResolvedOptions, clock: Clock, given: KafkaCli
     fetchMaxBytes: kafka.fetchMaxBytes,
     fetchMaxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
     joinTimeoutMs: kafka.rebalanceTimeoutMs,
+    logger,
     metadataMaxAgeMs: kafka.metadataMaxAgeMs,
     clock,
   });

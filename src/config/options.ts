@@ -310,7 +310,7 @@ export interface ParallelConsumerOptions {
   maxRevokeGraceMs?: number;
   /** A `stall` event and a log line fire when one offset blocks a partition's commit this long. Default 60000. */
   stallThresholdMs?: number;
-  /** Receives the consumer's log lines (stalls; failures arrive as `error` events). Default: `console`. */
+  /** Receives the consumer's log lines (stalls, joins `start()` retries; failures arrive as `error` events). Default: `console`. */
   logger?: Logger;
   /** Replaces the built-in `@platformatic/kafka` client, e.g. with another client library. */
   adapter?: KafkaAdapter;

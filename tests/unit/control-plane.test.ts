@@ -631,7 +631,7 @@ describe("control plane", () => {
     assert.equal(adapter.closed, true);
     await settle(20);
     assert.equal(adapter.commits.length, 0, "no commit tick runs after close");
-    await assert.rejects(consumer.start(), /already started/);
+    await assert.rejects(consumer.start(), /the consumer is closed: .*create a new one/);
   });
 
   test("messages fetched while start() is still joining run once it resolves, even with their partition held", async () => {

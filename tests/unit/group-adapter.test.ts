@@ -301,7 +301,7 @@ describe("group adapter", () => {
     assert.equal(time.pending("consumer"), 0, "no timer left after close()");
   });
 
-  test("a join the cluster refuses for now is retried; close() during the retries ends start() at once", async () => {
+  test("a join the cluster refuses for now is retried, each retry logged; close() during the retries ends start() at once", async () => {
     const time = new VirtualClock();
     const client = new ScriptedClient();
     let attempts = 0;
@@ -309,10 +309,17 @@ describe("group adapter", () => {
       attempts++;
       return Promise.reject(retriable(new Error("COORDINATOR_NOT_AVAILABLE")));
     };
-    const consumer = consumerOn(client, {}, time);
+    const warnings: string[] = [];
+    const consumer = consumerOn(client, { logger: { warn: (message) => void warnings.push(message) } }, time);
     const started = consumer.start();
     await time.runUntil(() => attempts >= 4, time.now + 60_000);
     assert.ok(attempts >= 4);
+    // A wrong address would otherwise be a silent minute before start() rejects.
+    assert.equal(warnings.length, attempts - 1, "from the second failure on");
+    assert.match(
+      warnings[0]!,
+      /^COORDINATOR_NOT_AVAILABLE; start\(\) tries again for up to 60 s more \(kafka\.rebalanceTimeoutMs\)$/,
+    );
     const closed = consumer.close();
     await assert.rejects(started);
     await closed;

@@ -2,6 +2,7 @@ import type { Clock } from "../../core/clock.ts";
 import { Delays } from "../../core/delays.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import type { TopicPartition } from "../../core/message.ts";
+import type { Logger } from "../../core/settings.ts";
 import { PartitionMap } from "../../core/partition-map.ts";
 import type {
   AdapterListener,
@@ -42,6 +43,8 @@ export interface GroupAdapterSettings {
   readonly fetchMaxBytesPerPartition: number;
   /** How long start() keeps retrying a join the cluster refuses for now (a coordinator moving). */
   readonly joinTimeoutMs: number;
+  /** Hears each join start() retries, so that a wrong address is not a silent minute. */
+  readonly logger: Logger;
   /** Classic protocol: how often the topics' partition counts are read again (see `#watchPartitions`). */
   readonly metadataMaxAgeMs: number;
   readonly clock: Clock;
@@ -125,6 +128,13 @@ export class GroupAdapter implements KafkaAdapter {
         return await this.#client.join(settings.topics, events);
       } catch (error) {
         if (!isRetriable(error) || this.#closed || settings.clock.now() >= deadline) throw error;
+        // From the second failure: a new cluster refuses a first join for a moment, which is no news.
+        const left = Math.ceil((deadline - settings.clock.now()) / 1000);
+        if (attempt > 0) {
+          settings.logger.warn(
+            `${(error as Error).message}; start() tries again for up to ${left} s more (kafka.rebalanceTimeoutMs)`,
+          );
+        }
       }
       if (!(await this.#delays.wait(joinRetryDelay(attempt)))) {
         throw new Error("the Kafka adapter was closed while joining the group");

@@ -42,8 +42,11 @@ export class Lifecycle {
     return this.#closeRequested;
   }
 
-  /** @throws {LifecycleError} when the consumer was started before. */
+  /** @throws {LifecycleError} when the consumer was started or closed before. */
   beginStart(): void {
+    if (this.#phase === "closing" || this.#phase === "closed") {
+      throw new LifecycleError("the consumer is closed: a closed consumer cannot start again; create a new one");
+    }
     if (this.#phase !== "idle") throw new LifecycleError("the consumer was already started");
     this.#phase = "starting";
   }

@@ -30,14 +30,14 @@ describe("Lifecycle", () => {
     assert.deepEqual(view(lifecycle), { phase: "closed", active: false, startsWork: false, failed: false });
   });
 
-  test("beginStart a second time throws a LifecycleError, in any later phase", () => {
+  test("beginStart a second time throws a LifecycleError saying why, in any later phase", () => {
     for (
-      const advance of [
-        (_: Lifecycle) => {},
-        (l: Lifecycle) => l.started(),
-        (l: Lifecycle) => (l.started(), l.beginClose()),
-        (l: Lifecycle) => l.closed(),
-      ]
+      const [advance, why] of [
+        [(_: Lifecycle) => {}, /already started/],
+        [(l: Lifecycle) => l.started(), /already started/],
+        [(l: Lifecycle) => (l.started(), l.beginClose()), /is closed: .*create a new one/],
+        [(l: Lifecycle) => l.closed(), /is closed: .*create a new one/],
+      ] as const
     ) {
       const lifecycle = new Lifecycle();
       lifecycle.beginStart();
@@ -46,14 +46,13 @@ describe("Lifecycle", () => {
       assert.throws(
         () => lifecycle.beginStart(),
         (error: unknown) =>
-          error instanceof LifecycleError && error.code === "PYRALLEL_LIFECYCLE" &&
-          /already started/.test(error.message),
+          error instanceof LifecycleError && error.code === "PYRALLEL_LIFECYCLE" && why.test(error.message),
       );
       assert.equal(lifecycle.phase, phase, "a refused start changes nothing");
     }
     const closedBeforeStart = new Lifecycle();
     closedBeforeStart.closed();
-    assert.throws(() => closedBeforeStart.beginStart(), LifecycleError);
+    assert.throws(() => closedBeforeStart.beginStart(), /is closed: .*create a new one/);
   });
 
   test("stopStartingWork is one-way and says whether work was still starting", () => {
