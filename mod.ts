@@ -26,6 +26,7 @@ export type {
   ConsumerMessage,
   HandlerContext,
   MessageHandler,
+  MessageHeader,
   TopicPartition,
 } from "./src/core/message.ts";
 export type {

@@ -15,4 +15,4 @@
  * @module
  */
 export { runWorker, type WorkerBatchOptions, type WorkerHandler } from "./engines/worker/run-worker.ts";
-export type { BatchHandler, ConsumerMessage, HandlerContext } from "./core/message.ts";
+export type { BatchHandler, ConsumerMessage, HandlerContext, MessageHeader } from "./core/message.ts";

@@ -1,5 +1,5 @@
 import type { OutgoingRecord } from "./ports/kafka-adapter.ts";
-import type { ConsumerMessage } from "./message.ts";
+import { type ConsumerMessage, headerListOf, type MessageHeader } from "./message.ts";
 import { describeThrown, nameOfThrown } from "./thrown.ts";
 
 /** Where failed messages go once their retries are exhausted. */
@@ -25,6 +25,7 @@ export const DEAD_LETTER_HEADERS = {
 } as const;
 
 const encoder = new TextEncoder();
+const PROVENANCE: ReadonlySet<string> = new Set(Object.values(DEAD_LETTER_HEADERS));
 
 /** The dead letter for `message`, which failed `attempts` times with `error`. */
 export function deadLetterRecord(
@@ -34,8 +35,10 @@ export function deadLetterRecord(
   error: unknown,
 ): OutgoingRecord {
   const full = settings.payload === "full";
-  const headers = new Map<string, Uint8Array | null>(full ? message.headers : []);
-  const text = (name: string, value: string): void => void headers.set(name, encoder.encode(value));
+  // The message's own headers as they came (repeated names too), but not the provenance of an
+  // earlier dead-lettering (a replayed letter that failed again): this failure's replaces it.
+  const headers: MessageHeader[] = full ? headerListOf(message).filter(([name]) => !PROVENANCE.has(name)) : [];
+  const text = (name: string, value: string): void => void headers.push([name, encoder.encode(value)]);
   text(DEAD_LETTER_HEADERS.errorMessage, describeThrown(error).slice(0, 2048));
   text(DEAD_LETTER_HEADERS.errorName, nameOfThrown(error));
   text(DEAD_LETTER_HEADERS.attempts, String(attempts));
@@ -43,7 +46,7 @@ export function deadLetterRecord(
   text(DEAD_LETTER_HEADERS.sourcePartition, String(message.partition));
   text(DEAD_LETTER_HEADERS.sourceOffset, String(message.offset));
   text(DEAD_LETTER_HEADERS.sourceTimestamp, String(message.timestamp));
-  if (message.key !== null) headers.set(DEAD_LETTER_HEADERS.sourceKey, message.key);
+  if (message.key !== null) headers.push([DEAD_LETTER_HEADERS.sourceKey, message.key]);
   return {
     topic: `${message.topic}${settings.topicSuffix}`,
     // Same key: dead letters of one key stay in order in one partition.
@@ -58,11 +61,7 @@ export function deadLetterRecord(
  * too large for its topic. Its provenance headers say where the message is.
  */
 export function withoutPayload(record: OutgoingRecord): OutgoingRecord {
-  const headers = new Map<string, Uint8Array | null>();
-  for (const name of Object.values(DEAD_LETTER_HEADERS)) {
-    const value = record.headers.get(name);
-    if (value !== undefined) headers.set(name, value);
-  }
-  headers.set(DEAD_LETTER_HEADERS.payloadOmitted, encoder.encode(`too large for ${record.topic}`));
+  const headers = record.headers.filter(([name]) => PROVENANCE.has(name));
+  headers.push([DEAD_LETTER_HEADERS.payloadOmitted, encoder.encode(`too large for ${record.topic}`)]);
   return { ...record, value: null, headers };
 }

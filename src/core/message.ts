@@ -7,14 +7,28 @@ export interface ConsumerMessage {
   readonly value: Uint8Array | null;
   /**
    * Header values by name; a value is `null` when the record carries a header without a value.
-   * When a record repeats a header name, the last value is kept.
+   * When a record repeats a header name, the last value is kept: {@link headerList} has them all.
    */
   readonly headers: ReadonlyMap<string, Uint8Array | null>;
+  /**
+   * Every header of the record in its order, repeated names included (Kafka allows them). The
+   * consumer sets it on every message; it is optional only so that messages built by hand (in a
+   * handler's tests) need not have it.
+   */
+  readonly headerList?: readonly MessageHeader[];
   /**
    * Record timestamp in milliseconds since the epoch: the producer's (CreateTime), or the broker's
    * append time on a topic with `message.timestamp.type=LogAppendTime`.
    */
   readonly timestamp: number;
+}
+
+/** One record header: its name and its value (`null` for a header without a value). */
+export type MessageHeader = readonly [name: string, value: Uint8Array | null];
+
+/** The headers of `message` in record order: its {@link ConsumerMessage.headerList}, else its map's entries. */
+export function headerListOf(message: ConsumerMessage): readonly MessageHeader[] {
+  return message.headerList ?? [...message.headers];
 }
 
 /** What a handler receives beside the message. */

@@ -706,6 +706,16 @@ function differs(message: ConsumerMessage, { record, timestamp }: IndexedRecord)
     return `value of ${show(message.value)} instead of ${show(record.value)}`;
   }
   if (message.timestamp !== Number(timestamp)) return `timestamp ${message.timestamp} instead of ${timestamp}`;
+  const list = message.headerList ?? [];
+  if (list.length !== record.headers.length) {
+    return `${list.length} headers in the list instead of ${record.headers.length}`;
+  }
+  for (let i = 0; i < list.length; i++) {
+    const [name, value] = record.headers[i]!;
+    if (list[i]![0] !== (name === null ? "" : decoder.decode(name)) || !sameBytes(list[i]![1], value)) {
+      return `header ${i} of the list differs`;
+    }
+  }
   const expected = new Map<string, Uint8Array | null>();
   for (const [name, value] of record.headers) expected.set(name === null ? "" : decoder.decode(name), value);
   if (expected.size !== message.headers.size) return `${message.headers.size} headers instead of ${expected.size}`;

@@ -1,6 +1,7 @@
 // One seeded run: a fake cluster with generated content, one to three consumers (the real
 // adapter, control plane and engines) with generated options and handlers, faults at random
 // virtual times, then a clean member that drains what is left. The checker watches throughout.
+import { headerValue } from "../support/headers.ts";
 import type { ConsumerMessage, ParallelConsumerOptions } from "../../mod.ts";
 import type { Timer } from "../../src/core/clock.ts";
 import type { GroupAssignment, KafkaClient } from "../../src/adapters/group/kafka-client.ts";
@@ -646,7 +647,7 @@ function instrument(client: FakeClient, name: string, checker: Checker): KafkaCl
 
 /** A text header of a record a member produced. */
 function header(record: OutgoingRecord, name: string): string | undefined {
-  const value = record.headers.get(name);
+  const value = headerValue(record.headers, name);
   return value == null ? undefined : decoder.decode(value);
 }
 

@@ -8,8 +8,10 @@ export interface ReadRecord {
   key: string | null;
   value: string | null;
   timestamp: number;
-  /** A header without a value reads as `null`. */
+  /** A header without a value reads as `null`; a repeated name keeps its last value. */
   headers: Map<string, string | null>;
+  /** Every header in record order. */
+  headerList: [string, string | null][];
 }
 
 /** Reads `count` records of `topic` from the beginning, or fails after `timeoutMs`. */
@@ -40,9 +42,7 @@ export async function readTopic(
           key: message.key ? message.key.toString() : null,
           value: message.value ? message.value.toString() : null,
           timestamp: Number(message.timestamp),
-          headers: new Map(
-            [...message.headers].map(([name, value]) => [name.toString(), value == null ? null : value.toString()]),
-          ),
+          ...headersOf(message.headers),
         });
         if (records.length >= count) break;
       }
@@ -54,4 +54,13 @@ export async function readTopic(
     await consumer.close();
   }
   return records;
+}
+
+/** The library reads each header name into its own Buffer: a repeated name is two entries. */
+function headersOf(read: Map<Buffer, Buffer | null | undefined>): Pick<ReadRecord, "headers" | "headerList"> {
+  const headerList = [...read].map(([name, value]): [string, string | null] => [
+    name.toString(),
+    value == null ? null : value.toString(),
+  ]);
+  return { headers: new Map(headerList), headerList };
 }

@@ -1,5 +1,5 @@
 // Records of every legal shape, by sequence number: null and empty keys and values, headers
-// without a value, empty header values, a 1 MB value. Shared by the test that writes them and the
+// without a value, empty header values, a repeated header name, a 1 MB value. Shared by the test that writes them and the
 // handlers (async and worker) that check what arrived.
 import type { ConsumerMessage } from "../../src/core/message.ts";
 
@@ -23,6 +23,8 @@ export function shapeOf(seq: number): Shape {
   if (seq % 2 === 0) headers.push(["no-value", null]);
   if (seq % 6 === 0) headers.push(["empty", ""]);
   if (seq % 10 === 9) headers.push(["fail", "1"]);
+  // Kafka allows a name more than once: the map keeps the last value, the list every header.
+  if (seq % 5 === 4) headers.push(["hop", "first"], ["hop", seq % 2 === 0 ? null : "second"]);
   return { key, value, headers };
 }
 
@@ -55,9 +57,14 @@ export function mismatch(message: ConsumerMessage): string | undefined {
   if (text(message.value) !== expected.value) {
     return `seq ${seq}: value of ${message.value?.byteLength ?? "null"} bytes differs`;
   }
-  const headers = [...message.headers].map(([name, value]) => [name, text(value)]);
+  const headers = (message.headerList ?? []).map(([name, value]) => [name, text(value)]);
   if (JSON.stringify(headers) !== JSON.stringify(expected.headers)) {
     return `seq ${seq}: headers ${JSON.stringify(headers)}, expected ${JSON.stringify(expected.headers)}`;
+  }
+  const last = new Map(expected.headers);
+  const byName = [...message.headers].map(([name, value]) => [name, text(value)]);
+  if (JSON.stringify(byName) !== JSON.stringify([...last])) {
+    return `seq ${seq}: headers by name ${JSON.stringify(byName)}, expected ${JSON.stringify([...last])}`;
   }
   return undefined;
 }

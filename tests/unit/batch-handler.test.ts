@@ -14,6 +14,7 @@ import {
   type ParallelConsumerOptions,
   type PyrallelError,
 } from "../../mod.ts";
+import { headerValue } from "../support/headers.ts";
 import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
 import { resolveOptions } from "../../src/config/options.ts";
 import { type Clock, systemClock } from "../../src/core/clock.ts";
@@ -233,8 +234,8 @@ describe("batch handlers", () => {
     assert.ok(errors.some((error) => error.code === "PYRALLEL_DEAD_LETTER_FAILED"), "the first publish failed");
     await settle(30);
     const headers = adapter.published.map((record) => record.headers);
-    assert.deepEqual(headers.map((h) => text(h?.get("pyrallel.source.offset") ?? null)), ["0", "1", "2"]);
-    assert.deepEqual(headers.map((h) => text(h?.get("pyrallel.attempts") ?? null)), ["2", "2", "2"]);
+    assert.deepEqual(headers.map((h) => text(headerValue(h, "pyrallel.source.offset") ?? null)), ["0", "1", "2"]);
+    assert.deepEqual(headers.map((h) => text(headerValue(h, "pyrallel.attempts") ?? null)), ["2", "2", "2"]);
     assert.deepEqual(adapter.published.map((record) => text(record.key)), ["a", "a", "b"]);
     const metrics = consumer.getMetrics();
     assert.equal(metrics.deadLetteredTotal, 3);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createParallelConsumer, type ParallelConsumerOptions } from "../../mod.ts";
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
+import { headerValue } from "../support/headers.ts";
 import { MemoryAdapter, message, settle } from "../support/memory-adapter.ts";
 
 const text = (bytes: Uint8Array | null | undefined) => (bytes == null ? undefined : new TextDecoder().decode(bytes));
@@ -38,18 +39,47 @@ describe("failure handling", () => {
     assert.equal(letter!.topic, "t.dlq");
     assert.equal(text(letter!.key ?? undefined), "order-7");
     assert.equal(text(letter!.value ?? undefined), "0:1");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.errorMessage)), "cannot parse order");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.errorName)), "TypeError");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.attempts)), "2");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceTopic)), "t");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourcePartition)), "0");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceOffset)), "1");
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceKey)), "order-7");
-    assert.equal(text(letter!.headers.get("trace")), "abc", "full payload keeps the original headers");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.errorMessage)), "cannot parse order");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.errorName)), "TypeError");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.attempts)), "2");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.sourceTopic)), "t");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.sourcePartition)), "0");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.sourceOffset)), "1");
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.sourceKey)), "order-7");
+    assert.equal(text(headerValue(letter!.headers, "trace")), "abc", "full payload keeps the original headers");
     assert.equal(errors.length, 1, "the failure is reported even though it went to the DLQ");
     await consumer.close();
     assert.equal(adapter.committed.get("t:0"), 3n);
     assert.equal(consumer.getMetrics().deadLetteredTotal, 1);
+  });
+
+  test("a full dead letter keeps the message's headers as they came, repeated names too; an earlier letter's provenance is replaced", async () => {
+    const { adapter, consumer } = setup({
+      deadLetter: {},
+      handler: () => {
+        throw new Error("boom");
+      },
+    });
+    await consumer.start();
+    const bytes = (value: string) => new TextEncoder().encode(value);
+    // A replayed dead letter that fails again: its old provenance goes, this failure's comes.
+    const headerList = [
+      ["hop", bytes("1")],
+      ["trace", null],
+      ["hop", bytes("2")],
+      [DEAD_LETTER_HEADERS.attempts, bytes("9")],
+    ] as const;
+    adapter.deliver({ ...message(0, 0, "k"), headers: new Map(headerList), headerList });
+    await settle(10);
+    await consumer.close();
+    const [letter] = adapter.published;
+    const own = letter!.headers.filter(([name]) => !name.startsWith("pyrallel."));
+    assert.deepEqual(own.map(([name, value]) => [name, value && text(value)]), [["hop", "1"], ["trace", null], [
+      "hop",
+      "2",
+    ]]);
+    const attempts = letter!.headers.filter(([name]) => name === DEAD_LETTER_HEADERS.attempts);
+    assert.deepEqual(attempts.map(([, value]) => text(value!)), ["2"]);
   });
 
   test("metadataOnly dead letters carry no value and no original headers", async () => {
@@ -66,8 +96,8 @@ describe("failure handling", () => {
     const [letter] = adapter.published;
     assert.equal(letter!.topic, "t-failed");
     assert.equal(letter!.value, null);
-    assert.equal(letter!.headers.has("secret"), false);
-    assert.equal(text(letter!.headers.get(DEAD_LETTER_HEADERS.sourceOffset)), "0");
+    assert.equal(headerValue(letter!.headers, "secret") !== undefined, false);
+    assert.equal(text(headerValue(letter!.headers, DEAD_LETTER_HEADERS.sourceOffset)), "0");
   });
 
   test("a failing dead-letter write is retried and holds the offset as the blocking offset meanwhile", async () => {
@@ -128,7 +158,10 @@ describe("failure handling", () => {
     adapter.deliver(message(0, 0, "stuck"), message(0, 1, "fine"));
     await settle(150);
     assert.equal(adapter.published.length, 1);
-    assert.equal(text(adapter.published[0]!.headers.get(DEAD_LETTER_HEADERS.errorName)), "BlockedTooLongError");
+    assert.equal(
+      text(headerValue(adapter.published[0]!.headers, DEAD_LETTER_HEADERS.errorName)),
+      "BlockedTooLongError",
+    );
     assert.equal(consumer.getMetrics().retriesTotal, 1);
     await consumer.close();
     assert.equal(adapter.committed.get("t:0"), 2n);
@@ -177,7 +210,7 @@ describe("failure handling", () => {
     await settle(20);
     assert.deepEqual(ran.sort(), [0, 1, 4], "offsets 2 and 3 of the cooling key never ran");
     assert.equal(adapter.published.length, 4);
-    assert.equal(text(adapter.published[3]!.headers.get(DEAD_LETTER_HEADERS.errorName)), "PoisonKeyError");
+    assert.equal(text(headerValue(adapter.published[3]!.headers, DEAD_LETTER_HEADERS.errorName)), "PoisonKeyError");
     await consumer.close();
     assert.equal(adapter.committed.get("t:0"), 5n);
   });
@@ -240,7 +273,7 @@ describe("failure handling", () => {
     adapter.deliver(message(0, 0, "k"), message(0, 1, "k"));
     await settle(10);
     await consumer.close();
-    assert.equal(text(adapter.published[1]!.headers.get(DEAD_LETTER_HEADERS.attempts)), "0");
+    assert.equal(text(headerValue(adapter.published[1]!.headers, DEAD_LETTER_HEADERS.attempts)), "0");
     assert.match(errors[1]!.message, /was not run: .*cooling down/);
     assert.doesNotMatch(errors[1]!.message, /failed 0 time/);
   });
@@ -266,9 +299,9 @@ describe("failure handling", () => {
     await consumer.close();
     assert.equal(adapter.published.length, thrown.length);
     assert.equal(adapter.committed.get("t:0"), BigInt(thrown.length));
-    const names = adapter.published.map((letter) => text(letter.headers.get(DEAD_LETTER_HEADERS.errorName)));
+    const names = adapter.published.map((letter) => text(headerValue(letter.headers, DEAD_LETTER_HEADERS.errorName)));
     assert.deepEqual(new Set(names), new Set(["NonErrorThrown"]));
-    assert.equal(text(adapter.published[0]!.headers.get(DEAD_LETTER_HEADERS.errorMessage)), "[object Object]");
+    assert.equal(text(headerValue(adapter.published[0]!.headers, DEAD_LETTER_HEADERS.errorMessage)), "[object Object]");
   });
 
   // Defect 12: the dead-letter backoff timer was not tracked: publish() was called on a closed adapter.

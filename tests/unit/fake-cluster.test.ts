@@ -409,7 +409,7 @@ describe("fake cluster: group", () => {
     const joinB = track(b.join(["t"], eb.events));
     await run(
       time,
-      a.produce([{ topic: "dlq", key: null, value: encoder.encode("x"), headers: new Map([["h", null]]) }]),
+      a.produce([{ topic: "dlq", key: null, value: encoder.encode("x"), headers: [["h", null]] }]),
     );
     assert.equal(a.producerCreated, true);
     await run(time, a.close());
@@ -567,7 +567,7 @@ describe("fake cluster: faults", () => {
     assert.equal(cluster.commits.length, 1);
 
     cluster.failNextProduces(1);
-    const record = { topic: "dlq", key: null, value: null, headers: new Map<string, Uint8Array | null>() };
+    const record = { topic: "dlq", key: null, value: null, headers: [] };
     await assert.rejects(run(time, a.produce([record])), { name: "NOT_ENOUGH_REPLICAS", retriable: true });
     await run(time, a.produce([record]));
 

@@ -390,7 +390,8 @@ describe("platformatic client: produce and close", () => {
     topic: "dlq",
     key: null,
     value: new Uint8Array([1]),
-    headers: new Map<string, Uint8Array | null>([["reason", new Uint8Array([2])], ["empty", null]]),
+    // A repeated name stays two headers.
+    headers: [["reason", new Uint8Array([2])], ["empty", null], ["reason", new Uint8Array([3])]] as const,
   };
 
   test("the producer is made on the first publish, once; records become the library's messages", async () => {
@@ -405,7 +406,11 @@ describe("platformatic client: produce and close", () => {
       messages: [{
         topic: "dlq",
         value: Buffer.from([1]),
-        headers: new Map([[Buffer.from("reason"), Buffer.from([2])], [Buffer.from("empty"), undefined]]),
+        headers: new Map([
+          [Buffer.from("reason"), Buffer.from([2])],
+          [Buffer.from("empty"), undefined],
+          [Buffer.from("reason"), Buffer.from([3])],
+        ]),
       }],
     });
   });

@@ -382,6 +382,12 @@ describe("decodePartition: records and offsets", () => {
     );
     assert.equal(c.headers.get("a"), last);
     assert.equal(c.headers.get("b"), null);
+    assert.deepEqual(
+      c.headerList,
+      [["a", first], ["b", null], ["a", last], ["", unnamed], ["ключ", empty], ["\uFEFFbom", null]],
+      "the list keeps every header in record order, the repeated name too",
+    );
+    assert.deepEqual([a.headerList, b.headerList], [[], []]);
     assert.equal(decoded.nextOffset, 104n);
   });
 
@@ -412,12 +418,13 @@ describe("decodePartition: records and offsets", () => {
     );
   });
 
-  test("records without headers share one empty map that refuses changes", () => {
+  test("records without headers share one empty map and one empty list, both refusing changes", () => {
     const decoded = decodePartition(fetched(new Log().plain(3).batches), 0n, "read_committed");
     const [a, b, c] = decoded.messages;
     assert.ok(a && b && c);
     assert.equal(a.headers.size, 0);
     assert.ok(a.headers === b.headers && b.headers === c.headers);
+    assert.ok(a.headerList === b.headerList && Object.isFrozen(a.headerList));
     const writable = a.headers as Map<string, Uint8Array | null>;
     assert.throws(() => writable.set("x", null), TypeError);
     assert.throws(() => writable.delete("x"), TypeError);

@@ -1,5 +1,6 @@
 // The binary batch a worker receives: every message comes out exactly as it went in (null and
-// empty keys, values and header values, any topic, partition, offset up to 2^63 - 1, timestamp),
+// empty keys, values and header values, repeated header names, any topic, partition, offset up to
+// 2^63 - 1, timestamp),
 // whatever views of shared buffers the bytes were, through a real structured clone with transfer.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -21,10 +22,18 @@ const message: fc.Arbitrary<ConsumerMessage> = fc.record({
   offset: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
   key: bytes,
   value: bytes,
-  headers: fc.uniqueArray(fc.tuple(fc.string({ maxLength: 8 }), bytes), { maxLength: 4, selector: ([name]) => name })
-    .map((entries) => new Map(entries)),
+  // Names repeat (Kafka allows it): the map keeps the last value, the list every header.
+  headers: fc.constant(new Map<string, Uint8Array | null>()),
+  headerList: fc.array(fc.tuple(fc.constantFrom("", "a", "trace", "ü-8"), bytes), { maxLength: 5 }),
   timestamp: fc.integer({ min: -1, max: 2 ** 52 }),
-});
+}).chain((drawn) =>
+  // A message built by hand (a handler's test) may have only the map.
+  fc.boolean().map((byHand) => {
+    const { headerList, ...rest } = drawn;
+    const headers = new Map(headerList);
+    return byHand ? { ...rest, headers } : { ...rest, headers, headerList };
+  })
+);
 const task = fc.record({
   id: fc.nat({ max: 2 ** 53 - 1 }),
   slot: fc.nat({ max: 300 }),
@@ -42,6 +51,8 @@ test("a batch decodes to exactly what was encoded, after a structured clone that
         key: asView(message.key),
         value: asView(message.value),
         headers: new Map([...message.headers].map(([name, value]) => [name, asView(value)])),
+        ...(message.headerList &&
+          { headerList: message.headerList.map(([name, value]) => [name, asView(value)] as const) }),
       },
     }));
     const wire = encodeBatch(sent);
@@ -51,7 +62,10 @@ test("a batch decodes to exactly what was encoded, after a structured clone that
     assert.equal(batch.count, tasks.length);
     tasks.forEach(({ id, slot, attempt, message }, i) => {
       assert.deepEqual([batch.id(i), batch.slot(i), batch.attempt(i)], [id, slot, attempt]);
-      assert.deepEqual(batch.message(i), { ...message });
+      // A worker's message always has the list: the record's, or the hand-built map's entries.
+      const headerList = message.headerList ?? [...message.headers];
+      const { topic, partition, offset, key, value, headers, timestamp } = message;
+      assert.deepEqual(batch.message(i), { topic, partition, offset, key, value, headers, headerList, timestamp });
     });
   }));
 });

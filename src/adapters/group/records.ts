@@ -8,7 +8,7 @@
 //
 // The filter follows Kafka's Java consumer (clients/.../consumer/internals/CompletedFetch.java:
 // nextFetchedRecord, consumeAbortedTransactionsUpTo, isBatchAborted, containsAbortMarker).
-import type { ConsumerMessage } from "../../core/message.ts";
+import type { ConsumerMessage, MessageHeader } from "../../core/message.ts";
 import type { AbortedTransaction, FetchedPartition, IsolationLevel, KafkaRecord, RecordBatch } from "./kafka-client.ts";
 
 /** The messages of one fetched partition that a consumer may see, and where the next fetch starts. */
@@ -25,6 +25,7 @@ type Headers = ReadonlyMap<string, Uint8Array | null>;
 
 /** Shared by every record without headers (most of them), so they cost no allocation. */
 const NO_HEADERS: Headers = readOnlyEmptyMap();
+const NO_HEADER_LIST: readonly MessageHeader[] = Object.freeze([]);
 
 // ignoreBOM keeps a leading U+FEFF in a name, as Java's `new String(bytes, UTF_8)` does; invalid
 // bytes become U+FFFD instead of failing the whole fetch.
@@ -149,6 +150,7 @@ function appendRecords(
     const record = records[i]!;
     if (record.offsetDelta < minDelta) continue;
     const deltaMs = record.timestampDelta;
+    const headerList = record.headers.length === 0 ? NO_HEADER_LIST : toHeaderList(record.headers);
     // Same field order as every other ConsumerMessage, so handlers see one object shape.
     messages.push({
       topic,
@@ -156,7 +158,8 @@ function appendRecords(
       offset: firstOffset + BigInt(record.offsetDelta),
       key: record.key,
       value: record.value,
-      headers: record.headers.length === 0 ? NO_HEADERS : toHeaders(record.headers),
+      headers: headerList.length === 0 ? NO_HEADERS : new Map(headerList),
+      headerList,
       timestamp: appendTime ??
         (baseIsSmall && deltaMs > -EXACT_PART && deltaMs < EXACT_PART
           ? baseMs + deltaMs
@@ -165,16 +168,16 @@ function appendRecords(
   }
 }
 
-/** Header names as text (a null name as ""), the last value of a repeated name winning. */
-function toHeaders(headers: KafkaRecord["headers"]): Headers {
-  const map = new Map<string, Uint8Array | null>();
+/** Header names as text (a null name as ""), every header in record order. */
+function toHeaderList(headers: KafkaRecord["headers"]): MessageHeader[] {
+  const list: MessageHeader[] = new Array(headers.length);
   for (let i = 0; i < headers.length; i++) {
     // Indexing, not destructuring: array destructuring goes through the iterator protocol.
     const header = headers[i]!;
     const name = header[0];
-    map.set(name === null ? "" : utf8.decode(name), header[1]);
+    list[i] = [name === null ? "" : utf8.decode(name), header[1]];
   }
-  return map;
+  return list;
 }
 
 /** An empty map that refuses changes: it is shared by many messages, so one handler must not fill it for all. */

@@ -44,9 +44,10 @@ function toMessage(record: OutgoingRecord): MessageToProduce<Buffer, Buffer, Buf
     topic: record.topic,
     ...(record.key === null ? {} : { key: Buffer.from(record.key) }),
     ...(record.value === null ? {} : { value: Buffer.from(record.value) }),
-    // The client writes a missing header value as a null value.
+    // The client writes a missing header value as a null value. Each name is its own Buffer, so a
+    // repeated name stays two entries of the map (keys compare by identity).
     headers: new Map(
-      [...record.headers].map(([name, value]) => [Buffer.from(name), value === null ? undefined : Buffer.from(value)]),
+      record.headers.map(([name, value]) => [Buffer.from(name), value === null ? undefined : Buffer.from(value)]),
     ) as Map<Buffer, Buffer>,
   };
 }

@@ -1,4 +1,4 @@
-import type { ConsumerMessage, TopicPartition } from "../message.ts";
+import type { ConsumerMessage, MessageHeader, TopicPartition } from "../message.ts";
 
 /** A partition newly owned by this consumer, with what the group committed for it. */
 export interface AssignedPartition extends TopicPartition {
@@ -34,7 +34,8 @@ export interface OutgoingRecord {
   readonly topic: string;
   readonly key: Uint8Array | null;
   readonly value: Uint8Array | null;
-  readonly headers: ReadonlyMap<string, Uint8Array | null>;
+  /** In the order to write them; a name may repeat. */
+  readonly headers: readonly MessageHeader[];
 }
 
 /**

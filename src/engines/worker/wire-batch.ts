@@ -2,7 +2,7 @@
 // transferred buffer, beside the batch's distinct strings (topics, header names). Structured
 // cloning an object per task cost about 2 µs a message across the two threads; this costs a
 // fraction, and the worker builds each message only when it starts it.
-import type { ConsumerMessage } from "../../core/message.ts";
+import { type ConsumerMessage, headerListOf, type MessageHeader } from "../../core/message.ts";
 
 /**
  * What the worker receives: `count` messages in `buffer`, naming strings by index into `names`.
@@ -67,7 +67,7 @@ export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
   const measure = (message: ConsumerMessage): void => {
     count++;
     payloadSize += (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
-    for (const bytes of message.headers.values()) {
+    for (const [, bytes] of headerListOf(message)) {
       headerCount++;
       payloadSize += bytes?.byteLength ?? 0;
     }
@@ -119,8 +119,9 @@ export function encodeBatch(batch: readonly OutgoingTask[]): WireBatch {
     place(message.key, base + KEY_START);
     place(message.value, base + VALUE_START);
     ints[base + HEADER_START] = header;
-    ints[base + HEADER_COUNT] = message.headers.size;
-    for (const [headerName, bytes] of message.headers) {
+    const headers = headerListOf(message);
+    ints[base + HEADER_COUNT] = headers.length;
+    for (const [headerName, bytes] of headers) {
       ints[header] = name(headerName);
       place(bytes, header + 1);
       header += 3;
@@ -192,10 +193,10 @@ export class BatchReader {
   message(i: number): ConsumerMessage {
     const ints = this.#ints;
     const base = i * FIELDS;
-    const headers = new Map<string, Uint8Array | null>();
+    const headerList: MessageHeader[] = [];
     const headerEnd = ints[base + HEADER_START]! + ints[base + HEADER_COUNT]! * 3;
     for (let h = ints[base + HEADER_START]!; h < headerEnd; h += 3) {
-      headers.set(this.#names[ints[h]!]!, this.#bytes(h + 1));
+      headerList.push([this.#names[ints[h]!]!, this.#bytes(h + 1)]);
     }
     return {
       topic: this.#names[ints[base + TOPIC]!]!,
@@ -203,7 +204,8 @@ export class BatchReader {
       offset: this.#offsets[i]!,
       key: this.#bytes(base + KEY_START),
       value: this.#bytes(base + VALUE_START),
-      headers,
+      headers: new Map(headerList),
+      headerList,
       timestamp: this.#floats[this.count + i]!,
     };
   }
