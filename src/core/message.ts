@@ -26,6 +26,21 @@ export interface ConsumerMessage {
 /** One record header: its name and its value (`null` for a header without a value). */
 export type MessageHeader = readonly [name: string, value: Uint8Array | null];
 
+/** The headers of a record without any (most records): one shared map and list, both read-only. */
+export const NO_HEADERS: ReadonlyMap<string, Uint8Array | null> = readOnlyEmptyMap();
+export const NO_HEADER_LIST: readonly MessageHeader[] = Object.freeze([]);
+
+/** An empty map that refuses changes: it is shared by many messages, so one handler must not fill it for all. */
+function readOnlyEmptyMap(): ReadonlyMap<string, Uint8Array | null> {
+  const map = new Map<string, Uint8Array | null>();
+  const refuse = (): never => {
+    throw new TypeError("message headers are read-only");
+  };
+  // Object.freeze alone does not stop Map#set (entries are internal slots): shadow the mutators too.
+  Object.defineProperties(map, { set: { value: refuse }, delete: { value: refuse }, clear: { value: refuse } });
+  return Object.freeze(map);
+}
+
 /** The headers of `message` in record order: its {@link ConsumerMessage.headerList}, else its map's entries. */
 export function headerListOf(message: ConsumerMessage): readonly MessageHeader[] {
   return message.headerList ?? [...message.headers];

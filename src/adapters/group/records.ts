@@ -8,7 +8,7 @@
 //
 // The filter follows Kafka's Java consumer (clients/.../consumer/internals/CompletedFetch.java:
 // nextFetchedRecord, consumeAbortedTransactionsUpTo, isBatchAborted, containsAbortMarker).
-import type { ConsumerMessage, MessageHeader } from "../../core/message.ts";
+import { type ConsumerMessage, type MessageHeader, NO_HEADER_LIST, NO_HEADERS } from "../../core/message.ts";
 import type { AbortedTransaction, FetchedPartition, IsolationLevel, KafkaRecord, RecordBatch } from "./kafka-client.ts";
 
 /** The messages of one fetched partition that a consumer may see, and where the next fetch starts. */
@@ -20,12 +20,6 @@ export interface DecodedPartition {
    */
   readonly nextOffset: bigint;
 }
-
-type Headers = ReadonlyMap<string, Uint8Array | null>;
-
-/** Shared by every record without headers (most of them), so they cost no allocation. */
-const NO_HEADERS: Headers = readOnlyEmptyMap();
-const NO_HEADER_LIST: readonly MessageHeader[] = Object.freeze([]);
 
 // ignoreBOM keeps a leading U+FEFF in a name, as Java's `new String(bytes, UTF_8)` does; invalid
 // bytes become U+FFFD instead of failing the whole fetch.
@@ -178,15 +172,4 @@ function toHeaderList(headers: KafkaRecord["headers"]): MessageHeader[] {
     list[i] = [name === null ? "" : utf8.decode(name), header[1]];
   }
   return list;
-}
-
-/** An empty map that refuses changes: it is shared by many messages, so one handler must not fill it for all. */
-function readOnlyEmptyMap(): Headers {
-  const map = new Map<string, Uint8Array | null>();
-  const refuse = (): never => {
-    throw new TypeError("message headers are read-only");
-  };
-  // Object.freeze alone does not stop Map#set (entries are internal slots): shadow the mutators too.
-  Object.defineProperties(map, { set: { value: refuse }, delete: { value: refuse }, clear: { value: refuse } });
-  return Object.freeze(map);
 }

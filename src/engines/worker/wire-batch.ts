@@ -2,7 +2,13 @@
 // transferred buffer, beside the batch's distinct strings (topics, header names). Structured
 // cloning an object per task cost about 2 µs a message across the two threads; this costs a
 // fraction, and the worker builds each message only when it starts it.
-import { type ConsumerMessage, headerListOf, type MessageHeader } from "../../core/message.ts";
+import {
+  type ConsumerMessage,
+  headerListOf,
+  type MessageHeader,
+  NO_HEADER_LIST,
+  NO_HEADERS,
+} from "../../core/message.ts";
 
 /**
  * What the worker receives: `count` messages in `buffer`, naming strings by index into `names`.
@@ -193,10 +199,16 @@ export class BatchReader {
   message(i: number): ConsumerMessage {
     const ints = this.#ints;
     const base = i * FIELDS;
-    const headerList: MessageHeader[] = [];
-    const headerEnd = ints[base + HEADER_START]! + ints[base + HEADER_COUNT]! * 3;
-    for (let h = ints[base + HEADER_START]!; h < headerEnd; h += 3) {
-      headerList.push([this.#names[ints[h]!]!, this.#bytes(h + 1)]);
+    const headerCount = ints[base + HEADER_COUNT]!;
+    let headers = NO_HEADERS;
+    let headerList = NO_HEADER_LIST;
+    if (headerCount > 0) {
+      const list: MessageHeader[] = new Array(headerCount);
+      for (let k = 0, h = ints[base + HEADER_START]!; k < headerCount; k++, h += 3) {
+        list[k] = [this.#names[ints[h]!]!, this.#bytes(h + 1)];
+      }
+      headers = new Map(list);
+      headerList = list;
     }
     return {
       topic: this.#names[ints[base + TOPIC]!]!,
@@ -204,7 +216,7 @@ export class BatchReader {
       offset: this.#offsets[i]!,
       key: this.#bytes(base + KEY_START),
       value: this.#bytes(base + VALUE_START),
-      headers: new Map(headerList),
+      headers,
       headerList,
       timestamp: this.#floats[this.count + i]!,
     };
