@@ -402,17 +402,16 @@ describe("platformatic client: produce and close", () => {
     await client.produce([record]);
     await client.produce([record]);
     assert.equal(library.producersMade, 1);
-    assert.deepEqual(producer.sent[0], {
-      messages: [{
-        topic: "dlq",
-        value: Buffer.from([1]),
-        headers: new Map([
-          [Buffer.from("reason"), Buffer.from([2])],
-          [Buffer.from("empty"), undefined],
-          [Buffer.from("reason"), Buffer.from([3])],
-        ]),
-      }],
-    });
+    const { messages } = producer.sent[0] as { messages: { headers: Map<Buffer, Buffer | undefined> }[] };
+    const { headers, ...rest } = messages[0]!;
+    assert.deepEqual(messages.length, 1);
+    assert.deepEqual(rest, { topic: "dlq", value: Buffer.from([1]) });
+    // Entries in order (Bun's deepEqual cannot pair a map's equal-looking Buffer keys).
+    assert.deepEqual([...headers], [
+      [Buffer.from("reason"), Buffer.from([2])],
+      [Buffer.from("empty"), undefined],
+      [Buffer.from("reason"), Buffer.from([3])],
+    ]);
   });
 
   test("a failed send is retriable where it can help; after close, publishing fails and everything is closed once", async () => {
