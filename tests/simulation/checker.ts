@@ -61,6 +61,22 @@ const ABANDONED = new Set(["PartitionRevokedError", "ConsumerClosedError", "Thre
 const MIN_RECORD_BYTES = 20;
 const MAX_BATCH_RECORDS = 64;
 const MAX_VIOLATIONS = 5;
+/**
+ * Liveness: how long a partition's blocking offset may stay unfinished at an idle member that owns
+ * it while nothing legitimately holds it (see `#stuck`). What may still hold it then is one wait
+ * at a time, bounded by the scenario's timings: the client's backoff after an error (fetch retries,
+ * committed-offset reads: at most 1 s each), a fetch's long poll (fetchMaxWaitMs, at most 500 ms),
+ * a retry's backoff (maxBackoffMs, 200 ms), a worker thread's reload (20 ms), the answers' latencies
+ * (a few ms): 1.7 s in a row at worst (seeds 0..2999 saw at most 0.96 s). 2.5 s, so a partition held
+ * for ever through a chaos phase of 5 s is still caught.
+ */
+const STUCK_MS = 2_500;
+/**
+ * A message being dead-lettered (its failure decided) waits only for its publish: a few ms, and
+ * after a publish that failed a backoff of at most maxBackoffMs (200 ms); the injected produce
+ * failures hold it until they are used up. Three backoffs (seeds 0..2999 saw at most 128 ms).
+ */
+const DEAD_LETTER_STUCK_MS = 600;
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 const topicOf = (key: string) => key.slice(0, key.lastIndexOf("\u0000"));
@@ -114,6 +130,16 @@ export class Checker {
   readonly #keyFailedAt = new Map<string, number>();
   /** When each member heard it lost its partitions: virtual time and event order. */
   readonly #lostAt = new Map<string, { readonly at: number; readonly seq: number }[]>();
+  /** Liveness: per partition, the lowest offset it requires that nobody finished, and since when. */
+  readonly #blocking = new Map<string, { offset: bigint; since: number }>();
+  /** Liveness: per member, each partition it owns: its epoch there, and since when nothing held it. */
+  readonly #unheld = new Map<string, Map<string, { epoch: string; since: number }>>();
+  /** Liveness: per member, its handler calls not ended. */
+  readonly #live = new Map<string, Set<Call>>();
+  /** Liveness: per member, when its last handler call ended. */
+  readonly #lastBusy = new Map<string, number>();
+  /** Liveness: messages whose final failure a member reported to dead-letter them, by member, partition and offset. */
+  readonly #deadLettering = new Map<string, { readonly epoch: string; readonly at: number }>();
   /** Counts the calls started and losses heard, in order. */
   #seq = 0;
   /** Graceful hand-overs checked (statistics). */
@@ -217,7 +243,15 @@ export class Checker {
   recreated(topic: string): void {
     this.#gone.delete(topic);
     for (
-      const state of [this.#finished, this.#records, this.#logs, this.#indexedUpTo, this.#floor, this.#verifiedUpTo]
+      const state of [
+        this.#finished,
+        this.#records,
+        this.#logs,
+        this.#indexedUpTo,
+        this.#floor,
+        this.#verifiedUpTo,
+        this.#blocking,
+      ]
     ) {
       for (const key of [...state.keys()]) if (topicOf(key) === topic) state.delete(key);
     }
@@ -257,6 +291,9 @@ export class Checker {
       ended: false,
     };
     this.#oneMemberAtATime(call, where);
+    let live = this.#live.get(member);
+    if (!live) this.#live.set(member, live = new Set());
+    live.add(call);
     const slots = this.#slots(message);
     let running = this.#running.get(member);
     if (!running) this.#running.set(member, running = new Map());
@@ -286,6 +323,8 @@ export class Checker {
     if (!call.ended) call.succeeded = succeeded;
     call.ended = true;
     call.endedAt = this.#now();
+    this.#live.get(call.member)?.delete(call);
+    this.#lastBusy.set(call.member, call.endedAt);
     // An aborted attempt counts as failed even if its handler returned normally.
     if (succeeded && !call.context.signal.aborted) this.finished(call.message);
   }
@@ -443,6 +482,17 @@ export class Checker {
           `the key that ran failed in the ${cooldownMs} ms before (last at ${failedAt ?? "never"})`,
       );
     }
+  }
+
+  /**
+   * The member reported the final failure of a message it dead-letters (failurePolicy
+   * "deadLetter"): from now on only its publish holds it, which no handler call waits for.
+   */
+  deadLettering(member: string, { topic, partition, offset }: MessageFailedError): void {
+    this.#deadLettering.set(`${member}\u0000${tpKey(topic, partition)}\u0000${offset}`, {
+      epoch: this.#epochOf(member, { topic, partition }),
+      at: this.#now(),
+    });
   }
 
   /** The message is done for good (handled, skipped or dead-lettered). */
@@ -610,6 +660,8 @@ export class Checker {
     limits: Pick<CheckedSettings, "maxInFlight" | "maxUncommittedOffsets" | "maxBufferedBytes"> | undefined,
     metrics: {
       readonly totalInFlight: number;
+      readonly pauseReason: string | null;
+      readonly startPauseReason: string | null;
       readonly partitions: readonly {
         topic: string;
         partition: number;
@@ -617,9 +669,13 @@ export class Checker {
         commitMetadataBytes: number;
         bufferedBytes: number;
         bufferedCount: number;
+        blockingOffset: bigint | null;
+        queuedCount: number;
+        pauseReason: string | null;
       }[];
     },
   ): void {
+    this.#stuck(member, metrics);
     const settings = { ...this.#settings, ...limits };
     // Admission stops at the limit; a partition whose offset map is full admits its blocking offset
     // out of turn. Counted over every partition of the topics, not the member's current ones: a lost
@@ -657,6 +713,114 @@ export class Checker {
         this.fail(`${member} ${p.topic}[${p.partition}]: offset map of ${p.commitMetadataBytes} bytes`);
       }
     }
+  }
+
+  /**
+   * Liveness, after each step: a partition a member owns does not stay blocked for longer than
+   * STUCK_MS while the member is idle and nothing legitimately holds it (a dead letter refused for
+   * ever, a retry that never comes, a wake-up lost: the run would still end clean, as the drain
+   * member finishes what was left). Blocked: the lowest offset the partition requires (visible,
+   * still in the log, above where a "latest" group started) that nobody finished has not moved.
+   * The count starts again while any of these legitimately holds it:
+   * - the member runs a handler call (a busy engine, a slow or hanging handler, a held thread may
+   *   keep the blocking offset waiting): only time after its last call ended counts;
+   * - it is closing or stopped (failurePolicy "stop"), it is releasing the partition (revoke
+   *   barrier), lost its partitions or got the partition in a new epoch, or the topic is deleted;
+   * - its starts wait for the rate limit's tokens or a handler's context.pause() (startPauseReason);
+   * - an injected fault is on: a coordinator outage or fetch errors (until they end), commit or
+   *   produce failures still to come (dead letters and commits retry through them).
+   * A blocking offset the member is dead-lettering (its failure decided) waits for its publish
+   * only, not for handlers, tokens or pauses: it may stay for DEAD_LETTER_STUCK_MS after its failure.
+   * The poison-key cooldown holds nothing (a refused message goes to the failure policy at once),
+   * nor does a handler timeout (the aborted call ends, and is then a retry).
+   */
+  #stuck(
+    member: string,
+    metrics: Parameters<Checker["bounds"]>[2],
+  ): void {
+    const now = this.#now();
+    const live = this.#live.get(member);
+    // A fake thread marks its calls ended when it stops (without `ended`).
+    for (const call of live ?? []) {
+      if (!call.ended) continue;
+      live!.delete(call);
+      this.#lastBusy.set(member, Math.max(this.#lastBusy.get(member) ?? 0, call.endedAt ?? now));
+    }
+    const faults = this.#cluster.faults;
+    const held = metrics.pauseReason === "closing" || metrics.pauseReason === "failed" ||
+      faults.commitRequestFailures > 0 || faults.commitPartitionFailures > 0 || faults.produceFailures > 0;
+    const heldUntil = Math.max(
+      faults.coordinatorDownUntil,
+      faults.fetchErrorsUntil,
+      this.#lostAt.get(member)?.at(-1)?.at ?? 0,
+    );
+    const busy = (live?.size ?? 0) > 0 || metrics.startPauseReason !== null;
+    const before = this.#unheld.get(member);
+    const owned = new Map<string, { epoch: string; since: number }>();
+    this.#unheld.set(member, owned);
+    for (const p of metrics.partitions) {
+      const key = tpKey(p.topic, p.partition);
+      const epoch = this.#epochOf(member, p);
+      const previous = before?.get(key);
+      const entry = previous?.epoch === epoch ? previous : { epoch, since: now };
+      owned.set(key, entry);
+      const blocking = this.#blockingOffset(p.topic, p.partition);
+      if (held || blocking === undefined || this.#releases.get(member)?.partitions.has(key) === true) {
+        entry.since = now;
+        continue;
+      }
+      // A dead letter being published waits for no handler, token or pause: only since its failure counts.
+      const decided = this.#deadLettering.get(`${member}\u0000${key}\u0000${blocking.offset}`);
+      if (decided?.epoch === epoch) entry.since = Math.max(entry.since, heldUntil, blocking.since, decided.at);
+      else if (busy) {
+        entry.since = now;
+        continue;
+      } else entry.since = Math.max(entry.since, heldUntil, blocking.since, this.#lastBusy.get(member) ?? 0);
+      if (now - entry.since <= (decided?.epoch === epoch ? DEAD_LETTER_STUCK_MS : STUCK_MS)) continue;
+      const committed = this.#cluster.committedOffset(p.topic, p.partition)?.offset;
+      const doing = decided?.epoch === epoch
+        ? `dead-letters it since its failure at ${Math.round(decided.at)}, no fault or rebalance holds it`
+        : "runs no handler, no fault, pause or rebalance holds it";
+      this.fail(
+        `${member} ${p.topic}[${p.partition}]: stuck at offset ${blocking.offset} for ` +
+          `${Math.round(now - entry.since)} ms (since ${Math.round(entry.since)}): the member owns the ` +
+          `partition and ${doing}, yet the offset stays unfinished (the log ends at ${blocking.end}, the ` +
+          `group committed ${committed ?? "nothing"}; the member's blocking offset is ${p.blockingOffset}, ` +
+          `${p.queuedCount} queued, ${p.bufferedCount} buffered, paused: ${p.pauseReason ?? "no"})`,
+      );
+      entry.since = now; // once
+    }
+  }
+
+  /**
+   * The lowest offset of the partition's log that it requires and nobody finished, and since when
+   * it is the lowest; `undefined` when there is none (or its topic is deleted, or a "latest" group
+   * has not yet shown where it starts). It only moves up (offsets below the last stable offset do
+   * not change visibility), so it is found from where it was.
+   */
+  #blockingOffset(topic: string, partition: number): { offset: bigint; since: number; end: bigint } | undefined {
+    if (this.#gone.has(topic) || !this.#cluster.has(topic, partition)) return undefined;
+    const key = tpKey(topic, partition);
+    const floor = this.#floor.get(key);
+    if (this.#settings.startFrom === "latest" && floor === undefined) return undefined;
+    const log = this.#cluster.log(topic, partition);
+    const end = this.#settings.isolationLevel === "read_committed" ? log.lastStableOffset : log.highWatermark;
+    const records = this.#records.get(key);
+    const finished = this.#finished.get(key);
+    let cursor = this.#blocking.get(key);
+    let offset = cursor?.offset ?? 0n;
+    if (log.logStartOffset > offset) offset = log.logStartOffset;
+    if (floor !== undefined && floor > offset) offset = floor;
+    for (; offset < end; offset++) {
+      if (finished?.has(offset)) continue;
+      const entry = records?.get(offset);
+      if (entry === undefined || !this.#visible(log, entry, offset)) continue;
+      // Where it stopped before was in the log.
+      if (cursor?.offset === offset || inLog(log, offset)) break;
+    }
+    if (offset >= end) return void this.#blocking.set(key, { offset, since: this.#now() });
+    if (cursor?.offset !== offset) this.#blocking.set(key, cursor = { offset, since: this.#now() });
+    return { offset, since: cursor.since, end };
   }
 
   /** At the end: every visible record of the log was finished, and the group committed to the end. */
@@ -697,6 +861,17 @@ function presentOffsets(log: PartitionView): Set<bigint> {
     for (const record of batch.records) present.add(batch.firstOffset + BigInt(record.offsetDelta));
   }
   return present;
+}
+
+/** Whether the log still holds the data record at `offset` (compaction removes some). */
+function inLog(log: PartitionView, offset: bigint): boolean {
+  for (const batch of log.batches) {
+    if (batch.isControl || offset < batch.firstOffset || offset > batch.firstOffset + BigInt(batch.lastOffsetDelta)) {
+      continue;
+    }
+    return batch.records.some((record) => batch.firstOffset + BigInt(record.offsetDelta) === offset);
+  }
+  return false;
 }
 
 /** How a delivered message differs from the record in the log, if it does. */

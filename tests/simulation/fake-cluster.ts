@@ -313,6 +313,11 @@ export class FakeCluster {
 
   // ---- inspection -----------------------------------------------------------------------------
 
+  /** The injected faults now: outage ends, and commit and produce failures still to come. */
+  get faults(): Readonly<Faults> {
+    return this.#faults;
+  }
+
   /** A partition's log, transactions and offsets. */
   log(topic: string, partition: number): PartitionView {
     return this.#log(topic, partition);

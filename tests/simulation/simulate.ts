@@ -334,6 +334,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       if (error instanceof MessageFailedError && !clean) {
         if (failurePolicy === "skip") checker.finished(error);
         checker.messageFailed(name, error, base.poisonKey?.cooldownMs);
+        if (failurePolicy === "deadLetter") checker.deadLettering(name, error);
       }
       if (["TypeError", "RangeError", "ReferenceError", "SyntaxError"].includes(error.name)) {
         checker.fail(`${name} emitted a programming error: ${describe(error)}`);
