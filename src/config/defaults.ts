@@ -76,7 +76,7 @@ export const DEFAULTS: Defaults = {
     // request costs a round trip and a socket write. 64 KiB against 16: no-op reads of 100-byte
     // values about 40% faster on 4 partitions, 10 KB values written one per send 3-5 times faster.
     fetchMaxBytes: 1024 * 1024,
-    fetchMaxBytesPerPartition: 64 * 1024,
+    fetchMaxBytesPerPartition: 1024 * 1024,
     // As librdkafka: the check costs 0.4-0.8 ns per byte here (Java's is a CPU instruction), up to a
     // quarter of the throughput on 10 KB values; corruption is caught on request.
     checkCrcs: false,

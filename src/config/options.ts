@@ -68,10 +68,11 @@ export interface KafkaOptions {
    */
   fetchMaxBytes?: number;
   /**
-   * Most bytes one fetch returns per partition. Default 64 KiB: a few hundred small messages per
-   * partition per request (fairness between partitions and keys comes from admission, not from
-   * this); it also bounds how far one response takes a partition's buffer past its limits. A larger
-   * record batch still comes whole.
+   * Most bytes one fetch asks of a partition. Each partition of a request is asked for its share of
+   * `fetchMaxBytes` (at least 64 KiB), up to this: few partitions of large records come many records
+   * per round trip, many partitions 64 KiB each (fairness between partitions and keys comes from
+   * admission, not from this). It also bounds how far one response takes a partition's buffer past
+   * its limits. A larger record batch still comes whole. Default 1048576 (1 MiB).
    */
   fetchMaxBytesPerPartition?: number;
   /**

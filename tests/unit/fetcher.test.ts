@@ -99,13 +99,19 @@ function recordingSink(onMessages: (batch: ConsumerMessage[]) => void = () => {}
   return { sink, batches, failures, handed };
 }
 
-function fetcherOn(client: FakeClient, sink: FetcherSink, maxWaitMs = 10, clock: Clock = systemClock): Fetcher {
+function fetcherOn(
+  client: FakeClient,
+  sink: FetcherSink,
+  maxWaitMs = 10,
+  clock: Clock = systemClock,
+  maxBytesPerPartition = 1 << 20,
+): Fetcher {
   return new Fetcher(client, {
     startFrom: "earliest",
     isolationLevel: "read_uncommitted",
     maxWaitMs,
     maxBytes: 1 << 20,
-    maxBytesPerPartition: 1 << 20,
+    maxBytesPerPartition,
     clock,
   }, sink);
 }
@@ -126,6 +132,23 @@ describe("Fetcher", () => {
     assert.equal(batches[0]!.length, 300);
     assert.deepEqual(batches[0]!.map((message) => Number(message.offset)), Array.from({ length: 300 }, (_, i) => i));
     fetcher.close();
+  });
+
+  test("asks each partition for its share of the request's maxBytes: at least 64 KiB, at most maxBytesPerPartition", async () => {
+    const asks = async (partitions: number, perPartition?: number): Promise<number[]> => {
+      const owned = Array.from({ length: partitions }, (_, partition) => ({ topic: "t", partition }));
+      const client = new FakeClient(owned);
+      const fetcher = fetcherOn(client, recordingSink().sink, 10, systemClock, perPartition);
+      for (const partition of owned) fetcher.add(partition, 0n);
+      await flushMicrotasks();
+      fetcher.close();
+      return [...new Set(client.fetches[0]!.request.partitions.map(({ maxBytes }) => maxBytes))];
+    };
+    // Few partitions of large records come many records per round trip (64 KiB held six of 10 KB).
+    assert.deepEqual(await asks(1), [1 << 20]);
+    assert.deepEqual(await asks(4), [256 * 1024]);
+    assert.deepEqual(await asks(48), [64 * 1024], "the broker stops at maxBytes anyway");
+    assert.deepEqual(await asks(4, 16 * 1024), [16 * 1024], "the user's limit wins");
   });
 
   test("fetches a partition again as soon as its response was delivered, before anything was consumed", async () => {
