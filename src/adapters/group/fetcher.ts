@@ -256,6 +256,7 @@ export class Fetcher {
 
   async #fetchFrom(node: number, states: readonly Fetching[]): Promise<void> {
     const { isolationLevel, maxBytes, maxBytesPerPartition } = this.#settings;
+    const ask = askBytes(Math.floor(maxBytes / states.length), maxBytesPerPartition);
     const requested = new PartitionMap<{ state: Fetching; offset: bigint }>();
     for (const state of states) {
       state.requested = true;
@@ -270,7 +271,7 @@ export class Fetcher {
           topic: state.topic,
           partition: state.partition,
           offset: state.position,
-          maxBytes: askBytes(Math.floor(maxBytes / states.length), maxBytesPerPartition),
+          maxBytes: ask,
         })),
         maxWaitMs: this.#waitMs(),
         maxBytes,

@@ -129,8 +129,8 @@ export class GroupAdapter implements KafkaAdapter {
       } catch (error) {
         if (!isRetriable(error) || this.#closed || settings.clock.now() >= deadline) throw error;
         // From the second failure: a new cluster refuses a first join for a moment, which is no news.
-        const left = Math.ceil((deadline - settings.clock.now()) / 1000);
         if (attempt > 0) {
+          const left = Math.ceil((deadline - settings.clock.now()) / 1000);
           settings.logger.warn(
             `${(error as Error).message}; start() tries again for up to ${left} s more (kafka.rebalanceTimeoutMs)`,
           );

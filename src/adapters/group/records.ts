@@ -8,7 +8,7 @@
 //
 // The filter follows Kafka's Java consumer (clients/.../consumer/internals/CompletedFetch.java:
 // nextFetchedRecord, consumeAbortedTransactionsUpTo, isBatchAborted, containsAbortMarker).
-import { type ConsumerMessage, type MessageHeader, NO_HEADER_LIST, NO_HEADERS } from "../../core/message.ts";
+import { type ConsumerMessage, headerMap, type MessageHeader, NO_HEADER_LIST } from "../../core/message.ts";
 import type { AbortedTransaction, FetchedPartition, IsolationLevel, KafkaRecord, RecordBatch } from "./kafka-client.ts";
 
 /** The messages of one fetched partition that a consumer may see, and where the next fetch starts. */
@@ -152,7 +152,7 @@ function appendRecords(
       offset: firstOffset + BigInt(record.offsetDelta),
       key: record.key,
       value: record.value,
-      headers: headerList.length === 0 ? NO_HEADERS : new Map(headerList),
+      headers: headerMap(headerList),
       headerList,
       timestamp: appendTime ??
         (baseIsSmall && deltaMs > -EXACT_PART && deltaMs < EXACT_PART

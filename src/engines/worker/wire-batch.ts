@@ -5,9 +5,9 @@
 import {
   type ConsumerMessage,
   headerListOf,
+  headerMap,
   type MessageHeader,
   NO_HEADER_LIST,
-  NO_HEADERS,
 } from "../../core/message.ts";
 
 /**
@@ -200,14 +200,12 @@ export class BatchReader {
     const ints = this.#ints;
     const base = i * FIELDS;
     const headerCount = ints[base + HEADER_COUNT]!;
-    let headers = NO_HEADERS;
     let headerList = NO_HEADER_LIST;
     if (headerCount > 0) {
       const list: MessageHeader[] = new Array(headerCount);
       for (let k = 0, h = ints[base + HEADER_START]!; k < headerCount; k++, h += 3) {
         list[k] = [this.#names[ints[h]!]!, this.#bytes(h + 1)];
       }
-      headers = new Map(list);
       headerList = list;
     }
     return {
@@ -216,7 +214,7 @@ export class BatchReader {
       offset: this.#offsets[i]!,
       key: this.#bytes(base + KEY_START),
       value: this.#bytes(base + VALUE_START),
-      headers,
+      headers: headerMap(headerList),
       headerList,
       timestamp: this.#floats[this.count + i]!,
     };
