@@ -285,9 +285,8 @@ export interface ParallelConsumerOptions {
    */
   rateLimit?: RateLimitOptions;
   /**
-   * How often completed progress is committed. Default 1000. Once nothing is in flight (the
-   * consumer caught up) the commit goes out at once, or a quarter interval after the previous
-   * commit brought forward if that was more recent.
+   * How often completed progress is committed. Default 1000. Once nothing fetched is left to run
+   * (the consumer caught up) the commit goes out at once: two in a row at most, then four per interval.
    */
   commitIntervalMs?: number;
   /** How long `close()` waits for accepted work before aborting it. Default 30000. */

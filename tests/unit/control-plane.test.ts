@@ -252,8 +252,8 @@ describe("control plane", () => {
   // A broker restarting answered NOT_COORDINATOR for a second or two: a caught-up consumer brought a
   // commit forward at every message it finished, and reported each failure (39 errors in 2 s).
   test("while commits fail, finishing a message brings no commit forward: the regular tick retries", async () => {
-    // Early ticks come at most every quarter interval (500 ms here), regular ones every 2 s: the
-    // second message finishes between the two, with a second and more to spare on either side.
+    // Early ticks come two at once, then one per quarter interval (500 ms here), regular ones every
+    // 2 s: the second message finishes between the two, with a second and more to spare on either side.
     const { adapter, consumer } = setup({ commitIntervalMs: 2_000, handler: () => {} });
     const failures: Error[] = [];
     consumer.on("error", (error) => void failures.push(error));
@@ -277,6 +277,36 @@ describe("control plane", () => {
     assert.equal(adapter.committed.get("t:0"), 3n);
     await consumer.close();
     assert.equal(failures.length, 1);
+  });
+
+  // The window emptied while fetched messages still waited in the partition's buffer: that was
+  // taken for caught up, and its early commit spent the budget the real end needed.
+  test("caught up means nothing admitted and nothing buffered: one early commit, at the end", async () => {
+    const gate = gatedHandler();
+    const { adapter, consumer } = setup({
+      commitIntervalMs: 10_000,
+      maxInFlight: 4,
+      ordering: "unordered",
+      handler: gate.handler,
+    });
+    await consumer.start();
+    adapter.deliver(...Array.from({ length: 12 }, (_, offset) => message(0, offset, null)));
+    let commits: bigint[][];
+    try {
+      // Each round, the four admitted messages end together: the window is empty, the buffer is not.
+      for (let round = 1; round <= 3; round++) {
+        await settle();
+        assert.deepEqual(gate.running().slice(-4), [0, 1, 2, 3].map((i) => 4 * (round - 1) + i));
+        for (const call of gate.calls.slice(-4)) call.finish();
+      }
+      await settle(20);
+      commits = adapter.commits.map((offsets) => offsets.map(({ offset }) => offset));
+    } finally {
+      for (const call of gate.calls) if (!call.settled) call.finish();
+      await consumer.close();
+    }
+    assert.equal(consumer.getMetrics().processedTotal, 12);
+    assert.deepEqual(commits, [[12n]]);
   });
 
   test("close gives up on work that outlives drainTimeoutMs and aborts its signal", async () => {

@@ -1,13 +1,20 @@
 import type { Clock, Timer } from "../clock.ts";
+import { TokenBucket } from "../token-bucket.ts";
 
-/** Share of `commitIntervalMs` kept between two ticks brought forward. */
-const EARLY_TICK_SPACING = 0.25;
+/** Ticks brought forward, over time: at most four per interval besides the regular ticks… */
+const EARLY_TICKS_PER_INTERVAL = 4;
+/**
+ * …and two at once: a consumer often catches up twice within moments (one partition's buffer runs
+ * dry while its last fetch is on the way, then everything is done), and the second is the one that
+ * commits the end: spacing it a quarter interval after the first delayed it for nothing.
+ */
+const EARLY_TICK_BURST = 2;
 
 /**
- * The commit tick: every `commitIntervalMs`, and sooner once the consumer has caught up (nothing in
- * flight). Then nothing would move the positions before the next tick, and waiting only delays
- * what a restart, a rebalance or a lag reading relies on. A tick brought forward comes at once
- * unless another one was brought forward less than a quarter interval before: a trickle of
+ * The commit tick: every `commitIntervalMs`, and sooner once the consumer has caught up (nothing
+ * fetched is left to run). Then nothing would move the positions before the next tick, and waiting
+ * only delays what a restart, a rebalance or a lag reading relies on. A tick brought forward comes
+ * at once while the early ticks' budget allows (two at once, four per interval): a trickle of
  * messages, each finishing alone, commits at most four times per interval besides the regular ticks.
  */
 export class CommitTicker {
@@ -17,8 +24,8 @@ export class CommitTicker {
   readonly #onTick: () => boolean;
   #timer: Timer | undefined;
   #dueAt = 0;
-  /** When the last tick brought forward ran. */
-  #lastEarlyAt = -Infinity;
+  /** Each tick brought forward takes a token when it runs. */
+  readonly #earlyTicks: TokenBucket;
   /** The scheduled tick was brought forward. */
   #early = false;
 
@@ -26,6 +33,7 @@ export class CommitTicker {
     this.#clock = clock;
     this.#intervalMs = intervalMs;
     this.#onTick = onTick;
+    this.#earlyTicks = new TokenBucket((EARLY_TICKS_PER_INTERVAL * 1000) / intervalMs, EARLY_TICK_BURST, clock.now());
   }
 
   /** Starts ticking: the first tick comes one interval from now. */
@@ -38,11 +46,11 @@ export class CommitTicker {
     this.#timer = undefined;
   }
 
-  /** The consumer caught up: brings the next tick forward (not before the spacing allows). */
+  /** The consumer caught up: brings the next tick forward (not before the early ticks' budget allows). */
   soon(): void {
     if (this.#timer === undefined) return;
     const now = this.#clock.now();
-    const at = Math.max(now, this.#lastEarlyAt + this.#intervalMs * EARLY_TICK_SPACING);
+    const at = this.#earlyTicks.availableAt(now);
     if (at >= this.#dueAt) return;
     this.#clock.clearTimeout(this.#timer);
     this.#schedule(at - now, true);
@@ -53,7 +61,7 @@ export class CommitTicker {
     this.#early = early;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
-      if (this.#early) this.#lastEarlyAt = this.#clock.now();
+      if (this.#early) this.#earlyTicks.take(this.#clock.now());
       if (this.#onTick()) this.#schedule(this.#intervalMs);
     }, delayMs);
   }

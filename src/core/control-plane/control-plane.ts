@@ -401,7 +401,7 @@ export class ControlPlane implements AdapterListener {
     this.#budget.remove(1, item.bytes);
     // Caught up: nothing moves the positions before the next tick, so commit without waiting for
     // it; while commits fail, the regular ticks retry them (see Committer.failing).
-    if (this.#budget.messages === 0 && !this.#committer.failing) this.#ticker.soon();
+    if (!this.#committer.failing && this.#caughtUp()) this.#ticker.soon();
     this.#statistics.fetchToCompletionSeconds.observe((now - item.fetchedAt) / 1000);
     if (state.fetchHeld) this.#pause.check(state);
     // The key's next message may be admissible now.
@@ -437,6 +437,13 @@ export class ControlPlane implements AdapterListener {
     this.#pause.released();
     this.#dispatcher.pump(now);
     this.#waiters.check();
+  }
+
+  /** Nothing fetched is left to run: none admitted (running, queued or waiting to retry), none buffered. */
+  #caughtUp(): boolean {
+    if (this.#budget.messages > 0) return false;
+    for (const state of this.#partitions.values()) if (state.bufferedCount > 0) return false;
+    return true;
   }
 
   /**
