@@ -7,12 +7,11 @@ import { HandlerTimeoutError } from "../core/errors.ts";
 
 const DONE: Promise<void> = Promise.resolve();
 /**
- * Synchronous handlers that run back to back (each one's end starts the next through microtasks)
- * yield the event loop after this long, so timers and I/O (heartbeats, fetches, commits) run.
+ * Synchronous handlers that run without the event loop turning in between (each one's end starts
+ * the next through microtasks, with the consumer's own work between them) yield the loop after
+ * this long, so timers and I/O (heartbeats, fetches, commits, the user's own server) run.
  */
 const SYNC_SLICE_MS = 50;
-/** A synchronous handler starting this long after the previous one ended starts a new slice. */
-const CHAIN_GAP_MS = 1;
 
 /** Options of {@linkcode AsyncEngine}. */
 export interface AsyncEngineSettings {
@@ -39,9 +38,10 @@ export class AsyncEngine implements ExecutionEngine {
   /** Timeout timers of running attempts: close() clears those of handlers that never return. */
   readonly #timers = new Set<Timer>();
   #running = 0;
-  /** Start of the current run of back-to-back synchronous handlers, and the last one's end. */
+  /** Start of the current slice: the first synchronous handler since the event loop last turned. */
   #sliceStart = 0;
-  #syncEnd = -Infinity;
+  /** A slice is on: its timer, set when it began, has not fired, so the loop has not turned since. */
+  #inSlice = false;
   /** A slice ran out: nothing starts until the event loop has run its timers and I/O. */
   #yielding = false;
 
@@ -113,15 +113,21 @@ export class AsyncEngine implements ExecutionEngine {
   }
 
   /**
-   * A synchronous handler returned. Once such handlers ran SYNC_SLICE_MS back to back, this one
-   * keeps its slot until a timer fires (and so after the loop's pending I/O): no new attempt
-   * starts meanwhile. Without it, a chain of CPU-bound handlers blocks the loop for seconds and
-   * the group drops the member.
+   * A synchronous handler returned. Once SYNC_SLICE_MS passed since the first synchronous handler
+   * after the loop last turned, this one keeps its slot until a timer fires (and so after the
+   * loop's pending I/O): no new attempt starts meanwhile. Without it, a chain of CPU-bound handlers
+   * blocks the loop for seconds and the group drops the member. The loop's turn is told by a timer
+   * set when the slice began, not by a pause between handlers: the consumer's own work between two
+   * fast handlers (decoding a response, a commit, a garbage collection) can take a millisecond
+   * while the loop stays blocked, and each such pause began a new slice.
    */
   #ranSync(startedAt: number): Promise<void> {
     const end = this.#clock.now();
-    if (startedAt - this.#syncEnd > CHAIN_GAP_MS) this.#sliceStart = startedAt;
-    this.#syncEnd = end;
+    if (!this.#inSlice) {
+      this.#inSlice = true;
+      this.#sliceStart = startedAt;
+      this.#clock.setTimeout(this.#loopTurned, 0);
+    }
     if (end - this.#sliceStart < SYNC_SLICE_MS) {
       this.#running--;
       return DONE;
@@ -130,12 +136,15 @@ export class AsyncEngine implements ExecutionEngine {
     return new Promise((resolve) => {
       this.#clock.setTimeout(() => {
         this.#yielding = false;
-        this.#syncEnd = -Infinity;
         this.#running--;
         resolve();
       }, 0);
     });
   }
+
+  readonly #loopTurned = (): void => {
+    this.#inSlice = false;
+  };
 
   readonly #settled = (): void => {
     this.#running--;

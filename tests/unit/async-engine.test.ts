@@ -98,15 +98,45 @@ describe("AsyncEngine", () => {
     assert.equal(engine.idleSlots, 0);
     await flushMicrotasks();
     assert.deepEqual(settled, [0, 1, 2, 3], "the fifth waits for a timer");
-    assert.equal(timers.length, 1);
-    timers.shift()!();
+    assert.equal(timers.length, 2, "the slice's own timer (set by its first handler), then the fifth's");
+    for (const fire of timers.splice(0)) fire();
     await flushMicrotasks();
     assert.deepEqual(settled, [0, 1, 2, 3, 4]);
     assert.equal(engine.idleSlots, 2, "a new slice may start");
-    // The loop did other things for a while: the next handler starts a slice of its own.
+    // The loop turned: the next handler starts a slice of its own (and sets its timer).
     now += 5;
     void engine.execute(message, new Attempt(1, clock.now()));
-    assert.deepEqual([engine.idleSlots, timers.length], [2, 0]);
+    assert.deepEqual([engine.idleSlots, timers.length], [2, 1]);
+  });
+
+  // A slice ended when a millisecond passed between two handlers: the consumer's own work between
+  // them (decoding a response, a commit, a garbage collection) began a new one while the loop
+  // stayed blocked, so the loop was never yielded.
+  test("the consumer's own work between synchronous handlers counts: the loop is yielded 50 ms after the slice began", async () => {
+    let now = 1000;
+    const timers: (() => void)[] = [];
+    const clock: Clock = {
+      now: () => now,
+      setTimeout: (callback) => {
+        timers.push(callback);
+        return {} as Timer;
+      },
+      clearTimeout: () => {},
+    };
+    const engine = new AsyncEngine(() => {
+      now += 0.01;
+    }, { concurrency: 1, clock });
+    const settled: number[] = [];
+    for (let index = 0; index < 20 && engine.idleSlots > 0; index++) {
+      now += 5; // the consumer's work before this handler, without the loop turning
+      void engine.execute(message, new Attempt(1, clock.now())).then(() => settled.push(index));
+      await flushMicrotasks();
+    }
+    assert.equal(settled.length, 10, "ten handlers 5 ms apart, then the slice is over");
+    assert.equal(engine.idleSlots, 0, "the last one holds its slot until the loop turned");
+    for (const fire of timers.splice(0)) fire();
+    await flushMicrotasks();
+    assert.deepEqual([settled.length, engine.idleSlots], [11, 1]);
   });
 
   test("a handler that throws synchronously: execute() rejects (never throws) and frees the slot", async () => {
