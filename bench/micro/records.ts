@@ -47,6 +47,7 @@ function partition(transactional: boolean): FetchedPartition {
     // An aborted transaction of another producer keeps the read_committed bookkeeping on.
     abortedTransactions: transactional ? [{ producerId: 8n, firstOffset: 1_000_000n }] : [],
     batches,
+    recordBytes: 0, // not read by the decoder
   };
 }
 

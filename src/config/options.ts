@@ -63,14 +63,16 @@ export interface KafkaOptions {
    */
   metadataMaxAgeMs?: number;
   /**
-   * Most bytes one fetch returns, over all partitions: with many partitions, what one response (and
-   * the data decoded from it) can hold. Default 1 MiB.
+   * Most bytes one fetch returns, over all partitions: with many partitions of large records, what
+   * one response (and the data decoded from it) can hold. Default 16777216 (16 MiB).
    */
   fetchMaxBytes?: number;
   /**
    * Most bytes one fetch asks of a partition. Each partition of a request is asked for its share of
-   * `fetchMaxBytes` (at least 64 KiB), up to this: few partitions of large records come many records
-   * per round trip, many partitions 64 KiB each (fairness between partitions and keys comes from
+   * about 10,000 records (in bytes, by the size of its records so far) and of `fetchMaxBytes`,
+   * whichever is less, at least 64 KiB, up to this: few partitions of large records come many
+   * records per round trip, small records about 10,000 a response (decoding a response keeps the
+   * event loop), many partitions 64 KiB each (fairness between partitions and keys comes from
    * admission, not from this). It also bounds how far one response takes a partition's buffer past
    * its limits. A larger record batch still comes whole. Default 1048576 (1 MiB).
    */

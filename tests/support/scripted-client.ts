@@ -126,6 +126,10 @@ export class ScriptedClient implements KafkaClient {
             isControl: false,
             records,
           }],
+          // A batch header, then each record's fields and a few bytes of framing.
+          recordBytes: records.length === 0
+            ? 0
+            : 61 + records.reduce((sum, r) => sum + 8 + r.key.length + r.value.length, 0),
         });
       }
       return any ? fetched : undefined;

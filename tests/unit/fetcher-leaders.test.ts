@@ -81,6 +81,7 @@ class Cluster extends FetchOnlyClient {
               isControl: false,
               records: [{ offsetDelta: 0, timestampDelta: 0, key: null, value: null, headers: [] }],
             }],
+            recordBytes: moved ? 0 : 70,
           };
         }));
       }, this.pollMs.get(request.node) ?? POLL_MS);

@@ -13,6 +13,8 @@ import { type Deferred, deferred, flushMicrotasks } from "./control-plane-parts/
 const encoder = new TextEncoder();
 const P0: TopicPartition = { topic: "t", partition: 0 };
 const P1: TopicPartition = { topic: "t", partition: 1 };
+/** Wire bytes of one of `records()`'s records (a batch adds 61). */
+const RECORD_BYTES = 20;
 
 interface FetchCall {
   readonly request: FetchRequest;
@@ -77,6 +79,7 @@ function records({ topic, partition }: TopicPartition, from: bigint, count: numb
         headers: [],
       })),
     }],
+    recordBytes: count === 0 ? 0 : 61 + count * RECORD_BYTES,
   };
 }
 
@@ -105,12 +108,13 @@ function fetcherOn(
   maxWaitMs = 10,
   clock: Clock = systemClock,
   maxBytesPerPartition = 1 << 20,
+  maxBytes = 1 << 20,
 ): Fetcher {
   return new Fetcher(client, {
     startFrom: "earliest",
     isolationLevel: "read_uncommitted",
     maxWaitMs,
-    maxBytes: 1 << 20,
+    maxBytes,
     maxBytesPerPartition,
     clock,
   }, sink);
@@ -134,21 +138,42 @@ describe("Fetcher", () => {
     fetcher.close();
   });
 
-  test("asks each partition for its share of the request's maxBytes: at least 64 KiB, at most maxBytesPerPartition", async () => {
-    const asks = async (partitions: number, perPartition?: number): Promise<number[]> => {
+  test("asks each partition for its share of 10,000 records (100 bytes each until it had some) and of maxBytes: at least 64 KiB, at most maxBytesPerPartition", async () => {
+    const asks = async (partitions: number, perPartition?: number, maxBytes?: number): Promise<number[]> => {
       const owned = Array.from({ length: partitions }, (_, partition) => ({ topic: "t", partition }));
       const client = new FakeClient(owned);
-      const fetcher = fetcherOn(client, recordingSink().sink, 10, systemClock, perPartition);
+      const fetcher = fetcherOn(client, recordingSink().sink, 10, systemClock, perPartition, maxBytes);
       for (const partition of owned) fetcher.add(partition, 0n);
       await flushMicrotasks();
       fetcher.close();
       return [...new Set(client.fetches[0]!.request.partitions.map(({ maxBytes }) => maxBytes))];
     };
-    // Few partitions of large records come many records per round trip (64 KiB held six of 10 KB).
-    assert.deepEqual(await asks(1), [1 << 20]);
-    assert.deepEqual(await asks(4), [256 * 1024]);
+    assert.deepEqual(await asks(1), [1_000_000], "10,000 records of 100 bytes");
+    assert.deepEqual(await asks(4), [250_000]);
+    assert.deepEqual(await asks(4, undefined, 512 * 1024), [128 * 1024], "a quarter of maxBytes is less");
     assert.deepEqual(await asks(48), [64 * 1024], "the broker stops at maxBytes anyway");
     assert.deepEqual(await asks(4, 16 * 1024), [16 * 1024], "the user's limit wins");
+  });
+
+  test("a partition's ask follows the size of its records: large ones come up to the byte limits", async () => {
+    const client = new FakeClient([P0, P1]);
+    const fetcher = fetcherOn(client, recordingSink().sink, 10, systemClock, 1 << 20, 16 << 20);
+    fetcher.add(P0, 0n);
+    fetcher.add(P1, 0n);
+    await flushMicrotasks();
+    const asked = (request: number) =>
+      client.fetches[request]!.request.partitions.map(({ partition, maxBytes }) => `t[${partition}] ${maxBytes}`)
+        .sort();
+    assert.deepEqual(asked(0), ["t[0] 500000", "t[1] 500000"]);
+    // 10 records of about 10 KB on t[0], 100 of 20 bytes on t[1].
+    client.fetches[0]!.reply.resolve([
+      { ...records(P0, 0n, 10), recordBytes: 10 * 10_240 },
+      records(P1, 0n, 100),
+    ]);
+    await flushMicrotasks();
+    // Each is asked for 5,000 records: of t[0], 51 MB (1 MiB at most); of t[1], 5,000 × 20.61 bytes.
+    assert.deepEqual(asked(1), [`t[0] ${1 << 20}`, "t[1] 103050"]);
+    fetcher.close();
   });
 
   test("fetches a partition again as soon as its response was delivered, before anything was consumed", async () => {

@@ -165,6 +165,7 @@ function fetched(
     logStartOffset: 0n,
     abortedTransactions,
     batches,
+    recordBytes: 0,
   };
 }
 

@@ -4,7 +4,13 @@ import { PartitionMap } from "../../core/partition-map.ts";
 import { backoffMs } from "../../core/retry-policy.ts";
 import type { PartitionPosition } from "../../core/ports/kafka-adapter.ts";
 import { toError } from "../../core/thrown.ts";
-import { type FetchedPartition, type IsolationLevel, isRetriable, type KafkaClient } from "./kafka-client.ts";
+import {
+  type FetchedPartition,
+  type IsolationLevel,
+  isRetriable,
+  type KafkaClient,
+  type RecordBatch,
+} from "./kafka-client.ts";
 import { decodePartition } from "./records.ts";
 
 const RETRY_MIN_MS = 100;
@@ -22,10 +28,20 @@ const WAIT_WHILE_PAUSED_MS = 10;
 const RETRY_MAX_MS = 1_000;
 /**
  * Never ask a partition for less than this (unless `maxBytesPerPartition` is smaller): with many
- * partitions their shares of a request's `maxBytes` would be tiny, and the broker stops filling a
- * response at `maxBytes` anyway.
+ * partitions their shares would be tiny, and the broker stops filling a response at `maxBytes` anyway.
  */
 const MIN_ASK_BYTES = 64 * 1024;
+/**
+ * About this many records per response (1 MiB of 100-byte ones), shared by the request's
+ * partitions and asked in bytes by each one's own record size, within the byte limits. Decoding and
+ * handing over a response keeps the event loop, so small records come about this many at a time
+ * however large the byte limits (4 MiB of 100-byte records held it for 100-180 ms and read 30%
+ * slower), while large ones come up to the byte limits (10 KB records: 1 MiB asks instead of a
+ * share of 1 MiB, four times fewer round trips, 1.4-1.8 times the rate).
+ */
+const RECORDS_PER_RESPONSE = 10_000;
+/** A partition's bytes per record (batch overhead included) until its first records came: small ones. */
+const ASSUMED_RECORD_BYTES = 100;
 
 /** How the fetcher fetches. */
 export interface FetcherSettings {
@@ -59,6 +75,8 @@ interface Fetching extends TopicPartition {
   pausedAt: number;
   /** Part of a fetch request in flight. */
   requested: boolean;
+  /** Bytes per record on the wire, as its last response with records had them. */
+  recordBytes: number;
 }
 
 /**
@@ -104,6 +122,7 @@ export class Fetcher {
       paused: false,
       pausedAt: 0,
       requested: false,
+      recordBytes: ASSUMED_RECORD_BYTES,
     });
     this.#kick();
   }
@@ -256,7 +275,8 @@ export class Fetcher {
 
   async #fetchFrom(node: number, states: readonly Fetching[]): Promise<void> {
     const { isolationLevel, maxBytes, maxBytesPerPartition } = this.#settings;
-    const ask = askBytes(Math.floor(maxBytes / states.length), maxBytesPerPartition);
+    const share = Math.floor(maxBytes / states.length);
+    const records = Math.ceil(RECORDS_PER_RESPONSE / states.length);
     const requested = new PartitionMap<{ state: Fetching; offset: bigint }>();
     for (const state of states) {
       state.requested = true;
@@ -271,7 +291,7 @@ export class Fetcher {
           topic: state.topic,
           partition: state.partition,
           offset: state.position,
-          maxBytes: ask,
+          maxBytes: askBytes(Math.min(share, records * state.recordBytes), maxBytesPerPartition),
         })),
         maxWaitMs: this.#waitMs(),
         maxBytes,
@@ -298,6 +318,8 @@ export class Fetcher {
       }
       const { messages, nextOffset } = decodePartition(partition, state.position, isolationLevel);
       state.position = nextOffset;
+      const count = recordCount(partition.batches);
+      if (count > 0) state.recordBytes = Math.max(1, partition.recordBytes / count);
       if (messages.length > 0) delivered.push(messages);
     }
     // The sink may pause partitions as it takes them: that holds their next fetch, not these messages.
@@ -371,12 +393,19 @@ function rotate<T>(items: T[], shift: number): T[] {
 }
 
 /**
- * Bytes to ask of one partition: its share of the request's `maxBytes` (the broker fills
- * partitions in request order up to it, so one partition asked for all of it would take every
- * response; the order rotates between requests), at least MIN_ASK_BYTES, at most `most`. Few
- * partitions of large records then come many records per round trip (at a fixed 64 KiB, 10 KB
- * records came six at a time), many partitions as before.
+ * Bytes to ask of one partition: its share (the smaller of its share of the request's `maxBytes`,
+ * which the broker fills in request order, so one partition asked for all of it would take every
+ * response, and its share of RECORDS_PER_RESPONSE in its own record size), at least MIN_ASK_BYTES,
+ * at most `most`. Few partitions of large records then come many records per round trip (at a
+ * fixed 64 KiB, 10 KB records came six at a time), small records about as many as before.
  */
 function askBytes(share: number, most: number): number {
   return Math.min(most, Math.max(MIN_ASK_BYTES, share));
+}
+
+/** Records in `batches` (partial batches at a response's end are not among them). */
+function recordCount(batches: readonly RecordBatch[]): number {
+  let count = 0;
+  for (const batch of batches) count += batch.records.length;
+  return count;
 }

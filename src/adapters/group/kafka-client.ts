@@ -140,6 +140,8 @@ export interface FetchedPartition extends TopicPartition {
   readonly abortedTransactions: readonly AbortedTransaction[];
   /** Batches in offset order; the first may start below the requested offset. */
   readonly batches: readonly RecordBatch[];
+  /** Bytes of those batches on the wire (what the request's byte limits counted). */
+  readonly recordBytes: number;
 }
 
 /** The group's committed offset of one partition. */

@@ -77,6 +77,7 @@ function readPartition(r: Reader, checkCrcs: boolean): FetchResponsePartition {
     logStartOffset,
     abortedTransactions: abortedTransactions ?? [],
     batches,
+    recordBytes: Math.max(0, size),
     ...(unreadable === undefined ? {} : { unreadable }),
   };
 }

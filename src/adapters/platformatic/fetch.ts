@@ -150,6 +150,7 @@ export async function fetchPartitions(
         logStartOffset: p.logStartOffset,
         abortedTransactions: p.abortedTransactions,
         batches: p.batches,
+        recordBytes: p.recordBytes,
       });
     }
   }

@@ -67,7 +67,14 @@ export function evaluateFetch(ctx: ClusterContext, request: FetchRequest): Fetch
         abortedTransactions = shuffle(ctx.random, log.abortedIn(wanted.offset, lastOffset));
       }
     }
-    partitions.push({ topic: wanted.topic, partition: wanted.partition, ...offsets, abortedTransactions, batches });
+    partitions.push({
+      topic: wanted.topic,
+      partition: wanted.partition,
+      ...offsets,
+      abortedTransactions,
+      batches,
+      recordBytes: bytes,
+    });
   }
   return { partitions, ready: anyData || anyError };
 }
@@ -82,6 +89,7 @@ function failed(wanted: FetchPartitionRequest, error: FetchPartitionError): Fetc
     logStartOffset: -1n,
     abortedTransactions: [],
     batches: [],
+    recordBytes: 0,
   };
 }
 
