@@ -147,12 +147,12 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
   const groupId = uniqueName("group");
   await createTopic(topic, PARTITIONS);
   const half = PER_PARTITION / 2;
-  const records = (from: number): TestRecord[] =>
+  const quarter = half / 2;
+  const records = (from: number, count: number): TestRecord[] =>
     Array.from(
       { length: PARTITIONS },
-      (_, partition) => Array.from({ length: half }, (_, i) => ({ key: `key-${from + i}`, value: "x", partition })),
+      (_, partition) => Array.from({ length: count }, (_, i) => ({ key: `key-${from + i}`, value: "x", partition })),
     ).flat();
-  await produce(topic, records(0));
   const kafka = (name: string) => ({
     bootstrapBrokers: BROKERS,
     groupId,
@@ -163,8 +163,10 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
     heartbeatIntervalMs: 200,
     rebalanceTimeoutMs: 6000,
   });
-  // A commits on its interval never during the test, and early (caught up) once: after that the next
-  // early commit waits a quarter interval (15 s), so only the rebalance can commit its second half.
+  // A commits on its interval never during the test, and early (caught up) at least twice, which
+  // spends its early commits (two in a row, then one per quarter interval, 15 s): so only the
+  // rebalance can commit its second half. (A third catch-up, each partition's data coming in a
+  // response of its own, delays the second quarter's commit by up to 15 s: hence the 20 s waits.)
   const a = createParallelConsumer({ kafka: kafka("A"), commitIntervalMs: 60_000, handler: () => {} });
   const ranAtB: string[] = [];
   const b = createParallelConsumer({
@@ -179,12 +181,15 @@ test("classic protocol: the commit made when a rebalance starts is accepted: no 
   try {
     await a.start();
     const committed = () => committedOffsets(groupId, topic, PARTITIONS);
-    await waitForAsync(
-      "A to complete the first half and commit it once caught up",
-      async () => (await committed()).every((offset) => offset === BigInt(half)),
-      15_000,
-    );
-    await produce(topic, records(half));
+    for (const upTo of [quarter, half]) {
+      await produce(topic, records(upTo - quarter, quarter));
+      await waitForAsync(
+        `A to complete the first ${upTo} of each partition and commit them once caught up`,
+        async () => (await committed()).every((offset) => offset === BigInt(upTo)),
+        20_000,
+      );
+    }
+    await produce(topic, records(half, half));
     await waitFor(
       "A to complete everything",
       () => a.getMetrics().processedTotal === PARTITIONS * PER_PARTITION,
