@@ -165,14 +165,15 @@ describe("Fetcher", () => {
       client.fetches[request]!.request.partitions.map(({ partition, maxBytes }) => `t[${partition}] ${maxBytes}`)
         .sort();
     assert.deepEqual(asked(0), ["t[0] 500000", "t[1] 500000"]);
-    // 10 records of about 10 KB on t[0], 100 of 20 bytes on t[1].
+    // 10 records of about 10 KB on t[0], 3 in 100 bytes on t[1].
     client.fetches[0]!.reply.resolve([
       { ...records(P0, 0n, 10), recordBytes: 10 * 10_240 },
-      records(P1, 0n, 100),
+      { ...records(P1, 0n, 3), recordBytes: 100 },
     ]);
     await flushMicrotasks();
-    // Each is asked for 5,000 records: of t[0], 51 MB (1 MiB at most); of t[1], 5,000 × 20.61 bytes.
-    assert.deepEqual(asked(1), [`t[0] ${1 << 20}`, "t[1] 103050"]);
+    // Each is asked for 5,000 records: of t[0], 51 MB (1 MiB at most); of t[1], 5,000 × 33.3 bytes,
+    // in whole bytes.
+    assert.deepEqual(asked(1), [`t[0] ${1 << 20}`, "t[1] 166666"]);
     fetcher.close();
   });
 

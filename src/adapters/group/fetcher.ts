@@ -75,7 +75,7 @@ interface Fetching extends TopicPartition {
   pausedAt: number;
   /** Part of a fetch request in flight. */
   requested: boolean;
-  /** Bytes per record on the wire, as its last response with records had them. */
+  /** Bytes per record on the wire (batch overhead included), as its last response with records had them. */
   recordBytes: number;
 }
 
@@ -400,10 +400,13 @@ function rotate<T>(items: T[], shift: number): T[] {
  * fixed 64 KiB, 10 KB records came six at a time), small records about as many as before.
  */
 function askBytes(share: number, most: number): number {
-  return Math.min(most, Math.max(MIN_ASK_BYTES, share));
+  return Math.min(most, Math.max(MIN_ASK_BYTES, Math.floor(share)));
 }
 
-/** Records in `batches` (partial batches at a response's end are not among them). */
+/**
+ * Records in `batches`. A partial batch at a response's end is not among them but its bytes are in
+ * `recordBytes`: the size per record then errs large, and the next ask is larger, never smaller.
+ */
 function recordCount(batches: readonly RecordBatch[]): number {
   let count = 0;
   for (const batch of batches) count += batch.records.length;
