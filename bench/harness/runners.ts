@@ -16,6 +16,7 @@ import {
   type Ordering,
   type ParallelConsumer,
 } from "../../mod.ts";
+import { MIN_ASK_BYTES, RECORDS_PER_RESPONSE } from "../../src/adapters/group/fetcher.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import { memory, rss, settleGarbage } from "./runtime.ts";
 import { histogramQuantile, int, sampleQuantile } from "./stats.ts";
@@ -319,14 +320,24 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
  * The fetch settings the library's adapter passes to consume() by default, read from the library's
  * defaults table so the baselines follow the library.
  */
-function libraryFetchOptions(): { maxWaitTime: number; maxBytes: number; maxBytesPerPartition: number } {
+/**
+ * The library's fetch sizes. With `recordBytes` (a topic's bytes per record on the wire), the most
+ * its responses hold on such a topic: about RECORDS_PER_RESPONSE records (the library's fetcher),
+ * so that a raw stream is not given 16 MiB responses of small records the library never asks for.
+ */
+function libraryFetchOptions(
+  recordBytes?: number,
+): { maxWaitTime: number; maxBytes: number; maxBytesPerPartition: number } {
   const { fetchMaxWaitMs, fetchMaxBytes, fetchMaxBytesPerPartition } = DEFAULTS.kafka;
-  return { maxWaitTime: fetchMaxWaitMs, maxBytes: fetchMaxBytes, maxBytesPerPartition: fetchMaxBytesPerPartition };
+  const maxBytes = recordBytes === undefined
+    ? fetchMaxBytes
+    : Math.min(fetchMaxBytes, Math.max(MIN_ASK_BYTES, Math.floor(RECORDS_PER_RESPONSE * recordBytes)));
+  return { maxWaitTime: fetchMaxWaitMs, maxBytes, maxBytesPerPartition: fetchMaxBytesPerPartition };
 }
 
 /** Described in the baselines' config column. */
-export function baselineFetchText(): string {
-  const fetch = libraryFetchOptions();
+export function baselineFetchText(recordBytes?: number): string {
+  const fetch = libraryFetchOptions(recordBytes);
   return fetch.maxBytes === undefined
     ? "client's default fetch sizes"
     : `fetch ${Math.round(fetch.maxBytes / 1024)}/${
@@ -334,7 +345,7 @@ export function baselineFetchText(): string {
     } KiB like the library`;
 }
 
-async function openStream(ctx: Context, name: string, topic: string) {
+async function openStream(ctx: Context, name: string, topic: string, recordBytes?: number) {
   const consumer = new Consumer({
     clientId: `pyrallel-bench-${name}`,
     bootstrapBrokers: ctx.brokers,
@@ -351,7 +362,7 @@ async function openStream(ctx: Context, name: string, topic: string) {
     fallbackMode: MessagesStreamFallbackModes.EARLIEST,
     autocommit: false,
     // The same fetch settings as the library's adapter, so the comparison is of the processing.
-    ...libraryFetchOptions(),
+    ...libraryFetchOptions(recordBytes),
   });
   return { consumer, stream };
 }
@@ -377,10 +388,11 @@ async function onPlainStream(
   what: string,
   cleanup: () => void,
   body: (opened: OpenedStream) => Promise<RunResult>,
+  recordBytes?: number,
 ): Promise<RunResult> {
   let opened: OpenedStream | undefined;
   try {
-    opened = await openStream(ctx, name, topic);
+    opened = await openStream(ctx, name, topic, recordBytes);
     const result = await body(opened);
     await closeStream(opened.consumer, opened.stream);
     return result;
@@ -391,8 +403,17 @@ async function onPlainStream(
   }
 }
 
-/** Baseline (a): a plain consume stream in a fresh group, counting messages, no processing. */
-export async function runRaw(ctx: Context, name: string, topic: string, target: number): Promise<RunResult> {
+/**
+ * Baseline (a): a plain consume stream in a fresh group, counting messages, no processing. With
+ * `recordBytes` (bytes per record on the wire), responses as large as the library's on such records.
+ */
+export async function runRaw(
+  ctx: Context,
+  name: string,
+  topic: string,
+  target: number,
+  recordBytes?: number,
+): Promise<RunResult> {
   const finished = deferred();
   let count = 0;
   let endAt = 0;
@@ -420,7 +441,7 @@ export async function runRaw(ctx: Context, name: string, topic: string, target: 
     return {
       name,
       kind: "raw",
-      config: `plain Consumer.consume() stream, count only; ${baselineFetchText()}`,
+      config: `plain Consumer.consume() stream, count only; ${baselineFetchText(recordBytes)}`,
       messages: target,
       seconds,
       rate: target / seconds,
@@ -429,7 +450,7 @@ export async function runRaw(ctx: Context, name: string, topic: string, target: 
       firstMessageSeconds: (firstAt - startedAt) / 1000,
       notes: [],
     };
-  });
+  }, recordBytes);
 }
 
 /**

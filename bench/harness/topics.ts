@@ -45,6 +45,14 @@ export function topicName(spec: Omit<TopicSpec, "name">): string {
   return `pyrallel-bench-p${spec.partitions}-${keys}-n${spec.messages}-v${spec.valueBytes}${batch}`;
 }
 
+/**
+ * Bytes per record on the wire, about: the value, a short key and the record's framing (14), and
+ * the record batch's header (61) shared by the records of one producer send.
+ */
+export function recordWireBytes(spec: Pick<TopicSpec, "valueBytes" | "sendBatch">): number {
+  return spec.valueBytes + 14 + 61 / (spec.sendBatch ?? 2000);
+}
+
 /** The key of message `index`. */
 export function keyOf(spec: TopicSpec, index: number): string {
   if (spec.keyDistribution === "zipf") return `k${keyIndices(spec)[index]}`;

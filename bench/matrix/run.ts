@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { type Context, failed, medianRun, runPyrallel, runRaw, type RunResult, type Work } from "../harness/runners.ts";
 import { env, optionValue, runtime, runtimeVersion, scriptArgs, selfCommand, waitForLoad } from "../harness/runtime.ts";
 import { int, percent } from "../harness/stats.ts";
-import { ensureTopic, hotKeyShare, type TopicSpec } from "../harness/topics.ts";
+import { ensureTopic, hotKeyShare, recordWireBytes, type TopicSpec } from "../harness/topics.ts";
 import {
   type Cell,
   cellTarget,
@@ -196,7 +196,8 @@ async function runJob(ctx: Context, job: Job): Promise<JobResult> {
     const raws: RunResult[] = [];
     const noops: RunResult[] = [];
     const readRaw = async (): Promise<RunResult | undefined> => {
-      const raw = await runRaw(ctx, "raw", topic.name, topic.messages);
+      // Responses as large as the library's on these records (about 10,000 of them at most).
+      const raw = await runRaw(ctx, "raw", topic.name, topic.messages, recordWireBytes(topic));
       if (raw.kind !== "raw") return raw;
       raws.push(raw);
     };

@@ -155,6 +155,18 @@ describe("Fetcher", () => {
     assert.deepEqual(await asks(4, 16 * 1024), [16 * 1024], "the user's limit wins");
   });
 
+  test("a request's own limit is its partitions' share of 10,000 records, within maxBytes", async () => {
+    const owned = Array.from({ length: 48 }, (_, partition) => ({ topic: "t", partition }));
+    const client = new FakeClient(owned);
+    const fetcher = fetcherOn(client, recordingSink().sink, 10, systemClock, 1 << 20, 16 << 20);
+    for (const partition of owned) fetcher.add(partition, 0n);
+    await flushMicrotasks();
+    fetcher.close();
+    const { maxBytes, partitions } = client.fetches[0]!.request;
+    assert.equal(partitions[0]!.maxBytes, 64 * 1024, "each partition's ask is at least 64 KiB…");
+    assert.equal(maxBytes, 48 * 209 * 100, "…but 48 of them bring 10,000 small records, not 3 MiB");
+  });
+
   test("a partition's ask follows the size of its records: large ones come up to the byte limits", async () => {
     const client = new FakeClient([P0, P1]);
     const fetcher = fetcherOn(client, recordingSink().sink, 10, systemClock, 1 << 20, 16 << 20);
@@ -174,6 +186,7 @@ describe("Fetcher", () => {
     // Each is asked for 5,000 records: of t[0], 51 MB (1 MiB at most); of t[1], 5,000 × 33.3 bytes,
     // in whole bytes.
     assert.deepEqual(asked(1), [`t[0] ${1 << 20}`, "t[1] 166666"]);
+    assert.equal(client.fetches[1]!.request.maxBytes, 16 << 20, "5,000 records of 10 KB are more than maxBytes");
     fetcher.close();
   });
 
