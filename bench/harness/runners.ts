@@ -16,7 +16,7 @@ import {
   type Ordering,
   type ParallelConsumer,
 } from "../../mod.ts";
-import { MIN_ASK_BYTES, RECORDS_PER_RESPONSE } from "../../src/adapters/group/fetcher.ts";
+import { RECORDS_PER_RESPONSE, responseLimit } from "../../src/adapters/group/fetcher.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import { memory, rss, settleGarbage } from "./runtime.ts";
 import { histogramQuantile, int, sampleQuantile } from "./stats.ts";
@@ -317,13 +317,10 @@ export async function runPyrallel(ctx: Context, run: PyrallelRun): Promise<RunRe
 // Baselines with the plain client
 
 /**
- * The fetch settings the library's adapter passes to consume() by default, read from the library's
- * defaults table so the baselines follow the library.
- */
-/**
- * The library's fetch sizes. With `recordBytes` (a topic's bytes per record on the wire), the most
- * its responses hold on such a topic: about RECORDS_PER_RESPONSE records (the library's fetcher),
- * so that a raw stream is not given 16 MiB responses of small records the library never asks for.
+ * The library's fetch sizes, read from its defaults table so the baselines follow the library. With
+ * `recordBytes` (a topic's bytes per record on the wire), the most its responses hold on such a
+ * topic: about RECORDS_PER_RESPONSE records (the library's fetcher), so that a raw stream is not
+ * given 16 MiB responses of small records the library never asks for.
  */
 function libraryFetchOptions(
   recordBytes?: number,
@@ -331,7 +328,7 @@ function libraryFetchOptions(
   const { fetchMaxWaitMs, fetchMaxBytes, fetchMaxBytesPerPartition } = DEFAULTS.kafka;
   const maxBytes = recordBytes === undefined
     ? fetchMaxBytes
-    : Math.min(fetchMaxBytes, Math.max(MIN_ASK_BYTES, Math.floor(RECORDS_PER_RESPONSE * recordBytes)));
+    : responseLimit(RECORDS_PER_RESPONSE * recordBytes, fetchMaxBytes);
   return { maxWaitTime: fetchMaxWaitMs, maxBytes, maxBytesPerPartition: fetchMaxBytesPerPartition };
 }
 

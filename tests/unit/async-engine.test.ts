@@ -34,6 +34,24 @@ function gatedHandler() {
   return { handler, gates };
 }
 
+/** A clock the test moves by hand (`now`); its timers wait in `timers` until the test fires them. */
+function handClock(start: number): { now: number; timers: (() => void)[]; clock: Clock } {
+  const timers: (() => void)[] = [];
+  const hand = {
+    now: start,
+    timers,
+    clock: {
+      now: (): number => hand.now,
+      setTimeout: (callback: () => void): Timer => {
+        timers.push(callback);
+        return {} as Timer;
+      },
+      clearTimeout: () => {},
+    } as Clock,
+  };
+  return hand;
+}
+
 describe("AsyncEngine", () => {
   test("runs at most `concurrency` handlers: idleSlots counts them down and back up", async () => {
     const { handler, gates } = gatedHandler();
@@ -73,20 +91,12 @@ describe("AsyncEngine", () => {
 
   test("synchronous handlers back to back yield the event loop every 50 ms: the slice's last one holds its slot until a timer", async () => {
     // A clock the handlers move: each takes 10 ms of CPU. Timers wait in a list until fired.
-    let now = 1000;
-    const timers: (() => void)[] = [];
-    const clock: Clock = {
-      now: () => now,
-      setTimeout: (callback) => {
-        timers.push(callback);
-        return {} as Timer;
-      },
-      clearTimeout: () => {},
-    };
+    const hand = handClock(1000);
+    const { clock, timers } = hand;
     let calls = 0;
     const engine = new AsyncEngine(() => {
       calls++;
-      now += 10;
+      hand.now += 10;
     }, { concurrency: 2, clock });
     const settled: number[] = [];
     // As the dispatcher does: start while there is room, each attempt stamped with its start.
@@ -104,7 +114,7 @@ describe("AsyncEngine", () => {
     assert.deepEqual(settled, [0, 1, 2, 3, 4]);
     assert.equal(engine.idleSlots, 2, "a new slice may start");
     // The loop turned: the next handler starts a slice of its own (and sets its timer).
-    now += 5;
+    hand.now += 5;
     void engine.execute(message, new Attempt(1, clock.now()));
     assert.deepEqual([engine.idleSlots, timers.length], [2, 1]);
   });
@@ -113,22 +123,14 @@ describe("AsyncEngine", () => {
   // them (decoding a response, a commit, a garbage collection) began a new one while the loop
   // stayed blocked, so the loop was never yielded.
   test("the consumer's own work between synchronous handlers counts: the loop is yielded 50 ms after the slice began", async () => {
-    let now = 1000;
-    const timers: (() => void)[] = [];
-    const clock: Clock = {
-      now: () => now,
-      setTimeout: (callback) => {
-        timers.push(callback);
-        return {} as Timer;
-      },
-      clearTimeout: () => {},
-    };
+    const hand = handClock(1000);
+    const { clock, timers } = hand;
     const engine = new AsyncEngine(() => {
-      now += 0.01;
+      hand.now += 0.01;
     }, { concurrency: 1, clock });
     const settled: number[] = [];
     for (let index = 0; index < 20 && engine.idleSlots > 0; index++) {
-      now += 5; // the consumer's work before this handler, without the loop turning
+      hand.now += 5; // the consumer's work before this handler, without the loop turning
       void engine.execute(message, new Attempt(1, clock.now())).then(() => settled.push(index));
       await flushMicrotasks();
     }

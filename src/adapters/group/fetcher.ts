@@ -6,6 +6,7 @@ import type { PartitionPosition } from "../../core/ports/kafka-adapter.ts";
 import { toError } from "../../core/thrown.ts";
 import {
   type FetchedPartition,
+  type FetchPartitionRequest,
   type IsolationLevel,
   isRetriable,
   type KafkaClient,
@@ -30,7 +31,7 @@ const RETRY_MAX_MS = 1_000;
  * Never ask a partition for less than this (unless `maxBytesPerPartition` is smaller): with many
  * partitions their shares would be tiny, and the broker stops filling a response at `maxBytes` anyway.
  */
-export const MIN_ASK_BYTES: number = 64 * 1024;
+const MIN_ASK_BYTES = 64 * 1024;
 /**
  * About this many records per response (1 MiB of 100-byte ones), shared by the request's
  * partitions and asked in bytes by each one's own record size, within the byte limits; the
@@ -279,28 +280,29 @@ export class Fetcher {
     const share = Math.floor(maxBytes / states.length);
     const records = Math.ceil(RECORDS_PER_RESPONSE / states.length);
     const requested = new PartitionMap<{ state: Fetching; offset: bigint }>();
-    // The bytes of RECORDS_PER_RESPONSE records over these partitions: the response's own limit
-    // (each partition's ask is at least MIN_ASK_BYTES: 48 partitions of small records would
-    // otherwise bring 3 MiB of them at a time).
+    const partitions: FetchPartitionRequest[] = [];
+    // The bytes of RECORDS_PER_RESPONSE records over these partitions.
     let recordsBytes = 0;
     for (const state of states) {
       state.requested = true;
       requested.set(state.topic, state.partition, { state, offset: state.position });
-      recordsBytes += records * state.recordBytes;
+      const wanted = records * state.recordBytes;
+      recordsBytes += wanted;
+      partitions.push({
+        topic: state.topic,
+        partition: state.partition,
+        offset: state.position,
+        maxBytes: askBytes(Math.min(share, wanted), maxBytesPerPartition),
+      });
     }
     this.#nodesInFlight.add(node);
     let fetched: readonly FetchedPartition[];
     try {
       fetched = await this.#client.fetch({
         node,
-        partitions: states.map((state) => ({
-          topic: state.topic,
-          partition: state.partition,
-          offset: state.position,
-          maxBytes: askBytes(Math.min(share, records * state.recordBytes), maxBytesPerPartition),
-        })),
+        partitions,
         maxWaitMs: this.#waitMs(),
-        maxBytes: Math.min(maxBytes, Math.max(MIN_ASK_BYTES, Math.floor(recordsBytes))),
+        maxBytes: responseLimit(recordsBytes, maxBytes),
         isolationLevel,
       });
     } catch (error) {
@@ -407,6 +409,15 @@ function rotate<T>(items: T[], shift: number): T[] {
  */
 function askBytes(share: number, most: number): number {
   return Math.min(most, Math.max(MIN_ASK_BYTES, Math.floor(share)));
+}
+
+/**
+ * A request's own byte limit: the bytes of the records it wants, within MIN_ASK_BYTES and
+ * `maxBytes`. Each partition's ask is at least MIN_ASK_BYTES, so without it 48 partitions of small
+ * records would bring 3 MiB of them at a time.
+ */
+export function responseLimit(recordsBytes: number, maxBytes: number): number {
+  return Math.min(maxBytes, Math.max(MIN_ASK_BYTES, Math.floor(recordsBytes)));
 }
 
 /**
