@@ -95,6 +95,25 @@ const lastInt = (text, regex) => {
   return value;
 };
 
+/**
+ * The lines of each failed test as the runtime printed them, repeated under the summary: CI logs are
+ * often read from their end, and the streamed output of a long run scrolls the reason out of sight.
+ */
+const FAILURE_LINES_MAX = 60;
+function excerpt(lines) {
+  return lines.length > FAILURE_LINES_MAX
+    ? [...lines.slice(0, FAILURE_LINES_MAX), `... (${lines.length - FAILURE_LINES_MAX} more lines above the summary)`]
+    : lines;
+}
+/** From the first line matching `start` up to (not including) the first line after it matching `end`. */
+function section(text, start, end) {
+  const lines = stripAnsi(text).split("\n");
+  const from = lines.findIndex((line) => start.test(line));
+  if (from < 0) return [];
+  const to = lines.findIndex((line, i) => i > from && end.test(line));
+  return lines.slice(from, to < 0 ? undefined : to);
+}
+
 const xmlUnescape = (text) =>
   text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'")
     .replace(/&#(\d+);/g, (_, code) => String.fromCodePoint(Number(code))).replace(/&amp;/g, "&");
@@ -133,6 +152,8 @@ const RUNTIMES = {
         skipped: (count("skipped") ?? 0) + (count("todo") ?? 0),
       };
     },
+    // The spec reporter lists each failed test with its error after "✖ failing tests:".
+    failures: (output) => section(output, /^✖ failing tests:/, /^ℹ tests \d+/),
   },
   deno: {
     env: { DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" },
@@ -160,6 +181,8 @@ const RUNTIMES = {
       if (!summary) return null;
       return { passed: Number(summary[1]), failed: Number(summary[3]), skipped: 0 };
     },
+    // Deno repeats each failure's error under " ERRORS " and lists the names under " FAILURES ".
+    failures: (output) => section(output, /^\s*ERRORS\s*$/, /^\s*FAILURES\s*$/),
   },
   bun: {
     command: (files) => [bin("bun"), ["test", `--timeout=${BUN_TEST_TIMEOUT_MS}`, ...files]],
@@ -176,6 +199,23 @@ const RUNTIMES = {
         failed: Math.max(failed ?? 0, count("error") ?? 0),
         skipped: (count("skip") ?? 0) + (count("todo") ?? 0),
       };
+    },
+    // Bun prints a test's error (and what the test logged) just before its "(fail)" line, and only the
+    // names in its closing summary: take each "(fail)" line with the lines since the test before it.
+    failures(output) {
+      const lines = stripAnsi(output).split("\n");
+      const closing = lines.findIndex((line) => /^\d+ tests? failed:$/.test(line.trim()));
+      const streamed = closing < 0 ? lines : lines.slice(0, closing);
+      const out = [];
+      let since = 0;
+      streamed.forEach((line, i) => {
+        if (/^\((pass|skip|todo)\) /.test(line) || /^\S.*\.test\.ts:$/.test(line)) since = i + 1;
+        else if (/^\(fail\) /.test(line)) {
+          out.push(...streamed.slice(Math.max(since, i - 40), i + 1), "");
+          since = i + 1;
+        }
+      });
+      return out;
     },
   },
 };
@@ -267,8 +307,15 @@ function run(name, files) {
         failed = 1;
         problems.push("counted as 1 failed");
       }
+      let failures = [];
+      try {
+        if (failed > 0) failures = excerpt(runtime.failures(output));
+      } catch (error) {
+        failures = [`(could not extract the failures: ${error})`];
+      }
       const result = {
         name,
+        failures,
         seconds,
         exitCode,
         signal,
@@ -319,6 +366,9 @@ const header = ["runtime", "passed", "failed", "skipped", "seconds", "result"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
 const line = (cells) => cells.map((cell, i) => pad(cell, widths[i], i >= 1 && i <= 4)).join("  ").trimEnd();
 
+for (const r of results.filter((r) => r.failures.length > 0)) {
+  console.log(`\n${"=".repeat(100)}\n=== ${r.name}: the failed tests, as printed above\n${r.failures.join("\n")}`);
+}
 console.log(
   `\n${"=".repeat(100)}\n=== test summary (${
     filters.length ? `filter: ${filters.join(" | ")}, ` : ""

@@ -158,9 +158,11 @@ async function handOver(groupProtocol: "consumer" | "classic"): Promise<Outcome>
     await withTimeout("B's start", b.consumer.start());
     // The consumer protocol hands over at the members' next heartbeats (the broker's interval).
     await waitFor("B to own partitions", () => owned(b) > 0, 30_000);
-    inFlightAtJoin = inFlightBeforeDrop(a);
-    log.push(`${at()} B owns ${owned(b)}, A ${owned(a)} (A in flight before giving up: ${inFlightAtJoin})`);
+    log.push(`${at()} B owns ${owned(b)}, A ${owned(a)}`);
     await sleep(1500);
+    // Read after the sleep: B may own its partitions within one 50 ms sample of A giving them up.
+    inFlightAtJoin = inFlightBeforeDrop(a);
+    log.push(`${at()} A had ${inFlightAtJoin} in flight before giving partitions up`);
     inFlightAtClose = Math.max(a.consumer.getMetrics().totalInFlight, ...a.samples.slice(-5).map((s) => s.inFlight));
     log.push(`${at()} A closes (in flight ${inFlightAtClose})`);
     await withTimeout("A's close", a.consumer.close());
@@ -171,6 +173,12 @@ async function handOver(groupProtocol: "consumer" | "classic"): Promise<Outcome>
     await production;
     await waitFor("every message processed", () => runs.size >= produced, 30_000);
     await withTimeout("B's close", b.consumer.close());
+  } catch (error) {
+    // What happened up to the failure, with the errors the consumers reported.
+    const errors = members.flatMap((member) => member.errors.map((e) => `${member.name}: ${e.message}`));
+    throw new Error(`${(error as Error).message}; ${log.join("; ")}; errors: ${JSON.stringify(errors.slice(0, 5))}`, {
+      cause: error,
+    });
   } finally {
     producing = false;
     clearInterval(sampler);
