@@ -60,6 +60,20 @@ export interface CellMeasure {
   error?: string;
 }
 
+/**
+ * The cells' handler alone on this runtime, no Kafka: `concurrency` of them awaiting the timer in
+ * loops. Its rate is what the runtime's timers allow; its `measuredMs` the timer's own overshoot.
+ */
+export interface AloneMeasure {
+  handlerMs: number;
+  concurrency: number;
+  /** Calls per second. */
+  rate: number;
+  /** Mean time measured around the timer, ms. */
+  measuredMs: number;
+  load?: number;
+}
+
 export interface MatrixFile {
   runtime: string;
   preset: string;
@@ -74,6 +88,8 @@ export interface MatrixFile {
   cells: CellInfo[];
   topics: TopicMeasure[];
   runs: CellMeasure[];
+  /** The handler alone, per handler time (files written before 2026-11-29 have none). */
+  alone?: AloneMeasure[];
 }
 
 /** The no-op target of the issue: no-op ≥ 75% of the raw client's rate on the same topic. */
@@ -86,6 +102,18 @@ export interface Bounds {
   boundBy: "Little" | "raw";
   littleMeasured?: number;
   boundMeasured?: number;
+  /** With the handler's time when it runs alone (no Kafka), for the library on this runtime. */
+  boundAlone?: number;
+}
+
+/** The alone handler time for `consumer`'s rows: the library's only (peers run other timers). */
+export function aloneMs(
+  alone: readonly AloneMeasure[] | undefined,
+  consumer: ConsumerInfo,
+  handlerMs: number,
+): number | undefined {
+  if (consumer.kind !== "library") return undefined;
+  return alone?.find((a) => a.handlerMs === handlerMs)?.measuredMs;
 }
 
 /**
@@ -95,7 +123,8 @@ export interface Bounds {
  * at a time, so the whole topic takes at least p·n·t: at most 1/(p·t) msg/s. Hence
  * min(concurrency, maxInFlight, 1/p) / t (uniform keys: 1/p is the key count). With measured times:
  * min(concurrency, maxInFlight) / t_mean and 1/(p · t_hot), t_hot measured on the hottest key's
- * messages where it was (Zipf cells), else t_mean.
+ * messages where it was (Zipf cells), else t_mean. With the handler's time alone (`aloneMs`: the
+ * timer's overshoot on this runtime without any consumer): the nominal formula at that time.
  */
 export function bounds(
   cell: CellInfo,
@@ -103,10 +132,13 @@ export function bounds(
   raw: number | undefined,
   handlerMs?: number,
   hotHandlerMs?: number,
+  aloneMs?: number,
 ): Bounds {
   const concurrencySlots = Math.min(consumer.concurrency, consumer.maxInFlight ?? Infinity);
   const keySlots = 1 / cell.hotShare;
-  const little = Math.min(concurrencySlots, keySlots) / (cell.handlerMs / 1000);
+  /** Little's law with a handler time of `t` ms (`hot`: the hottest key's). */
+  const littleAt = (t: number, hot: number) => Math.min(concurrencySlots / (t / 1000), keySlots / (hot / 1000));
+  const little = littleAt(cell.handlerMs, cell.handlerMs);
   const rawCap = raw !== undefined && Number.isFinite(raw) ? raw : Infinity;
   const result: Bounds = {
     ...(raw === undefined ? {} : { raw }),
@@ -115,10 +147,10 @@ export function bounds(
     boundBy: rawCap < little ? "raw" : "Little",
   };
   if (handlerMs !== undefined && handlerMs > 0) {
-    const hotMs = hotHandlerMs ?? handlerMs;
-    result.littleMeasured = Math.min(concurrencySlots / (handlerMs / 1000), keySlots / (hotMs / 1000));
+    result.littleMeasured = littleAt(handlerMs, hotHandlerMs ?? handlerMs);
     result.boundMeasured = Math.min(result.littleMeasured, rawCap);
   }
+  if (aloneMs !== undefined && aloneMs > 0) result.boundAlone = Math.min(littleAt(aloneMs, aloneMs), rawCap);
   return result;
 }
 
@@ -130,7 +162,14 @@ function consumerTable(file: MatrixFile, consumer: ConsumerInfo): string {
   const rows: string[][] = [];
   for (const run of file.runs.filter((r) => r.consumer === consumer.label)) {
     const cell = cells.get(run.cell)!;
-    const b = bounds(cell, consumer, raw.get(cell.topic)?.raw, run.handlerMs, run.hotHandlerMs);
+    const b = bounds(
+      cell,
+      consumer,
+      raw.get(cell.topic)?.raw,
+      run.handlerMs,
+      run.hotHandlerMs,
+      aloneMs(file.alone, consumer, cell.handlerMs),
+    );
     if (run.error) {
       rows.push([
         run.cell,
@@ -139,6 +178,7 @@ function consumerTable(file: MatrixFile, consumer: ConsumerInfo): string {
         int(b.raw ?? NaN),
         int(b.little),
         int(b.bound),
+        "—",
         "—",
         "—",
         "—",
@@ -163,6 +203,7 @@ function consumerTable(file: MatrixFile, consumer: ConsumerInfo): string {
       run.hotHandlerMs === undefined ? ms(run.handlerMs) : `${ms(run.handlerMs)} (hot ${ms(run.hotHandlerMs)})`,
       int(b.boundMeasured ?? NaN),
       percent(b.boundMeasured ? run.rate / b.boundMeasured : undefined),
+      percent(b.boundAlone ? run.rate / b.boundAlone : undefined),
       run.running === undefined ? "—" : run.running.toFixed(0),
       notes.join("; "),
     ]);
@@ -179,6 +220,7 @@ function consumerTable(file: MatrixFile, consumer: ConsumerInfo): string {
       "t ms:",
       "bound (t):",
       "ratio (t):",
+      "ratio (alone):",
       "running:",
       "notes",
     ],
@@ -217,6 +259,19 @@ export function renderMatrix(file: MatrixFile): string {
       2 * file.windowSeconds
     } s), Zipf cells the whole topic.`,
   ];
+  if (file.alone?.length) {
+    lines.push(
+      "",
+      `The handler alone (no Kafka, ${
+        file.alone[0]!.concurrency
+      } at once, ${file.windowSeconds} s; ${file.runtime}): ` +
+        file.alone.map((a) =>
+          `${a.handlerMs} ms: ${int(a.rate)} calls/s = ${
+            percent(a.rate / (a.concurrency / (a.handlerMs / 1000)))
+          } of Little, t ${a.measuredMs.toFixed(2)} ms`
+        ).join("; ") + ".",
+    );
+  }
   for (const consumer of file.consumers) {
     if (!file.runs.some((r) => r.consumer === consumer.label)) continue;
     lines.push(
@@ -287,7 +342,9 @@ export const MATRIX_LEGEND: string =
   "min(concurrency, maxInFlight, 1/p) / t with p the hottest key's share and t the nominal handler time " +
   "(uniform keys: 1/p = the key count; Zipf s = 1 over 1,000 keys: p ≈ 0.134, so 1/(p·t)). bound = min(Little, " +
   "raw); ratio = msg/s / bound. t ms: mean handler time measured around the timer (hot: over the hottest key's " +
-  "messages); bound (t), ratio (t): the same with min(concurrency, maxInFlight) / t and 1/(p · t hot). running: " +
+  "messages); bound (t), ratio (t): the same with min(concurrency, maxInFlight) / t and 1/(p · t hot). ratio " +
+  "(alone): msg/s / min(raw, Little at the time the handler takes alone on this runtime, no Kafka, the same " +
+  "concurrency: what its timers allow any consumer). running: " +
   "mean handlers running, sampled every 100 ms. load: 1-minute load average when the run started.";
 
 const isMain = (() => {

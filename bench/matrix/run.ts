@@ -43,6 +43,8 @@ import {
 } from "./cells.ts";
 import { type Peer, PEER_NAMES, type PeerName, type PeerOutcome, setupPeer } from "./peers.ts";
 import {
+  type AloneMeasure,
+  aloneMs,
   bounds,
   type CellInfo,
   type CellMeasure,
@@ -148,7 +150,8 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 
 type Job =
   | { kind: "topic"; topic: TopicSpec; noop: boolean; rawReads: number }
-  | { kind: "cell"; cell: string; target: number; windowSeconds?: number };
+  | { kind: "cell"; cell: string; target: number; windowSeconds?: number }
+  | { kind: "alone"; handlerMs: number; seconds: number };
 
 interface JobResult {
   raw?: RunResult;
@@ -158,22 +161,25 @@ interface JobResult {
   handlerMs?: number;
   /** The same for the hottest key's messages only (Zipf cells). */
   hotHandlerMs?: number;
+  /** The handler alone: its calls per second with `WORKLOAD.concurrency` of them at once. */
+  aloneRate?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const handlerTime = { sum: 0, count: 0, hotSum: 0, hotCount: 0 };
-/**
- * Awaits a timer of `ms` and measures how long it really took (timers overshoot, on Deno most), for
- * every message and separately for the messages whose key is `hotKey`.
- */
+/** Awaits a timer of `ms`; how long it really took (timers overshoot, on Deno most). */
+const timedTimer = async (ms: number): Promise<number> => {
+  const started = performance.now();
+  await sleep(ms);
+  return performance.now() - started;
+};
+/** The cells' handler: {@linkcode timedTimer}, its time summed over every message and over those of `hotKey`. */
 const timedSleep = (ms: number, hotKey?: string): Work => {
   const hot = hotKey === undefined ? undefined : new TextEncoder().encode(hotKey);
   const isHot = (key: Uint8Array | null | undefined) =>
     hot !== undefined && key != null && key.length === hot.length && key.every((byte, i) => byte === hot[i]);
   return async (message) => {
-    const started = performance.now();
-    await sleep(ms);
-    const took = performance.now() - started;
+    const took = await timedTimer(ms);
     handlerTime.sum += took;
     handlerTime.count++;
     if (isHot(message.key)) {
@@ -187,7 +193,29 @@ const steady = (r: RunResult) => r.steadyRate;
 const libraryConfig =
   `key ordering, maxInFlight ${WORKLOAD.maxInFlight}, async engine concurrency ${WORKLOAD.concurrency}`;
 
+/**
+ * The handler alone, no Kafka: `WORKLOAD.concurrency` loops awaiting the cells' timer for `seconds`.
+ * What this runtime's timers allow at that concurrency: the most any consumer could reach with it.
+ */
+async function runAlone(handlerMs: number, seconds: number): Promise<JobResult> {
+  let calls = 0;
+  let took = 0;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < end) {
+      // Not `took += await …`: that reads `took` before the await, losing the other loops' times.
+      const t = await timedTimer(handlerMs);
+      took += t;
+      calls++;
+    }
+  };
+  await Promise.all(Array.from({ length: WORKLOAD.concurrency }, loop));
+  return { aloneRate: calls / ((performance.now() - started) / 1000), handlerMs: took / calls };
+}
+
 async function runJob(ctx: Context, job: Job): Promise<JobResult> {
+  if (job.kind === "alone") return runAlone(job.handlerMs, job.seconds);
   if (job.kind === "topic") {
     // Raw and no-op reads alternate, each going first in every other pair (raw, no-op, no-op, raw,
     // …), so a change of load, or the first read's cold code, hits both; the median of each
@@ -270,7 +298,7 @@ async function runIsolated(ctx: Context, job: Job): Promise<JobResult> {
     child.on("exit", (exitCode) => resolve(exitCode ?? 1));
     child.on("error", () => resolve(1));
   });
-  const name = job.kind === "topic" ? job.topic.name : job.cell;
+  const name = job.kind === "topic" ? job.topic.name : job.kind === "cell" ? job.cell : `alone-h${job.handlerMs}`;
   if (code !== 0 || !existsSync(file)) return { run: failed(name, "child process", `exit code ${code}, no result`) };
   const result = JSON.parse(readFileSync(file, "utf8")) as JobResult;
   unlinkSync(file);
@@ -364,6 +392,7 @@ const cellInfos: CellInfo[] = cells.map((cell) => ({
 }));
 const topicMeasures: TopicMeasure[] = [];
 const runs: CellMeasure[] = [];
+const alone: AloneMeasure[] = [];
 
 const notesOf = (result: RunResult | undefined, prefix = "") => (result?.notes ?? []).map((note) => prefix + note);
 const errorOf = (result: RunResult | undefined) =>
@@ -386,13 +415,43 @@ function logCell(cell: Cell, consumer: ConsumerInfo, measure: CellMeasure) {
   }
   const info = cellInfos.find((c) => c.id === cell.id)!;
   const raw = topicMeasures.find((t) => t.topic === cell.topic.name && t.consumer === consumer.label)?.raw;
-  const b = bounds(info, consumer, raw, measure.handlerMs, measure.hotHandlerMs);
+  const b = bounds(
+    info,
+    consumer,
+    raw,
+    measure.handlerMs,
+    measure.hotHandlerMs,
+    aloneMs(alone, consumer, cell.handlerMs),
+  );
   log(
     `${cell.id} ${consumer.label}: ${int(measure.rate)} msg/s (${int(measure.messages)} msgs), bound ${
       int(b.bound)
     } (${b.boundBy}) → ${percent(measure.rate / b.bound)}; t ${measure.handlerMs?.toFixed(2) ?? "—"} ms${
       measure.hotHandlerMs === undefined ? "" : ` (hot key ${measure.hotHandlerMs.toFixed(2)} ms)`
-    } → ${percent(b.boundMeasured ? measure.rate / b.boundMeasured : undefined)}`,
+    } → ${percent(b.boundMeasured ? measure.rate / b.boundMeasured : undefined)}${
+      b.boundAlone ? `; alone → ${percent(measure.rate / b.boundAlone)}` : ""
+    }`,
+  );
+}
+
+for (const handlerMs of [...new Set(cells.map((cell) => cell.handlerMs))].sort((a, b) => a - b)) {
+  const load = await beforeRun();
+  const result = await runIsolated(ctx, { kind: "alone", handlerMs, seconds: options.windowSeconds });
+  if (result.aloneRate === undefined || result.handlerMs === undefined) {
+    log(`the ${handlerMs} ms handler alone: FAILED ${errorOf(result.run)}`);
+    continue;
+  }
+  alone.push({
+    handlerMs,
+    concurrency: WORKLOAD.concurrency,
+    rate: result.aloneRate,
+    measuredMs: result.handlerMs,
+    load,
+  });
+  log(
+    `the ${handlerMs} ms handler alone, ${WORKLOAD.concurrency} at once: ${int(result.aloneRate)} calls/s (${
+      percent(result.aloneRate / (WORKLOAD.concurrency / (handlerMs / 1000)))
+    } of Little), t ${result.handlerMs.toFixed(2)} ms`,
   );
 }
 
@@ -534,6 +593,7 @@ const file: MatrixFile = {
   cells: cellInfos,
   topics: topicMeasures,
   runs,
+  alone,
 };
 console.log(`\n${renderMatrix(file)}\n\n${MATRIX_LEGEND}\n`);
 if (options.json) {
