@@ -74,6 +74,14 @@ export interface AloneMeasure {
   load?: number;
 }
 
+/** "1 ms: 83,351 calls/s = 83% of Little, t 1.20 ms" */
+export function describeAlone(a: AloneMeasure): string {
+  const little = a.concurrency / (a.handlerMs / 1000);
+  return `${a.handlerMs} ms: ${int(a.rate)} calls/s = ${percent(a.rate / little)} of Little, t ${
+    a.measuredMs.toFixed(2)
+  } ms`;
+}
+
 export interface MatrixFile {
   runtime: string;
   preset: string;
@@ -265,11 +273,7 @@ export function renderMatrix(file: MatrixFile): string {
       `The handler alone (no Kafka, ${
         file.alone[0]!.concurrency
       } at once, ${file.windowSeconds} s; ${file.runtime}): ` +
-        file.alone.map((a) =>
-          `${a.handlerMs} ms: ${int(a.rate)} calls/s = ${
-            percent(a.rate / (a.concurrency / (a.handlerMs / 1000)))
-          } of Little, t ${a.measuredMs.toFixed(2)} ms`
-        ).join("; ") + ".",
+        file.alone.map(describeAlone).join("; ") + ".",
     );
   }
   for (const consumer of file.consumers) {

@@ -49,6 +49,7 @@ import {
   type CellInfo,
   type CellMeasure,
   type ConsumerInfo,
+  describeAlone,
   MATRIX_LEGEND,
   type MatrixFile,
   renderMatrix,
@@ -441,18 +442,15 @@ for (const handlerMs of [...new Set(cells.map((cell) => cell.handlerMs))].sort((
     log(`the ${handlerMs} ms handler alone: FAILED ${errorOf(result.run)}`);
     continue;
   }
-  alone.push({
+  const measure: AloneMeasure = {
     handlerMs,
     concurrency: WORKLOAD.concurrency,
     rate: result.aloneRate,
     measuredMs: result.handlerMs,
     load,
-  });
-  log(
-    `the ${handlerMs} ms handler alone, ${WORKLOAD.concurrency} at once: ${int(result.aloneRate)} calls/s (${
-      percent(result.aloneRate / (WORKLOAD.concurrency / (handlerMs / 1000)))
-    } of Little), t ${result.handlerMs.toFixed(2)} ms`,
-  );
+  };
+  alone.push(measure);
+  log(`the handler alone, ${WORKLOAD.concurrency} at once: ${describeAlone(measure)}`);
 }
 
 for (const { spec, cells: topicCells } of topics.values()) {

@@ -175,10 +175,8 @@ async function handOver(groupProtocol: "consumer" | "classic"): Promise<Outcome>
     await withTimeout("B's close", b.consumer.close());
   } catch (error) {
     // What happened up to the failure, with the errors the consumers reported.
-    const errors = members.flatMap((member) => member.errors.map((e) => `${member.name}: ${e.message}`));
-    throw new Error(`${(error as Error).message}; ${log.join("; ")}; errors: ${JSON.stringify(errors.slice(0, 5))}`, {
-      cause: error,
-    });
+    const errors = JSON.stringify(memberErrors(members).slice(0, 5));
+    throw new Error(`${(error as Error).message}; ${log.join("; ")}; errors: ${errors}`, { cause: error });
   } finally {
     producing = false;
     clearInterval(sampler);
@@ -196,10 +194,15 @@ async function handOver(groupProtocol: "consumer" | "classic"): Promise<Outcome>
     inFlightAtJoin,
     inFlightAtClose,
     log,
-    errors: members.flatMap((member) =>
-      member.errors.map((error) => `${member.name}: ${error.message} (${String(error.cause)})`)
-    ),
+    errors: memberErrors(members),
   };
+}
+
+/** The error events of the members, each named after its member. */
+function memberErrors(members: readonly Member[]): string[] {
+  return members.flatMap((member) =>
+    member.errors.map((error) => `${member.name}: ${error.message} (${String(error.cause)})`)
+  );
 }
 
 /**
