@@ -2,10 +2,11 @@ import type { Attempt } from "../core/attempt.ts";
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
 import { pendingResult } from "../core/handler-result.ts";
 import type { BatchHandler, ConsumerMessage, EngineHandler, MessageHandler } from "../core/message.ts";
-import type { ExecutionEngine } from "../core/ports/execution-engine.ts";
+import { type AttemptEnded, endSoon, type ExecutionEngine } from "../core/ports/execution-engine.ts";
 import { HandlerTimeoutError } from "../core/errors.ts";
 
 const DONE: Promise<void> = Promise.resolve();
+
 /**
  * Synchronous handlers that run without the event loop turning in between (each one's end starts
  * the next through microtasks, with the consumer's own work between them) yield the loop after
@@ -65,51 +66,70 @@ export class AsyncEngine implements ExecutionEngine {
     return DONE;
   }
 
-  execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
+  execute<A extends Attempt>(message: ConsumerMessage, attempt: A, ended: AttemptEnded<A>): void {
     const handler = this.#handler;
-    if (handler === undefined) return Promise.reject(new TypeError("this engine runs a batch handler"));
-    return this.#run(handler, message, attempt);
+    if (handler === undefined) return endSoon(ended, attempt, true, new TypeError("this engine runs a batch handler"));
+    this.#run(handler, message, attempt, ended);
   }
 
-  /** One attempt of the batch handler, in one slot; settles as `execute` does. */
-  executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
+  /** One attempt of the batch handler, in one slot; ends as `execute`'s. */
+  executeBatch<A extends Attempt>(messages: readonly ConsumerMessage[], attempt: A, ended: AttemptEnded<A>): void {
     const handler = this.#batchHandler;
-    if (handler === undefined) return Promise.reject(new TypeError("this engine runs a message handler"));
-    return this.#run(handler, messages, attempt);
+    if (handler === undefined) {
+      return endSoon(ended, attempt, true, new TypeError("this engine runs a message handler"));
+    }
+    this.#run(handler, messages, attempt, ended);
   }
 
-  /** Not `async`: a synchronous handler costs no extra promise, an async one a single `then`. */
-  #run<Input>(handler: (input: Input, context: Attempt) => unknown, input: Input, attempt: Attempt): Promise<void> {
+  /**
+   * Calls the handler in a slot and tells `ended` once its result settled (a synchronous handler
+   * costs no promise, an async one a single `then`), aborting the attempt on `handlerTimeoutMs`.
+   */
+  #run<Input, A extends Attempt>(
+    handler: (input: Input, context: Attempt) => unknown,
+    input: Input,
+    attempt: A,
+    ended: AttemptEnded<A>,
+  ): void {
     this.#running++;
     let pending: Promise<unknown> | undefined;
     try {
       pending = pendingResult(handler(input, attempt));
     } catch (error) {
       this.#running--;
-      return Promise.reject(error);
+      return endSoon(ended, attempt, true, error);
     }
-    return this.#settle(pending, attempt);
+    if (pending === undefined) return this.#ranSync(attempt, ended);
+    const timer = this.#timeoutMs === undefined ? undefined : this.#abortAfter(this.#timeoutMs, attempt);
+    pending.then(
+      () => {
+        this.#free(timer);
+        ended(attempt, false, undefined);
+      },
+      (error: unknown) => {
+        this.#free(timer);
+        ended(attempt, true, error);
+      },
+    );
   }
 
-  /** Frees the slot when the handler's result settles, aborting the attempt on `handlerTimeoutMs`. */
-  #settle(pending: Promise<unknown> | undefined, attempt: Attempt): Promise<void> {
-    if (pending === undefined) return this.#ranSync(attempt.startedAt);
-    const timeoutMs = this.#timeoutMs;
-    if (timeoutMs === undefined) return pending.then(this.#settled, this.#rejected);
+  /** Aborts the attempt once it ran for `timeoutMs`. */
+  #abortAfter(timeoutMs: number, attempt: Attempt): Timer {
     const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);
       attempt.abort(new HandlerTimeoutError(timeoutMs));
     }, timeoutMs);
     this.#timers.add(timer);
-    const settle = () => {
+    return timer;
+  }
+
+  /** A handler's result settled: its slot and its timeout timer are free. */
+  #free(timer: Timer | undefined): void {
+    if (timer !== undefined) {
       this.#clock.clearTimeout(timer);
       this.#timers.delete(timer);
-      this.#running--;
-    };
-    return pending.then(settle, (error: unknown) => {
-      settle();
-      throw error;
-    });
+    }
+    this.#running--;
   }
 
   /**
@@ -121,38 +141,27 @@ export class AsyncEngine implements ExecutionEngine {
    * fast handlers (decoding a response, a commit, a garbage collection) can take a millisecond
    * while the loop stays blocked, and each such pause began a new slice.
    */
-  #ranSync(startedAt: number): Promise<void> {
+  #ranSync<A extends Attempt>(attempt: A, ended: AttemptEnded<A>): void {
     const end = this.#clock.now();
     if (!this.#inSlice) {
       this.#inSlice = true;
-      this.#sliceStart = startedAt;
+      this.#sliceStart = attempt.startedAt;
       this.#clock.setTimeout(this.#loopTurned, 0);
     }
     if (end - this.#sliceStart < SYNC_SLICE_MS) {
       this.#running--;
-      return DONE;
+      return endSoon(ended, attempt, false);
     }
     this.#yielding = true;
-    return new Promise((resolve) => {
-      this.#clock.setTimeout(() => {
-        this.#yielding = false;
-        this.#running--;
-        resolve();
-      }, 0);
-    });
+    this.#clock.setTimeout(() => {
+      this.#yielding = false;
+      this.#running--;
+      ended(attempt, false, undefined);
+    }, 0);
   }
 
   readonly #loopTurned = (): void => {
     this.#inSlice = false;
-  };
-
-  readonly #settled = (): void => {
-    this.#running--;
-  };
-
-  readonly #rejected = (error: unknown): never => {
-    this.#running--;
-    throw error;
   };
 
   close(): Promise<void> {

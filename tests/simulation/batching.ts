@@ -7,7 +7,7 @@ import type { BatchOptions, ConsumerMessage, HandlerContext } from "../../mod.ts
 import type { Attempt } from "../../src/core/attempt.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { WorkerCrashedError } from "../../src/core/errors.ts";
-import type { ExecutionEngine } from "../../src/core/ports/execution-engine.ts";
+import type { AttemptEnded, ExecutionEngine } from "../../src/core/ports/execution-engine.ts";
 import type { Call, Checker } from "./checker.ts";
 import { type HandlerProfile, simulatedHandler } from "./handlers.ts";
 import { Random } from "./random.ts";
@@ -62,15 +62,16 @@ export function simulatedBatchHandler(
  * and what it will take as done, and `limits` that its messages started. A batch that runs again
  * is the same array of messages: its dispatch order was checked the first time.
  */
-export function executeObservedBatch(
+export function executeObservedBatch<A extends Attempt>(
   engine: ExecutionEngine,
   member: string,
   checker: Checker,
   dispatched: WeakSet<readonly ConsumerMessage[]>,
   messages: readonly ConsumerMessage[],
-  attempt: Attempt,
+  attempt: A,
+  ended: AttemptEnded<A>,
   limits: StartLimits | undefined,
-): Promise<void> {
+): void {
   const again = dispatched.has(messages);
   if (!again) {
     dispatched.add(messages);
@@ -78,14 +79,13 @@ export function executeObservedBatch(
   }
   limits?.startedBatch(member, messages, again);
   const ownerships = messages.map((message) => checker.ownership(member, message));
-  const result = engine.executeBatch!(messages, attempt);
-  result.then(() => {
-    if (attempt.aborted) return;
-    messages.forEach((message, i) => checker.succeeded(member, message, ownerships[i]!));
-  }, (error: unknown) => {
-    if (error instanceof WorkerCrashedError) {
+  engine.executeBatch!(messages, attempt, (attempt, failed, error) => {
+    if (!failed && !attempt.aborted) {
+      messages.forEach((message, i) => checker.succeeded(member, message, ownerships[i]!));
+    }
+    if (failed && error instanceof WorkerCrashedError) {
       for (const message of messages) checker.crashReported(member, message, attempt.attempt);
     }
+    ended(attempt, failed, error);
   });
-  return result;
 }

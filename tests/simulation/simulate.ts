@@ -12,7 +12,7 @@ import { composeConsumer, type ParallelConsumer } from "../../src/consumer.ts";
 import { DEAD_LETTER_HEADERS } from "../../src/core/dead-letter.ts";
 import type { Attempt } from "../../src/core/attempt.ts";
 import { MessageFailedError, WorkerCrashedError } from "../../src/core/errors.ts";
-import { NotStartedError } from "../../src/core/ports/execution-engine.ts";
+import { type AttemptEnded, NotStartedError } from "../../src/core/ports/execution-engine.ts";
 import { type Call, Checker } from "./checker.ts";
 import { contentProfile, ContentWriter } from "./content.ts";
 import { type FakeClient, FakeCluster } from "./fake-cluster.ts";
@@ -255,21 +255,21 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
       limits?.started(name, message);
       return checker.ownership(name, message);
     };
-    /** What the checker learns of the attempt's end. */
-    const observed = (
+    /** What the checker learns of the attempt's end, before the control plane does. */
+    const observe = (
       message: ConsumerMessage,
-      attempt: Attempt,
       ownership: string,
-      result: Promise<void>,
-    ): Promise<void> => {
+      attempt: Attempt,
+      failed: boolean,
+      error: unknown,
+    ) => {
       // What the control plane takes as done: a success it did not give up on first.
-      result.then(() => {
+      if (!failed) {
         if (!attempt.aborted) checker.succeeded(name, message, ownership);
-      }, (error: unknown) => {
-        if (error instanceof WorkerCrashedError) checker.crashReported(name, message, attempt.attempt);
-        if (error instanceof NotStartedError) checker.returned(name, message);
-      });
-      return result;
+        return;
+      }
+      if (error instanceof WorkerCrashedError) checker.crashReported(name, message, attempt.attempt);
+      if (error instanceof NotStartedError) checker.returned(name, message);
     };
     const threads = random.fork();
     const jitter = random.fork();
@@ -284,17 +284,27 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
         get runsBatches() {
           return engine.runsBatches;
         },
-        executeBatch: (messages, attempt) =>
-          executeObservedBatch(engine, name, checker, dispatchedBatches, messages, attempt, limits),
-        execute: (message, attempt) => {
+        executeBatch: <A extends Attempt>(messages: readonly ConsumerMessage[], attempt: A, ended: AttemptEnded<A>) =>
+          executeObservedBatch(engine, name, checker, dispatchedBatches, messages, attempt, ended, limits),
+        execute: <A extends Attempt>(message: ConsumerMessage, attempt: A, ended: AttemptEnded<A>) => {
           const ownership = dispatched(message);
-          return observed(message, attempt, ownership, engine.execute(message, attempt));
+          engine.execute(message, attempt, (attempt, failed, error) => {
+            observe(message, ownership, attempt, failed, error);
+            ended(attempt, failed, error);
+          });
         },
         ...(engine.executeChain === undefined ? {} : {
-          executeChain: (messages: readonly ConsumerMessage[], attempts: readonly Attempt[]) => {
+          executeChain: <A extends Attempt>(
+            messages: readonly ConsumerMessage[],
+            attempts: readonly A[],
+            ended: AttemptEnded<A>,
+          ) => {
             const ownerships = messages.map(dispatched);
-            const outcomes = engine.executeChain!(messages, attempts);
-            return outcomes.map((outcome, i) => observed(messages[i]!, attempts[i]!, ownerships[i]!, outcome));
+            engine.executeChain!(messages, attempts, (attempt, failed, error) => {
+              const i = attempts.indexOf(attempt);
+              observe(messages[i]!, ownerships[i]!, attempt, failed, error);
+              ended(attempt, failed, error);
+            });
           },
         }),
         close: () => engine.close(),

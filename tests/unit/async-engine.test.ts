@@ -8,6 +8,7 @@ import { HandlerTimeoutError } from "../../src/core/errors.ts";
 import type { ConsumerMessage, MessageHandler } from "../../src/core/message.ts";
 import { AsyncEngine } from "../../src/engines/async-engine.ts";
 import { flushMicrotasks, VirtualClock } from "../simulation/virtual-clock.ts";
+import { attemptOutcome } from "../support/engine-outcome.ts";
 
 const message: ConsumerMessage = {
   topic: "t",
@@ -58,7 +59,7 @@ describe("AsyncEngine", () => {
     const engine = new AsyncEngine(handler, { concurrency: 3 });
     await engine.start();
     assert.equal(engine.idleSlots, 3);
-    const runs = [0, 1].map(() => observe(engine.execute(message, new Attempt(1, 0))));
+    const runs = [0, 1].map(() => observe(attemptOutcome(engine, message, new Attempt(1, 0))));
     assert.equal(engine.idleSlots, 1);
     gates[0]!.resolve();
     await flushMicrotasks();
@@ -75,18 +76,14 @@ describe("AsyncEngine", () => {
     const results: unknown[] = [undefined, 42, "text", null, { then: "not a function" }];
     let next = 0;
     const engine = new AsyncEngine(() => results[next++] as void, { concurrency: 1 });
-    // Started now on the engine's clock (the system's): a slice of synchronous handlers starts here.
-    const first = engine.execute(message, new Attempt(1, performance.now()));
-    assert.equal(engine.idleSlots, 1);
-    for (let i = 1; i < results.length; i++) {
-      assert.equal(
-        engine.execute(message, new Attempt(1, performance.now())),
-        first,
-        "the same settled promise: none made per message",
-      );
+    const ends: boolean[] = [];
+    for (let i = 0; i < results.length; i++) {
+      // Started now on the engine's clock (the system's): a slice of synchronous handlers starts here.
+      engine.execute(message, new Attempt(1, performance.now()), (_, failed) => ends.push(failed));
+      assert.equal(engine.idleSlots, 1, "its slot is free as it returns");
     }
-    await first;
-    assert.equal(engine.idleSlots, 1);
+    await flushMicrotasks();
+    assert.deepEqual(ends, results.map(() => false));
   });
 
   test("synchronous handlers back to back yield the event loop every 50 ms: the slice's last one holds its slot until a timer", async () => {
@@ -102,7 +99,7 @@ describe("AsyncEngine", () => {
     // As the dispatcher does: start while there is room, each attempt stamped with its start.
     while (engine.idleSlots > 0 && calls < 20) {
       const index = calls;
-      void engine.execute(message, new Attempt(1, clock.now())).then(() => settled.push(index));
+      void attemptOutcome(engine, message, new Attempt(1, clock.now())).then(() => settled.push(index));
     }
     assert.equal(calls, 5, "50 ms of handlers, then no room");
     assert.equal(engine.idleSlots, 0);
@@ -115,7 +112,7 @@ describe("AsyncEngine", () => {
     assert.equal(engine.idleSlots, 2, "a new slice may start");
     // The loop turned: the next handler starts a slice of its own (and sets its timer).
     hand.now += 5;
-    void engine.execute(message, new Attempt(1, clock.now()));
+    void attemptOutcome(engine, message, new Attempt(1, clock.now()));
     assert.deepEqual([engine.idleSlots, timers.length], [2, 1]);
   });
 
@@ -131,7 +128,7 @@ describe("AsyncEngine", () => {
     const settled: number[] = [];
     for (let index = 0; index < 20 && engine.idleSlots > 0; index++) {
       hand.now += 5; // the consumer's work before this handler, without the loop turning
-      void engine.execute(message, new Attempt(1, clock.now())).then(() => settled.push(index));
+      void attemptOutcome(engine, message, new Attempt(1, clock.now())).then(() => settled.push(index));
       await flushMicrotasks();
     }
     assert.equal(settled.length, 10, "ten handlers 5 ms apart, then the slice is over");
@@ -141,15 +138,20 @@ describe("AsyncEngine", () => {
     assert.deepEqual([settled.length, engine.idleSlots], [11, 1]);
   });
 
-  test("a handler that throws synchronously: execute() rejects (never throws) and frees the slot", async () => {
+  test("a handler that throws synchronously: the attempt fails later (execute() never throws) and frees the slot", async () => {
     const thrown = new TypeError("bad record");
     const engine = new AsyncEngine(() => {
       throw thrown;
     }, { concurrency: 2 });
-    let result: Promise<void> | undefined;
-    assert.doesNotThrow(() => (result = engine.execute(message, new Attempt(1, 0))));
+    const ends: [boolean, unknown][] = [];
+    assert.doesNotThrow(() =>
+      engine.execute(message, new Attempt(1, 0), (_, failed, error) => ends.push([failed, error]))
+    );
+    // Not told inside execute(): the caller's own bookkeeping for the attempt comes first.
+    assert.deepEqual(ends, []);
     assert.equal(engine.idleSlots, 2);
-    await assert.rejects(result!, (error: unknown) => error === thrown);
+    await flushMicrotasks();
+    assert.deepEqual(ends, [[true, thrown]]);
   });
 
   test("thenables are adopted: resolved, rejected, a throwing `then`, a throwing `then` getter", async () => {
@@ -170,7 +172,7 @@ describe("AsyncEngine", () => {
     let next = 0;
     const engine = new AsyncEngine(() => handlers[next++]!() as void, { concurrency: 4 });
     const runs = handlers.map(() =>
-      engine.execute(message, new Attempt(1, 0)).then(() => "ok", (error: Error) => error.message)
+      attemptOutcome(engine, message, new Attempt(1, 0)).then(() => "ok", (error: Error) => error.message)
     );
     assert.deepEqual(await Promise.all(runs), ["ok", "rejected thenable", "then threw", "then getter threw"]);
     assert.equal(engine.idleSlots, 4);
@@ -178,7 +180,7 @@ describe("AsyncEngine", () => {
 
   test("a thenable that never calls back keeps its slot, like a promise that never settles", async () => {
     const engine = new AsyncEngine(() => ({ then() {} }) as unknown as void, { concurrency: 1 });
-    const run = observe(engine.execute(message, new Attempt(1, 0)));
+    const run = observe(attemptOutcome(engine, message, new Attempt(1, 0)));
     await flushMicrotasks();
     assert.equal(run.settled, false);
     assert.equal(engine.idleSlots, 0);
@@ -190,7 +192,7 @@ describe("AsyncEngine", () => {
     const { handler, gates } = gatedHandler();
     const engine = new AsyncEngine(handler, { concurrency: 2, handlerTimeoutMs: 500, clock });
     const attempt = new Attempt(1, 0);
-    const run = observe(engine.execute(message, attempt));
+    const run = observe(attemptOutcome(engine, message, attempt));
     const gate = gates[0]!;
     gate.context.signal.addEventListener("abort", () => gate.reject(gate.context.signal.reason));
     await time.runUntil(() => run.settled, 10_000);
@@ -212,7 +214,7 @@ describe("AsyncEngine", () => {
       clock: time.clock("async-engine"),
     });
     const attempt = new Attempt(1, 0);
-    const run = observe(engine.execute(message, attempt));
+    const run = observe(attemptOutcome(engine, message, attempt));
     await time.runUntil(() => attempt.aborted, 10_000);
     assert.ok(attempt.reason instanceof HandlerTimeoutError);
     assert.equal(run.settled, false);
@@ -231,9 +233,9 @@ describe("AsyncEngine", () => {
       handlerTimeoutMs: 1_000,
       clock: time.clock("async-engine"),
     });
-    const quick = observe(engine.execute(message, new Attempt(1, 0)));
+    const quick = observe(attemptOutcome(engine, message, new Attempt(1, 0)));
     const stuck = new Attempt(1, 0);
-    observe(engine.execute(message, stuck));
+    observe(attemptOutcome(engine, message, stuck));
     gates[0]!.resolve();
     await flushMicrotasks();
     assert.equal(quick.settled, true);

@@ -34,6 +34,7 @@ function read(run: RunMessage): SentTask[] {
   );
 }
 import { flushMicrotasks, VirtualClock } from "../simulation/virtual-clock.ts";
+import { attemptOutcome } from "../support/engine-outcome.ts";
 
 type RunMessage = Extract<ToWorker, { type: "run" }>;
 
@@ -137,7 +138,7 @@ function setup(settings: Partial<TaskDispatcherSettings> = {}) {
   const run = (attempt = new Attempt(1, 0)) => {
     // (`settled` flips on a later microtask: await flushMicrotasks() before reading it.)
     const outcome = { settled: false, error: undefined as unknown, attempt };
-    dispatcher.execute(message, attempt).then(
+    attemptOutcome(dispatcher, message, attempt).then(
       () => (outcome.settled = true),
       (error: unknown) => Object.assign(outcome, { settled: true, error }),
     );

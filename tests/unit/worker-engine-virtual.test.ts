@@ -11,6 +11,7 @@ import { WorkerEngine, type WorkerEngineSettings } from "../../src/engines/worke
 import type { TaskRunner } from "../../src/engines/worker/task-runner.ts";
 import { fakeSpawn, type FakeThreadInfo, type FakeWorkerBehaviour } from "../simulation/fake-worker-thread.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
+import { attemptOutcome, chainOutcomes } from "../support/engine-outcome.ts";
 
 const LOAD_MS = 50;
 const encoder = new TextEncoder();
@@ -67,7 +68,7 @@ function setup(
   };
   /** Runs a message that takes `ms` of handler time. */
   const run = (ms: number, attempt = new Attempt(1, time.now)): Outcome =>
-    outcome(engine.execute(messageOf(ms), attempt));
+    outcome(attemptOutcome(engine, messageOf(ms), attempt));
   return { time, engine, ranOn, outcome, settle, run };
 }
 
@@ -241,7 +242,7 @@ describe("WorkerEngine chains (executeChain) in virtual time", () => {
       offset: BigInt(i),
       value: encoder.encode(value),
     }));
-    const outcomes = context.engine.executeChain(messages, attempts).map((promise, i) => {
+    const outcomes = chainOutcomes(context.engine, messages, attempts).map((promise, i) => {
       const outcome = context.outcome(promise);
       promise.then(() => order.push(i), () => order.push(i));
       return outcome;

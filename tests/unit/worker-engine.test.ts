@@ -11,6 +11,7 @@ import type { ConsumerMessage } from "../../src/core/message.ts";
 import { WorkerEngine, type WorkerEngineSettings } from "../../src/engines/worker/worker-engine.ts";
 import { describeMessage } from "../support/workers/describe-message.ts";
 import { shaRounds } from "../support/workers/sha-rounds.ts";
+import { attemptOutcome } from "../support/engine-outcome.ts";
 
 const encoder = new TextEncoder();
 const TEST_WORKER = new URL("../support/workers/test-worker.ts", import.meta.url);
@@ -32,7 +33,7 @@ function message(
 }
 
 function run(engine: WorkerEngine, m: ConsumerMessage, attempt: number | Attempt = 1): Promise<void> {
-  return engine.execute(m, typeof attempt === "number" ? new Attempt(attempt, 0) : attempt);
+  return attemptOutcome(engine, m, typeof attempt === "number" ? new Attempt(attempt, 0) : attempt);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

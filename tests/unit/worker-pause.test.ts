@@ -8,6 +8,7 @@ import type { ConsumerMessage } from "../../src/core/message.ts";
 import { WorkerEngine } from "../../src/engines/worker/worker-engine.ts";
 import { fakeSpawn } from "../simulation/fake-worker-thread.ts";
 import { VirtualClock } from "../simulation/virtual-clock.ts";
+import { attemptOutcome } from "../support/engine-outcome.ts";
 
 const LOAD_MS = 10;
 const encoder = new TextEncoder();
@@ -54,7 +55,7 @@ describe("context.pause(ms) in the worker engine", () => {
       const attempt = new Attempt(1, time.now);
       attempt.onPause = (ms) => pauses.push({ at: time.now, ms });
       let settledAt = NaN;
-      void engine.execute(messageOf(name), attempt).then(() => (settledAt = time.now));
+      void attemptOutcome(engine, messageOf(name), attempt).then(() => (settledAt = time.now));
       return () => settledAt;
     };
     // Each worker gets a running task and queued ones (two per worker at concurrency 1 before any report).

@@ -2,7 +2,7 @@ import { Attempt } from "../attempt.ts";
 import type { InFlightBudget } from "../backpressure.ts";
 import type { Clock, Timer } from "../clock.ts";
 import { EngineFailedError } from "../errors.ts";
-import type { BatchEngine } from "../ports/execution-engine.ts";
+import { type BatchEngine, endSoon } from "../ports/execution-engine.ts";
 import { Rotation } from "../rotation.ts";
 import { type Batch, type BatchEntry, batchOf, takeBatch } from "./batch.ts";
 import { type DispatchHost, refusedWhileCooling, takeBlocking } from "./dispatcher.ts";
@@ -178,16 +178,13 @@ export class BatchDispatcher {
     const attempt = new Attempt(batch.first.attempt + 1, now);
     attempt.onPause = this.#gate.pause;
     for (const item of batch.items) item.partition.joinAttempt(item, attempt);
-    let outcome: Promise<void>;
+    const ended = (_: Attempt, failed: boolean, error: unknown) => this.#settled(batch, attempt, failed, error);
     try {
-      outcome = this.#engine.executeBatch(batch.messages, attempt);
+      this.#engine.executeBatch(batch.messages, attempt, ended);
     } catch (error) {
-      outcome = Promise.reject(error);
+      // As in Dispatcher#run: the port says it never throws; if one did, the attempt fails.
+      endSoon(ended, attempt, true, error);
     }
-    outcome.then(
-      () => this.#settled(batch, attempt, false, undefined),
-      (error: unknown) => this.#settled(batch, attempt, true, error),
-    );
   }
 
   /**

@@ -1,10 +1,9 @@
-import type { Attempt } from "../attempt.ts";
 import type { InFlightBudget } from "../backpressure.ts";
 import { EngineFailedError, PoisonKeyError } from "../errors.ts";
-import { type ExecutionEngine, NotStartedError } from "../ports/execution-engine.ts";
+import { endSoon, type ExecutionEngine, NotStartedError } from "../ports/execution-engine.ts";
 import { Rotation } from "../rotation.ts";
 import type { Lifecycle } from "./lifecycle.ts";
-import type { PartitionState, WorkItem } from "./partition-state.ts";
+import type { PartitionState, WorkAttempt, WorkItem } from "./partition-state.ts";
 import type { Statistics } from "./statistics.ts";
 import { OPEN_GATE, type StartGate } from "./throttle.ts";
 
@@ -99,28 +98,24 @@ export class Dispatcher {
     const chain = this.#chainOf(item);
     if (chain !== undefined) return this.#runChain(chain, now);
     const attempt = this.#startAttempt(item, now);
-    let outcome: Promise<void>;
     try {
-      outcome = this.#engine.execute(item.message, attempt);
+      this.#engine.execute(item.message, attempt, this.#ended);
     } catch (error) {
-      outcome = Promise.reject(error);
+      // The port says it never throws; if one did, the attempt fails rather than the pump.
+      endSoon(this.#ended, attempt, true, error);
     }
-    this.#watch(item, attempt, outcome);
   }
 
-  #startAttempt(item: WorkItem, now: number): Attempt {
+  #startAttempt(item: WorkItem, now: number): WorkAttempt {
     const attempt = item.partition.startAttempt(item, now);
     attempt.onPause = this.#gate.pause;
     return attempt;
   }
 
-  /** Routes the attempt's end to `#settled`. */
-  #watch(item: WorkItem, attempt: Attempt, outcome: Promise<void>): void {
-    outcome.then(
-      () => this.#settled(item, attempt, false, undefined),
-      (error: unknown) => this.#settled(item, attempt, true, error),
-    );
-  }
+  /** Every attempt's end comes here: one function, no promise or closure per message. */
+  readonly #ended = (attempt: WorkAttempt, failed: boolean, error: unknown): void => {
+    this.#settled(attempt.item, attempt, failed, error);
+  };
 
   /**
    * With an engine that chains (the worker engine), the messages waiting behind the item's lane
@@ -153,20 +148,20 @@ export class Dispatcher {
 
   #runChain(chain: readonly WorkItem[], now: number): void {
     const attempts = chain.map((item) => this.#startAttempt(item, now));
-    let outcomes: Promise<void>[];
     try {
-      outcomes = this.#engine.executeChain!(chain.map((item) => item.message), attempts);
+      this.#engine.executeChain!(chain.map((item) => item.message), attempts, this.#ended);
     } catch (error) {
-      outcomes = chain.map((_, i) => Promise.reject(i === 0 ? error : new NotStartedError()));
+      // As in #run; its followers end as not started, before their head.
+      for (const attempt of attempts.slice(1)) endSoon(this.#ended, attempt, true, new NotStartedError());
+      endSoon(this.#ended, attempts[0]!, true, error);
     }
-    chain.forEach((item, i) => this.#watch(item, attempts[i]!, outcomes[i]!));
   }
 
   /**
    * An attempt ended. An aborted attempt counts as failed even when its handler returned
    * normally: a handler that gives up on its signal must not have its message counted as done.
    */
-  #settled(item: WorkItem, attempt: Attempt, failed: boolean, error: unknown): void {
+  #settled(item: WorkItem, attempt: WorkAttempt, failed: boolean, error: unknown): void {
     // A withdrawn attempt was ended when it was taken back: its handler never ran.
     if (!item.partition.endAttempt(item, attempt)) return;
     if (error instanceof NotStartedError) return this.#host.returned(item);

@@ -29,6 +29,16 @@ export interface WorkItem extends HeldLinks<WorkItem> {
   batch?: Batch | undefined;
 }
 
+/** An attempt of one work item: an engine hands it back when it ends, and with it the item. */
+export class WorkAttempt extends Attempt {
+  readonly item: WorkItem;
+
+  constructor(item: WorkItem, attempt: number, startedAt: number) {
+    super(attempt, startedAt);
+    this.item = item;
+  }
+}
+
 /** A commit ready to send for one partition, and what to record once the broker has it. */
 export interface PreparedCommit {
   readonly offset: PartitionOffset;
@@ -221,8 +231,8 @@ export class PartitionState {
   }
 
   /** Starts the next attempt of `item`. */
-  startAttempt(item: WorkItem, now: number): Attempt {
-    const attempt = new Attempt(++item.attempt, now);
+  startAttempt(item: WorkItem, now: number): WorkAttempt {
+    const attempt = new WorkAttempt(item, ++item.attempt, now);
     item.running = attempt;
     this.#running++;
     return attempt;

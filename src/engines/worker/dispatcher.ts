@@ -13,7 +13,7 @@ import {
   WorkerCrashedError,
 } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
-import { NotStartedError } from "../../core/ports/execution-engine.ts";
+import { type AttemptEnded, NotStartedError } from "../../core/ports/execution-engine.ts";
 import type { Failure, PoolTenant, PoolWorker, WorkerListener } from "./pool.ts";
 import { fromWireError, toWireError, type WorkerResults } from "./protocol.ts";
 import { boardOffset, FAILED, QUEUED, RUNNING, SUCCEEDED, TaskBoard } from "./task-board.ts";
@@ -64,8 +64,11 @@ interface Task {
   /** Batch handlers: the batch's messages (`message` is the first); one task, one result. */
   readonly messages: readonly ConsumerMessage[] | undefined;
   readonly context: Attempt;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+  /** Told once how the attempt ended (see `#end`). */
+  readonly ended: AttemptEnded<Attempt>;
+  /** How it ended, kept until `ended` is told. */
+  endedFailed: boolean;
+  endError: unknown;
   /** Set as `context.onAbort` and `context.onWithdraw` while the task is ours. */
   readonly onAbort: (reason: unknown) => void;
   readonly onWithdraw: (reason: unknown) => boolean;
@@ -141,6 +144,8 @@ export class TaskDispatcher implements PoolTenant {
   /** Tasks no worker accepts right now (every worker is recycling or gone). */
   readonly #waiting: Task[] = [];
   #nextId = 0;
+  /** Tasks ended whose engine is told on the next microtask (see `#end`). */
+  #endings: Task[] = [];
   #flushQueued = false;
   /** The pool starts no more workers (closing or broken). */
   #stopped = false;
@@ -173,56 +178,54 @@ export class TaskDispatcher implements PoolTenant {
     return Math.max(0, idle);
   }
 
-  /** Runs one attempt on some worker; settles with its result. */
-  execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
-    return this.#submit(message, undefined, attempt);
+  /** Runs one attempt on some worker; ends with its result. */
+  execute<A extends Attempt>(message: ConsumerMessage, attempt: A, ended: AttemptEnded<A>): void {
+    this.#assign(this.#task(message, undefined, attempt, ended));
   }
 
-  /** Runs one attempt of a batch handler on some worker, as one task; settles with its result. */
-  executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
-    return this.#submit(messages[0]!, messages, attempt);
+  /** Runs one attempt of a batch handler on some worker, as one task; ends with its result. */
+  executeBatch<A extends Attempt>(messages: readonly ConsumerMessage[], attempt: A, ended: AttemptEnded<A>): void {
+    this.#assign(this.#task(messages[0]!, messages, attempt, ended));
   }
 
   /**
    * Runs consecutive messages of one lane on one worker, each after the one before succeeded (see
    * `ExecutionEngine.executeChain`): the worker starts a follower without waiting for this thread.
    */
-  executeChain(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[] {
+  executeChain<A extends Attempt>(
+    messages: readonly ConsumerMessage[],
+    attempts: readonly A[],
+    ended: AttemptEnded<A>,
+  ): void {
     const tasks: Task[] = [];
-    const outcomes = messages.map((message, i) =>
-      new Promise<void>((resolve, reject) => {
-        const task = this.#task(message, undefined, attempts[i]!, resolve, reject);
-        const after = tasks.at(-1);
-        if (after !== undefined) {
-          task.after = after;
-          after.follower = task;
-        }
-        tasks.push(task);
-      })
-    );
+    for (let i = 0; i < messages.length; i++) {
+      const task = this.#task(messages[i]!, undefined, attempts[i]!, ended);
+      const after = tasks.at(-1);
+      if (after !== undefined) {
+        task.after = after;
+        after.follower = task;
+      }
+      tasks.push(task);
+    }
     // Assigned once linked: a head failing at once returns its followers first.
     for (const task of tasks) if (task.outcome === "pending") this.#assign(task);
-    return outcomes;
   }
 
-  #submit(message: ConsumerMessage, messages: readonly ConsumerMessage[] | undefined, attempt: Attempt): Promise<void> {
-    return new Promise((resolve, reject) => this.#assign(this.#task(message, messages, attempt, resolve, reject)));
-  }
-
-  #task(
+  #task<A extends Attempt>(
     message: ConsumerMessage,
     messages: readonly ConsumerMessage[] | undefined,
-    attempt: Attempt,
-    resolve: () => void,
-    reject: (error: unknown) => void,
+    attempt: A,
+    ended: AttemptEnded<A>,
   ): Task {
     const task: Task = {
       id: this.#nextId++,
       message,
       messages,
       context: attempt,
-      resolve,
-      reject,
+      // Only ever called with `attempt` itself (see #tellEnds), so the wider type is safe.
+      ended: ended as AttemptEnded<Attempt>,
+      endedFailed: false,
+      endError: undefined,
       onAbort: () => this.#cancel(task),
       onWithdraw: (reason) => this.#withdraw(task, reason),
       lane: undefined,
@@ -242,6 +245,24 @@ export class TaskDispatcher implements PoolTenant {
     attempt.onWithdraw = task.onWithdraw;
     return task;
   }
+
+  /**
+   * The task's attempt ended: its engine is told in a microtask, with every other end of this
+   * tick, in order. Never inside the dispatcher's own work (a report's loop, a chain's break),
+   * which the control plane's reaction (new attempts) would otherwise re-enter.
+   */
+  #end(task: Task, failed: boolean, error?: unknown): void {
+    task.endedFailed = failed;
+    task.endError = error;
+    this.#endings.push(task);
+    if (this.#endings.length === 1) queueMicrotask(this.#tellEnds);
+  }
+
+  readonly #tellEnds = (): void => {
+    const endings = this.#endings;
+    this.#endings = [];
+    for (const task of endings) task.ended(task.context, task.endedFailed, task.endError);
+  };
 
   /** Resolves once every task finished or was given up on (its attempt aborted). */
   quiet(): Promise<void> {
@@ -429,8 +450,8 @@ export class TaskDispatcher implements PoolTenant {
     if (task.context.aborted) this.#breakChain(task);
     this.#release(task, task.context.aborted ? "failed" : "ok");
     // Its retry must not start beside a follower its worker started anyway.
-    if (task.brokenRunning > 0) task.held = task.resolve;
-    else task.resolve();
+    if (task.brokenRunning > 0) task.held = () => this.#end(task, false);
+    else this.#end(task, false);
     if (this.#onQuiet) this.#checkQuiet();
   }
 
@@ -465,7 +486,7 @@ export class TaskDispatcher implements PoolTenant {
     if (task.outcome !== "pending") return;
     if (!task.posted) this.#unqueue(task);
     this.#release(task, "failed");
-    task.reject(new NotStartedError());
+    this.#end(task, true, new NotStartedError());
     const predecessor = task.brokenBy;
     if (predecessor !== undefined && --predecessor.brokenRunning === 0) {
       predecessor.held?.();
@@ -714,7 +735,7 @@ export class TaskDispatcher implements PoolTenant {
     if (task.brokenBy !== undefined) return this.#return(task);
     this.#breakChain(task);
     this.#release(task, "failed");
-    task.reject(error);
+    this.#end(task, true, error);
   }
 
   /** While quiet() waits: resolves it once every task finished or was given up on. */

@@ -3,7 +3,12 @@ import { type Clock, systemClock } from "../../core/clock.ts";
 // deno-lint-ignore no-unused-vars -- EngineFailedError is named in the TSDoc
 import { type EngineFailedError, WorkerCrashedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
-import { type ExecutionEngine, NotStartedError } from "../../core/ports/execution-engine.ts";
+import {
+  type AttemptEnded,
+  endSoon,
+  type ExecutionEngine,
+  NotStartedError,
+} from "../../core/ports/execution-engine.ts";
 import { TaskDispatcher } from "./dispatcher.ts";
 import { WorkerPool, type WorkerPoolStats } from "./pool.ts";
 import { type SpawnWorker, spawnWorker } from "./spawn.ts";
@@ -82,7 +87,7 @@ export class WorkerEngine implements ExecutionEngine {
 
   /**
    * Free capacity of the workers that take work. Before start() it is the whole pool's; once the
-   * engine is broken too, so the caller's next execute() learns it at once (it rejects).
+   * engine is broken too, so the caller's next execute() learns it at once (its attempt fails).
    */
   get idleSlots(): number {
     const whole = this.#workers * this.#dispatcher.depth;
@@ -112,34 +117,43 @@ export class WorkerEngine implements ExecutionEngine {
     return this.#pool.runsBatches;
   }
 
-  execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
-    return this.#refusal(attempt) ?? this.#dispatcher.execute(message, attempt);
+  execute<A extends Attempt>(message: ConsumerMessage, attempt: A, ended: AttemptEnded<A>): void {
+    const refusal = this.#refusal(attempt);
+    if (refusal === undefined) this.#dispatcher.execute(message, attempt, ended);
+    else endSoon(ended, attempt, true, refusal.error);
   }
 
   /** One attempt of the module's batch handler, as one task of one worker. */
-  executeBatch(messages: readonly ConsumerMessage[], attempt: Attempt): Promise<void> {
-    return this.#refusal(attempt) ?? this.#dispatcher.executeBatch(messages, attempt);
+  executeBatch<A extends Attempt>(messages: readonly ConsumerMessage[], attempt: A, ended: AttemptEnded<A>): void {
+    const refusal = this.#refusal(attempt);
+    if (refusal === undefined) this.#dispatcher.executeBatch(messages, attempt, ended);
+    else endSoon(ended, attempt, true, refusal.error);
   }
 
   /**
    * Runs consecutive messages of one lane on one worker, each once the one before succeeded (see
    * `ExecutionEngine.executeChain`): no round trip to the consumer's thread between them.
    */
-  executeChain(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[] {
+  executeChain<A extends Attempt>(
+    messages: readonly ConsumerMessage[],
+    attempts: readonly A[],
+    ended: AttemptEnded<A>,
+  ): void {
     const refusal = this.#refusal(attempts[0]!);
-    if (refusal === undefined) return this.#dispatcher.executeChain(messages, attempts);
-    const notStarted = attempts.slice(1).map(() => Promise.reject(new NotStartedError()));
-    return [refusal, ...notStarted];
+    if (refusal === undefined) return this.#dispatcher.executeChain(messages, attempts, ended);
+    // The followers end as not started before the message that broke their chain.
+    for (const attempt of attempts.slice(1)) endSoon(ended, attempt, true, new NotStartedError());
+    endSoon(ended, attempts[0]!, true, refusal.error);
   }
 
   /** Why an attempt cannot be handed to a worker now (it then fails at once), or `undefined`. */
-  #refusal(attempt: Attempt): Promise<never> | undefined {
-    if (this.#pool.broken !== undefined) return Promise.reject(this.#pool.broken);
-    if (this.#pool.closing) return Promise.reject(new Error("the worker engine is closed"));
-    if (attempt.aborted) return Promise.reject(attempt.reason);
+  #refusal(attempt: Attempt): { readonly error: unknown } | undefined {
+    if (this.#pool.broken !== undefined) return { error: this.#pool.broken };
+    if (this.#pool.closing) return { error: new Error("the worker engine is closed") };
+    if (attempt.aborted) return { error: attempt.reason };
     this.#pool.launch();
     // launch() breaks the pool at once if a spawn reports its death before returning.
-    if (this.#pool.broken !== undefined) return Promise.reject(this.#pool.broken);
+    if (this.#pool.broken !== undefined) return { error: this.#pool.broken };
     return undefined;
   }
 

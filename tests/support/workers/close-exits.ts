@@ -2,6 +2,7 @@
 // on its own (no leaked worker, timer or listener). Prints "closed" when close() resolved.
 import { Attempt } from "../../../src/core/attempt.ts";
 import { WorkerEngine } from "../../../src/engines/worker/worker-engine.ts";
+import { attemptOutcome } from "../engine-outcome.ts";
 
 const engine = new WorkerEngine({
   module: new URL("./test-worker.ts", import.meta.url),
@@ -22,6 +23,6 @@ const message = (offset: number) => ({
   headers: op,
   timestamp: 0,
 });
-await Promise.all(Array.from({ length: 10 }, (_, i) => engine.execute(message(i), new Attempt(1, 0))));
+await Promise.all(Array.from({ length: 10 }, (_, i) => attemptOutcome(engine, message(i), new Attempt(1, 0))));
 await engine.close();
 console.log("closed");

@@ -8,7 +8,7 @@ import { BlockedTooLongError, EngineFailedError, PoisonKeyError } from "../../..
 import { PoisonKeys } from "../../../src/core/poison-keys.ts";
 import type { Attempt } from "../../../src/core/attempt.ts";
 import type { ConsumerMessage } from "../../../src/core/message.ts";
-import { NotStartedError } from "../../../src/core/ports/execution-engine.ts";
+import { type AttemptEnded, NotStartedError } from "../../../src/core/ports/execution-engine.ts";
 import { acceptAll, FakeEngine, flushMicrotasks } from "./fakes.ts";
 
 /** How the dispatcher reported an attempt's end (or a refusal), as "kind partition:offset". */
@@ -22,9 +22,13 @@ interface Ended {
 class ChainingEngine extends FakeEngine {
   readonly chains: string[][] = [];
 
-  executeChain(messages: readonly ConsumerMessage[], attempts: readonly Attempt[]): Promise<void>[] {
+  executeChain<A extends Attempt>(
+    messages: readonly ConsumerMessage[],
+    attempts: readonly A[],
+    ended: AttemptEnded<A>,
+  ): void {
     this.chains.push(messages.map((message) => `${message.partition}:${message.offset}`));
-    return messages.map((message, i) => this.execute(message, attempts[i]!));
+    messages.forEach((message, i) => this.execute(message, attempts[i]!, ended));
   }
 }
 

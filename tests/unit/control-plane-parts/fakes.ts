@@ -1,7 +1,7 @@
 // Small fakes shared by the direct tests of the control plane's parts: only what the parts use.
 import type { Attempt } from "../../../src/core/attempt.ts";
 import type { ConsumerMessage, TopicPartition } from "../../../src/core/message.ts";
-import type { ExecutionEngine } from "../../../src/core/ports/execution-engine.ts";
+import type { AttemptEnded, ExecutionEngine } from "../../../src/core/ports/execution-engine.ts";
 import type {
   AdapterListener,
   KafkaAdapter,
@@ -205,25 +205,24 @@ export class FakeEngine implements ExecutionEngine {
     return this.runs.map((run) => run.name);
   }
 
-  execute(message: ConsumerMessage, attempt: Attempt): Promise<void> {
+  execute<A extends Attempt>(message: ConsumerMessage, attempt: A, ended: AttemptEnded<A>): void {
     if (this.executeThrows) throw this.executeThrows;
     this.#active++;
-    const outcome = deferred<void>();
-    let ended = false;
-    const end = (): boolean => {
-      if (ended) return false;
-      ended = true;
+    let over = false;
+    // Told in a microtask, as a real engine's end comes: never inside the test's call.
+    const end = (failed: boolean, error?: unknown): void => {
+      if (over) return;
+      over = true;
       this.#active--;
-      return true;
+      queueMicrotask(() => ended(attempt, failed, error));
     };
     this.runs.push({
       message,
       attempt,
       name: `${message.partition}:${message.offset}`,
-      resolve: () => void (end() && outcome.resolve()),
-      reject: (error) => void (end() && outcome.reject(error)),
+      resolve: () => end(false),
+      reject: (error) => end(true, error),
     });
-    return outcome.promise;
   }
 
   start(): Promise<void> {
