@@ -407,6 +407,18 @@ describe("decodePartition: records and offsets", () => {
     assert.equal(decodePartition(fetched([none]), 0n, "read_uncommitted").messages[0]!.timestamp, -1);
   });
 
+  test("offsets stay exact at any size, below and above 2^53", () => {
+    const records = [record(0), record(1), record(5)];
+    for (const first of [0n, 2n ** 53n - 6n, 2n ** 53n - 3n, 2n ** 53n + 1n, 2n ** 63n - 8n]) {
+      const decoded = decodePartition(
+        fetched([batch(first, records, { lastOffsetDelta: 5 })]),
+        first,
+        "read_uncommitted",
+      );
+      assert.deepEqual(offsets(decoded), [first, first + 1n, first + 5n], `batch at ${first}`);
+    }
+  });
+
   test("a batch stamped with the broker's append time gives it to every record, whatever their deltas", () => {
     const records = [record(0, { timestampDelta: 0 }), record(1, { timestampDelta: 7 })];
     const appended: RecordBatch = {
