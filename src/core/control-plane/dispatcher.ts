@@ -1,6 +1,6 @@
 import type { InFlightBudget } from "../backpressure.ts";
 import { EngineFailedError, PoisonKeyError } from "../errors.ts";
-import { endSoon, type ExecutionEngine, NotStartedError } from "../ports/execution-engine.ts";
+import { endChainSoon, endSoon, type ExecutionEngine, NotStartedError } from "../ports/execution-engine.ts";
 import { Rotation } from "../rotation.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { PartitionState, WorkAttempt, WorkItem } from "./partition-state.ts";
@@ -151,9 +151,8 @@ export class Dispatcher {
     try {
       this.#engine.executeChain!(chain.map((item) => item.message), attempts, this.#ended);
     } catch (error) {
-      // As in #run; its followers end as not started, before their head.
-      for (const attempt of attempts.slice(1)) endSoon(this.#ended, attempt, true, new NotStartedError());
-      endSoon(this.#ended, attempts[0]!, true, error);
+      // As in #run: the chain fails rather than the pump.
+      endChainSoon(this.#ended, attempts, error);
     }
   }
 

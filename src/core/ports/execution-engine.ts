@@ -62,6 +62,15 @@ export function endSoon<A extends Attempt>(ended: AttemptEnded<A>, attempt: A, f
   queueMicrotask(() => ended(attempt, failed, error));
 }
 
+/**
+ * A chain that cannot start (`error` refuses its first message): its followers end as not started,
+ * then its first with `error`, each in a later microtask, in the order `executeChain` promises.
+ */
+export function endChainSoon<A extends Attempt>(ended: AttemptEnded<A>, attempts: readonly A[], error: unknown): void {
+  for (let i = 1; i < attempts.length; i++) endSoon(ended, attempts[i]!, true, new NotStartedError());
+  endSoon(ended, attempts[0]!, true, error);
+}
+
 /** An engine whose handler takes batches. */
 export type BatchEngine = ExecutionEngine & Required<Pick<ExecutionEngine, "executeBatch">>;
 

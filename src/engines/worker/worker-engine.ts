@@ -3,12 +3,7 @@ import { type Clock, systemClock } from "../../core/clock.ts";
 // deno-lint-ignore no-unused-vars -- EngineFailedError is named in the TSDoc
 import { type EngineFailedError, WorkerCrashedError } from "../../core/errors.ts";
 import type { ConsumerMessage } from "../../core/message.ts";
-import {
-  type AttemptEnded,
-  endSoon,
-  type ExecutionEngine,
-  NotStartedError,
-} from "../../core/ports/execution-engine.ts";
+import { type AttemptEnded, endChainSoon, endSoon, type ExecutionEngine } from "../../core/ports/execution-engine.ts";
 import { TaskDispatcher } from "./dispatcher.ts";
 import { WorkerPool, type WorkerPoolStats } from "./pool.ts";
 import { type SpawnWorker, spawnWorker } from "./spawn.ts";
@@ -140,10 +135,8 @@ export class WorkerEngine implements ExecutionEngine {
     ended: AttemptEnded<A>,
   ): void {
     const refusal = this.#refusal(attempts[0]!);
-    if (refusal === undefined) return this.#dispatcher.executeChain(messages, attempts, ended);
-    // The followers end as not started before the message that broke their chain.
-    for (const attempt of attempts.slice(1)) endSoon(ended, attempt, true, new NotStartedError());
-    endSoon(ended, attempts[0]!, true, refusal.error);
+    if (refusal === undefined) this.#dispatcher.executeChain(messages, attempts, ended);
+    else endChainSoon(ended, attempts, refusal.error);
   }
 
   /** Why an attempt cannot be handed to a worker now (it then fails at once), or `undefined`. */

@@ -1,7 +1,7 @@
 // Small fakes shared by the direct tests of the control plane's parts: only what the parts use.
 import type { Attempt } from "../../../src/core/attempt.ts";
 import type { ConsumerMessage, TopicPartition } from "../../../src/core/message.ts";
-import type { AttemptEnded, ExecutionEngine } from "../../../src/core/ports/execution-engine.ts";
+import { type AttemptEnded, endSoon, type ExecutionEngine } from "../../../src/core/ports/execution-engine.ts";
 import type {
   AdapterListener,
   KafkaAdapter,
@@ -214,7 +214,7 @@ export class FakeEngine implements ExecutionEngine {
       if (over) return;
       over = true;
       this.#active--;
-      queueMicrotask(() => ended(attempt, failed, error));
+      endSoon(ended, attempt, failed, error);
     };
     this.runs.push({
       message,
