@@ -47,7 +47,20 @@ export function encodeOffsetMap(position: number, ranges: Iterable<DoneRange>, m
   const metadata = plan.runBytes <= plan.bitBytes
     ? `${PREFIX}r${toBase64(runLengthPayload(position, plan))}`
     : `${PREFIX}b${toBase64(bitsetPayload(position, plan))}`;
-  return { metadata, complete: plan.complete, payloadBytes: Math.min(plan.runBytes, plan.bitBytes) };
+  return { metadata, complete: plan.complete, payloadBytes: payloadBytes(plan) };
+}
+
+/**
+ * The payload bytes of the map {@linkcode encodeOffsetMap} would write, without writing it: for
+ * checks between commits, which only need its size.
+ */
+export function offsetMapPayloadBytes(position: number, ranges: Iterable<DoneRange>, maxBytes: number): number {
+  return payloadBytes(planPrefix(position, ranges, offsetMapPayloadLimit(maxBytes)));
+}
+
+/** The smaller encoding's payload bytes, which is the one written; 0 for an empty map. */
+function payloadBytes(plan: Plan): number {
+  return plan.firsts.length === 0 ? 0 : Math.min(plan.runBytes, plan.bitBytes);
 }
 
 /** Payload bytes a map of at most `maxBytes` characters can carry. */

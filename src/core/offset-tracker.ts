@@ -119,7 +119,8 @@ export class OffsetTracker {
   /**
    * Done ranges above the commit position, ascending and merged where adjacent: what the offset map
    * must carry. Includes inherited ranges (from `seed`) not fetched yet. Lazy: O(1) per range plus
-   * the pending offsets between ranges; do not track or complete while iterating.
+   * the pending offsets between ranges (not those after the last); do not track or complete while
+   * iterating.
    *
    * A range spans from one done offset to the next with nothing pending between them in fetch
    * order, so it may include offsets that were never delivered. Those are real holes (transaction
@@ -133,15 +134,19 @@ export class OffsetTracker {
     // Held back one step: an inherited range may continue the last tracked run.
     let held: DoneRange | undefined;
     let index = 0;
-    while (index < this.#size) {
+    // Done offsets not yielded yet: past the last done run only pending (often buffered) ones are
+    // left, which need no visit.
+    let done = this.#doneInWindow;
+    while (done > 0) {
       const length = this.#runs[this.#slot(index)]!;
       if (length === 0) {
-        index++; // pending: at most the in-flight limit of these
+        index++; // pending between done runs
         continue;
       }
       if (held !== undefined) yield held;
       held = [this.#offsets[this.#slot(index)]!, this.#offsets[this.#slot(index + length - 1)]!];
       index += length;
+      done -= length;
     }
     // With nothing pending the commit position is the fetch position itself: not "above" it.
     const from = this.#size > 0 ? this.#nextPosition : this.#nextPosition + 1;

@@ -6,6 +6,7 @@ import {
   type DoneRange,
   encodeOffsetMap,
   offsetMapBound,
+  offsetMapPayloadBytes,
   offsetMapPayloadLimit,
 } from "../../src/core/offset-map.ts";
 
@@ -153,8 +154,10 @@ describe("offset map", () => {
   test("property: under a size limit the map fits, keeps the lowest offsets, and keeps as many as fit", () => {
     fc.assert(
       fc.property(scenario, fc.integer({ min: 0, max: 400 }), ({ position, ranges }, maxBytes) => {
-        const { metadata, complete } = encodeOffsetMap(position, ranges, maxBytes);
+        const { metadata, complete, payloadBytes } = encodeOffsetMap(position, ranges, maxBytes);
         assert.ok(metadata.length <= maxBytes);
+        // Measuring alone (between commits) gives the size the map is written with.
+        assert.equal(offsetMapPayloadBytes(position, ranges, maxBytes), payloadBytes);
         const decoded = decodeOffsetMap(metadata, position, NO_SPAN_LIMIT);
         const kept = countOffsets(decoded);
         // A prefix of the input's offsets: every decoded offset was done.

@@ -313,6 +313,41 @@ describe("PartitionState", () => {
       assert.equal(state.mapFull, true);
     });
 
+    test("at its map's limit, the map is measured again after a finish per 16 of its bytes, or once the position moved", () => {
+      const state = seeded(0, 64); // 45 payload bytes
+      acceptAll(state, Array.from({ length: 1000 }, (_, i) => i)); // a bitset would take 125
+      let measures = 0;
+      const doneRanges = state.tracker.doneRanges.bind(state.tracker);
+      state.tracker.doneRanges = () => {
+        measures++;
+        return doneRanges();
+      };
+      const finish = (...offsets: number[]) =>
+        offsets.forEach((offset) => {
+          const item = state.held(offset)!;
+          runOnce(state, item);
+          state.finish(item);
+        });
+      // 21 done offsets 48 apart, 2 to 962: the position's byte and 2 bytes a range make 43 (a
+      // bitset, 121); one more message (up to 3 bytes) would not fit.
+      finish(...Array.from({ length: 21 }, (_, i) => 2 + 48 * i));
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures, 1);
+      // The same position: two finishes (32 < 43 bytes) are not enough for a measure, three are.
+      finish(10, 20);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures, 1);
+      finish(30);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures, 2);
+      // The position moves to 51: measured at the next check, 19 ranges left, room again.
+      finish(
+        ...Array.from({ length: 50 }, (_, offset) => offset).filter((offset) => ![2, 10, 20, 30].includes(offset)),
+      );
+      assert.equal(state.mapHasRoom(1), true);
+      assert.equal(measures, 3);
+    });
+
     /** 40 offsets fetched at 0..39, the even ones from 2 done: 19 done ranges above position 0. */
     function gappy(doneEvens: number, maxMetadataBytes: number): PartitionState {
       const state = seeded(0, maxMetadataBytes);
