@@ -81,6 +81,8 @@ export interface CpuFile {
   cores: number;
   /** Pool size of the main table's worker engine (its default) and plain pool. */
   workers: number;
+  /** The consumer runs' topics and ordering (the plain pool has neither). */
+  shape: { partitions: number; keys: number; ordering: string };
   at: string;
   seconds: number;
   loadBefore: number;
@@ -128,7 +130,8 @@ const loads = (runs: ModeRun[]) => {
 export function renderFile(file: CpuFile): string {
   const out: string[] = [];
   out.push(
-    `### ${file.runtime}: ${file.cores} cores, ${file.workers} workers (engine default and pool), median of ${file.repeat}, ` +
+    `### ${file.runtime}: ${file.cores} cores, ${file.workers} workers (engine default and pool), ` +
+      `${file.shape.partitions} partitions, ${file.shape.keys} keys, ${file.shape.ordering} ordering, median of ${file.repeat}, ` +
       `load ${file.loadBefore.toFixed(2)} before → ${file.loadAfter.toFixed(2)} after (${file.at.slice(0, 16)}Z, ` +
       `${Math.round(file.seconds)} s; mix ${file.nsPerRound.toFixed(1)} ns/round)`,
   );

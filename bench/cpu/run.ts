@@ -2,7 +2,7 @@
 // engine (handlers in a pool of workers) and a plain pool of the same size running the same function
 // outside the consumer (the physical reference), measured in the same run, interleaved per repeat.
 // The handler is pure JS (bench/cpu/mix.ts), calibrated on this runtime to 0.05, 0.1, 0.3, 1 and 3 ms
-// per message. Consumer runs: 4 partitions, 100 keys (--keys), key ordering, a fresh group reading
+// per message. Consumer runs: 4 partitions (--partitions), 100 keys (--keys), key ordering (--ordering), a fresh group reading
 // from the earliest offset, timed from start() until the group's committed offsets reach the log
 // end. Then the worker engine and the plain pool with 1, 2 and 4 workers at 0.3 ms. See the
 // "CPU-bound (workers)" section of bench/README.md. Same file on every runtime:
@@ -15,12 +15,13 @@
 // --workers W (main table's pool size; default: the worker engine's default, one per core)
 // --sweep 1,2,4|none  --sweep-cost 0.3  --json FILE  --brokers host:port (BENCH_BROKERS)
 // --stall-timeout S (default 60)  --wait-load L[,S] (before each cost level, wait up to S s (120)
-// for the 1-minute load average to drop below L)  --no-warm-up  --keys N (default 100)
+// for the 1-minute load average to drop below L)  --no-warm-up  --keys N (default 100)  --partitions N (default 4)
+// --ordering key|partition|unordered (default key): other topic shapes, the same measurement
 // --ns-per-round X (skip the calibration: the same rounds per message in every run, to compare commits)
 // --modes async,worker,pool (default all three; e.g. `--modes worker` repeats the worker runs alone)
 import { loadavg } from "node:os";
 import { writeFileSync } from "node:fs";
-import { type ConsumerMessage, createParallelConsumer, type ParallelConsumer } from "../../mod.ts";
+import { type ConsumerMessage, createParallelConsumer, type Ordering, type ParallelConsumer } from "../../mod.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import { cpuCores } from "../../src/runtime.ts";
 import { withAdmin } from "../../tests/support/kafka.ts";
@@ -41,11 +42,12 @@ import {
   type SweepRow,
 } from "./report.ts";
 import { brokerSeconds, cpuSeconds, mainThreadSeconds } from "./usage.ts";
-import { type CpuTopic, cpuTopic, ensureCpuTopic, KEYS } from "./topic.ts";
+import { type CpuTopic, cpuTopic, ensureCpuTopic, KEYS, PARTITIONS } from "./topic.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
+const ORDERINGS: readonly Ordering[] = ["key", "partition", "unordered"];
 /** Every mode, in the order each repeat runs them. */
 const MODES: readonly Mode[] = ["async", "worker", "pool"];
 const args = scriptArgs();
@@ -55,7 +57,8 @@ if (args.includes("--help") || args.includes("-h")) {
   console.log(
     "usage: bench/cpu/run.ts [--costs 0.05,0.1,0.3,1,3] [--messages N] [--repeat K] [--workers W]\n" +
       "         [--sweep 1,2,4|none] [--sweep-cost 0.3] [--json FILE] [--brokers host:port]\n" +
-      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N] [--ns-per-round X]\n" +
+      "         [--stall-timeout S] [--wait-load L[,S]] [--no-warm-up] [--keys N] [--partitions N]\n" +
+      "         [--ordering key|partition|unordered] [--ns-per-round X]\n" +
       "         [--modes async,worker,pool]",
   );
   process.exit(0);
@@ -79,10 +82,16 @@ const options = {
   warmUp: !args.includes("--no-warm-up"),
   /** Keys of the topics: with key ordering, at most this many messages are in the engine at once. */
   keys: Number(value("--keys") ?? KEYS),
+  partitions: Number(value("--partitions") ?? PARTITIONS),
+  ordering: (value("--ordering") ?? "key") as Ordering,
   nsPerRound: value("--ns-per-round") === undefined ? undefined : Number(value("--ns-per-round")),
   modes: (value("--modes") ?? MODES.join(",")).split(",").map((mode) => mode.trim()),
 };
 const poolWorkers = options.workers ?? defaultWorkers;
+if (!ORDERINGS.includes(options.ordering)) {
+  console.error(`--ordering: unknown ${options.ordering}; use ${ORDERINGS.join(", ")}`);
+  process.exit(2);
+}
 const unknownModes = options.modes.filter((mode) => !(MODES as readonly string[]).includes(mode));
 if (unknownModes.length > 0) {
   console.error(`--modes: unknown ${unknownModes.join(", ")}; use ${MODES.join(", ")}`);
@@ -154,9 +163,10 @@ async function runConsumer(level: Level, mode: "async" | "worker", workers?: num
   const kafka = { bootstrapBrokers: options.brokers, groupId, topics: [spec.name] };
   let consumer: ParallelConsumer;
   try {
-    consumer = mode === "async" ? createParallelConsumer({ kafka, ordering: "key", handler }) : createParallelConsumer({
+    const { ordering } = options;
+    consumer = mode === "async" ? createParallelConsumer({ kafka, ordering, handler }) : createParallelConsumer({
       kafka,
-      ordering: "key",
+      ordering,
       engine: { kind: "worker", module: WORKER_MODULE, ...(workers === undefined ? {} : { workers }) },
     });
   } catch (error) {
@@ -321,7 +331,7 @@ const levels = new Map<number, Level>();
 async function prepare(ms: number): Promise<Level> {
   const known = levels.get(ms);
   if (known) return known;
-  const topic = cpuTopic(messagesFor(ms), roundTwoDigits((ms * 1e6) / ns), options.keys);
+  const topic = cpuTopic(messagesFor(ms), roundTwoDigits((ms * 1e6) / ns), options.keys, options.partitions);
   const ends = await ensureCpuTopic(options.brokers, topic, log);
   const level = { topic, ends, values: Array.from({ length: topic.spec.messages }, (_, i) => valueOf(i)) };
   levels.set(ms, level);
@@ -331,7 +341,7 @@ async function prepare(ms: number): Promise<Level> {
 if (options.warmUp) {
   // The first consumer of a process pays for loading and compiling the client: not in a measurement.
   // A small topic of 0.05 ms messages: a second or two.
-  const topic = cpuTopic(2000, roundTwoDigits((0.05 * 1e6) / ns), options.keys);
+  const topic = cpuTopic(2000, roundTwoDigits((0.05 * 1e6) / ns), options.keys, options.partitions);
   const ends = await ensureCpuTopic(options.brokers, topic, log);
   const level = { topic, ends, values: Array.from({ length: topic.spec.messages }, (_, i) => valueOf(i)) };
   log(`warm-up on ${topic.spec.name} (not measured)`);
@@ -416,6 +426,7 @@ const file: CpuFile = {
   runtime: runtimeVersion,
   cores: navigator.hardwareConcurrency,
   workers: poolWorkers,
+  shape: { partitions: options.partitions, keys: options.keys, ordering: options.ordering },
   at: new Date().toISOString(),
   seconds: (performance.now() - started) / 1000,
   loadBefore,
