@@ -21,11 +21,13 @@ export interface DispatchHost {
 }
 
 /**
- * Most messages one chain takes behind its first (see `Dispatcher.#chainOf`): enough to spare a
- * worker sixteen round trips, few enough that a chain given back (a failure) barely grows its
- * partition's buffer past its limit.
+ * Most messages one chain takes behind its first (see `Dispatcher.#chainOf`); the engine's spare
+ * room bounds it first for longer handlers. With few lanes (partition ordering, few keys) and short
+ * handlers a chain is what a worker does between two round trips: 64 against 16 gave 4-8% more at
+ * 0.1 ms on Node (key and partition ordering, `bench/cpu/run.ts --ordering`), and a chain given
+ * back (a failure) still grows its partition's buffer past its limit by little.
  */
-export const MAX_FOLLOWERS = 16;
+export const MAX_FOLLOWERS = 64;
 
 /**
  * Starts ready work while the engine has room, one message per partition per turn (partitions
