@@ -85,7 +85,7 @@ export class OffsetMapRoom {
    * Whether `inFlight` messages (started, or about to start, and not finished) may all finish,
    * each a new done range, with the map still within its limit; never while a commit's map neared
    * it. Measures the map again (bounded by the limit, not the window) when the estimate says no and
-   * something finished since the last measure (enough of it if the commit position did not move).
+   * something finished since the last measure (enough of it, if the commit position did not move).
    */
   hasRoom(inFlight: number): boolean {
     if (this.#nearFull) return false;
@@ -94,8 +94,11 @@ export class OffsetMapRoom {
     if (this.#fits(position, inFlight)) return true;
     if (this.#finished === 0) return false;
     // At the same position, finishes only add done offsets or join two runs: a measure (up to one
-    // range visited per two payload bytes) waits for a finish per MEASURE_EVERY_BYTES of the map.
-    if (position === this.#measuredAt && this.#finished * MEASURE_EVERY_BYTES < this.#measured) return false;
+    // range visited per two payload bytes) waits for a finish per MEASURE_EVERY_BYTES of the map,
+    // or for as many finishes as are in flight (a partition with little in flight, such as one
+    // behind a long-blocking offset, gets its room back as before).
+    const few = this.#finished * MEASURE_EVERY_BYTES < this.#measured && this.#finished < inFlight;
+    if (position === this.#measuredAt && few) return false;
     this.#measure(position);
     return this.#fits(position, inFlight);
   }

@@ -328,23 +328,58 @@ describe("PartitionState", () => {
           runOnce(state, item);
           state.finish(item);
         });
+      // Ten messages running (offsets 500-509): a check counts them and the one to start.
+      for (let offset = 500; offset < 510; offset++) {
+        const item = state.held(offset)!;
+        state.scheduler.nextMatching((ready) => ready === item);
+        state.startAttempt(item, 0);
+      }
       // 21 done offsets 48 apart, 2 to 962: the position's byte and 2 bytes a range make 43 (a
-      // bitset, 121); one more message (up to 3 bytes) would not fit.
+      // bitset, 121); with 11 more messages (up to 3 bytes each) it would not fit.
       finish(...Array.from({ length: 21 }, (_, i) => 2 + 48 * i));
       assert.equal(state.mapHasRoom(1), false);
       assert.equal(measures, 1);
-      // The same position: two finishes (32 < 43 bytes) are not enough for a measure, three are.
+      // The same position: two finishes (32 < 43 bytes, fewer than 11 in flight) are not enough
+      // for a measure, three are.
       finish(10, 20);
       assert.equal(state.mapHasRoom(1), false);
       assert.equal(measures, 1);
       finish(30);
       assert.equal(state.mapHasRoom(1), false);
       assert.equal(measures, 2);
-      // The position moves to 51: measured at the next check, 19 ranges left, room again.
+      // The position moves to 51: measured at the next check.
       finish(
         ...Array.from({ length: 50 }, (_, offset) => offset).filter((offset) => ![2, 10, 20, 30].includes(offset)),
       );
-      assert.equal(state.mapHasRoom(1), true);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures, 3);
+    });
+
+    test("at its map's limit with little in flight, the map is measured again once as many finished", () => {
+      const state = seeded(0, 64);
+      acceptAll(state, Array.from({ length: 1000 }, (_, i) => i));
+      let measures = 0;
+      const doneRanges = state.tracker.doneRanges.bind(state.tracker);
+      state.tracker.doneRanges = () => {
+        measures++;
+        return doneRanges();
+      };
+      const finish = (offset: number) => {
+        const item = state.held(offset)!;
+        runOnce(state, item);
+        state.finish(item);
+      };
+      // 22 done offsets 44 apart, 2 to 926: 45 bytes, the whole map; nothing can start.
+      for (let i = 0; i < 22; i++) finish(2 + 44 * i);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures, 1);
+      // 3, then 4, extend the first range (the map stays 45 bytes): as many finished as were in
+      // flight at the check (the one about to start), so each check measures, though 16 < 45.
+      finish(3);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures, 2);
+      finish(4);
+      assert.equal(state.mapHasRoom(1), false);
       assert.equal(measures, 3);
     });
 
