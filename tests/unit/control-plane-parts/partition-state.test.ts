@@ -316,18 +316,8 @@ describe("PartitionState", () => {
     test("at its map's limit, the map is measured again after a finish per 16 of its bytes, or once the position moved", () => {
       const state = seeded(0, 64); // 45 payload bytes
       acceptAll(state, Array.from({ length: 1000 }, (_, i) => i)); // a bitset would take 125
-      let measures = 0;
-      const doneRanges = state.tracker.doneRanges.bind(state.tracker);
-      state.tracker.doneRanges = () => {
-        measures++;
-        return doneRanges();
-      };
-      const finish = (...offsets: number[]) =>
-        offsets.forEach((offset) => {
-          const item = state.held(offset)!;
-          runOnce(state, item);
-          state.finish(item);
-        });
+      const measures = countMeasures(state);
+      const finish = (...offsets: number[]) => finishOffsets(state, offsets);
       // Ten messages running (offsets 500-509): a check counts them and the one to start.
       for (let offset = 500; offset < 510; offset++) {
         const item = state.held(offset)!;
@@ -338,50 +328,61 @@ describe("PartitionState", () => {
       // bitset, 121); with 11 more messages (up to 3 bytes each) it would not fit.
       finish(...Array.from({ length: 21 }, (_, i) => 2 + 48 * i));
       assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 1);
+      assert.equal(measures(), 1);
       // The same position: two finishes (32 < 43 bytes, fewer than 11 in flight) are not enough
       // for a measure, three are.
       finish(10, 20);
       assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 1);
+      assert.equal(measures(), 1);
       finish(30);
       assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 2);
+      assert.equal(measures(), 2);
       // The position moves to 51: measured at the next check.
       finish(
         ...Array.from({ length: 50 }, (_, offset) => offset).filter((offset) => ![2, 10, 20, 30].includes(offset)),
       );
       assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 3);
+      assert.equal(measures(), 3);
     });
 
     test("at its map's limit with little in flight, the map is measured again once as many finished", () => {
       const state = seeded(0, 64);
       acceptAll(state, Array.from({ length: 1000 }, (_, i) => i));
+      const measures = countMeasures(state);
+      const finish = (...offsets: number[]) => finishOffsets(state, offsets);
+      // 22 done offsets 44 apart, 2 to 926: 45 bytes, the whole map; nothing can start.
+      for (let i = 0; i < 22; i++) finish(2 + 44 * i);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures(), 1);
+      // 3, then 4, extend the first range (the map stays 45 bytes): as many finished as were in
+      // flight at the check (the one about to start), so each check measures, though 16 < 45.
+      finish(3);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures(), 2);
+      finish(4);
+      assert.equal(state.mapHasRoom(1), false);
+      assert.equal(measures(), 3);
+    });
+
+    /** How many times the map was measured (its done ranges read) since this call. */
+    function countMeasures(state: PartitionState): () => number {
       let measures = 0;
       const doneRanges = state.tracker.doneRanges.bind(state.tracker);
       state.tracker.doneRanges = () => {
         measures++;
         return doneRanges();
       };
-      const finish = (offset: number) => {
+      return () => measures;
+    }
+
+    /** Runs each offset's message once and finishes it. */
+    function finishOffsets(state: PartitionState, offsets: readonly number[]): void {
+      for (const offset of offsets) {
         const item = state.held(offset)!;
         runOnce(state, item);
         state.finish(item);
-      };
-      // 22 done offsets 44 apart, 2 to 926: 45 bytes, the whole map; nothing can start.
-      for (let i = 0; i < 22; i++) finish(2 + 44 * i);
-      assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 1);
-      // 3, then 4, extend the first range (the map stays 45 bytes): as many finished as were in
-      // flight at the check (the one about to start), so each check measures, though 16 < 45.
-      finish(3);
-      assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 2);
-      finish(4);
-      assert.equal(state.mapHasRoom(1), false);
-      assert.equal(measures, 3);
-    });
+      }
+    }
 
     /** 40 offsets fetched at 0..39, the even ones from 2 done: 19 done ranges above position 0. */
     function gappy(doneEvens: number, maxMetadataBytes: number): PartitionState {
